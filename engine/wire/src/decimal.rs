@@ -1,0 +1,228 @@
+//! Exact decimal strings ⇄ fixed-point integers with 8 fractional digits.
+//!
+//! Binance sends prices and quantities as decimal strings. They become `i64` (single prices
+//! and quantities) or `i128` (sums and products) scaled by 10^8, digit by digit: no float
+//! round-trip, no allocation. Digits past the 8th are accepted only when they are zeros, so
+//! the conversion is always exact.
+
+use thiserror::Error;
+
+/// Fractional digits kept by every fixed-point value.
+pub const SCALE_DIGITS: u32 = 8;
+/// 10^8: the fixed-point value of 1.
+pub const SCALE: i64 = 100_000_000;
+
+/// Whether a leading `-` (or `+`) is acceptable for the field being parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sign {
+    /// Prices, quantities: a sign is an error.
+    Forbidden,
+    /// Funding rates, price changes: a leading `-` or `+` is accepted.
+    Allowed,
+}
+
+/// Why a decimal string was refused; offsets are byte offsets into the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum DecimalError {
+    /// The input had no digits at all.
+    #[error("empty decimal")]
+    Empty,
+    /// A non-zero digit appeared after the 8th fractional digit.
+    #[error("more than 8 significant fractional digits (at byte {offset})")]
+    TooManyFractionalDigits {
+        /// Offset of the first digit that cannot be represented.
+        offset: usize,
+    },
+    /// The value does not fit the target integer.
+    #[error("decimal out of range for a fixed-point {bits}-bit integer")]
+    Overflow {
+        /// Width of the target integer.
+        bits: u32,
+    },
+    /// Scientific notation (`1e5`) is not accepted.
+    #[error("exponent notation not accepted (at byte {offset})")]
+    Exponent {
+        /// Offset of the `e`/`E`.
+        offset: usize,
+    },
+    /// A byte that cannot appear in a decimal.
+    #[error("unexpected byte {byte:#04x} at byte {offset}")]
+    StrayCharacter {
+        /// The offending byte.
+        byte: u8,
+        /// Its offset.
+        offset: usize,
+    },
+    /// A sign where the field forbids one.
+    #[error("sign not allowed here (at byte {offset})")]
+    SignNotAllowed {
+        /// Offset of the sign.
+        offset: usize,
+    },
+}
+
+/// Parses `input` into an `i64` scaled by 10^8.
+pub fn parse_fixed8(input: &[u8], sign: Sign) -> Result<i64, DecimalError> {
+    let wide = parse_fixed8_i128(input, sign)?;
+    i64::try_from(wide).map_err(|_| DecimalError::Overflow { bits: 64 })
+}
+
+/// Parses `input` into an `i128` scaled by 10^8 (for volumes and notionals).
+pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError> {
+    let (negative, digits_start) = match input.first() {
+        Some(b'-') | Some(b'+') if sign == Sign::Forbidden => {
+            return Err(DecimalError::SignNotAllowed { offset: 0 })
+        }
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let mut magnitude: i128 = 0;
+    let mut int_digits = 0usize;
+    let mut frac_digits = 0u32;
+    let mut seen_point = false;
+    for (offset, &byte) in input.iter().enumerate().skip(digits_start) {
+        match byte {
+            b'0'..=b'9' => {
+                let digit = i128::from(byte - b'0');
+                if seen_point {
+                    if frac_digits == SCALE_DIGITS {
+                        if digit != 0 {
+                            return Err(DecimalError::TooManyFractionalDigits { offset });
+                        }
+                        continue;
+                    }
+                    frac_digits += 1;
+                } else {
+                    int_digits += 1;
+                }
+                magnitude = magnitude
+                    .checked_mul(10)
+                    .and_then(|m| m.checked_add(digit))
+                    .ok_or(DecimalError::Overflow { bits: 128 })?;
+            }
+            b'.' if !seen_point => seen_point = true,
+            b'e' | b'E' => return Err(DecimalError::Exponent { offset }),
+            b'-' | b'+' if sign == Sign::Forbidden => {
+                return Err(DecimalError::SignNotAllowed { offset })
+            }
+            _ => return Err(DecimalError::StrayCharacter { byte, offset }),
+        }
+    }
+    if int_digits == 0 && frac_digits == 0 {
+        // "", "-", "." and "-." carry no digits.
+        return Err(DecimalError::Empty);
+    }
+    let scaled = magnitude
+        .checked_mul(10_i128.pow(SCALE_DIGITS - frac_digits))
+        .ok_or(DecimalError::Overflow { bits: 128 })?;
+    Ok(if negative { -scaled } else { scaled })
+}
+
+/// Writes `value` (scaled by 10^8) with exactly `decimals` fractional digits, truncating
+/// digits beyond `decimals` (callers pass a precision the value already respects).
+pub fn format_fixed8(value: i128, decimals: u32, out: &mut String) {
+    use std::fmt::Write;
+    let decimals = decimals.min(SCALE_DIGITS);
+    let sign = if value < 0 { "-" } else { "" };
+    let magnitude = value.unsigned_abs();
+    let whole = magnitude / SCALE as u128;
+    let frac = magnitude % SCALE as u128;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{sign}{whole}");
+    if decimals > 0 {
+        let frac = frac / 10_u128.pow(SCALE_DIGITS - decimals);
+        let _ = write!(out, ".{frac:0width$}", width = decimals as usize);
+    }
+}
+
+/// Converts a fixed-point value to `f64` (for features and statistics only).
+pub fn to_f64(value: i128) -> f64 {
+    value as f64 / SCALE as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct Case {
+        name: &'static str,
+        input: &'static str,
+        sign: Sign,
+        want: Result<i64, DecimalError>,
+    }
+
+    #[test]
+    fn table() {
+        use DecimalError::*;
+        let cases = [
+            Case { name: "integer", input: "42", sign: Sign::Forbidden, want: Ok(42 * SCALE) },
+            Case { name: "price", input: "2681.62", sign: Sign::Forbidden, want: Ok(268_162_000_000) },
+            Case { name: "eight digits", input: "0.00000001", sign: Sign::Forbidden, want: Ok(1) },
+            Case { name: "trailing zeros past 8", input: "1.0000000000", sign: Sign::Forbidden, want: Ok(SCALE) },
+            Case { name: "leading point", input: ".5", sign: Sign::Forbidden, want: Ok(SCALE / 2) },
+            Case { name: "trailing point", input: "7.", sign: Sign::Forbidden, want: Ok(7 * SCALE) },
+            Case { name: "negative rate", input: "-0.00038167", sign: Sign::Allowed, want: Ok(-38_167) },
+            Case { name: "plus", input: "+1", sign: Sign::Allowed, want: Ok(SCALE) },
+            Case { name: "max", input: "92233720368.54775807", sign: Sign::Forbidden, want: Ok(i64::MAX) },
+            Case { name: "min", input: "-92233720368.54775808", sign: Sign::Allowed, want: Ok(i64::MIN) },
+            Case { name: "empty", input: "", sign: Sign::Forbidden, want: Err(Empty) },
+            Case { name: "lone point", input: ".", sign: Sign::Forbidden, want: Err(Empty) },
+            Case { name: "lone minus", input: "-", sign: Sign::Allowed, want: Err(Empty) },
+            Case { name: "nine digits", input: "0.000000001", sign: Sign::Forbidden, want: Err(TooManyFractionalDigits { offset: 10 }) },
+            Case { name: "overflow", input: "92233720368.54775808", sign: Sign::Forbidden, want: Err(Overflow { bits: 64 }) },
+            Case { name: "huge", input: "1000000000000000000000000000000000000000", sign: Sign::Forbidden, want: Err(Overflow { bits: 128 }) },
+            Case { name: "exponent", input: "1e5", sign: Sign::Forbidden, want: Err(Exponent { offset: 1 }) },
+            Case { name: "stray", input: "12a", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b'a', offset: 2 }) },
+            Case { name: "two points", input: "1.2.3", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b'.', offset: 3 }) },
+            Case { name: "space", input: " 1", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b' ', offset: 0 }) },
+            Case { name: "sign forbidden", input: "-1", sign: Sign::Forbidden, want: Err(SignNotAllowed { offset: 0 }) },
+            Case { name: "inner sign", input: "1-2", sign: Sign::Allowed, want: Err(StrayCharacter { byte: b'-', offset: 1 }) },
+        ];
+        for case in cases {
+            assert_eq!(parse_fixed8(case.input.as_bytes(), case.sign), case.want, "case {}", case.name);
+        }
+    }
+
+    #[test]
+    fn wide_sums_exceed_i64() {
+        let v = parse_fixed8_i128(b"123456789012345.12345678", Sign::Forbidden).unwrap();
+        assert_eq!(v, 12_345_678_901_234_512_345_678);
+        assert_eq!(parse_fixed8(b"123456789012345.1", Sign::Forbidden), Err(DecimalError::Overflow { bits: 64 }));
+    }
+
+    #[test]
+    fn formats_with_precision() {
+        let mut s = String::new();
+        format_fixed8(268_162_000_000, 2, &mut s);
+        assert_eq!(s, "2681.62");
+        s.clear();
+        format_fixed8(-38_167, 8, &mut s);
+        assert_eq!(s, "-0.00038167");
+        s.clear();
+        format_fixed8(i128::from(5 * SCALE), 0, &mut s);
+        assert_eq!(s, "5");
+    }
+
+    proptest! {
+        #[test]
+        fn format_then_parse_round_trips(v in any::<i64>()) {
+            let mut s = String::new();
+            format_fixed8(i128::from(v), 8, &mut s);
+            prop_assert_eq!(parse_fixed8(s.as_bytes(), Sign::Allowed), Ok(v));
+        }
+
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_fixed8(&bytes, Sign::Allowed);
+            let _ = parse_fixed8_i128(&bytes, Sign::Forbidden);
+        }
+
+        #[test]
+        fn agrees_with_integer_arithmetic(whole in 0u64..92_233_720_367, frac in 0u32..100_000_000) {
+            let s = format!("{whole}.{frac:08}");
+            prop_assert_eq!(parse_fixed8(s.as_bytes(), Sign::Forbidden), Ok(whole as i64 * SCALE + i64::from(frac)));
+        }
+    }
+}

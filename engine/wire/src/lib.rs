@@ -1,0 +1,22 @@
+//! Aegis wire formats: what several processes agree on byte for byte.
+//!
+//! This crate pulls in no async runtime and makes no I/O policy, so the engine, the ML
+//! sidecar and the tools can all link it.
+//!
+//! - [`decimal`]: exact decimal strings ⇄ fixed-point `i64`/`i128` with 8 fractional digits.
+//! - [`symbol`]: symbol names interned to [`SymbolId`]s.
+//! - [`record`]: one fixed-size rkyv record per market event.
+//! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
+
+pub mod decimal;
+pub mod record;
+pub mod slot;
+pub mod symbol;
+
+pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};
+pub use record::{
+    AggTrade, BookTicker, DepthChunk, Event, EventIdentity, EventKind, ForceOrder, Header, Interval, Kline,
+    Level, MarkPrice, Record, Side, Trade, DEPTH_LEVELS_PER_CHUNK,
+};
+pub use slot::{RecordFile, RecordFileWriter, RecordSlot, SlotError, RECORD_SIZE};
+pub use symbol::{SymbolId, SymbolTable};

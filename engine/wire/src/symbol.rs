@@ -1,0 +1,171 @@
+//! Symbols interned to small integer ids.
+//!
+//! Records carry a [`SymbolId`], never a string. Names are stored inline (no heap per name)
+//! and looked up case-insensitively — stream names are lowercase, payloads uppercase —
+//! without allocating, so the lookup may run on the hot path once the table is built.
+
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Longest symbol name accepted (Binance's longest are well under this).
+pub const MAX_SYMBOL_LEN: usize = 24;
+
+/// Index of a symbol in its [`SymbolTable`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
+#[rkyv(compare(PartialEq), derive(Debug, PartialEq, Eq, Clone, Copy))]
+pub struct SymbolId(pub u16);
+
+/// A symbol name stored inline, uppercase ASCII.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SymbolName {
+    len: u8,
+    bytes: [u8; MAX_SYMBOL_LEN],
+}
+
+/// Why a name could not be interned.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SymbolError {
+    /// The name was empty.
+    #[error("empty symbol name")]
+    Empty,
+    /// The name exceeded [`MAX_SYMBOL_LEN`].
+    #[error("symbol name of {len} bytes exceeds {MAX_SYMBOL_LEN}")]
+    TooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// A byte outside `[A-Za-z0-9_]`.
+    #[error("symbol name has byte {byte:#04x} at {offset}; only letters, digits and '_' allowed")]
+    BadByte {
+        /// The byte.
+        byte: u8,
+        /// Its offset.
+        offset: usize,
+    },
+    /// The table already holds its capacity.
+    #[error("symbol table full ({capacity} symbols)")]
+    Full {
+        /// The capacity.
+        capacity: usize,
+    },
+}
+
+impl SymbolName {
+    /// Validates and upper-cases `name`.
+    pub fn new(name: &[u8]) -> Result<Self, SymbolError> {
+        if name.is_empty() {
+            return Err(SymbolError::Empty);
+        }
+        if name.len() > MAX_SYMBOL_LEN {
+            return Err(SymbolError::TooLong { len: name.len() });
+        }
+        let mut bytes = [0u8; MAX_SYMBOL_LEN];
+        for (offset, (&byte, slot)) in name.iter().zip(bytes.iter_mut()).enumerate() {
+            if !(byte.is_ascii_alphanumeric() || byte == b'_') {
+                return Err(SymbolError::BadByte { byte, offset });
+            }
+            *slot = byte.to_ascii_uppercase();
+        }
+        Ok(Self { len: name.len() as u8, bytes })
+    }
+
+    /// The uppercase name.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for SymbolName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bidirectional map between symbol names and ids, with a fixed capacity.
+#[derive(Debug, Clone)]
+pub struct SymbolTable {
+    names: Vec<SymbolName>,
+    ids: HashMap<SymbolName, SymbolId>,
+    capacity: usize,
+}
+
+impl SymbolTable {
+    /// An empty table that will hold at most `capacity` symbols (≤ 65,536).
+    pub fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.min(usize::from(u16::MAX) + 1);
+        Self { names: Vec::with_capacity(capacity), ids: HashMap::with_capacity(capacity), capacity }
+    }
+
+    /// Returns the id of `name`, adding it if new.
+    pub fn intern(&mut self, name: &str) -> Result<SymbolId, SymbolError> {
+        let key = SymbolName::new(name.as_bytes())?;
+        if let Some(&id) = self.ids.get(&key) {
+            return Ok(id);
+        }
+        if self.names.len() == self.capacity {
+            return Err(SymbolError::Full { capacity: self.capacity });
+        }
+        let id = SymbolId(self.names.len() as u16);
+        self.names.push(key);
+        self.ids.insert(key, id);
+        Ok(id)
+    }
+
+    /// Looks `name` up in any letter case, without allocating.
+    pub fn get(&self, name: &[u8]) -> Option<SymbolId> {
+        let key = SymbolName::new(name).ok()?;
+        self.ids.get(&key).copied()
+    }
+
+    /// The uppercase name of `id`.
+    pub fn name(&self, id: SymbolId) -> Option<&str> {
+        self.names.get(usize::from(id.0)).map(SymbolName::as_str)
+    }
+
+    /// Number of symbols held.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when no symbol was interned.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// All (id, name) pairs in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (SymbolId, &str)> {
+        self.names.iter().enumerate().map(|(i, n)| (SymbolId(i as u16), n.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_case_insensitively() {
+        let mut table = SymbolTable::with_capacity(4);
+        let btc = table.intern("BTCUSDT").unwrap();
+        assert_eq!(table.intern("btcusdt").unwrap(), btc);
+        let eth = table.intern("ethusdt").unwrap();
+        assert_ne!(btc, eth);
+        assert_eq!(table.get(b"EthUsdt"), Some(eth));
+        assert_eq!(table.name(eth), Some("ETHUSDT"));
+        assert_eq!(table.get(b"solusdt"), None);
+        assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn refuses_bad_names_and_overflow() {
+        let mut table = SymbolTable::with_capacity(1);
+        assert_eq!(table.intern(""), Err(SymbolError::Empty));
+        assert_eq!(table.intern("BTC/USDT"), Err(SymbolError::BadByte { byte: b'/', offset: 3 }));
+        assert_eq!(table.intern(&"A".repeat(25)), Err(SymbolError::TooLong { len: 25 }));
+        table.intern("BTCUSD_PERP").unwrap();
+        assert_eq!(table.intern("ETHUSDT"), Err(SymbolError::Full { capacity: 1 }));
+        assert_eq!(table.get(b"bad/name"), None);
+    }
+}
