@@ -1,0 +1,171 @@
+//! Command-line contract of `exchange-sim` (later tooling depends on it).
+
+use crate::fault::Faults;
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A loopback Binance USDⓈ-M exchange for tests and benchmarks (127.0.0.1 only).
+///
+/// The first line on stdout is exactly `listening ws://127.0.0.1:PORT http://127.0.0.1:PORT`
+/// (`wss`/`https` with --tls); WebSocket and REST share the port.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "exchange-sim", version)]
+pub struct Args {
+    /// TCP port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Serve the deterministic synthetic market.
+    #[arg(long, conflicts_with = "replay")]
+    pub synthetic: bool,
+    /// Number of synthetic symbols (1…1,000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub symbols: u32,
+    /// Seed of the synthetic market.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// 1m bars of synthetic history before the stream starts (for REST warm-up).
+    #[arg(long, default_value_t = 1000)]
+    pub history_bars: usize,
+    /// Synthetic start time, ms since the epoch (default 2026-01-01T00:00:00Z).
+    #[arg(long)]
+    pub start_time: Option<i64>,
+    /// Replay recorded files (any format of shared/data/README.md), merged by time.
+    #[arg(long, num_args = 1..)]
+    pub replay: Vec<PathBuf>,
+    /// Print the stream names the replay files hold, then exit.
+    #[arg(long, requires = "replay")]
+    pub list_streams: bool,
+    /// Speed factor on simulated or recorded time (`1`, `60`, `0.5`), or `max` for flat out.
+    #[arg(long, default_value = "1", value_parser = parse_speed)]
+    pub speed: Speed,
+    /// Serve TLS (wss/https) with a certificate generated at start.
+    #[arg(long)]
+    pub tls: bool,
+    /// Where to write the generated CA (PEM) with --tls.
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
+    /// Run for this long, then exit cleanly (`30s`, `2m`, `1h`).
+    #[arg(long = "for", value_parser = parse_duration)]
+    pub run_for: Option<Duration>,
+    /// Write a JSON summary here at exit.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Interval between server pings.
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+    /// Close a connection whose last pong is older than this.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub pong_timeout: Duration,
+    /// Disconnect every connection after this lifetime (Binance: 24h).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub conn_lifetime: Duration,
+    /// Messages per second per connection (default: as fast as the source).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Most streams one connection may hold.
+    #[arg(long, default_value_t = crate::stream::MAX_STREAMS_PER_CONNECTION)]
+    pub max_streams: usize,
+    /// Most incoming messages per second per connection before it is closed.
+    #[arg(long, default_value_t = 10)]
+    pub max_incoming_per_s: u32,
+    /// REST request weight allowed per minute.
+    #[arg(long, default_value_t = 2400)]
+    pub rest_weight_limit: u32,
+    /// Inject a fault: drop-after=N, drop-prob=P, stall=EVERY/DURATION, fragment=K[/EVERY],
+    /// oversize-after=N, oversize-bytes=B, malformed-every=N, duplicate-every=N,
+    /// reorder-every=N, depth-gap-every=N, missing-kline-every=N. Repeatable.
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Print a progress line to stderr every second.
+    #[arg(long)]
+    pub progress: bool,
+}
+
+/// How fast to play the source.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// Multiply source time by this factor.
+    Factor(f64),
+    /// No pacing: as fast as the slowest subscriber reads.
+    Max,
+}
+
+/// Parses `max` or a positive decimal factor.
+pub fn parse_speed(text: &str) -> Result<Speed, String> {
+    if text == "max" {
+        return Ok(Speed::Max);
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(Speed::Factor(f)),
+        _ => Err(format!("speed {text:?} is neither 'max' nor a positive number")),
+    }
+}
+
+/// Parses durations written like `250ms`, `30s`, `2m`, `1h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| format!("duration {text:?}: expected a number then a unit"))?;
+    let seconds = match unit {
+        "ms" => value / 1_000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3_600.0,
+        "d" => value * 86_400.0,
+        _ => return Err(format!("duration {text:?}: unit must be ms, s, m, h or d")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("duration {text:?} out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+impl Args {
+    /// The fault plan the `--fault` flags describe.
+    pub fn fault_plan(&self) -> Result<Faults, crate::fault::FaultSpecError> {
+        let mut faults = Faults::default();
+        for spec in &self.faults {
+            faults.apply(spec)?;
+        }
+        Ok(faults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn speeds() {
+        assert_eq!(parse_speed("max"), Ok(Speed::Max));
+        assert_eq!(parse_speed("60"), Ok(Speed::Factor(60.0)));
+        assert!(parse_speed("0").is_err());
+        assert!(parse_speed("fast").is_err());
+    }
+
+    #[test]
+    fn cli_contract_parses() {
+        let args = Args::try_parse_from([
+            "exchange-sim", "--synthetic", "--symbols", "20", "--seed", "7", "--port", "0", "--speed", "max",
+            "--for", "30s", "--summary", "s.json", "--tls", "--fault", "drop-after=10",
+        ])
+        .unwrap();
+        assert!(args.synthetic && args.tls);
+        assert_eq!(args.run_for, Some(Duration::from_secs(30)));
+        assert_eq!(args.fault_plan().unwrap().drop_after, Some(10));
+        assert!(Args::try_parse_from(["exchange-sim", "--symbols", "1001"]).is_err());
+        assert!(Args::try_parse_from(["exchange-sim", "--synthetic", "--replay", "x"]).is_err());
+    }
+}

@@ -1,0 +1,596 @@
+//! The listener: one port for WebSocket and REST, optional TLS, and the WebSocket session
+//! (subscriptions, Binance's limits, pings, lifetime, connection faults).
+
+use crate::cli::Speed;
+use crate::fault::{due, Faults};
+use crate::market::{Msg, Source};
+use crate::rest::{self, parse_head, RequestHead, WeightBudget};
+use crate::stats::{LocalCounts, Stats};
+use crate::stream::Tier;
+use crate::ws::{self, close_code, opcode};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+/// Largest request head accepted.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Largest client frame accepted (subscription requests are small).
+const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
+/// Flush buffered frames once this many bytes wait.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+/// Settings of the WebSocket side.
+#[derive(Clone, Debug)]
+pub struct WsLimits {
+    /// Server ping interval.
+    pub ping_interval: Duration,
+    /// Close when the last pong is older than this.
+    pub pong_timeout: Duration,
+    /// Disconnect after this lifetime.
+    pub lifetime: Duration,
+    /// Messages per second per connection, if limited.
+    pub rate: Option<u32>,
+    /// Streams per connection.
+    pub max_streams: usize,
+    /// Incoming messages per second before the connection is closed.
+    pub max_incoming_per_s: u32,
+}
+
+/// State shared by the listener, the feeder and every connection.
+pub struct Shared {
+    /// The market source (streams and REST read it).
+    pub source: Mutex<Box<dyn Source>>,
+    /// The feed every connection filters.
+    pub feed: broadcast::Sender<Arc<Msg>>,
+    /// Summary counters.
+    pub stats: Mutex<Stats>,
+    /// WebSocket limits.
+    pub limits: WsLimits,
+    /// Fault plan.
+    pub faults: Faults,
+    /// Pacing.
+    pub speed: Speed,
+    /// REST weight budget.
+    pub budget: Mutex<WeightBudget>,
+    /// REST weight limit (for messages).
+    pub weight_limit: u32,
+    /// Set once any connection holds a stream: the feeder waits for it.
+    pub started: AtomicBool,
+    /// Wakes the feeder when `started` flips.
+    pub start_signal: Notify,
+    /// Flips to true on shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    /// Source seed, mixed into per-connection fault randomness.
+    pub seed: u64,
+    next_conn_id: AtomicU64,
+}
+
+impl Shared {
+    /// Builds the shared state; `feed_capacity` bounds how far a subscriber may lag.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Box<dyn Source>,
+        feed_capacity: usize,
+        limits: WsLimits,
+        faults: Faults,
+        speed: Speed,
+        weight_limit: u32,
+        shutdown: watch::Receiver<bool>,
+        seed: u64,
+    ) -> Arc<Self> {
+        let (feed, _) = broadcast::channel(feed_capacity);
+        Arc::new(Self {
+            source: Mutex::new(source),
+            feed,
+            stats: Mutex::new(Stats::default()),
+            limits,
+            faults,
+            speed,
+            budget: Mutex::new(WeightBudget::new(weight_limit)),
+            weight_limit,
+            started: AtomicBool::new(false),
+            start_signal: Notify::new(),
+            shutdown,
+            seed,
+            next_conn_id: AtomicU64::new(1),
+        })
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn source(&self) -> std::sync::MutexGuard<'_, Box<dyn Source>> {
+        self.source.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Serves one accepted connection: REST requests until close, or one WebSocket session.
+pub async fn serve_connection<S>(mut io: S, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let head = match read_head(&mut io, &mut buf).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(reason) => {
+                let body = format!("{{\"code\":-1000,\"msg\":{}}}", serde_json::Value::from(reason));
+                let resp = rest::Response { status: 400, body, used_weight: 0 };
+                let _ = io.write_all(&resp.to_bytes(false)).await;
+                return;
+            }
+        };
+        let is_upgrade = head.header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        if is_upgrade {
+            ws_session(io, head, buf, shared).await;
+            return;
+        }
+        let keep_alive = !head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let response = {
+            let source = shared.source();
+            let mut budget = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
+            rest::handle(&head, source.as_ref(), &mut budget, shared.weight_limit)
+        };
+        shared.stats().rest(&head.path, response.status);
+        if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+/// Reads one request head; bytes after it stay in `buf`.
+async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Result<Option<RequestHead>, String> {
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).map_err(|_| "request head is not UTF-8".to_string())?;
+            let parsed = parse_head(head)?;
+            buf.drain(..end + 4);
+            return Ok(Some(parsed));
+        }
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(format!("request head over {MAX_HEAD_BYTES} bytes"));
+        }
+        let mut chunk = [0u8; 4096];
+        match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// How a connection wants messages framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `/ws…`: payload only.
+    Raw,
+    /// `/stream…`: `{"stream":…,"data":…}`.
+    Combined,
+}
+
+/// Splits a WebSocket path into tier, mode and the streams it names.
+fn route(head: &RequestHead) -> Result<(Tier, Mode, Vec<String>), String> {
+    let (tier, rest) = if let Some(r) = head.path.strip_prefix("/public") {
+        (Tier::Public, r)
+    } else if let Some(r) = head.path.strip_prefix("/market") {
+        (Tier::Market, r)
+    } else {
+        (Tier::Unrouted, head.path.as_str())
+    };
+    if rest == "/ws" || rest == "/ws/" {
+        return Ok((tier, Mode::Raw, Vec::new()));
+    }
+    if let Some(names) = rest.strip_prefix("/ws/") {
+        return Ok((tier, Mode::Raw, names.split('/').filter(|n| !n.is_empty()).map(String::from).collect()));
+    }
+    if rest == "/stream" {
+        let names = head.param("streams").unwrap_or("");
+        return Ok((tier, Mode::Combined, names.split('/').filter(|n| !n.is_empty()).map(String::from).collect()));
+    }
+    Err(format!("no WebSocket endpoint at {}", head.path))
+}
+
+/// Messages from the reader half to the writer half.
+enum Ctrl {
+    Ping(Vec<u8>),
+    Pong,
+    Request(Vec<u8>),
+    Close { code: u16, reason: String, echo: bool },
+}
+
+/// Per-connection subscription state, owned by the writer.
+struct Subscriptions {
+    /// Canonical stream → the names the client used for it.
+    streams: HashMap<Arc<str>, Vec<String>>,
+    count: usize,
+}
+
+impl Subscriptions {
+    fn names(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.streams.values().flatten().cloned().collect();
+        all.sort();
+        all
+    }
+}
+
+async fn ws_session<S>(io: S, head: RequestHead, leftover: Vec<u8>, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (reader, mut writer) = tokio::io::split(io);
+    let Some(key) = head.header("sec-websocket-key").map(str::to_string) else {
+        let _ = writer.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+        return;
+    };
+    let route = route(&head);
+    if let Err(reason) = &route {
+        let body = format!("{{\"code\":-1000,\"msg\":{}}}", serde_json::Value::from(reason.as_str()));
+        let resp = format!("HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let _ = writer.write_all(resp.as_bytes()).await;
+        return;
+    }
+    let Ok((tier, mode, initial)) = route else { return };
+    let accept = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+        ws::accept_key(&key)
+    );
+    if writer.write_all(accept.as_bytes()).await.is_err() {
+        return;
+    }
+    let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    shared.stats().connection_opened();
+    // Subscribe to the feed before resolving streams so nothing published after is missed.
+    let feed = shared.feed.subscribe();
+    let (ctrl_tx, ctrl_rx) = mpsc::channel(64);
+    let reader_task = tokio::spawn(read_frames(reader, leftover, ctrl_tx, shared.limits.max_incoming_per_s));
+    let mut session = Session {
+        shared: shared.clone(),
+        tier,
+        mode,
+        subs: Subscriptions { streams: HashMap::new(), count: 0 },
+        out: Vec::with_capacity(FLUSH_BYTES * 2),
+        counts: LocalCounts::default(),
+        sent: 0,
+        rng: crate::rng::Rng::new(shared.seed ^ conn_id.wrapping_mul(0x9E37_79B9)),
+        last_pong: Instant::now(),
+        rate_window: (Instant::now(), 0),
+    };
+    let reason = match session.subscribe_names(&initial) {
+        Err(reason) => session.close(&mut writer, close_code::POLICY, &reason).await,
+        Ok(()) => session.run(&mut writer, feed, ctrl_rx).await,
+    };
+    reader_task.abort();
+    let _ = writer.shutdown().await;
+    let mut stats = shared.stats();
+    stats.merge_sent(&mut session.counts);
+    stats.connection_closed(&reason);
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    tier: Tier,
+    mode: Mode,
+    subs: Subscriptions,
+    out: Vec<u8>,
+    counts: LocalCounts,
+    sent: u64,
+    rng: crate::rng::Rng,
+    last_pong: Instant,
+    rate_window: (Instant, u32),
+}
+
+/// Why a session ended (also the summary's close reason).
+type EndReason = String;
+
+impl Session {
+    /// Validates and adds streams; on error nothing is added.
+    fn subscribe_names(&mut self, names: &[String]) -> Result<(), String> {
+        let source = self.shared.source();
+        let mut resolved = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(kind) = source.stream_kind(name) else {
+                return Err(format!("unknown stream {name}"));
+            };
+            if !self.tier.serves(kind) {
+                let home = crate::stream::tier_of(kind).prefix();
+                return Err(format!("stream {name} is served on {home}, not {}", self.tier.prefix()));
+            }
+            resolved.push((canonical_name(source.as_ref(), name), name.clone()));
+        }
+        drop(source);
+        let added = resolved
+            .iter()
+            .filter(|(c, n)| !self.subs.streams.get(c).is_some_and(|v| v.contains(n)))
+            .count();
+        let limit = self.shared.limits.max_streams;
+        if self.subs.count + added > limit {
+            return Err(format!("too many streams: {} requested, limit {limit} per connection", self.subs.count + added));
+        }
+        for (canonical, name) in resolved {
+            let names = self.subs.streams.entry(canonical).or_default();
+            if !names.contains(&name) {
+                names.push(name);
+                self.subs.count += 1;
+            }
+        }
+        if self.subs.count > 0 && !self.shared.started.swap(true, Ordering::AcqRel) {
+            self.shared.start_signal.notify_one();
+        }
+        Ok(())
+    }
+
+    fn unsubscribe_names(&mut self, names: &[String]) {
+        let source = self.shared.source();
+        for name in names {
+            let canonical = canonical_name(source.as_ref(), name);
+            if let Some(list) = self.subs.streams.get_mut(&canonical) {
+                if let Some(pos) = list.iter().position(|n| n == name) {
+                    list.remove(pos);
+                    self.subs.count -= 1;
+                }
+                if list.is_empty() {
+                    self.subs.streams.remove(&canonical);
+                }
+            }
+        }
+    }
+
+    async fn run<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        mut feed: broadcast::Receiver<Arc<Msg>>,
+        mut ctrl: mpsc::Receiver<Ctrl>,
+    ) -> EndReason {
+        let limits = self.shared.limits.clone();
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + limits.ping_interval, limits.ping_interval);
+        let lifetime = tokio::time::sleep(limits.lifetime);
+        tokio::pin!(lifetime);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return self.close(writer, close_code::GOING_AWAY, "server shutting down").await,
+                c = ctrl.recv() => match c {
+                    None => return "client gone".into(),
+                    Some(Ctrl::Ping(payload)) => ws::encode_frame(&mut self.out, true, opcode::PONG, &payload),
+                    Some(Ctrl::Pong) => self.last_pong = Instant::now(),
+                    Some(Ctrl::Request(text)) => self.handle_request(&text),
+                    Some(Ctrl::Close { code, reason, echo }) => {
+                        if echo {
+                            ws::encode_close(&mut self.out, code, "");
+                            let _ = self.flush(writer).await;
+                            return "client closed".into();
+                        }
+                        return self.close(writer, code, &reason).await;
+                    }
+                },
+                _ = ping.tick() => {
+                    if self.last_pong.elapsed() > limits.pong_timeout {
+                        return self.close(writer, close_code::POLICY, "pong timeout").await;
+                    }
+                    let stamp = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+                    ws::encode_frame(&mut self.out, true, opcode::PING, stamp.as_bytes());
+                },
+                _ = &mut lifetime => return self.close(writer, close_code::GOING_AWAY, "connection lifetime reached").await,
+                m = feed.recv() => match m {
+                    Ok(msg) => {
+                        if let Some(end) = self.deliver(writer, &msg).await {
+                            return end;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.counts.fault("slow_consumer");
+                        return self.close(writer, close_code::POLICY, &format!("slow consumer: {n} messages behind")).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return self.close(writer, close_code::GOING_AWAY, "feed ended").await,
+                },
+            }
+            if (feed.is_empty() || self.out.len() >= FLUSH_BYTES) && self.flush(writer).await.is_err() {
+                return "write failed".into();
+            }
+            if self.counts.total >= 4096 {
+                self.shared.stats().merge_sent(&mut self.counts);
+            }
+        }
+    }
+
+    /// Sends one feed message if subscribed, applying connection faults; `Some` ends the session.
+    async fn deliver<W: AsyncWrite + Unpin>(&mut self, writer: &mut W, msg: &Msg) -> Option<EndReason> {
+        let names = self.subs.streams.get(&msg.stream)?.clone();
+        for name in names {
+            self.throttle(writer).await;
+            self.sent += 1;
+            let shared = self.shared.clone();
+            let faults = &shared.faults;
+            if due(self.sent, faults.drop_after) || (faults.drop_prob > 0.0 && self.rng.chance(faults.drop_prob)) {
+                self.counts.fault("drop");
+                let _ = self.flush(writer).await;
+                return Some("dropped (fault)".into());
+            }
+            if faults.oversize_after == Some(self.sent) {
+                self.counts.fault("oversize");
+                let mut big = Vec::with_capacity(faults.oversize_bytes + 16);
+                big.extend_from_slice(b"{\"oversize\":\"");
+                big.resize(faults.oversize_bytes.saturating_sub(2).max(big.len()), b'x');
+                big.extend_from_slice(b"\"}");
+                ws::encode_frame(&mut self.out, true, opcode::TEXT, &big);
+            }
+            let text: std::borrow::Cow<'_, str> = match self.mode {
+                Mode::Raw => msg.payload().into(),
+                Mode::Combined if *name == *msg.stream => msg.envelope.as_str().into(),
+                Mode::Combined => format!("{{\"stream\":\"{name}\",\"data\":{}}}", msg.payload()).into(),
+            };
+            let fragments = if faults.fragments > 1 && due(self.sent, Some(faults.fragment_every)) {
+                self.counts.fault("fragmented");
+                faults.fragments
+            } else {
+                1
+            };
+            ws::encode_text(&mut self.out, text.as_bytes(), fragments);
+            self.counts.message(msg.kind.name(), &msg.symbol);
+            if due(self.sent, faults.stall_every) {
+                self.counts.fault("stall");
+                if self.flush(writer).await.is_err() {
+                    return Some("write failed".into());
+                }
+                tokio::time::sleep(faults.stall_for).await;
+            }
+        }
+        None
+    }
+
+    /// Waits for the per-connection rate limit, if any.
+    async fn throttle<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) {
+        let Some(rate) = self.shared.limits.rate else { return };
+        let (start, count) = &mut self.rate_window;
+        if start.elapsed() >= Duration::from_secs(1) {
+            *start = Instant::now();
+            *count = 0;
+        }
+        if *count >= rate {
+            let wait = Duration::from_secs(1).saturating_sub(start.elapsed());
+            let _ = self.flush(writer).await;
+            tokio::time::sleep(wait).await;
+            self.rate_window = (Instant::now(), 0);
+        }
+        self.rate_window.1 += 1;
+    }
+
+    fn handle_request(&mut self, text: &[u8]) {
+        let answer = self.answer_request(text);
+        self.shared.stats().control_request(answer.is_ok());
+        let body = answer.unwrap_or_else(|e| e);
+        ws::encode_text(&mut self.out, body.as_bytes(), 1);
+    }
+
+    /// Answers SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS like Binance.
+    fn answer_request(&mut self, text: &[u8]) -> Result<String, String> {
+        let error = |code: i32, msg: &str, id: &serde_json::Value| {
+            serde_json::json!({ "error": { "code": code, "msg": msg }, "id": id }).to_string()
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| error(3, &format!("Invalid JSON: {e}"), &serde_json::Value::Null))?;
+        let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        if !(id.is_u64() || id.is_string() || id.is_null()) {
+            return Err(error(2, "Invalid request: request ID must be an unsigned integer or a string", &id));
+        }
+        let method = value.get("method").and_then(|m| m.as_str()).ok_or_else(|| error(2, "Invalid request: missing method", &id))?;
+        let params = || -> Result<Vec<String>, String> {
+            let list = value.get("params").and_then(|p| p.as_array()).ok_or_else(|| error(2, "Invalid request: params must be an array", &id))?;
+            list.iter()
+                .map(|p| p.as_str().map(str::to_string).ok_or_else(|| error(2, "Invalid request: params must be strings", &id)))
+                .collect()
+        };
+        match method {
+            "SUBSCRIBE" => {
+                let names = params()?;
+                self.subscribe_names(&names).map_err(|reason| error(2, &format!("Invalid request: {reason}"), &id))?;
+                Ok(serde_json::json!({ "result": null, "id": id }).to_string())
+            }
+            "UNSUBSCRIBE" => {
+                let names = params()?;
+                self.unsubscribe_names(&names);
+                Ok(serde_json::json!({ "result": null, "id": id }).to_string())
+            }
+            "LIST_SUBSCRIPTIONS" => Ok(serde_json::json!({ "result": self.subs.names(), "id": id }).to_string()),
+            other => Err(error(2, &format!("Invalid request: unknown method {other}"), &id)),
+        }
+    }
+
+    async fn flush<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = writer.write_all(&self.out).await;
+        self.out.clear();
+        result?;
+        writer.flush().await
+    }
+
+    async fn close<W: AsyncWrite + Unpin>(&mut self, writer: &mut W, code: u16, reason: &str) -> EndReason {
+        ws::encode_close(&mut self.out, code, reason);
+        let _ = self.flush(writer).await;
+        reason.to_string()
+    }
+}
+
+fn canonical_name(source: &dyn Source, name: &str) -> Arc<str> {
+    source.canonical_stream(name).unwrap_or_else(|| name.into())
+}
+
+/// Reads client frames, answers protocol errors, enforces the incoming-message limit.
+async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, mut buf: Vec<u8>, ctrl: mpsc::Sender<Ctrl>, max_per_s: u32) {
+    let mut window = std::collections::VecDeque::new();
+    let mut message: Option<Vec<u8>> = None;
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        loop {
+            let (frame, used) = match ws::decode_client_frame(&buf, MAX_CLIENT_FRAME_BYTES) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = ctrl.send(Ctrl::Close { code: e.close_code(), reason: e.to_string(), echo: false }).await;
+                    return;
+                }
+            };
+            buf.drain(..used);
+            let now = Instant::now();
+            window.push_back(now);
+            while window.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+                window.pop_front();
+            }
+            if window.len() > max_per_s as usize {
+                let reason = format!("too many incoming messages: limit {max_per_s} per second");
+                let _ = ctrl.send(Ctrl::Close { code: close_code::POLICY, reason, echo: false }).await;
+                return;
+            }
+            let next = match frame.opcode {
+                opcode::PING => Ctrl::Ping(frame.payload),
+                opcode::PONG => Ctrl::Pong,
+                opcode::CLOSE => Ctrl::Close { code: close_code::NORMAL, reason: String::new(), echo: true },
+                opcode::BINARY => Ctrl::Close { code: close_code::UNSUPPORTED, reason: "binary frames not accepted".into(), echo: false },
+                opcode::TEXT | opcode::CONTINUATION => {
+                    let part = match (frame.opcode, message.take()) {
+                        (opcode::TEXT, None) => frame.payload,
+                        (opcode::CONTINUATION, Some(mut m)) => {
+                            m.extend_from_slice(&frame.payload);
+                            m
+                        }
+                        _ => {
+                            let reason = "continuation frame out of sequence".to_string();
+                            let _ = ctrl.send(Ctrl::Close { code: close_code::PROTOCOL, reason, echo: false }).await;
+                            return;
+                        }
+                    };
+                    if part.len() > MAX_CLIENT_FRAME_BYTES {
+                        let _ = ctrl.send(Ctrl::Close { code: close_code::TOO_BIG, reason: "message too big".into(), echo: false }).await;
+                        return;
+                    }
+                    if !frame.fin {
+                        message = Some(part);
+                        continue;
+                    }
+                    if std::str::from_utf8(&part).is_err() {
+                        let reason = "text message is not UTF-8".to_string();
+                        let _ = ctrl.send(Ctrl::Close { code: 1007, reason, echo: false }).await;
+                        return;
+                    }
+                    Ctrl::Request(part)
+                }
+                _ => continue,
+            };
+            let closing = matches!(next, Ctrl::Close { .. });
+            if ctrl.send(next).await.is_err() || closing {
+                return;
+            }
+        }
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

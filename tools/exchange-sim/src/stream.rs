@@ -1,0 +1,135 @@
+//! Stream names (`<symbol>@<channel>`), their event kinds and endpoint tiers.
+//!
+//! Binance routes USDⓈ-M streams by path: `/public` carries trade, bookTicker and depth;
+//! `/market` carries aggTrade, kline, markPrice and forceOrder; the old unrouted paths carry
+//! everything (recorded captures used them).
+
+use aegis_wire::EventKind;
+
+/// Most streams one connection may hold.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 200;
+
+/// Which endpoint path a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// `/public/...`.
+    Public,
+    /// `/market/...`.
+    Market,
+    /// The old `/ws` and `/stream` paths: every stream.
+    Unrouted,
+}
+
+impl Tier {
+    /// Whether a stream of `kind` is served on this tier.
+    pub fn serves(self, kind: EventKind) -> bool {
+        match self {
+            Tier::Unrouted => true,
+            Tier::Public => tier_of(kind) == Tier::Public,
+            Tier::Market => tier_of(kind) == Tier::Market,
+        }
+    }
+
+    /// The path prefix of the tier.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Tier::Public => "/public",
+            Tier::Market => "/market",
+            Tier::Unrouted => "",
+        }
+    }
+}
+
+/// The tier Binance routes `kind` to.
+pub fn tier_of(kind: EventKind) -> Tier {
+    match kind {
+        EventKind::Trade | EventKind::BookTicker | EventKind::DepthUpdate => Tier::Public,
+        EventKind::AggTrade | EventKind::Kline | EventKind::MarkPriceUpdate | EventKind::ForceOrder => {
+            Tier::Market
+        }
+    }
+}
+
+/// A stream name split into symbol and channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamName<'a> {
+    /// Lowercase symbol part.
+    pub symbol: &'a str,
+    /// Channel after the first `@` (`aggTrade`, `depth@100ms`, `kline_1m`, …).
+    pub channel: &'a str,
+    /// The event kind the channel carries.
+    pub kind: EventKind,
+}
+
+/// Splits and classifies a stream name; `None` when it is not a known Binance channel.
+pub fn parse_stream(name: &str) -> Option<StreamName<'_>> {
+    let (symbol, channel) = name.split_once('@')?;
+    if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    Some(StreamName { symbol, channel, kind: channel_kind(channel)? })
+}
+
+/// The event kind a channel carries.
+pub fn channel_kind(channel: &str) -> Option<EventKind> {
+    let (base, speed) = match channel.split_once('@') {
+        Some((b, s)) => (b, Some(s)),
+        None => (channel, None),
+    };
+    let speed_ok = |allowed: &[&str]| speed.is_none_or(|s| allowed.contains(&s));
+    match base {
+        "trade" if speed.is_none() => Some(EventKind::Trade),
+        "aggTrade" if speed.is_none() => Some(EventKind::AggTrade),
+        "bookTicker" if speed.is_none() => Some(EventKind::BookTicker),
+        "forceOrder" if speed.is_none() => Some(EventKind::ForceOrder),
+        "markPrice" if speed_ok(&["1s"]) => Some(EventKind::MarkPriceUpdate),
+        "depth" | "depth5" | "depth10" | "depth20" if speed_ok(&["0ms", "100ms", "250ms", "500ms"]) => {
+            Some(EventKind::DepthUpdate)
+        }
+        k if speed.is_none() && k.starts_with("kline_") => {
+            aegis_wire::Interval::parse(k["kline_".len()..].as_bytes()).map(|_| EventKind::Kline)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_every_channel() {
+        let cases = [
+            ("btcusdt@trade", Some(EventKind::Trade)),
+            ("btcusdt@aggTrade", Some(EventKind::AggTrade)),
+            ("btcusdt@kline_1m", Some(EventKind::Kline)),
+            ("btcusdt@kline_1M", Some(EventKind::Kline)),
+            ("btcusdt@bookTicker", Some(EventKind::BookTicker)),
+            ("btcusdt@depth", Some(EventKind::DepthUpdate)),
+            ("btcusdt@depth@100ms", Some(EventKind::DepthUpdate)),
+            ("ethusdt@depth@0ms", Some(EventKind::DepthUpdate)),
+            ("btcusdt@depth20@100ms", Some(EventKind::DepthUpdate)),
+            ("btcusdt@markPrice@1s", Some(EventKind::MarkPriceUpdate)),
+            ("btcusdt@forceOrder", Some(EventKind::ForceOrder)),
+            ("ethusd_perp@trade", Some(EventKind::Trade)),
+            ("btcusdt@kline_2m", None),
+            ("btcusdt@depth@1ms", None),
+            ("btcusdt@ticker", None),
+            ("btc/usdt@trade", None),
+            ("@trade", None),
+            ("btcusdt", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(parse_stream(name).map(|s| s.kind), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn tiers_route_like_binance() {
+        assert!(Tier::Public.serves(EventKind::DepthUpdate));
+        assert!(!Tier::Public.serves(EventKind::Kline));
+        assert!(Tier::Market.serves(EventKind::AggTrade));
+        assert!(!Tier::Market.serves(EventKind::BookTicker));
+        assert!(Tier::Unrouted.serves(EventKind::ForceOrder));
+    }
+}
