@@ -103,9 +103,7 @@ pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError>
             }
             b'.' if !seen_point => seen_point = true,
             b'e' | b'E' => return Err(DecimalError::Exponent { offset }),
-            b'-' | b'+' if sign == Sign::Forbidden => {
-                return Err(DecimalError::SignNotAllowed { offset })
-            }
+            b'-' | b'+' if sign == Sign::Forbidden => return Err(DecimalError::SignNotAllowed { offset }),
             _ => return Err(DecimalError::StrayCharacter { byte, offset }),
         }
     }
@@ -160,7 +158,12 @@ mod tests {
             Case { name: "integer", input: "42", sign: Sign::Forbidden, want: Ok(42 * SCALE) },
             Case { name: "price", input: "2681.62", sign: Sign::Forbidden, want: Ok(268_162_000_000) },
             Case { name: "eight digits", input: "0.00000001", sign: Sign::Forbidden, want: Ok(1) },
-            Case { name: "trailing zeros past 8", input: "1.0000000000", sign: Sign::Forbidden, want: Ok(SCALE) },
+            Case {
+                name: "trailing zeros past 8",
+                input: "1.0000000000",
+                sign: Sign::Forbidden,
+                want: Ok(SCALE),
+            },
             Case { name: "leading point", input: ".5", sign: Sign::Forbidden, want: Ok(SCALE / 2) },
             Case { name: "trailing point", input: "7.", sign: Sign::Forbidden, want: Ok(7 * SCALE) },
             Case { name: "negative rate", input: "-0.00038167", sign: Sign::Allowed, want: Ok(-38_167) },
@@ -170,15 +173,55 @@ mod tests {
             Case { name: "empty", input: "", sign: Sign::Forbidden, want: Err(Empty) },
             Case { name: "lone point", input: ".", sign: Sign::Forbidden, want: Err(Empty) },
             Case { name: "lone minus", input: "-", sign: Sign::Allowed, want: Err(Empty) },
-            Case { name: "nine digits", input: "0.000000001", sign: Sign::Forbidden, want: Err(TooManyFractionalDigits { offset: 10 }) },
-            Case { name: "overflow", input: "92233720368.54775808", sign: Sign::Forbidden, want: Err(Overflow { bits: 64 }) },
-            Case { name: "huge", input: "1000000000000000000000000000000000000000", sign: Sign::Forbidden, want: Err(Overflow { bits: 128 }) },
+            Case {
+                name: "nine digits",
+                input: "0.000000001",
+                sign: Sign::Forbidden,
+                want: Err(TooManyFractionalDigits { offset: 10 }),
+            },
+            Case {
+                name: "overflow",
+                input: "92233720368.54775808",
+                sign: Sign::Forbidden,
+                want: Err(Overflow { bits: 64 }),
+            },
+            Case {
+                name: "huge",
+                input: "1000000000000000000000000000000000000000",
+                sign: Sign::Forbidden,
+                want: Err(Overflow { bits: 128 }),
+            },
             Case { name: "exponent", input: "1e5", sign: Sign::Forbidden, want: Err(Exponent { offset: 1 }) },
-            Case { name: "stray", input: "12a", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b'a', offset: 2 }) },
-            Case { name: "two points", input: "1.2.3", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b'.', offset: 3 }) },
-            Case { name: "space", input: " 1", sign: Sign::Forbidden, want: Err(StrayCharacter { byte: b' ', offset: 0 }) },
-            Case { name: "sign forbidden", input: "-1", sign: Sign::Forbidden, want: Err(SignNotAllowed { offset: 0 }) },
-            Case { name: "inner sign", input: "1-2", sign: Sign::Allowed, want: Err(StrayCharacter { byte: b'-', offset: 1 }) },
+            Case {
+                name: "stray",
+                input: "12a",
+                sign: Sign::Forbidden,
+                want: Err(StrayCharacter { byte: b'a', offset: 2 }),
+            },
+            Case {
+                name: "two points",
+                input: "1.2.3",
+                sign: Sign::Forbidden,
+                want: Err(StrayCharacter { byte: b'.', offset: 3 }),
+            },
+            Case {
+                name: "space",
+                input: " 1",
+                sign: Sign::Forbidden,
+                want: Err(StrayCharacter { byte: b' ', offset: 0 }),
+            },
+            Case {
+                name: "sign forbidden",
+                input: "-1",
+                sign: Sign::Forbidden,
+                want: Err(SignNotAllowed { offset: 0 }),
+            },
+            Case {
+                name: "inner sign",
+                input: "1-2",
+                sign: Sign::Allowed,
+                want: Err(StrayCharacter { byte: b'-', offset: 1 }),
+            },
         ];
         for case in cases {
             assert_eq!(parse_fixed8(case.input.as_bytes(), case.sign), case.want, "case {}", case.name);
@@ -189,7 +232,10 @@ mod tests {
     fn wide_sums_exceed_i64() {
         let v = parse_fixed8_i128(b"123456789012345.12345678", Sign::Forbidden).unwrap();
         assert_eq!(v, 12_345_678_901_234_512_345_678);
-        assert_eq!(parse_fixed8(b"123456789012345.1", Sign::Forbidden), Err(DecimalError::Overflow { bits: 64 }));
+        assert_eq!(
+            parse_fixed8(b"123456789012345.1", Sign::Forbidden),
+            Err(DecimalError::Overflow { bits: 64 })
+        );
     }
 
     #[test]

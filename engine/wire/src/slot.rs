@@ -10,7 +10,6 @@ use rkyv::rancor::Failure;
 use rkyv::ser::allocator::SubAllocator;
 use rkyv::ser::writer::Buffer;
 use std::io::Write;
-use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -20,6 +19,8 @@ pub const RECORD_SIZE: usize = std::mem::size_of::<ArchivedRecord>();
 pub const SLOT_ALIGN: usize = 16;
 
 const _: () = assert!(std::mem::align_of::<ArchivedRecord>() <= SLOT_ALIGN);
+// One size for every kind is what lets a ring hold fixed slots; keep it within four cache lines.
+const _: () = assert!(RECORD_SIZE <= 256 && RECORD_SIZE.is_multiple_of(SLOT_ALIGN));
 
 /// One aligned slot sized for exactly one archived record.
 #[derive(Clone, Copy)]
@@ -67,11 +68,11 @@ impl Default for RecordSlot {
 impl RecordSlot {
     /// Archives `record` into this slot; no heap allocation.
     pub fn write(&mut self, record: &Record) -> Result<(), SlotError> {
-        let mut scratch = [MaybeUninit::<u8>::uninit(); 0];
+        // Plain fixed-size data needs no scratch space.
         let written = rkyv::api::low::to_bytes_in_with_alloc::<_, _, Failure>(
             record,
             Buffer::from(&mut self.bytes[..]),
-            SubAllocator::new(&mut scratch),
+            SubAllocator::empty(),
         )
         .map_err(|_| SlotError::Encode)?;
         // A fixed-size record with no out-of-line data archives to exactly RECORD_SIZE bytes.
@@ -132,7 +133,9 @@ impl RecordFileWriter {
     /// Appends one record.
     pub fn append(&mut self, record: &Record) -> Result<(), SlotError> {
         let slot = RecordSlot::encode(record)?;
-        self.file.write_all(slot.as_bytes()).map_err(|source| SlotError::Io { path: self.path.clone(), source })
+        self.file
+            .write_all(slot.as_bytes())
+            .map_err(|source| SlotError::Io { path: self.path.clone(), source })
     }
 
     /// Flushes buffered records to the file.
@@ -151,7 +154,8 @@ impl RecordFile {
     /// Maps `path` and checks its header.
     pub fn open(path: &Path) -> Result<Self, SlotError> {
         let bad = |reason: String| SlotError::BadFile { path: path.to_path_buf(), reason };
-        let file = std::fs::File::open(path).map_err(|source| SlotError::Io { path: path.to_path_buf(), source })?;
+        let file =
+            std::fs::File::open(path).map_err(|source| SlotError::Io { path: path.to_path_buf(), source })?;
         // SAFETY: the map is read-only and only ever read through rkyv's checked access, so a
         // concurrent writer can make a read fail validation but cannot cause undefined
         // behaviour beyond what bytecheck guards; we own no other reference to the file.
@@ -169,7 +173,7 @@ impl RecordFile {
             return Err(bad(format!("record size {size}, expected {RECORD_SIZE}")));
         }
         let body = map.len() - RECORD_FILE_HEADER;
-        if body % RECORD_SIZE != 0 {
+        if !body.is_multiple_of(RECORD_SIZE) {
             return Err(bad(format!("{} trailing bytes after the last whole record", body % RECORD_SIZE)));
         }
         Ok(Self { map, len: body / RECORD_SIZE })
@@ -203,8 +207,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn header() -> impl Strategy<Value = Header> {
-        (any::<u16>(), any::<i64>(), any::<u64>())
-            .prop_map(|(s, e, r)| Header { symbol: SymbolId(s), event_time_ms: e, recv_ns: r })
+        (any::<u16>(), any::<i64>(), any::<u64>()).prop_map(|(s, e, r)| Header {
+            symbol: SymbolId(s),
+            event_time_ms: e,
+            recv_ns: r,
+        })
     }
 
     fn side() -> impl Strategy<Value = Side> {
@@ -217,10 +224,26 @@ mod tests {
 
     fn event() -> impl Strategy<Value = Event> {
         prop_oneof![
-            (any::<u64>(), any::<i64>(), any::<i64>(), any::<i64>(), any::<bool>()).prop_map(|(t, p, q, tt, m)| {
-                Event::Trade(Trade { trade_id: t, price: p, qty: q, trade_time_ms: tt, buyer_is_maker: m })
-            }),
-            (any::<u64>(), any::<i64>(), any::<i64>(), any::<u64>(), any::<u64>(), any::<i64>(), any::<bool>())
+            (any::<u64>(), any::<i64>(), any::<i64>(), any::<i64>(), any::<bool>()).prop_map(
+                |(t, p, q, tt, m)| {
+                    Event::Trade(Trade {
+                        trade_id: t,
+                        price: p,
+                        qty: q,
+                        trade_time_ms: tt,
+                        buyer_is_maker: m,
+                    })
+                }
+            ),
+            (
+                any::<u64>(),
+                any::<i64>(),
+                any::<i64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<i64>(),
+                any::<bool>()
+            )
                 .prop_map(|(a, p, q, f, l, t, m)| Event::AggTrade(AggTrade {
                     agg_id: a,
                     price: p,
@@ -230,14 +253,8 @@ mod tests {
                     trade_time_ms: t,
                     buyer_is_maker: m
                 })),
-            (
-                0usize..15,
-                any::<[i64; 8]>(),
-                any::<[i128; 4]>(),
-                any::<u64>(),
-                any::<bool>()
-            )
-                .prop_map(|(i, n, v, trades, closed)| Event::Kline(Kline {
+            (0usize..15, any::<[i64; 8]>(), any::<[i128; 4]>(), any::<u64>(), any::<bool>()).prop_map(
+                |(i, n, v, trades, closed)| Event::Kline(Kline {
                     interval: INTERVALS_FOR_TEST[i],
                     open_time_ms: n[0],
                     close_time_ms: n[1],
@@ -253,7 +270,8 @@ mod tests {
                     taker_buy_quote_volume: v[3],
                     trades,
                     closed
-                })),
+                })
+            ),
             (any::<u64>(), any::<[i64; 5]>()).prop_map(|(u, n)| Event::BookTicker(BookTicker {
                 update_id: u,
                 bid_price: n[0],
@@ -363,13 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_has_the_same_slot_size() {
-        // One size for every kind is what lets a ring hold fixed slots.
-        assert_eq!(RECORD_SIZE % SLOT_ALIGN, 0, "record size {RECORD_SIZE}");
-        assert!(RECORD_SIZE <= 256, "record size {RECORD_SIZE} grew past four cache lines");
-    }
-
-    #[test]
     fn identity_follows_the_spec() {
         let record = Record {
             header: Header { symbol: SymbolId(3), event_time_ms: 1_000, recv_ns: 5 },
@@ -393,7 +404,10 @@ mod tests {
         };
         let slot = RecordSlot::encode(&record).unwrap();
         let id = slot.read().unwrap().identity();
-        assert_eq!(id, EventIdentity { kind: EventKind::Kline, symbol: SymbolId(3), primary: 60_000, secondary: 1_000 });
+        assert_eq!(
+            id,
+            EventIdentity { kind: EventKind::Kline, symbol: SymbolId(3), primary: 60_000, secondary: 1_000 }
+        );
     }
 
     #[test]
@@ -404,17 +418,18 @@ mod tests {
         let err = RecordFile::open(&path).err().unwrap().to_string();
         assert!(err.contains("bad.bin") && err.contains("magic"), "{err}");
         let mut writer = RecordFileWriter::create(&path).unwrap();
-        writer.append(&Record {
-            header: Header { symbol: SymbolId(0), event_time_ms: 0, recv_ns: 0 },
-            event: Event::MarkPrice(MarkPrice {
-                mark_price: 1,
-                index_price: 1,
-                estimated_settle_price: 1,
-                funding_rate: 1,
-                next_funding_time_ms: 1,
-            }),
-        })
-        .unwrap();
+        writer
+            .append(&Record {
+                header: Header { symbol: SymbolId(0), event_time_ms: 0, recv_ns: 0 },
+                event: Event::MarkPrice(MarkPrice {
+                    mark_price: 1,
+                    index_price: 1,
+                    estimated_settle_price: 1,
+                    funding_rate: 1,
+                    next_funding_time_ms: 1,
+                }),
+            })
+            .unwrap();
         writer.finish().unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.push(0);

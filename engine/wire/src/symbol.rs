@@ -12,7 +12,17 @@ pub const MAX_SYMBOL_LEN: usize = 24;
 
 /// Index of a symbol in its [`SymbolTable`].
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
 )]
 #[rkyv(compare(PartialEq), derive(Debug, PartialEq, Eq, Clone, Copy))]
 pub struct SymbolId(pub u16);

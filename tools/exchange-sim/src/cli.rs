@@ -106,7 +106,8 @@ pub fn parse_speed(text: &str) -> Result<Speed, String> {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("duration {text:?}: expected a number then a unit"))?;
+    let value: f64 =
+        number.parse().map_err(|_| format!("duration {text:?}: expected a number then a unit"))?;
     let seconds = match unit {
         "ms" => value / 1_000.0,
         "s" => value,
@@ -158,8 +159,23 @@ mod tests {
     #[test]
     fn cli_contract_parses() {
         let args = Args::try_parse_from([
-            "exchange-sim", "--synthetic", "--symbols", "20", "--seed", "7", "--port", "0", "--speed", "max",
-            "--for", "30s", "--summary", "s.json", "--tls", "--fault", "drop-after=10",
+            "exchange-sim",
+            "--synthetic",
+            "--symbols",
+            "20",
+            "--seed",
+            "7",
+            "--port",
+            "0",
+            "--speed",
+            "max",
+            "--for",
+            "30s",
+            "--summary",
+            "s.json",
+            "--tls",
+            "--fault",
+            "drop-after=10",
         ])
         .unwrap();
         assert!(args.synthetic && args.tls);

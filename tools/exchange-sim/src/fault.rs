@@ -66,7 +66,8 @@ impl Faults {
     pub fn apply(&mut self, spec: &str) -> Result<(), FaultSpecError> {
         let fail = |reason: &str| FaultSpecError { spec: spec.to_string(), reason: reason.to_string() };
         let (name, value) = spec.split_once('=').ok_or_else(|| fail("expected name=value"))?;
-        let count = |v: &str| v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| fail("expected a count ≥ 1"));
+        let count =
+            |v: &str| v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| fail("expected a count ≥ 1"));
         match name {
             "drop-after" => self.drop_after = Some(count(value)?),
             "drop-prob" => {
@@ -106,7 +107,7 @@ impl Faults {
 
 /// True on every `every`-th call of a running count `n` (1-based).
 pub fn due(n: u64, every: Option<u64>) -> bool {
-    every.is_some_and(|e| n % e == 0)
+    every.is_some_and(|e| n.is_multiple_of(e))
 }
 
 #[cfg(test)]

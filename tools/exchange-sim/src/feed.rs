@@ -24,7 +24,14 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
             _ = shutdown.changed() => return,
         }
     }
-    let mut publisher = Publisher { shared: shared.clone(), counts: LocalCounts::default(), n: 0, depth_n: 0, kline_n: 0, held: None };
+    let mut publisher = Publisher {
+        shared: shared.clone(),
+        counts: LocalCounts::default(),
+        n: 0,
+        depth_n: 0,
+        kline_n: 0,
+        held: None,
+    };
     let wall_start = Instant::now();
     let mut source_start = None;
     let mut batches = 0u64;
@@ -37,7 +44,8 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
         let origin = *source_start.get_or_insert(batch.time_ns);
         match shared.speed {
             Speed::Factor(factor) => {
-                let offset = Duration::from_secs_f64(batch.time_ns.saturating_sub(origin) as f64 / 1e9 / factor);
+                let offset =
+                    Duration::from_secs_f64(batch.time_ns.saturating_sub(origin) as f64 / 1e9 / factor);
                 let due_at = wall_start + offset;
                 if due_at > Instant::now() + Duration::from_micros(200) {
                     tokio::select! {
@@ -47,11 +55,13 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
                 }
             }
             Speed::Max => {
-                while shared.feed.len() > feed_capacity / BACKPRESSURE_DIVISOR && shared.feed.receiver_count() > 0 {
+                while shared.feed.len() > feed_capacity / BACKPRESSURE_DIVISOR
+                    && shared.feed.receiver_count() > 0
+                {
                     tokio::time::sleep(Duration::from_micros(500)).await;
                 }
                 batches += 1;
-                if batches % 64 == 0 {
+                if batches.is_multiple_of(64) {
                     tokio::task::yield_now().await;
                 }
             }

@@ -60,7 +60,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", args.port)).await.context("binding 127.0.0.1")?;
     let port = listener.local_addr()?.port();
     let tls = if args.tls {
-        let ca_path = args.ca_out.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("exchange-sim-ca-{port}.pem")));
+        let ca_path = args
+            .ca_out
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("exchange-sim-ca-{port}.pem")));
         let config = tls::server_config(&ca_path)?;
         tracing::info!(ca = %ca_path.display(), "TLS on; trust this CA");
         Some(tokio_rustls::TlsAcceptor::from(config))
@@ -82,7 +85,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_streams: args.max_streams,
         max_incoming_per_s: args.max_incoming_per_s,
     };
-    let shared = Shared::new(source, capacity, limits, faults, args.speed, args.rest_weight_limit, shutdown_rx, args.seed);
+    let shared = Shared::new(
+        source,
+        capacity,
+        limits,
+        faults,
+        args.speed,
+        args.rest_weight_limit,
+        shutdown_rx,
+        args.seed,
+    );
     let started = Instant::now();
     tokio::spawn(feed::run_feed(shared.clone(), capacity));
     tokio::spawn(accept_loop(listener, tls, shared.clone()));
@@ -98,8 +110,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.summary {
         let sim_ms = shared.source.lock().map(|s| s.now_ms()).unwrap_or(0);
-        let json = shared.stats.lock().map_err(|_| anyhow::anyhow!("stats poisoned"))?.to_json(label, sim_ms, started.elapsed().as_secs_f64());
-        std::fs::write(path, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+        let json = shared.stats.lock().map_err(|_| anyhow::anyhow!("stats poisoned"))?.to_json(
+            label,
+            sim_ms,
+            started.elapsed().as_secs_f64(),
+        );
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -162,9 +179,13 @@ async fn progress(shared: Arc<Shared>) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        let (sent, open) = shared.stats.lock().map(|s| (s.sent_total(), s.open_connections())).unwrap_or((0, 0));
+        let (sent, open) =
+            shared.stats.lock().map(|s| (s.sent_total(), s.open_connections())).unwrap_or((0, 0));
         let sim_ms = shared.source.lock().map(|s| s.now_ms()).unwrap_or(0);
-        eprintln!("exchange-sim: sim time {sim_ms} ms, {open} connection(s), {} msg/s, {sent} sent", sent - last);
+        eprintln!(
+            "exchange-sim: sim time {sim_ms} ms, {open} connection(s), {} msg/s, {sent} sent",
+            sent - last
+        );
         last = sent;
     }
 }

@@ -209,7 +209,9 @@ fn load_file(path: &Path) -> Result<Loaded, ReplayError> {
     let raw = std::fs::read(path).map_err(|e| err(0, e.to_string()))?;
     let text = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = String::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut out).map_err(|e| err(0, format!("gzip: {e}")))?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut out)
+            .map_err(|e| err(0, format!("gzip: {e}")))?;
         out
     } else {
         String::from_utf8(raw).map_err(|e| err(0, format!("not UTF-8: {e}")))?
@@ -295,8 +297,10 @@ impl FileReader<'_> {
 
     fn cryptofeed_ws(&mut self, text: &str) -> Result<(), ReplayError> {
         for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
-            let (ts, json) = line.split_once(": ").ok_or_else(|| self.err(i + 1, "expected '<secs>: <json>'"))?;
-            let time_ns = seconds_to_ns(ts).ok_or_else(|| self.err(i + 1, format!("bad timestamp {ts:?}")))?;
+            let (ts, json) =
+                line.split_once(": ").ok_or_else(|| self.err(i + 1, "expected '<secs>: <json>'"))?;
+            let time_ns =
+                seconds_to_ns(ts).ok_or_else(|| self.err(i + 1, format!("bad timestamp {ts:?}")))?;
             self.json_line(i + 1, time_ns, json)?;
         }
         Ok(())
@@ -304,9 +308,12 @@ impl FileReader<'_> {
 
     fn cryptofeed_rest(&mut self, text: &str) -> Result<(), ReplayError> {
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let (url, rest) = line.split_once(" -> ").ok_or_else(|| self.err(i + 1, "expected '<url> -> …'"))?;
-            let (ts, json) = rest.split_once(": ").ok_or_else(|| self.err(i + 1, "expected '<secs>: <json>'"))?;
-            let time_ns = seconds_to_ns(ts).ok_or_else(|| self.err(i + 1, format!("bad timestamp {ts:?}")))?;
+            let (url, rest) =
+                line.split_once(" -> ").ok_or_else(|| self.err(i + 1, "expected '<url> -> …'"))?;
+            let (ts, json) =
+                rest.split_once(": ").ok_or_else(|| self.err(i + 1, "expected '<secs>: <json>'"))?;
+            let time_ns =
+                seconds_to_ns(ts).ok_or_else(|| self.err(i + 1, format!("bad timestamp {ts:?}")))?;
             let symbol = url
                 .split(['?', '&'])
                 .find_map(|kv| kv.strip_prefix("symbol="))
@@ -332,7 +339,9 @@ impl FileReader<'_> {
             "markPriceUpdate" => "markPrice@1s".to_string(),
             "forceOrder" => "forceOrder".to_string(),
             "kline" => format!("kline_{}", value["k"]["i"].as_str().unwrap_or("1m")),
-            other => return Err(self.err(1, format!("event type {other:?} is not a stream this simulator serves"))),
+            other => {
+                return Err(self.err(1, format!("event type {other:?} is not a stream this simulator serves")))
+            }
         };
         let stream = format!("{}@{channel}", symbol.to_ascii_lowercase());
         let kind = parse_stream(&stream).ok_or_else(|| self.err(1, format!("bad stream {stream:?}")))?.kind;
@@ -415,7 +424,9 @@ impl FileReader<'_> {
             };
             let ts: i64 = ts.parse().map_err(|e| self.err(i + 1, format!("timestamp: {e}")))?;
             let id: u64 = id.parse().map_err(|e| self.err(i + 1, format!("trade id: {e}")))?;
-            check_decimal(price, "price").and(check_decimal(qty, "quantity")).map_err(|r| self.err(i + 1, r))?;
+            check_decimal(price, "price")
+                .and(check_decimal(qty, "quantity"))
+                .map_err(|r| self.err(i + 1, r))?;
             let maker = match maker {
                 "true" => true,
                 "false" => false,
@@ -469,16 +480,28 @@ impl FileReader<'_> {
             let [symbol, ts, first, last, side, kind, price, qty, pu] = cols[..] else {
                 return Err(self.err(i + 1, format!("expected 9 columns, found {}", cols.len())));
             };
-            let num = |v: &str, what: &str| v.parse::<i64>().map_err(|e| self.err(i + 1, format!("{what}: {e}")));
-            let (ts, first, last, pu) = (num(ts, "timestamp")?, num(first, "first_update_id")?, num(last, "last_update_id")?, num(pu, "pu")?);
+            let num =
+                |v: &str, what: &str| v.parse::<i64>().map_err(|e| self.err(i + 1, format!("{what}: {e}")));
+            let (ts, first, last, pu) = (
+                num(ts, "timestamp")?,
+                num(first, "first_update_id")?,
+                num(last, "last_update_id")?,
+                num(pu, "pu")?,
+            );
             check_decimal(price, "price").and(check_decimal(qty, "qty")).map_err(|r| self.err(i + 1, r))?;
             let snap = match kind {
                 "snap" => true,
                 "set" => false,
-                other => return Err(self.err(i + 1, format!("update_type {other:?} is neither snap nor set"))),
+                other => {
+                    return Err(self.err(i + 1, format!("update_type {other:?} is neither snap nor set")))
+                }
             };
             let same = groups.last().is_some_and(|g| {
-                g.symbol == symbol && g.ts == ts && g.first == first as u64 && g.last == last as u64 && g.snap == snap
+                g.symbol == symbol
+                    && g.ts == ts
+                    && g.first == first as u64
+                    && g.last == last as u64
+                    && g.snap == snap
             });
             if !same {
                 groups.push(Group {
@@ -506,8 +529,13 @@ impl FileReader<'_> {
         for g in groups {
             let (b, a) = (levels(&g.bids), levels(&g.asks));
             if g.snap {
-                let body = format!("{{\"lastUpdateId\":{},\"E\":{},\"T\":{},\"bids\":[{b}],\"asks\":[{a}]}}", g.last, g.ts, g.ts);
-                self.loaded.snapshots.push((Some(g.symbol.clone()), Snapshot { time_ns: ms_to_ns(g.ts), body }));
+                let body = format!(
+                    "{{\"lastUpdateId\":{},\"E\":{},\"T\":{},\"bids\":[{b}],\"asks\":[{a}]}}",
+                    g.last, g.ts, g.ts
+                );
+                self.loaded
+                    .snapshots
+                    .push((Some(g.symbol.clone()), Snapshot { time_ns: ms_to_ns(g.ts), body }));
             } else {
                 let payload = format!(
                     "{{\"e\":\"depthUpdate\",\"E\":{ts},\"T\":{ts},\"s\":\"{s}\",\"U\":{f},\"u\":{l},\"pu\":{pu},\"b\":[{b}],\"a\":[{a}]}}",
@@ -542,19 +570,22 @@ fn seconds_to_ns(text: &str) -> Option<u64> {
         return None;
     }
     let whole: u64 = whole.parse().ok()?;
-    let frac_ns: u64 = if frac.is_empty() { 0 } else { frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32) };
+    let frac_ns: u64 =
+        if frac.is_empty() { 0 } else { frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32) };
     whole.checked_mul(1_000_000_000)?.checked_add(frac_ns)
 }
 
 /// Widens the (price, qty) decimal counts seen so far with one payload's price fields.
 fn observe_precision(payload: &str, seen: &mut (u32, u32)) {
-    let keys = [("p", 0usize), ("b", 0), ("o", 0), ("h", 0), ("l", 0), ("c", 0), ("q", 1), ("B", 1), ("v", 1)];
+    let keys =
+        [("p", 0usize), ("b", 0), ("o", 0), ("h", 0), ("l", 0), ("c", 0), ("q", 1), ("B", 1), ("v", 1)];
     for (name, slot) in keys {
         let key = format!("\"{name}\":\"");
         if let Some(at) = payload.find(&key) {
             let rest = &payload[at + key.len()..];
             let value = &rest[..rest.find('"').unwrap_or(0)];
-            let decimals = value.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len() as u32).min(8);
+            let decimals =
+                value.split_once('.').map_or(0, |(_, f)| f.trim_end_matches('0').len() as u32).min(8);
             let target = if slot == 0 { &mut seen.0 } else { &mut seen.1 };
             *target = (*target).max(decimals);
         }

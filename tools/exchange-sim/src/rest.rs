@@ -147,7 +147,12 @@ pub fn depth_weight(limit: usize) -> u32 {
 }
 
 /// Answers one REST request against the source.
-pub fn handle(head: &RequestHead, source: &dyn Source, budget: &mut WeightBudget, weight_limit: u32) -> Response {
+pub fn handle(
+    head: &RequestHead,
+    source: &dyn Source,
+    budget: &mut WeightBudget,
+    weight_limit: u32,
+) -> Response {
     let bad = |code: i32, msg: &str| (400, error_body(code, msg));
     if head.method != "GET" {
         return Response { status: 405, body: error_body(-1000, "only GET is served"), used_weight: 0 };
@@ -211,7 +216,9 @@ fn symbol_param(head: &RequestHead) -> Result<&str, (i32, String)> {
 
 fn time_param(head: &RequestHead, name: &str) -> Result<Option<i64>, (i32, String)> {
     head.param(name)
-        .map(|v| v.parse::<i64>().map_err(|_| (-1100, format!("Illegal characters found in parameter '{name}'."))))
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| (-1100, format!("Illegal characters found in parameter '{name}'.")))
+        })
         .transpose()
 }
 
@@ -239,8 +246,16 @@ fn klines(head: &RequestHead, source: &dyn Source) -> Result<(u16, String), (i32
     let in_range = |t: i64| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e);
     let selected: Vec<_> = bars.iter().filter(|b| in_range(b.open_time_ms)).collect();
     // With a start time Binance answers from the start forward, otherwise the latest bars.
-    let window = if start.is_some() { &selected[..selected.len().min(limit)] } else { &selected[selected.len().saturating_sub(limit)..] };
-    let info = source.symbols().into_iter().find(|i| i.symbol == symbol).ok_or((-1121, "Invalid symbol.".to_string()))?;
+    let window = if start.is_some() {
+        &selected[..selected.len().min(limit)]
+    } else {
+        &selected[selected.len().saturating_sub(limit)..]
+    };
+    let info = source
+        .symbols()
+        .into_iter()
+        .find(|i| i.symbol == symbol)
+        .ok_or((-1121, "Invalid symbol.".to_string()))?;
     let mut body = String::with_capacity(window.len() * 160 + 2);
     body.push('[');
     for (i, bar) in window.iter().enumerate() {
@@ -257,7 +272,10 @@ fn depth(head: &RequestHead, source: &dyn Source) -> Result<(u16, String), (i32,
     let symbol = symbol_param(head)?;
     let limit = limit_param(head, 500, 1000)?;
     if ![5, 10, 20, 50, 100, 500, 1000].contains(&limit) {
-        return Err((-1130, "Data sent for parameter 'limit' is not valid (5, 10, 20, 50, 100, 500, 1000).".into()));
+        return Err((
+            -1130,
+            "Data sent for parameter 'limit' is not valid (5, 10, 20, 50, 100, 500, 1000).".into(),
+        ));
     }
     source.depth_snapshot(symbol, limit).map(|b| (200, b)).map_err(query_error)
 }
@@ -382,8 +400,14 @@ mod tests {
 
     #[test]
     fn weights_follow_binance() {
-        assert_eq!([klines_weight(99), klines_weight(100), klines_weight(500), klines_weight(1500)], [1, 2, 5, 10]);
-        assert_eq!([depth_weight(5), depth_weight(100), depth_weight(500), depth_weight(1000)], [2, 5, 10, 20]);
+        assert_eq!(
+            [klines_weight(99), klines_weight(100), klines_weight(500), klines_weight(1500)],
+            [1, 2, 5, 10]
+        );
+        assert_eq!(
+            [depth_weight(5), depth_weight(100), depth_weight(500), depth_weight(1000)],
+            [2, 5, 10, 20]
+        );
     }
 
     #[test]

@@ -144,10 +144,14 @@ where
 }
 
 /// Reads one request head; bytes after it stay in `buf`.
-async fn read_head<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>) -> Result<Option<RequestHead>, String> {
+async fn read_head<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Option<RequestHead>, String> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..end]).map_err(|_| "request head is not UTF-8".to_string())?;
+            let head =
+                std::str::from_utf8(&buf[..end]).map_err(|_| "request head is not UTF-8".to_string())?;
             let parsed = parse_head(head)?;
             buf.drain(..end + 4);
             return Ok(Some(parsed));
@@ -189,7 +193,11 @@ fn route(head: &RequestHead) -> Result<(Tier, Mode, Vec<String>), String> {
     }
     if rest == "/stream" {
         let names = head.param("streams").unwrap_or("");
-        return Ok((tier, Mode::Combined, names.split('/').filter(|n| !n.is_empty()).map(String::from).collect()));
+        return Ok((
+            tier,
+            Mode::Combined,
+            names.split('/').filter(|n| !n.is_empty()).map(String::from).collect(),
+        ));
     }
     Err(format!("no WebSocket endpoint at {}", head.path))
 }
@@ -302,13 +310,14 @@ impl Session {
             resolved.push((canonical_name(source.as_ref(), name), name.clone()));
         }
         drop(source);
-        let added = resolved
-            .iter()
-            .filter(|(c, n)| !self.subs.streams.get(c).is_some_and(|v| v.contains(n)))
-            .count();
+        let added =
+            resolved.iter().filter(|(c, n)| !self.subs.streams.get(c).is_some_and(|v| v.contains(n))).count();
         let limit = self.shared.limits.max_streams;
         if self.subs.count + added > limit {
-            return Err(format!("too many streams: {} requested, limit {limit} per connection", self.subs.count + added));
+            return Err(format!(
+                "too many streams: {} requested, limit {limit} per connection",
+                self.subs.count + added
+            ));
         }
         for (canonical, name) in resolved {
             let names = self.subs.streams.entry(canonical).or_default();
@@ -347,7 +356,10 @@ impl Session {
     ) -> EndReason {
         let limits = self.shared.limits.clone();
         let mut shutdown = self.shared.shutdown.clone();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + limits.ping_interval, limits.ping_interval);
+        let mut ping = tokio::time::interval_at(
+            tokio::time::Instant::now() + limits.ping_interval,
+            limits.ping_interval,
+        );
         let lifetime = tokio::time::sleep(limits.lifetime);
         tokio::pin!(lifetime);
         loop {
@@ -406,7 +418,9 @@ impl Session {
             self.sent += 1;
             let shared = self.shared.clone();
             let faults = &shared.faults;
-            if due(self.sent, faults.drop_after) || (faults.drop_prob > 0.0 && self.rng.chance(faults.drop_prob)) {
+            if due(self.sent, faults.drop_after)
+                || (faults.drop_prob > 0.0 && self.rng.chance(faults.drop_prob))
+            {
                 self.counts.fault("drop");
                 let _ = self.flush(writer).await;
                 return Some("dropped (fault)".into());
@@ -472,23 +486,34 @@ impl Session {
         let error = |code: i32, msg: &str, id: &serde_json::Value| {
             serde_json::json!({ "error": { "code": code, "msg": msg }, "id": id }).to_string()
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(text).map_err(|e| error(3, &format!("Invalid JSON: {e}"), &serde_json::Value::Null))?;
+        let value: serde_json::Value = serde_json::from_slice(text)
+            .map_err(|e| error(3, &format!("Invalid JSON: {e}"), &serde_json::Value::Null))?;
         let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
         if !(id.is_u64() || id.is_string() || id.is_null()) {
             return Err(error(2, "Invalid request: request ID must be an unsigned integer or a string", &id));
         }
-        let method = value.get("method").and_then(|m| m.as_str()).ok_or_else(|| error(2, "Invalid request: missing method", &id))?;
+        let method = value
+            .get("method")
+            .and_then(|m| m.as_str())
+            .ok_or_else(|| error(2, "Invalid request: missing method", &id))?;
         let params = || -> Result<Vec<String>, String> {
-            let list = value.get("params").and_then(|p| p.as_array()).ok_or_else(|| error(2, "Invalid request: params must be an array", &id))?;
+            let list = value
+                .get("params")
+                .and_then(|p| p.as_array())
+                .ok_or_else(|| error(2, "Invalid request: params must be an array", &id))?;
             list.iter()
-                .map(|p| p.as_str().map(str::to_string).ok_or_else(|| error(2, "Invalid request: params must be strings", &id)))
+                .map(|p| {
+                    p.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| error(2, "Invalid request: params must be strings", &id))
+                })
                 .collect()
         };
         match method {
             "SUBSCRIBE" => {
                 let names = params()?;
-                self.subscribe_names(&names).map_err(|reason| error(2, &format!("Invalid request: {reason}"), &id))?;
+                self.subscribe_names(&names)
+                    .map_err(|reason| error(2, &format!("Invalid request: {reason}"), &id))?;
                 Ok(serde_json::json!({ "result": null, "id": id }).to_string())
             }
             "UNSUBSCRIBE" => {
@@ -496,7 +521,9 @@ impl Session {
                 self.unsubscribe_names(&names);
                 Ok(serde_json::json!({ "result": null, "id": id }).to_string())
             }
-            "LIST_SUBSCRIPTIONS" => Ok(serde_json::json!({ "result": self.subs.names(), "id": id }).to_string()),
+            "LIST_SUBSCRIPTIONS" => {
+                Ok(serde_json::json!({ "result": self.subs.names(), "id": id }).to_string())
+            }
             other => Err(error(2, &format!("Invalid request: unknown method {other}"), &id)),
         }
     }
@@ -523,7 +550,12 @@ fn canonical_name(source: &dyn Source, name: &str) -> Arc<str> {
 }
 
 /// Reads client frames, answers protocol errors, enforces the incoming-message limit.
-async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, mut buf: Vec<u8>, ctrl: mpsc::Sender<Ctrl>, max_per_s: u32) {
+async fn read_frames<R: AsyncRead + Unpin>(
+    mut reader: R,
+    mut buf: Vec<u8>,
+    ctrl: mpsc::Sender<Ctrl>,
+    max_per_s: u32,
+) {
     let mut window = std::collections::VecDeque::new();
     let mut message: Option<Vec<u8>> = None;
     let mut chunk = vec![0u8; 8192];
@@ -533,7 +565,9 @@ async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, mut buf: Vec<u8>, ctrl
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    let _ = ctrl.send(Ctrl::Close { code: e.close_code(), reason: e.to_string(), echo: false }).await;
+                    let _ = ctrl
+                        .send(Ctrl::Close { code: e.close_code(), reason: e.to_string(), echo: false })
+                        .await;
                     return;
                 }
             };
@@ -552,7 +586,11 @@ async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, mut buf: Vec<u8>, ctrl
                 opcode::PING => Ctrl::Ping(frame.payload),
                 opcode::PONG => Ctrl::Pong,
                 opcode::CLOSE => Ctrl::Close { code: close_code::NORMAL, reason: String::new(), echo: true },
-                opcode::BINARY => Ctrl::Close { code: close_code::UNSUPPORTED, reason: "binary frames not accepted".into(), echo: false },
+                opcode::BINARY => Ctrl::Close {
+                    code: close_code::UNSUPPORTED,
+                    reason: "binary frames not accepted".into(),
+                    echo: false,
+                },
                 opcode::TEXT | opcode::CONTINUATION => {
                     let part = match (frame.opcode, message.take()) {
                         (opcode::TEXT, None) => frame.payload,
@@ -562,12 +600,20 @@ async fn read_frames<R: AsyncRead + Unpin>(mut reader: R, mut buf: Vec<u8>, ctrl
                         }
                         _ => {
                             let reason = "continuation frame out of sequence".to_string();
-                            let _ = ctrl.send(Ctrl::Close { code: close_code::PROTOCOL, reason, echo: false }).await;
+                            let _ = ctrl
+                                .send(Ctrl::Close { code: close_code::PROTOCOL, reason, echo: false })
+                                .await;
                             return;
                         }
                     };
                     if part.len() > MAX_CLIENT_FRAME_BYTES {
-                        let _ = ctrl.send(Ctrl::Close { code: close_code::TOO_BIG, reason: "message too big".into(), echo: false }).await;
+                        let _ = ctrl
+                            .send(Ctrl::Close {
+                                code: close_code::TOO_BIG,
+                                reason: "message too big".into(),
+                                echo: false,
+                            })
+                            .await;
                         return;
                     }
                     if !frame.fin {

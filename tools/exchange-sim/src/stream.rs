@@ -87,7 +87,7 @@ pub fn channel_kind(channel: &str) -> Option<EventKind> {
             Some(EventKind::DepthUpdate)
         }
         k if speed.is_none() && k.starts_with("kline_") => {
-            aegis_wire::Interval::parse(k["kline_".len()..].as_bytes()).map(|_| EventKind::Kline)
+            aegis_wire::Interval::parse(&k.as_bytes()["kline_".len()..]).map(|_| EventKind::Kline)
         }
         _ => None,
     }

@@ -87,6 +87,9 @@ struct SymbolSim {
     last_top: (i64, i64, i64, i64),
 }
 
+/// A book level as (price in ticks, quantity).
+type LevelTicks = (i64, i64);
+
 struct Fill {
     time_ms: i64,
     price: i64,
@@ -123,9 +126,13 @@ impl Synthetic {
                 stream_index.insert(stream.to_string(), (stream.clone(), kind));
             }
             for alias in ["depth", "depth@0ms", "depth@250ms", "depth@500ms"] {
-                stream_index.insert(format!("{lower}@{alias}"), (s.streams.depth.clone(), EventKind::DepthUpdate));
+                stream_index
+                    .insert(format!("{lower}@{alias}"), (s.streams.depth.clone(), EventKind::DepthUpdate));
             }
-            stream_index.insert(format!("{lower}@markPrice"), (s.streams.mark_price.clone(), EventKind::MarkPriceUpdate));
+            stream_index.insert(
+                format!("{lower}@markPrice"),
+                (s.streams.mark_price.clone(), EventKind::MarkPriceUpdate),
+            );
         }
         Self { symbols, now_ms: start, step: 0, stream_index }
     }
@@ -135,8 +142,14 @@ impl Synthetic {
         self.symbols
             .iter()
             .flat_map(|s| {
-                [&s.streams.agg_trade, &s.streams.kline, &s.streams.book_ticker, &s.streams.depth, &s.streams.mark_price]
-                    .map(|n| n.to_string())
+                [
+                    &s.streams.agg_trade,
+                    &s.streams.kline,
+                    &s.streams.book_ticker,
+                    &s.streams.depth,
+                    &s.streams.mark_price,
+                ]
+                .map(|n| n.to_string())
             })
             .collect()
     }
@@ -384,8 +397,12 @@ impl SymbolSim {
             Regime::TrendDown => (-per_step_drift, sigma),
             Regime::Burst => (0.0, sigma * 3.0),
             // A sweep: a sharp push through the recent extreme, then a recovery past it.
-            Regime::SweepDown => (if progress < 0.4 { -per_step_drift * 12.0 } else { per_step_drift * 10.0 }, sigma),
-            Regime::SweepUp => (if progress < 0.4 { per_step_drift * 12.0 } else { -per_step_drift * 10.0 }, sigma),
+            Regime::SweepDown => {
+                (if progress < 0.4 { -per_step_drift * 12.0 } else { per_step_drift * 10.0 }, sigma)
+            }
+            Regime::SweepUp => {
+                (if progress < 0.4 { per_step_drift * 12.0 } else { -per_step_drift * 10.0 }, sigma)
+            }
         };
         let delta = (drift + vol * self.rng.normal()).round() as i64;
         self.bid_top = (self.bid_top + delta).max(BOOK_LEVELS + 10);
@@ -409,7 +426,7 @@ impl SymbolSim {
     }
 
     /// Re-centres the book on the current top; returns changed (price ticks, qty) per side.
-    fn update_book(&mut self) -> (Vec<(i64, i64)>, Vec<(i64, i64)>) {
+    fn update_book(&mut self) -> (Vec<LevelTicks>, Vec<LevelTicks>) {
         let bid_range = (self.bid_top - BOOK_LEVELS + 1)..=self.bid_top;
         let ask_top = self.bid_top + self.spread;
         let ask_range = ask_top..=(ask_top + BOOK_LEVELS - 1);
@@ -426,7 +443,10 @@ impl SymbolSim {
             ask_changes.push((p, 0));
         }
         for p in bid_range {
-            if !self.bids.contains_key(&p) || self.rng.chance(0.03) || p == self.bid_top && self.rng.chance(0.5) {
+            if !self.bids.contains_key(&p)
+                || self.rng.chance(0.03)
+                || p == self.bid_top && self.rng.chance(0.5)
+            {
                 let q = self.level_qty(self.bid_top - p);
                 self.bids.insert(p, q);
                 bid_changes.push((p, q));
@@ -439,7 +459,7 @@ impl SymbolSim {
                 ask_changes.push((p, q));
             }
         }
-        bid_changes.sort_by(|a, b| b.0.cmp(&a.0));
+        bid_changes.sort_by_key(|c| std::cmp::Reverse(c.0));
         ask_changes.sort_by_key(|c| c.0);
         (bid_changes, ask_changes)
     }
@@ -484,7 +504,12 @@ impl SymbolSim {
                 let taker_buys = self.rng.chance(buy_bias);
                 let ticks = if taker_buys { self.bid_top + self.spread } else { self.bid_top };
                 let qty = self.random_qty(1_500.0);
-                Fill { time_ms: step_start + offset, price: self.price(ticks), qty, buyer_is_maker: !taker_buys }
+                Fill {
+                    time_ms: step_start + offset,
+                    price: self.price(ticks),
+                    qty,
+                    buyer_is_maker: !taker_buys,
+                }
             })
             .collect()
     }
@@ -496,7 +521,11 @@ impl SymbolSim {
             self.next_trade_id += 1;
             self.record_fill(fill, id);
             let mut p = String::with_capacity(160);
-            let _ = write!(p, "{{\"e\":\"trade\",\"E\":{},\"T\":{},\"s\":\"{}\",\"t\":{id},\"p\":", fill.time_ms, fill.time_ms, self.name);
+            let _ = write!(
+                p,
+                "{{\"e\":\"trade\",\"E\":{},\"T\":{},\"s\":\"{}\",\"t\":{id},\"p\":",
+                fill.time_ms, fill.time_ms, self.name
+            );
             push_quoted(&mut p, i128::from(fill.price), self.info.price_precision);
             p.push_str(",\"q\":");
             push_quoted(&mut p, i128::from(fill.qty), self.info.qty_precision);
@@ -520,11 +549,19 @@ impl SymbolSim {
         let agg = self.next_agg_id;
         self.next_agg_id += 1;
         let mut p = String::with_capacity(160);
-        let _ = write!(p, "{{\"e\":\"aggTrade\",\"E\":{},\"a\":{agg},\"s\":\"{}\",\"p\":", last.time_ms, self.name);
+        let _ = write!(
+            p,
+            "{{\"e\":\"aggTrade\",\"E\":{},\"a\":{agg},\"s\":\"{}\",\"p\":",
+            last.time_ms, self.name
+        );
         push_quoted(&mut p, i128::from(first.price), self.info.price_precision);
         p.push_str(",\"q\":");
         push_quoted(&mut p, i128::from(qty), self.info.qty_precision);
-        let _ = write!(p, ",\"f\":{first_id},\"l\":{last_id},\"T\":{},\"m\":{}}}", first.time_ms, first.buyer_is_maker);
+        let _ = write!(
+            p,
+            ",\"f\":{first_id},\"l\":{last_id},\"T\":{},\"m\":{}}}",
+            first.time_ms, first.buyer_is_maker
+        );
         out.push(Msg::new(self.streams.agg_trade.clone(), EventKind::AggTrade, self.name.clone(), &p));
     }
 
@@ -629,7 +666,8 @@ impl SymbolSim {
         let (bid, bid_qty, ask, ask_qty) = self.top();
         let info = &self.info;
         let mut p = String::with_capacity(180);
-        let _ = write!(p, "{{\"e\":\"bookTicker\",\"u\":{},\"s\":\"{}\",\"b\":", self.last_update_id, self.name);
+        let _ =
+            write!(p, "{{\"e\":\"bookTicker\",\"u\":{},\"s\":\"{}\",\"b\":", self.last_update_id, self.name);
         push_quoted(&mut p, i128::from(self.price(bid)), info.price_precision);
         p.push_str(",\"B\":");
         push_quoted(&mut p, i128::from(bid_qty), info.qty_precision);
@@ -657,14 +695,20 @@ impl SymbolSim {
         p.push_str(",\"r\":");
         push_quoted(&mut p, i128::from(self.funding_rate), 8);
         let _ = write!(p, ",\"T\":{next_funding}}}");
-        out.push(Msg::new(self.streams.mark_price.clone(), EventKind::MarkPriceUpdate, self.name.clone(), &p));
+        out.push(Msg::new(
+            self.streams.mark_price.clone(),
+            EventKind::MarkPriceUpdate,
+            self.name.clone(),
+            &p,
+        ));
     }
 
     fn emit_force_order(&mut self, event_ms: i64, out: &mut Vec<Msg>) {
         // Falling price liquidates longs (a SELL order), rising price shorts (a BUY order).
         let sell = self.regime == Regime::SweepDown;
         let qty = self.random_qty(20_000.0);
-        let (ticks, side) = if sell { (self.bid_top - 3, "SELL") } else { (self.bid_top + self.spread + 3, "BUY") };
+        let (ticks, side) =
+            if sell { (self.bid_top - 3, "SELL") } else { (self.bid_top + self.spread + 3, "BUY") };
         let avg = if sell { self.bid_top } else { self.bid_top + self.spread };
         let info = &self.info;
         let mut p = String::with_capacity(240);
@@ -686,7 +730,11 @@ impl SymbolSim {
         let bids: Vec<(i64, i64)> = self.bids.iter().rev().take(limit).map(|(p, q)| (*p, *q)).collect();
         let asks: Vec<(i64, i64)> = self.asks.iter().take(limit).map(|(p, q)| (*p, *q)).collect();
         let mut body = String::with_capacity(64 + 40 * (bids.len() + asks.len()));
-        let _ = write!(body, "{{\"lastUpdateId\":{},\"E\":{now_ms},\"T\":{now_ms},\"bids\":", self.last_update_id);
+        let _ = write!(
+            body,
+            "{{\"lastUpdateId\":{},\"E\":{now_ms},\"T\":{now_ms},\"bids\":",
+            self.last_update_id
+        );
         self.push_levels(&mut body, &bids);
         body.push_str(",\"asks\":");
         self.push_levels(&mut body, &asks);

@@ -136,7 +136,10 @@ impl FrameError {
 
 /// Tries to decode one client frame from the front of `buf`.
 /// Returns the frame and the bytes it used, or `Ok(None)` when more bytes are needed.
-pub fn decode_client_frame(buf: &[u8], max_payload: usize) -> Result<Option<(ClientFrame, usize)>, FrameError> {
+pub fn decode_client_frame(
+    buf: &[u8],
+    max_payload: usize,
+) -> Result<Option<(ClientFrame, usize)>, FrameError> {
     if buf.len() < 2 {
         return Ok(None);
     }
@@ -216,7 +219,10 @@ mod tests {
         let mut rsv = masked(opcode::TEXT, true, b"x");
         rsv[0] |= 0x40;
         assert_eq!(decode_client_frame(&rsv, 1024), Err(FrameError::ReservedBits));
-        assert_eq!(decode_client_frame(&masked(opcode::TEXT, true, b"abcdef"), 4), Err(FrameError::TooBig(6)));
+        assert_eq!(
+            decode_client_frame(&masked(opcode::TEXT, true, b"abcdef"), 4),
+            Err(FrameError::TooBig(6))
+        );
     }
 
     #[test]

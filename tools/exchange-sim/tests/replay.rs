@@ -75,7 +75,8 @@ fn rest_depth_serves_the_recorded_snapshot() {
     let data = shared_data().join("ws");
     let ws_file = data.join("cryptofeed_usdm_20210722.ws.txt");
     let rest_file = data.join("cryptofeed_usdm_20210722.rest_depth.txt");
-    let sim = Sim::spawn(&["--replay", ws_file.to_str().unwrap(), rest_file.to_str().unwrap(), "--for", "60s"]);
+    let sim =
+        Sim::spawn(&["--replay", ws_file.to_str().unwrap(), rest_file.to_str().unwrap(), "--for", "60s"]);
     let (status, body) = http_get(&sim.http, "/fapi/v1/depth?symbol=SUSHIUSDT&limit=1000");
     assert_eq!(status, 200, "{body}");
     let recorded = std::fs::read_to_string(&rest_file).unwrap();
@@ -111,7 +112,11 @@ fn csv_and_doc_example_formats_replay() {
             // The last row's exact decimal strings survive.
             let csv = std::fs::read_to_string(&file).unwrap();
             let row: Vec<&str> = csv.lines().last().unwrap().split(',').collect();
-            assert!(last.contains(&format!("\"o\":\"{}\"", row[1])) && last.contains(&format!("\"v\":\"{}\"", row[5])), "{last}");
+            assert!(
+                last.contains(&format!("\"o\":\"{}\"", row[1]))
+                    && last.contains(&format!("\"v\":\"{}\"", row[5])),
+                "{last}"
+            );
         }
     }
 }
@@ -128,7 +133,8 @@ fn replayed_klines_feed_the_rest_endpoint_and_roll_up() {
     assert_eq!(status, 200, "{body}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
     // The exchange's own 5m candles for the same period, shipped beside the 1m file.
-    let five = std::fs::read_to_string(shared_data().join("klines/octobot_binance_ETHUSDT_20180716_5m.csv")).unwrap();
+    let five = std::fs::read_to_string(shared_data().join("klines/octobot_binance_ETHUSDT_20180716_5m.csv"))
+        .unwrap();
     let exchange: std::collections::HashMap<i64, Vec<String>> = five
         .lines()
         .skip(1)

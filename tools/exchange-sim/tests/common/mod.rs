@@ -126,12 +126,8 @@ pub fn capture_envelopes(path: &std::path::Path) -> Vec<String> {
 
 fn flate2_decode(raw: &[u8], out: &mut String) {
     // gzip via the system's `gzip -dc` keeps the test independent of the simulator's decoder.
-    let mut child = Command::new("gzip")
-        .arg("-dc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip");
+    let mut child =
+        Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("gzip");
     let mut stdin = child.stdin.take().unwrap();
     let data = raw.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&data));
