@@ -63,12 +63,58 @@ pub enum DecimalError {
 
 /// Parses `input` into an `i64` scaled by 10^8.
 pub fn parse_fixed8(input: &[u8], sign: Sign) -> Result<i64, DecimalError> {
-    let wide = parse_fixed8_i128(input, sign)?;
-    i64::try_from(wide).map_err(|_| DecimalError::Overflow { bits: 64 })
+    let (negative, magnitude) = parse_magnitude::<u64>(input, sign)?;
+    let overflow = DecimalError::Overflow { bits: 64 };
+    if negative {
+        // i64::MIN's magnitude is one more than i64::MAX's.
+        if magnitude > i64::MAX as u64 + 1 {
+            return Err(overflow);
+        }
+        Ok((magnitude as i64).wrapping_neg())
+    } else {
+        i64::try_from(magnitude).map_err(|_| overflow)
+    }
 }
 
 /// Parses `input` into an `i128` scaled by 10^8 (for volumes and notionals).
 pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError> {
+    let (negative, magnitude) = parse_magnitude::<u128>(input, sign)?;
+    let value = i128::try_from(magnitude).map_err(|_| DecimalError::Overflow { bits: 128 })?;
+    Ok(if negative { -value } else { value })
+}
+
+/// The unsigned accumulator a parse runs in: `u64` for prices, `u128` for sums.
+trait Accumulator: Copy {
+    const BITS: u32;
+    const ZERO: Self;
+    fn push_digit(self, digit: u8) -> Option<Self>;
+    fn scale_by_pow10(self, exponent: u32) -> Option<Self>;
+}
+
+impl Accumulator for u64 {
+    const BITS: u32 = 64;
+    const ZERO: Self = 0;
+    fn push_digit(self, digit: u8) -> Option<Self> {
+        self.checked_mul(10)?.checked_add(u64::from(digit))
+    }
+    fn scale_by_pow10(self, exponent: u32) -> Option<Self> {
+        self.checked_mul(10u64.pow(exponent))
+    }
+}
+
+impl Accumulator for u128 {
+    const BITS: u32 = 128;
+    const ZERO: Self = 0;
+    fn push_digit(self, digit: u8) -> Option<Self> {
+        self.checked_mul(10)?.checked_add(u128::from(digit))
+    }
+    fn scale_by_pow10(self, exponent: u32) -> Option<Self> {
+        self.checked_mul(10u128.pow(exponent))
+    }
+}
+
+/// Sign and magnitude (scaled by 10^8) of a decimal string.
+fn parse_magnitude<T: Accumulator>(input: &[u8], sign: Sign) -> Result<(bool, T), DecimalError> {
     let (negative, digits_start) = match input.first() {
         Some(b'-') | Some(b'+') if sign == Sign::Forbidden => {
             return Err(DecimalError::SignNotAllowed { offset: 0 })
@@ -77,17 +123,17 @@ pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError>
         Some(b'+') => (false, 1),
         _ => (false, 0),
     };
-    let mut magnitude: i128 = 0;
+    let overflow = DecimalError::Overflow { bits: T::BITS };
+    let mut magnitude = T::ZERO;
     let mut int_digits = 0usize;
     let mut frac_digits = 0u32;
     let mut seen_point = false;
     for (offset, &byte) in input.iter().enumerate().skip(digits_start) {
         match byte {
             b'0'..=b'9' => {
-                let digit = i128::from(byte - b'0');
                 if seen_point {
                     if frac_digits == SCALE_DIGITS {
-                        if digit != 0 {
+                        if byte != b'0' {
                             return Err(DecimalError::TooManyFractionalDigits { offset });
                         }
                         continue;
@@ -96,10 +142,7 @@ pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError>
                 } else {
                     int_digits += 1;
                 }
-                magnitude = magnitude
-                    .checked_mul(10)
-                    .and_then(|m| m.checked_add(digit))
-                    .ok_or(DecimalError::Overflow { bits: 128 })?;
+                magnitude = magnitude.push_digit(byte - b'0').ok_or(overflow)?;
             }
             b'.' if !seen_point => seen_point = true,
             b'e' | b'E' => return Err(DecimalError::Exponent { offset }),
@@ -111,10 +154,8 @@ pub fn parse_fixed8_i128(input: &[u8], sign: Sign) -> Result<i128, DecimalError>
         // "", "-", "." and "-." carry no digits.
         return Err(DecimalError::Empty);
     }
-    let scaled = magnitude
-        .checked_mul(10_i128.pow(SCALE_DIGITS - frac_digits))
-        .ok_or(DecimalError::Overflow { bits: 128 })?;
-    Ok(if negative { -scaled } else { scaled })
+    let scaled = magnitude.scale_by_pow10(SCALE_DIGITS - frac_digits).ok_or(overflow)?;
+    Ok((negative, scaled))
 }
 
 /// Writes `value` (scaled by 10^8) with exactly `decimals` fractional digits, truncating
@@ -189,7 +230,7 @@ mod tests {
                 name: "huge",
                 input: "1000000000000000000000000000000000000000",
                 sign: Sign::Forbidden,
-                want: Err(Overflow { bits: 128 }),
+                want: Err(Overflow { bits: 64 }),
             },
             Case { name: "exponent", input: "1e5", sign: Sign::Forbidden, want: Err(Exponent { offset: 1 }) },
             Case {
@@ -229,6 +270,12 @@ mod tests {
     }
 
     #[test]
+    fn wide_parse_overflows_at_128_bits() {
+        let huge = "1".repeat(40);
+        assert_eq!(parse_fixed8_i128(huge.as_bytes(), Sign::Forbidden), Err(DecimalError::Overflow { bits: 128 }));
+    }
+
+    #[test]
     fn wide_sums_exceed_i64() {
         let v = parse_fixed8_i128(b"123456789012345.12345678", Sign::Forbidden).unwrap();
         assert_eq!(v, 12_345_678_901_234_512_345_678);
@@ -257,6 +304,13 @@ mod tests {
             let mut s = String::new();
             format_fixed8(i128::from(v), 8, &mut s);
             prop_assert_eq!(parse_fixed8(s.as_bytes(), Sign::Allowed), Ok(v));
+        }
+
+        #[test]
+        fn narrow_and_wide_agree_where_both_fit(bytes in "[-+]?[0-9]{0,10}(\\.[0-9]{0,10})?") {
+            let narrow = parse_fixed8(bytes.as_bytes(), Sign::Allowed);
+            let wide = parse_fixed8_i128(bytes.as_bytes(), Sign::Allowed);
+            prop_assert_eq!(narrow.map(i128::from), wide);
         }
 
         #[test]
