@@ -272,7 +272,10 @@ mod tests {
     #[test]
     fn wide_parse_overflows_at_128_bits() {
         let huge = "1".repeat(40);
-        assert_eq!(parse_fixed8_i128(huge.as_bytes(), Sign::Forbidden), Err(DecimalError::Overflow { bits: 128 }));
+        assert_eq!(
+            parse_fixed8_i128(huge.as_bytes(), Sign::Forbidden),
+            Err(DecimalError::Overflow { bits: 128 })
+        );
     }
 
     #[test]
