@@ -29,7 +29,7 @@ pub struct Faults {
     pub malformed_every: Option<u64>,
     /// Send every N-th message twice.
     pub duplicate_every: Option<u64>,
-    /// Swap every N-th message with the one after it.
+    /// Deliver every N-th message after the next message of its stream.
     pub reorder_every: Option<u64>,
     /// Drop every N-th diff-depth message (a sequence gap).
     pub depth_gap_every: Option<u64>,

@@ -121,10 +121,13 @@ impl Publisher {
         let _ = self.shared.feed.send(msg.clone());
         if due(self.n, faults.duplicate_every) {
             self.counts.fault("duplicate");
-            let _ = self.shared.feed.send(msg);
+            let _ = self.shared.feed.send(msg.clone());
         }
-        if let Some(held) = self.held.take() {
-            let _ = self.shared.feed.send(held);
+        // A held message goes out right after the next one of its own stream: out of order.
+        if self.held.as_ref().is_some_and(|h| h.stream == msg.stream) {
+            if let Some(held) = self.held.take() {
+                let _ = self.shared.feed.send(held);
+            }
         }
     }
 

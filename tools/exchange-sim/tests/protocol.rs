@@ -318,3 +318,47 @@ fn the_summary_counts_messages_per_kind_and_symbol() {
     assert!(summary["events_generated"].as_u64().unwrap() >= sent);
     assert_eq!(summary["connections"]["opened"], 1);
 }
+
+#[test]
+fn reorder_missing_kline_and_stall_faults_are_injected_and_counted() {
+    let args = [
+        "--synthetic",
+        "--symbols",
+        "1",
+        "--speed",
+        "max",
+        "--for",
+        "4s",
+        "--fault",
+        "reorder-every=25",
+        "--fault",
+        "missing-kline-every=2",
+        "--fault",
+        "stall=300/50ms",
+    ];
+    let (got, summary) = summary_after(&args, "btcusdt@aggTrade/btcusdt@kline_1m", 3000);
+    let parsed: Vec<Value> = got.iter().map(|m| serde_json::from_str(m).unwrap()).collect();
+    let agg_ids: Vec<u64> = parsed
+        .iter()
+        .filter(|m| m["data"]["e"] == "aggTrade")
+        .map(|m| m["data"]["a"].as_u64().unwrap())
+        .collect();
+    assert!(agg_ids.windows(2).any(|w| w[1] < w[0]), "no out-of-order aggTrade");
+    let closed: Vec<i64> = parsed
+        .iter()
+        .filter(|m| m["data"]["e"] == "kline" && m["data"]["k"]["x"] == true)
+        .map(|m| m["data"]["k"]["t"].as_i64().unwrap())
+        .collect();
+    assert!(closed.len() >= 2, "{} closed klines", closed.len());
+    assert!(
+        closed.windows(2).all(|w| w[1] - w[0] == 120_000),
+        "every other closed kline is missing: {closed:?}"
+    );
+    for fault in ["reorder", "missing_kline", "stall"] {
+        assert!(
+            summary["faults"][fault].as_u64().unwrap_or(0) > 0,
+            "{fault} not counted: {}",
+            summary["faults"]
+        );
+    }
+}
