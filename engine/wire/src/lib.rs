@@ -7,10 +7,12 @@
 //! - [`symbol`]: symbol names interned to [`SymbolId`]s.
 //! - [`record`]: one fixed-size rkyv record per market event.
 //! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
+//! - [`stream`]: Binance stream names, their event kinds and endpoint tiers.
 
 pub mod decimal;
 pub mod record;
 pub mod slot;
+pub mod stream;
 pub mod symbol;
 
 pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};

@@ -64,7 +64,7 @@ pub struct Args {
     #[arg(long)]
     pub rate: Option<u32>,
     /// Most streams one connection may hold.
-    #[arg(long, default_value_t = crate::stream::MAX_STREAMS_PER_CONNECTION)]
+    #[arg(long, default_value_t = aegis_wire::stream::MAX_STREAMS_PER_CONNECTION)]
     pub max_streams: usize,
     /// Most incoming messages per second per connection before it is closed.
     #[arg(long, default_value_t = 10)]

@@ -5,7 +5,7 @@
 //! - [`replay`]: recorded captures, byte-identical; [`synthetic`]: a seeded market.
 //! - [`feed`]: pacing and stream faults; [`fault`]: the fault plan.
 //! - [`server`]: one port for WebSocket (`ws`) and REST (`rest`), optional TLS (`tls`).
-//! - [`stream`]: stream names, kinds and endpoint tiers; [`stats`]: the run summary.
+//! - [`stats`]: the run summary.
 
 pub mod cli;
 pub mod fault;
@@ -16,7 +16,6 @@ pub mod rest;
 pub mod rng;
 pub mod server;
 pub mod stats;
-pub mod stream;
 pub mod synthetic;
 pub mod tls;
 pub mod ws;

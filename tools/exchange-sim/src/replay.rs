@@ -8,8 +8,8 @@
 //! by time, each keeping its own order.
 
 use crate::market::{Bar, Batch, Msg, QueryError, Source, SymbolInfo};
-use crate::stream::parse_stream;
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
+use aegis_wire::stream::parse_stream;
 use aegis_wire::{EventKind, Interval};
 use serde::Deserialize;
 use serde_json::value::RawValue;

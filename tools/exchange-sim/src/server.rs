@@ -6,8 +6,8 @@ use crate::fault::{due, Faults};
 use crate::market::{Msg, Source};
 use crate::rest::{self, parse_head, RequestHead, WeightBudget};
 use crate::stats::{LocalCounts, Stats};
-use crate::stream::Tier;
 use crate::ws::{self, close_code, opcode};
+use aegis_wire::stream::Tier;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -304,7 +304,7 @@ impl Session {
                 return Err(format!("unknown stream {name}"));
             };
             if !self.tier.serves(kind) {
-                let home = crate::stream::tier_of(kind).prefix();
+                let home = aegis_wire::stream::tier_of(kind).prefix();
                 return Err(format!("stream {name} is served on {home}, not {}", self.tier.prefix()));
             }
             resolved.push((canonical_name(source.as_ref(), name), name.clone()));

@@ -2,8 +2,8 @@
 
 mod common;
 
+use aegis_wire::stream::{channel_kind, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use common::*;
-use exchange_sim::stream::{channel_kind, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use std::collections::{HashMap, HashSet};
 
 fn config() -> toml::Table {

@@ -1,10 +1,10 @@
-//! Stream names (`<symbol>@<channel>`), their event kinds and endpoint tiers.
+//! Binance stream names (`<symbol>@<channel>`), their event kinds and endpoint tiers.
 //!
 //! Binance routes USDⓈ-M streams by path: `/public` carries trade, bookTicker and depth;
 //! `/market` carries aggTrade, kline, markPrice and forceOrder; the old unrouted paths carry
 //! everything (recorded captures used them).
 
-use aegis_wire::EventKind;
+use crate::record::{EventKind, Interval};
 
 /// Most streams one connection may hold.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 200;
@@ -61,6 +61,12 @@ pub struct StreamName<'a> {
     pub kind: EventKind,
 }
 
+/// True for partial-book channels (`depth5`, `depth10`, `depth20`, with or without a speed).
+pub fn is_partial_depth(channel: &str) -> bool {
+    let base = channel.split_once('@').map_or(channel, |(b, _)| b);
+    matches!(base, "depth5" | "depth10" | "depth20")
+}
+
 /// Splits and classifies a stream name; `None` when it is not a known Binance channel.
 pub fn parse_stream(name: &str) -> Option<StreamName<'_>> {
     let (symbol, channel) = name.split_once('@')?;
@@ -87,7 +93,7 @@ pub fn channel_kind(channel: &str) -> Option<EventKind> {
             Some(EventKind::DepthUpdate)
         }
         k if speed.is_none() && k.starts_with("kline_") => {
-            aegis_wire::Interval::parse(&k.as_bytes()["kline_".len()..]).map(|_| EventKind::Kline)
+            Interval::parse(&k.as_bytes()["kline_".len()..]).map(|_| EventKind::Kline)
         }
         _ => None,
     }
@@ -122,6 +128,12 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(parse_stream(name).map(|s| s.kind), want, "{name}");
         }
+    }
+
+    #[test]
+    fn partial_depth_is_told_apart() {
+        assert!(is_partial_depth("depth20@100ms") && is_partial_depth("depth5"));
+        assert!(!is_partial_depth("depth@100ms") && !is_partial_depth("depth"));
     }
 
     #[test]

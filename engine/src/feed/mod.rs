@@ -1,0 +1,11 @@
+//! The feed: bytes from the exchange to records, without allocating per message.
+//!
+//! - [`handshake`]: the client's upgrade request and the check of the answer.
+//! - [`frame`]: server frames decoded in place; our masked frames encoded.
+//! - [`json`]: a borrowing JSON object scanner.
+//! - [`binance`]: Binance payloads → `aegis_wire::Record`s.
+
+pub mod binance;
+pub mod frame;
+pub mod handshake;
+pub mod json;

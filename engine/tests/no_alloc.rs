@@ -1,0 +1,111 @@
+//! A counting allocator proves the parsing half of the shard's hot path (frame decode →
+//! JSON → record into a ring slot) allocates nothing per message after warm-up.
+
+use aegis::feed::binance::parse_message;
+use aegis::feed::frame::{Decoded, FrameDecoder, WsMessage};
+use aegis_wire::{RecordSlot, SymbolTable};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io::Read;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Server frames for every envelope of a capture, some split into fragments.
+fn framed_capture() -> (Vec<u8>, usize, SymbolTable) {
+    let path = std::env::var_os("AEGIS_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+        .join("data/ws/hftbacktest_usdm_ethusdt_20240808.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut text).unwrap();
+    let mut bytes = Vec::new();
+    let mut count = 0;
+    for (i, line) in text.lines().enumerate() {
+        let Some(at) = line.find("{\"stream\"") else { continue };
+        let payload = &line.as_bytes()[at..];
+        let pieces: Vec<&[u8]> =
+            if i % 5 == 0 { payload.chunks(payload.len().div_ceil(3)).collect() } else { vec![payload] };
+        for (k, piece) in pieces.iter().enumerate() {
+            let op = if k == 0 { 0x1 } else { 0x0 };
+            let fin = if k + 1 == pieces.len() { 0x80 } else { 0 };
+            bytes.push(fin | op);
+            if piece.len() < 126 {
+                bytes.push(piece.len() as u8);
+            } else {
+                bytes.push(126);
+                bytes.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+            }
+            bytes.extend_from_slice(piece);
+        }
+        count += 1;
+    }
+    let mut table = SymbolTable::with_capacity(4);
+    table.intern("ETHUSDT").unwrap();
+    (bytes, count, table)
+}
+
+#[test]
+fn decode_parse_and_archive_allocate_nothing_after_warm_up() {
+    let (bytes, messages, table) = framed_capture();
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let mut slot = RecordSlot::default();
+    let run = |decoder: &mut FrameDecoder, slot: &mut RecordSlot| -> usize {
+        let mut at = 0;
+        let mut records = 0;
+        while at < bytes.len() {
+            match decoder.decode(&bytes[at..]).expect("valid frames") {
+                Decoded::NeedMore => panic!("complete stream"),
+                Decoded::Fragment(n) => at += n,
+                Decoded::Message(WsMessage::Text(text), n) => {
+                    parse_message(text, None, &table, 0, &mut |r| {
+                        slot.write(&r).expect("archive");
+                        records += 1;
+                    })
+                    .expect("parse");
+                    at += n;
+                }
+                Decoded::Message(_, n) => at += n,
+            }
+        }
+        records
+    };
+    let warm = run(&mut decoder, &mut slot);
+    let before = allocations();
+    let again = run(&mut decoder, &mut slot);
+    let after = allocations();
+    assert_eq!(warm, again);
+    assert!(again >= messages, "{again} records from {messages} messages");
+    assert_eq!(after - before, 0, "allocations while decoding {messages} messages");
+    // The counter does see allocations on this thread.
+    let probe: Vec<u8> = Vec::with_capacity(16);
+    assert!(allocations() > after && probe.capacity() >= 16);
+}
