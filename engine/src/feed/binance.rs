@@ -8,9 +8,10 @@
 //! naming the field, never a panic. Records go to a caller-supplied sink, so a depth update
 //! with many levels becomes several chunks without any buffer.
 
+use super::fast;
 use super::json::{parse_i64, parse_u64, JsonError, Scanner, Value};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign};
-use aegis_wire::stream::{channel_kind, is_partial_depth};
+use aegis_wire::stream::classify_channel;
 use aegis_wire::{
     AggTrade, BookTicker, DepthChunk, Event, EventKind, ForceOrder, Header, Interval, Kline, Level,
     MarkPrice, Record, Side, SymbolId, SymbolTable, Trade, DEPTH_LEVELS_PER_CHUNK,
@@ -47,6 +48,16 @@ pub enum ParseError {
     UnknownSymbol,
 }
 
+impl ParseError {
+    /// The same error with JSON offsets moved by `base` (for a payload read in place).
+    fn shifted(self, base: usize) -> Self {
+        match self {
+            ParseError::Json(e) => ParseError::Json(JsonError { what: e.what, offset: e.offset + base }),
+            other => other,
+        }
+    }
+}
+
 /// What one message turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -80,53 +91,89 @@ pub fn parse_message(
     recv_ns: u64,
     sink: &mut impl FnMut(Record),
 ) -> Result<Parsed, ParseError> {
+    if let Some((name, payload)) = fast::envelope(text) {
+        let (hint, symbol) = stream_hint(name)?;
+        let mut cx = Context { symbols, stream_symbol: Some(symbol), recv_ns, count: 0 };
+        let base = text.len() - payload.len() - 1;
+        let used = cx.dispatch(hint, payload, sink).map_err(|e| e.shifted(base))?;
+        // The payload must be exactly one object: nothing may follow it but the envelope's brace.
+        if used != payload.len() {
+            return Err(ParseError::Json(JsonError {
+                what: "trailing bytes after data",
+                offset: base + used,
+            }));
+        }
+        return Ok(Parsed::Records(cx.count));
+    }
     let mut top = Scanner::object(text)?;
-    let mut stream: Option<&[u8]> = None;
+    let mut stream: Option<(StreamHint, &[u8])> = None;
     let mut data: Option<&[u8]> = None;
     let mut reply_id: Option<u64> = None;
     let mut reply_ok = true;
     let mut is_reply = false;
-    while let Some((key, value)) = top.next_field()? {
-        match (key, value) {
-            (b"stream", Value::Str(s)) => stream = Some(s),
-            (b"data", Value::Object(d)) => data = Some(d),
-            (b"result", _) => is_reply = true,
-            (b"error", _) => {
+    let mut cx = Context { symbols, stream_symbol: None, recv_ns, count: 0 };
+    while let Some(key) = top.next_key()? {
+        match key {
+            b"stream" => {
+                let Value::Str(name) = top.value()? else { return Err(ParseError::UnknownStream) };
+                stream = Some(stream_hint(name)?);
+            }
+            // Binance sends the stream name first: parse the payload in place, one pass.
+            b"data" if stream.is_some() && top.rest().first() == Some(&b'{') => {
+                let Some((hint, symbol)) = stream else { return Err(ParseError::UnknownStream) };
+                cx.stream_symbol = Some(symbol);
+                let base = text.len() - top.rest().len();
+                let used = cx.dispatch(hint, top.rest(), sink).map_err(|e| e.shifted(base))?;
+                top.skip_value_bytes(used);
+                data = Some(b"");
+            }
+            b"data" => match top.value()? {
+                Value::Object(d) => data = Some(d),
+                _ => return Err(ParseError::BadValue("data")),
+            },
+            b"result" => {
+                top.value()?;
+                is_reply = true;
+            }
+            b"error" => {
+                top.value()?;
                 is_reply = true;
                 reply_ok = false;
             }
-            (b"id", Value::Num(n)) => reply_id = parse_u64(n),
-            _ => {}
+            b"id" => {
+                if let Value::Num(n) = top.value()? {
+                    reply_id = parse_u64(n);
+                }
+            }
+            _ => {
+                top.value()?;
+            }
         }
     }
-    if data.is_none() && is_reply {
-        return Ok(Parsed::Reply { id: reply_id.unwrap_or(0), ok: reply_ok });
-    }
-    let (payload, hint, stream_symbol) = match (stream, data) {
-        (Some(name), Some(payload)) => {
-            let name = std::str::from_utf8(name).map_err(|_| ParseError::UnknownStream)?;
-            let (symbol, channel) = name.split_once('@').ok_or(ParseError::UnknownStream)?;
-            let kind = channel_kind(channel).ok_or(ParseError::UnknownStream)?;
-            let hint = StreamHint { kind, partial_depth: is_partial_depth(channel) };
-            (payload, Some(hint), Some(symbol.as_bytes()))
+    match (data, stream) {
+        (Some(b""), Some(_)) => Ok(Parsed::Records(cx.count)),
+        (Some(payload), Some((hint, symbol))) => {
+            cx.stream_symbol = Some(symbol);
+            cx.dispatch(hint, payload, sink)?;
+            Ok(Parsed::Records(cx.count))
         }
-        _ => (text, raw_hint, None),
-    };
-    let mut cx = Context { symbols, stream_symbol, recv_ns, count: 0 };
-    let kind = match hint {
-        Some(h) => h,
-        None => StreamHint { kind: event_type(payload)?, partial_depth: false },
-    };
-    match kind.kind {
-        EventKind::Trade => cx.trade(payload, sink)?,
-        EventKind::AggTrade => cx.agg_trade(payload, sink)?,
-        EventKind::Kline => cx.kline(payload, sink)?,
-        EventKind::BookTicker => cx.book_ticker(payload, sink)?,
-        EventKind::DepthUpdate => cx.depth(payload, kind.partial_depth, sink)?,
-        EventKind::MarkPriceUpdate => cx.mark_price(payload, sink)?,
-        EventKind::ForceOrder => cx.force_order(payload, sink)?,
+        (None, _) if is_reply => Ok(Parsed::Reply { id: reply_id.unwrap_or(0), ok: reply_ok }),
+        _ => {
+            let hint = match raw_hint {
+                Some(h) => h,
+                None => StreamHint { kind: event_type(text)?, partial_depth: false },
+            };
+            cx.dispatch(hint, text, sink)?;
+            Ok(Parsed::Records(cx.count))
+        }
     }
-    Ok(Parsed::Records(cx.count))
+}
+
+/// The kind and symbol a stream name carries.
+fn stream_hint(name: &[u8]) -> Result<(StreamHint, &[u8]), ParseError> {
+    let at = name.iter().position(|&b| b == b'@').ok_or(ParseError::UnknownStream)?;
+    let (kind, partial_depth) = classify_channel(&name[at + 1..]).ok_or(ParseError::UnknownStream)?;
+    Ok((StreamHint { kind, partial_depth }, &name[..at]))
 }
 
 /// The kind named by a payload's `e`, for bare payloads of unknown stream.
@@ -212,14 +259,22 @@ struct Fields<'a, const N: usize> {
 
 impl<'a, const N: usize> Fields<'a, N> {
     fn read(object: &'a [u8], keys: &[&[u8]; N]) -> Result<Self, ParseError> {
+        Self::read_counted(object, keys).map(|(fields, _)| fields)
+    }
+
+    /// Reads the object at the front of `object`; also returns the bytes it spans.
+    fn read_counted(object: &'a [u8], keys: &[&[u8]; N]) -> Result<(Self, usize), ParseError> {
         let mut values = [None; N];
         let mut s = Scanner::object(object)?;
         while let Some((key, value)) = s.next_field()? {
-            if let Some(i) = keys.iter().position(|k| *k == key) {
+            // Keys are one or two bytes: compare length and first byte before the slice.
+            let found =
+                keys.iter().position(|k| k.len() == key.len() && k.first() == key.first() && *k == key);
+            if let Some(i) = found {
                 values[i] = Some(value);
             }
         }
-        Ok(Self { values })
+        Ok((Self { values }, s.position()))
     }
 
     fn get(&self, i: usize) -> Option<Value<'a>> {
@@ -228,6 +283,36 @@ impl<'a, const N: usize> Fields<'a, N> {
 }
 
 impl Context<'_> {
+    /// Parses the payload object at the front of `payload`; returns the bytes it spans.
+    fn dispatch(
+        &mut self,
+        hint: StreamHint,
+        payload: &[u8],
+        sink: &mut impl FnMut(Record),
+    ) -> Result<usize, ParseError> {
+        let template = match hint.kind {
+            EventKind::AggTrade => fast::agg_trade(payload),
+            EventKind::Trade => fast::trade(payload),
+            EventKind::BookTicker => fast::book_ticker(payload),
+            _ => None,
+        };
+        if let Some(m) = template {
+            let symbol = self.symbols.get(m.symbol).ok_or(ParseError::UnknownSymbol)?;
+            let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
+            self.emit(header, m.event, sink);
+            return Ok(m.used);
+        }
+        match hint.kind {
+            EventKind::Trade => self.trade(payload, sink),
+            EventKind::AggTrade => self.agg_trade(payload, sink),
+            EventKind::Kline => self.kline(payload, sink),
+            EventKind::BookTicker => self.book_ticker(payload, sink),
+            EventKind::DepthUpdate => self.depth(payload, hint.partial_depth, sink),
+            EventKind::MarkPriceUpdate => self.mark_price(payload, sink),
+            EventKind::ForceOrder => self.force_order(payload, sink),
+        }
+    }
+
     fn symbol(&self, v: Option<Value<'_>>) -> Result<SymbolId, ParseError> {
         let name = match v {
             Some(Value::Str(s)) => s,
@@ -250,8 +335,8 @@ impl Context<'_> {
         sink(Record { header, event });
     }
 
-    fn trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let f = Fields::read(payload, &[b"s", b"E", b"t", b"p", b"q", b"T", b"m"])?;
+    fn trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"t", b"p", b"q", b"T", b"m"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let trade = Trade {
             trade_id: uint("t", f.get(2))?,
@@ -261,11 +346,12 @@ impl Context<'_> {
             buyer_is_maker: boolean("m", f.get(6))?,
         };
         self.emit(header, Event::Trade(trade), sink);
-        Ok(())
+        Ok(used)
     }
 
-    fn agg_trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let f = Fields::read(payload, &[b"s", b"E", b"a", b"p", b"q", b"f", b"l", b"T", b"m"])?;
+    fn agg_trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (f, used) =
+            Fields::read_counted(payload, &[b"s", b"E", b"a", b"p", b"q", b"f", b"l", b"T", b"m"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let agg = AggTrade {
             agg_id: uint("a", f.get(2))?,
@@ -277,11 +363,11 @@ impl Context<'_> {
             buyer_is_maker: boolean("m", f.get(8))?,
         };
         self.emit(header, Event::AggTrade(agg), sink);
-        Ok(())
+        Ok(used)
     }
 
-    fn kline(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let outer = Fields::read(payload, &[b"s", b"E", b"k"])?;
+    fn kline(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (outer, used) = Fields::read_counted(payload, &[b"s", b"E", b"k"])?;
         let Some(Value::Object(body)) = outer.get(2) else {
             return Err(outer.get(2).map_or(ParseError::MissingField("k"), |_| ParseError::BadValue("k")));
         };
@@ -317,11 +403,11 @@ impl Context<'_> {
             taker_buy_quote_volume: volume("Q", k.get(14))?,
         };
         self.emit(header, Event::Kline(kline), sink);
-        Ok(())
+        Ok(used)
     }
 
-    fn book_ticker(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let f = Fields::read(payload, &[b"s", b"E", b"u", b"b", b"B", b"a", b"A", b"T"])?;
+    fn book_ticker(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"u", b"b", b"B", b"a", b"A", b"T"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let ticker = BookTicker {
             update_id: uint("u", f.get(2))?,
@@ -335,7 +421,7 @@ impl Context<'_> {
             },
         };
         self.emit(header, Event::BookTicker(ticker), sink);
-        Ok(())
+        Ok(used)
     }
 
     fn depth(
@@ -343,10 +429,10 @@ impl Context<'_> {
         payload: &[u8],
         partial: bool,
         sink: &mut impl FnMut(Record),
-    ) -> Result<(), ParseError> {
+    ) -> Result<usize, ParseError> {
         // Futures diff and partial depth: s, E, T, U, u, pu, b, a. Spot partial depth:
         // lastUpdateId, bids, asks (no symbol: it comes from the stream name).
-        let f = Fields::read(
+        let (f, used) = Fields::read_counted(
             payload,
             &[b"s", b"E", b"T", b"U", b"u", b"pu", b"b", b"a", b"lastUpdateId", b"bids", b"asks"],
         )?;
@@ -405,11 +491,11 @@ impl Context<'_> {
         }
         chunk.last = true;
         self.emit(header, Event::Depth(chunk), sink);
-        Ok(())
+        Ok(used)
     }
 
-    fn mark_price(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let f = Fields::read(payload, &[b"s", b"E", b"p", b"i", b"P", b"r", b"T"])?;
+    fn mark_price(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"p", b"i", b"P", b"r", b"T"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let empty_is_zero = |field: &'static str, v: Option<Value<'_>>| match v {
             Some(Value::Str(b"")) => Ok(0),
@@ -423,11 +509,11 @@ impl Context<'_> {
             next_funding_time_ms: int("T", f.get(6))?,
         };
         self.emit(header, Event::MarkPrice(mark), sink);
-        Ok(())
+        Ok(used)
     }
 
-    fn force_order(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<(), ParseError> {
-        let outer = Fields::read(payload, &[b"E", b"o"])?;
+    fn force_order(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+        let (outer, used) = Fields::read_counted(payload, &[b"E", b"o"])?;
         let Some(Value::Object(order)) = outer.get(1) else {
             return Err(outer.get(1).map_or(ParseError::MissingField("o"), |_| ParseError::BadValue("o")));
         };
@@ -449,7 +535,7 @@ impl Context<'_> {
             trade_time_ms: int("T", o.get(7))?,
         };
         self.emit(header, Event::ForceOrder(force), sink);
-        Ok(())
+        Ok(used)
     }
 }
 
@@ -576,7 +662,7 @@ mod tests {
             Case {
                 name: "truncated",
                 input: r#"{"stream":"btcusdt@trade","data":{"e":"trade""#,
-                want: ParseError::Json(JsonError { what: "unterminated object or array", offset: 33 }),
+                want: ParseError::Json(JsonError { what: "unexpected end", offset: 45 }),
             },
             Case {
                 name: "unknown stream",

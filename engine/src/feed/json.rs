@@ -115,6 +115,32 @@ impl<'a> Scanner<'a> {
         Ok(Some((key, value)))
     }
 
+    /// The next key of an object, leaving the scanner at its value (read it with
+    /// [`Scanner::value`] or consume it with [`Scanner::skip_value_bytes`]).
+    pub fn next_key(&mut self) -> Result<Option<&'a [u8]>, JsonError> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let key = self.string()?;
+        self.skip_ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expected ':'"));
+        }
+        self.pos += 1;
+        self.skip_ws();
+        Ok(Some(key))
+    }
+
+    /// The unread input from the current position.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.pos.min(self.bytes.len())..]
+    }
+
+    /// Marks `n` bytes of [`Scanner::rest`] as consumed by a nested reader.
+    pub fn skip_value_bytes(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.bytes.len());
+    }
+
     /// The next element of an array, or `None` after the closing bracket.
     pub fn next_element(&mut self) -> Result<Option<Value<'a>>, JsonError> {
         if !self.advance()? {
@@ -128,26 +154,30 @@ impl<'a> Scanner<'a> {
             return Err(self.err("expected a string"));
         }
         let start = self.pos + 1;
-        let mut i = start;
-        while let Some(&b) = self.bytes.get(i) {
-            match b {
-                b'"' => {
-                    self.pos = i + 1;
-                    return Ok(&self.bytes[start..i]);
-                }
-                b'\\' => i += 2,
-                0..=0x1F => {
-                    self.pos = i;
-                    return Err(self.err("control character in string"));
-                }
-                _ => i += 1,
+        let tail = &self.bytes[start..];
+        let mut i = 0;
+        while i < tail.len() {
+            let b = tail[i];
+            if b == b'"' {
+                self.pos = start + i + 1;
+                return Ok(&tail[..i]);
             }
+            if b == b'\\' {
+                i += 2;
+                continue;
+            }
+            if b < 0x20 {
+                self.pos = start + i;
+                return Err(self.err("control character in string"));
+            }
+            i += 1;
         }
         self.pos = self.bytes.len();
         Err(self.err("unterminated string"))
     }
 
-    fn value(&mut self) -> Result<Value<'a>, JsonError> {
+    /// Reads the value at the current position (after [`Scanner::next_key`]).
+    pub fn value(&mut self) -> Result<Value<'a>, JsonError> {
         match self.peek() {
             Some(b'"') => self.string().map(Value::Str),
             Some(b'{') => self.nested(b'{', b'}').map(Value::Object),

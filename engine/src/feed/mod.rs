@@ -3,9 +3,11 @@
 //! - [`handshake`]: the client's upgrade request and the check of the answer.
 //! - [`frame`]: server frames decoded in place; our masked frames encoded.
 //! - [`json`]: a borrowing JSON object scanner.
-//! - [`binance`]: Binance payloads → `aegis_wire::Record`s.
+//! - [`binance`]: Binance payloads → `aegis_wire::Record`s; [`fast`]: templates for the
+//!   busiest payloads in Binance's exact layout.
 
 pub mod binance;
+pub mod fast;
 pub mod frame;
 pub mod handshake;
 pub mod json;

@@ -63,8 +63,7 @@ pub struct StreamName<'a> {
 
 /// True for partial-book channels (`depth5`, `depth10`, `depth20`, with or without a speed).
 pub fn is_partial_depth(channel: &str) -> bool {
-    let base = channel.split_once('@').map_or(channel, |(b, _)| b);
-    matches!(base, "depth5" | "depth10" | "depth20")
+    classify_channel(channel.as_bytes()).is_some_and(|(_, partial)| partial)
 }
 
 /// Splits and classifies a stream name; `None` when it is not a known Binance channel.
@@ -78,23 +77,26 @@ pub fn parse_stream(name: &str) -> Option<StreamName<'_>> {
 
 /// The event kind a channel carries.
 pub fn channel_kind(channel: &str) -> Option<EventKind> {
-    let (base, speed) = match channel.split_once('@') {
-        Some((b, s)) => (b, Some(s)),
+    classify_channel(channel.as_bytes()).map(|(kind, _)| kind)
+}
+
+/// The event kind a channel carries and whether it is a partial book, from raw bytes
+/// (no UTF-8 check, no allocation: it runs once per message on the hot path).
+pub fn classify_channel(channel: &[u8]) -> Option<(EventKind, bool)> {
+    let (base, speed) = match channel.iter().position(|&b| b == b'@') {
+        Some(at) => (&channel[..at], Some(&channel[at + 1..])),
         None => (channel, None),
     };
-    let speed_ok = |allowed: &[&str]| speed.is_none_or(|s| allowed.contains(&s));
-    match base {
-        "trade" if speed.is_none() => Some(EventKind::Trade),
-        "aggTrade" if speed.is_none() => Some(EventKind::AggTrade),
-        "bookTicker" if speed.is_none() => Some(EventKind::BookTicker),
-        "forceOrder" if speed.is_none() => Some(EventKind::ForceOrder),
-        "markPrice" if speed_ok(&["1s"]) => Some(EventKind::MarkPriceUpdate),
-        "depth" | "depth5" | "depth10" | "depth20" if speed_ok(&["0ms", "100ms", "250ms", "500ms"]) => {
-            Some(EventKind::DepthUpdate)
-        }
-        k if speed.is_none() && k.starts_with("kline_") => {
-            Interval::parse(&k.as_bytes()["kline_".len()..]).map(|_| EventKind::Kline)
-        }
+    let depth_speed_ok = speed.is_none_or(|s| matches!(s, b"0ms" | b"100ms" | b"250ms" | b"500ms"));
+    match (base, speed) {
+        (b"aggTrade", None) => Some((EventKind::AggTrade, false)),
+        (b"trade", None) => Some((EventKind::Trade, false)),
+        (b"bookTicker", None) => Some((EventKind::BookTicker, false)),
+        (b"forceOrder", None) => Some((EventKind::ForceOrder, false)),
+        (b"markPrice", None | Some(b"1s")) => Some((EventKind::MarkPriceUpdate, false)),
+        (b"depth", _) if depth_speed_ok => Some((EventKind::DepthUpdate, false)),
+        (b"depth5" | b"depth10" | b"depth20", _) if depth_speed_ok => Some((EventKind::DepthUpdate, true)),
+        (k, None) if k.starts_with(b"kline_") => Interval::parse(&k[6..]).map(|_| (EventKind::Kline, false)),
         _ => None,
     }
 }

@@ -94,11 +94,39 @@ impl std::fmt::Debug for SymbolName {
     }
 }
 
+/// FxHash (rustc's): a multiply-rotate hash, fast on the short fixed keys used here. The
+/// table's keys come from configuration, not from the network, so flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+
 /// Bidirectional map between symbol names and ids, with a fixed capacity.
 #[derive(Debug, Clone)]
 pub struct SymbolTable {
     names: Vec<SymbolName>,
-    ids: HashMap<SymbolName, SymbolId>,
+    ids: HashMap<SymbolName, SymbolId, FxBuild>,
     capacity: usize,
 }
 
@@ -106,7 +134,11 @@ impl SymbolTable {
     /// An empty table that will hold at most `capacity` symbols (≤ 65,536).
     pub fn with_capacity(capacity: usize) -> Self {
         let capacity = capacity.min(usize::from(u16::MAX) + 1);
-        Self { names: Vec::with_capacity(capacity), ids: HashMap::with_capacity(capacity), capacity }
+        Self {
+            names: Vec::with_capacity(capacity),
+            ids: HashMap::with_capacity_and_hasher(capacity, FxBuild::default()),
+            capacity,
+        }
     }
 
     /// Returns the id of `name`, adding it if new.
