@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job. Until the engine lands (issue 3) this runs exchange-sim's synthetic market,
-# accelerated 60x, with a stock WebSocket client (Python `websockets`) tailing it, for
-# ${AEGIS_RUN_FOR:-60s}; the simulator's JSON summary lands in target/exchange-sim-summary.json.
+# The main job: `aegis run` on the embedded default config — an in-process exchange-sim
+# (synthetic market, 20 symbols, 60x accelerated) and the engine against it over real
+# loopback WebSocket and REST, with live progress, for ${AEGIS_RUN_FOR:-60s}. Fully offline.
+# The run summary lands in target/aegis-summary.json and closed 1m bars in target/aegis-bars.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --locked -p exchange-sim
-duration=${AEGIS_RUN_FOR:-60s}
-exec .venv/bin/python tests/python/tail.py target/release/exchange-sim "$duration" target/exchange-sim-summary.json
+cargo build --release --locked -p aegis
+exec target/release/aegis run --for "${AEGIS_RUN_FOR:-60s}" \
+  --summary target/aegis-summary.json --bars-out target/aegis-bars.csv

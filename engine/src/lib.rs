@@ -1,9 +1,17 @@
 //! The Aegis engine.
 //!
-//! Built so far (issue 3 in progress): the market-data parsing half of a feed shard.
-//! - [`feed`]: RFC 6455 frames and handshake (client side), Binance JSON → records.
+//! - [`feed`]: RFC 6455 frames and handshake (client side), Binance JSON → records, the
+//!   sans-IO connection, and the feed shard (mio transport).
+//! - [`ring`]: the shard → brain SPSC hand-off and its full-ring policy.
+//! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection.
+//! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
+//! - [`run`]: wiring a run together and its summary.
 //!
-//! Planned: transports (glommio, mio), shards, rings, the brain, risk, broker, journal,
-//! control plane — see ARCHITECTURE.md.
+//! Planned: the glommio transport, TLS, features, policy, risk, broker, journal, control
+//! plane — see ARCHITECTURE.md.
 
+pub mod brain;
 pub mod feed;
+pub mod rest;
+pub mod ring;
+pub mod run;

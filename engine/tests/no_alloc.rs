@@ -109,3 +109,47 @@ fn decode_parse_and_archive_allocate_nothing_after_warm_up() {
     let probe: Vec<u8> = Vec::with_capacity(16);
     assert!(allocations() > after && probe.capacity() >= 16);
 }
+
+#[test]
+fn the_brain_loop_allocates_nothing_after_warm_up() {
+    use aegis::brain::{Brain, BrainConfig, BrainStats};
+    use aegis::feed::shard::Idle;
+    use aegis::ring::ring;
+    let (bytes, _, table) = framed_capture();
+    // Parse the capture once (outside the measured region) into records.
+    let mut records = Vec::new();
+    let mut decoder = FrameDecoder::new(1 << 20);
+    let mut at = 0;
+    while at < bytes.len() {
+        match decoder.decode(&bytes[at..]).expect("valid frames") {
+            Decoded::Message(WsMessage::Text(text), n) => {
+                parse_message(text, None, &table, 0, &mut |r| records.push(r)).expect("parse");
+                at += n;
+            }
+            Decoded::Fragment(n) | Decoded::Message(_, n) => at += n,
+            Decoded::NeedMore => break,
+        }
+    }
+    let (mut producer, consumer) = ring(1 << 17, 0, table.len());
+    let (_results_tx, results_rx) = ring(16, 0, table.len());
+    let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 16);
+    let config = BrainConfig { bars_from_trades: true, books: true, core: None, idle: Idle::Spin };
+    let stats = std::sync::Arc::new(BrainStats::new(table.len()));
+    let mut brain =
+        Brain::new(config, table.len(), vec![consumer], results_rx, requests_tx, None, stats.clone());
+    let (warm, measured) = records.split_at(records.len() / 2);
+    for r in warm {
+        producer.push(r);
+    }
+    brain.poll_once();
+    for r in measured {
+        producer.push(r);
+    }
+    let before = allocations();
+    let handled = brain.poll_once();
+    let after = allocations();
+    assert_eq!(handled, measured.len());
+    assert_eq!(after - before, 0, "allocations while the brain applied {handled} records");
+    let closed = stats.symbols[0].bars_closed.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(closed >= 1, "trades built bars");
+}

@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     if std::fs::write(&path, &file).is_ok() {
         if let Ok(records) = aegis_wire::RecordFile::open(&path) {
             if let Ok(r) = records.get(0) {
-                let _ = r.identity();
+                let _ = r.identity().is_some();
             }
         }
     }

@@ -462,6 +462,7 @@ impl Context<'_> {
             prev_final_update_id: prev,
             transaction_time_ms,
             partial,
+            snapshot: false,
             part: 0,
             last: false,
             bid_count: 0,

@@ -3,11 +3,15 @@
 //! - [`handshake`]: the client's upgrade request and the check of the answer.
 //! - [`frame`]: server frames decoded in place; our masked frames encoded.
 //! - [`json`]: a borrowing JSON object scanner.
+//! - [`conn`]: one WebSocket connection as a sans-IO state machine.
+//! - [`shard`]: a pinned thread driving connections with mio and feeding its ring.
 //! - [`binance`]: Binance payloads → `aegis_wire::Record`s; [`fast`]: templates for the
 //!   busiest payloads in Binance's exact layout.
 
 pub mod binance;
+pub mod conn;
 pub mod fast;
 pub mod frame;
 pub mod handshake;
 pub mod json;
+pub mod shard;

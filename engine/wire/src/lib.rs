@@ -18,7 +18,7 @@ pub mod symbol;
 pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};
 pub use record::{
     AggTrade, BookTicker, DepthChunk, Event, EventIdentity, EventKind, ForceOrder, Header, Interval, Kline,
-    Level, MarkPrice, Record, Side, Trade, DEPTH_LEVELS_PER_CHUNK,
+    Level, MarkPrice, Record, Resync, ResyncReason, Side, Trade, DEPTH_LEVELS_PER_CHUNK,
 };
 pub use slot::{RecordFile, RecordFileWriter, RecordSlot, SlotError, RECORD_SIZE};
 pub use symbol::{SymbolId, SymbolTable};

@@ -228,6 +228,9 @@ pub struct DepthChunk {
     pub transaction_time_ms: i64,
     /// True for a partial-book stream (the levels replace the book's top).
     pub partial: bool,
+    /// True for a REST snapshot (the levels replace the whole book; `final_update_id` is its
+    /// `lastUpdateId`).
+    pub snapshot: bool,
     /// Index of this chunk within its update, from 0.
     pub part: u16,
     /// True on the update's final chunk.
@@ -276,6 +279,27 @@ pub struct ForceOrder {
     pub trade_time_ms: i64,
 }
 
+/// What a control notice about a symbol says.
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[rkyv(compare(PartialEq), derive(Debug, Clone, Copy, PartialEq, Eq))]
+#[repr(u8)]
+pub enum ResyncReason {
+    /// The connection carrying the symbol was (re)established: events may be missing.
+    Reconnect,
+    /// The shard dropped events of the symbol on a full ring.
+    RingDrop,
+    /// A requested REST gap fill for the symbol has been delivered in full.
+    GapFilled,
+}
+
+/// A control notice about one symbol (resync needed, or a gap fill complete).
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[rkyv(compare(PartialEq), derive(Debug))]
+pub struct Resync {
+    /// Why.
+    pub reason: ResyncReason,
+}
+
 /// The event a record carries.
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[rkyv(compare(PartialEq), derive(Debug))]
@@ -294,6 +318,8 @@ pub enum Event {
     MarkPrice(MarkPrice),
     /// `forceOrder`.
     ForceOrder(ForceOrder),
+    /// Not an exchange event: the symbol must be re-synchronised.
+    Resync(Resync),
 }
 
 /// One market event, as handed from a shard to the brain.
@@ -366,9 +392,9 @@ pub struct EventIdentity {
 }
 
 impl ArchivedEvent {
-    /// The kind of this event.
-    pub fn kind(&self) -> EventKind {
-        match self {
+    /// The exchange event kind, or `None` for a resync notice.
+    pub fn kind(&self) -> Option<EventKind> {
+        Some(match self {
             ArchivedEvent::Trade(_) => EventKind::Trade,
             ArchivedEvent::AggTrade(_) => EventKind::AggTrade,
             ArchivedEvent::Kline(_) => EventKind::Kline,
@@ -376,13 +402,30 @@ impl ArchivedEvent {
             ArchivedEvent::Depth(_) => EventKind::DepthUpdate,
             ArchivedEvent::MarkPrice(_) => EventKind::MarkPriceUpdate,
             ArchivedEvent::ForceOrder(_) => EventKind::ForceOrder,
-        }
+            ArchivedEvent::Resync(_) => return None,
+        })
+    }
+}
+
+impl Event {
+    /// The exchange event kind, or `None` for a resync notice.
+    pub fn kind(&self) -> Option<EventKind> {
+        Some(match self {
+            Event::Trade(_) => EventKind::Trade,
+            Event::AggTrade(_) => EventKind::AggTrade,
+            Event::Kline(_) => EventKind::Kline,
+            Event::BookTicker(_) => EventKind::BookTicker,
+            Event::Depth(_) => EventKind::DepthUpdate,
+            Event::MarkPrice(_) => EventKind::MarkPriceUpdate,
+            Event::ForceOrder(_) => EventKind::ForceOrder,
+            Event::Resync(_) => return None,
+        })
     }
 }
 
 impl ArchivedRecord {
-    /// The de-duplication identity of this event (spec §3).
-    pub fn identity(&self) -> EventIdentity {
+    /// The de-duplication identity of this event (spec §3); `None` for a resync notice.
+    pub fn identity(&self) -> Option<EventIdentity> {
         let event_time = self.header.event_time_ms.to_native();
         let (primary, secondary) = match &self.event {
             ArchivedEvent::Trade(t) => (t.trade_id.to_native() as i64, 0),
@@ -392,13 +435,14 @@ impl ArchivedRecord {
             ArchivedEvent::Depth(d) => (d.final_update_id.to_native() as i64, i64::from(d.part.to_native())),
             ArchivedEvent::MarkPrice(_) => (event_time, 0),
             ArchivedEvent::ForceOrder(f) => (event_time, f.trade_time_ms.to_native()),
+            ArchivedEvent::Resync(_) => return None,
         };
-        EventIdentity {
-            kind: self.event.kind(),
+        Some(EventIdentity {
+            kind: self.event.kind()?,
             symbol: SymbolId(self.header.symbol.0.to_native()),
             primary,
             secondary,
-        }
+        })
     }
 }
 

@@ -293,6 +293,7 @@ mod tests {
                         prev_final_update_id: prev,
                         transaction_time_ms: t,
                         partial,
+                        snapshot: part % 2 == 1,
                         part,
                         last,
                         bid_count: bids,
@@ -307,6 +308,12 @@ mod tests {
                 funding_rate: n[3],
                 next_funding_time_ms: n[4]
             })),
+            prop_oneof![
+                Just(ResyncReason::Reconnect),
+                Just(ResyncReason::RingDrop),
+                Just(ResyncReason::GapFilled)
+            ]
+            .prop_map(|reason| Event::Resync(Resync { reason })),
             (side(), any::<[i64; 6]>()).prop_map(|(side, n)| Event::ForceOrder(ForceOrder {
                 side,
                 price: n[0],
@@ -403,7 +410,7 @@ mod tests {
             }),
         };
         let slot = RecordSlot::encode(&record).unwrap();
-        let id = slot.read().unwrap().identity();
+        let id = slot.read().unwrap().identity().unwrap();
         assert_eq!(
             id,
             EventIdentity { kind: EventKind::Kline, symbol: SymbolId(3), primary: 60_000, secondary: 1_000 }

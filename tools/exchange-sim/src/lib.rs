@@ -33,7 +33,23 @@ use tokio::net::TcpListener;
 const FEED_CAPACITY: usize = 1 << 17;
 
 /// Runs the simulator until `--for` elapses, SIGINT/SIGTERM, or (with `--list-streams`) at once.
+/// The first stdout line announces the port (the CLI contract).
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    run_with(args, |port, tls| {
+        let (ws, http) = if tls { ("wss", "https") } else { ("ws", "http") };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening {ws}://127.0.0.1:{port} {http}://127.0.0.1:{port}")?;
+        out.flush()
+    })
+    .await
+}
+
+/// Runs the simulator, telling `on_listening` the port (and whether TLS is on) once bound
+/// (for an embedding process, such as `aegis run`).
+pub async fn run_with(
+    args: Args,
+    on_listening: impl FnOnce(u16, bool) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let faults = args.fault_plan()?;
     let (source, label, capacity): (Box<dyn Source>, &str, usize) = if args.replay.is_empty() {
         let config = synthetic::SyntheticConfig {
@@ -69,12 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let (ws_scheme, http_scheme) = if tls.is_some() { ("wss", "https") } else { ("ws", "http") };
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening {ws_scheme}://127.0.0.1:{port} {http_scheme}://127.0.0.1:{port}")?;
-        out.flush()?;
-    }
+    on_listening(port, tls.is_some())?;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let limits = WsLimits {
         ping_interval: args.ping_interval,

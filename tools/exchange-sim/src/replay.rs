@@ -143,7 +143,12 @@ impl Source for Replay {
     }
 
     fn stream_kind(&self, name: &str) -> Option<EventKind> {
-        self.streams.get(name).copied()
+        // Like Binance, any valid stream of a served symbol may be subscribed, even one the
+        // recording holds no message of.
+        self.streams.get(name).copied().or_else(|| {
+            let stream = aegis_wire::stream::parse_stream(name)?;
+            self.infos.contains_key(&stream.symbol.to_ascii_uppercase()).then_some(stream.kind)
+        })
     }
 
     fn symbols(&self) -> Vec<SymbolInfo> {

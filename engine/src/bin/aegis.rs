@@ -1,0 +1,285 @@
+//! `aegis`: the engine's command line (thin: parse, load config, call the library).
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The embedded default configuration (config/default.toml).
+const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+
+#[derive(Parser)]
+#[command(name = "aegis", version, about = "Aegis: a low-latency Binance USDⓈ-M trading engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine (default: against an in-process exchange-sim, fully offline).
+    Run(RunArgs),
+}
+
+#[derive(Parser, Default)]
+struct RunArgs {
+    /// Config file (default: the embedded config/default.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// WebSocket base URL of the exchange (both tiers), e.g. ws://127.0.0.1:9000.
+    #[arg(long)]
+    connect: Option<String>,
+    /// REST base URL (default: the --connect host over http).
+    #[arg(long)]
+    rest: Option<String>,
+    /// Symbols, comma-separated (default: the config's, or every simulated symbol).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// Stream kinds per symbol, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    streams: Vec<String>,
+    /// Feed shards.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Where durable state lives.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Stop cleanly after this long (30s, 2m).
+    #[arg(long = "for", value_parser = exchange_sim::cli::parse_duration)]
+    run_for: Option<Duration>,
+    /// Write a JSON summary here.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    /// Write closed 1m bars as CSV here.
+    #[arg(long)]
+    bars_out: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct FileConfig {
+    data_dir: Option<String>,
+    exchange: ExchangeSection,
+    streams: StreamsSection,
+    symbols: SymbolsSection,
+    sim: SimSection,
+    shards: ShardsSection,
+    ring: RingSection,
+    brain: BrainSection,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ExchangeSection {
+    mode: String,
+    public_ws: String,
+    market_ws: String,
+    rest: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct StreamsSection {
+    kinds: Vec<String>,
+    warmup_bars: usize,
+    depth_snapshot_limit: usize,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SymbolsSection {
+    list: Vec<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct SimSection {
+    symbols: u32,
+    seed: u64,
+    speed: String,
+    history_bars: usize,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ShardsSection {
+    count: usize,
+    cores: Vec<usize>,
+    idle: String,
+    max_message: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RingSection {
+    capacity: usize,
+    full_spin_limit: u32,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct BrainSection {
+    core: Option<usize>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn parse_size(text: &str) -> anyhow::Result<usize> {
+    let text = text.trim();
+    let (num, mult) = if let Some(n) = text.strip_suffix("MiB") {
+        (n, 1 << 20)
+    } else if let Some(n) = text.strip_suffix("KiB") {
+        (n, 1 << 10)
+    } else {
+        (text, 1)
+    };
+    Ok(num.trim().parse::<usize>().with_context(|| format!("size {text:?}"))? * mult)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let text = match &args.config {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let file: FileConfig = toml::from_str(&text).context("parsing the config")?;
+    if let Some(dir) = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from)) {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+    }
+    let embedded = args.connect.is_none() && file.exchange.mode != "remote";
+    let (public_ws, market_ws, rest, sim_thread) = if embedded {
+        let (port, thread) = start_embedded_sim(&file.sim)?;
+        let base = format!("ws://127.0.0.1:{port}");
+        (format!("{base}/public"), format!("{base}/market"), format!("http://127.0.0.1:{port}"), Some(thread))
+    } else if let Some(url) = &args.connect {
+        let rest = args.rest.clone().unwrap_or_else(|| url.replacen("ws://", "http://", 1));
+        (url.clone(), url.clone(), rest, None)
+    } else {
+        (file.exchange.public_ws.clone(), file.exchange.market_ws.clone(), file.exchange.rest.clone(), None)
+    };
+    let rest = args.rest.clone().unwrap_or(rest);
+    let mut symbols = if args.symbols.is_empty() { file.symbols.list.clone() } else { args.symbols.clone() };
+    if symbols.is_empty() {
+        symbols = exchange_symbols(&rest)?;
+    }
+    let streams = if args.streams.is_empty() { file.streams.kinds.clone() } else { args.streams.clone() };
+    if streams.is_empty() {
+        bail!("no stream kinds: set [streams].kinds or --streams");
+    }
+    let idle = match file.shards.idle.as_str() {
+        "spin" => aegis::feed::shard::Idle::Spin,
+        "park" => aegis::feed::shard::Idle::Park,
+        _ => aegis::feed::shard::Idle::SpinThenPark,
+    };
+    let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
+    let pin = |core: usize| (core < cores).then_some(core);
+    let config = aegis::run::RunConfig {
+        public_ws,
+        market_ws,
+        rest,
+        symbols,
+        streams,
+        shards: args.shards.unwrap_or(file.shards.count.max(1)),
+        shard_cores: file.shards.cores.iter().filter_map(|c| pin(*c)).collect(),
+        brain_core: file.brain.core.and_then(pin),
+        idle,
+        ring_capacity: if file.ring.capacity == 0 { 65_536 } else { file.ring.capacity },
+        ring_spin: file.ring.full_spin_limit,
+        max_message: if file.shards.max_message.is_empty() {
+            4 << 20
+        } else {
+            parse_size(&file.shards.max_message)?
+        },
+        warmup_bars: if file.streams.warmup_bars == 0 { 300 } else { file.streams.warmup_bars },
+        depth_snapshot_limit: if file.streams.depth_snapshot_limit == 0 {
+            1000
+        } else {
+            file.streams.depth_snapshot_limit
+        },
+        run_for: args.run_for,
+        bars_out: args.bars_out.clone(),
+        progress: !args.quiet,
+        stop_after_events: None,
+    };
+    eprintln!(
+        "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",
+        config.symbols.len(),
+        config.streams,
+        config.shards,
+        config.public_ws,
+        config.rest
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = aegis::run::run(config, stop)?;
+    let text = serde_json::to_string_pretty(&report.summary)?;
+    match &args.summary {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        None => eprintln!("{text}"),
+    }
+    drop(sim_thread);
+    Ok(())
+}
+
+/// Starts exchange-sim's synthetic market on a background runtime; returns its port.
+fn start_embedded_sim(sim: &SimSection) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+    use clap::Parser as _;
+    let speed = if sim.speed.is_empty() { "60".to_string() } else { sim.speed.clone() };
+    let symbols = if sim.symbols == 0 { 20 } else { sim.symbols };
+    let history = if sim.history_bars == 0 { 1000 } else { sim.history_bars };
+    let args = exchange_sim::cli::Args::try_parse_from([
+        "exchange-sim".to_string(),
+        "--synthetic".into(),
+        "--symbols".into(),
+        symbols.to_string(),
+        "--seed".into(),
+        sim.seed.to_string(),
+        "--speed".into(),
+        speed,
+        "--history-bars".into(),
+        history.to_string(),
+    ])?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name("exchange-sim".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "exchange-sim runtime");
+                return;
+            }
+        };
+        let result = runtime.block_on(exchange_sim::run_with(args, move |port, _| {
+            let _ = tx.send(port);
+            Ok(())
+        }));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "exchange-sim stopped");
+        }
+    })?;
+    let port = rx.recv_timeout(Duration::from_secs(30)).context("the embedded exchange-sim did not start")?;
+    Ok((port, thread))
+}
+
+/// Every symbol the exchange serves (for a run with no symbol list).
+fn exchange_symbols(rest: &str) -> anyhow::Result<Vec<String>> {
+    use std::net::ToSocketAddrs;
+    let host = rest.trim_start_matches("http://").trim_end_matches('/');
+    let addr = host.to_socket_addrs()?.next().context("REST address")?;
+    let mut client = aegis::rest::RestClient::new(addr, host, Default::default());
+    Ok(client.exchange_info()?)
+}

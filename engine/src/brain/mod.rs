@@ -1,0 +1,474 @@
+//! The brain: one pinned thread draining every shard's ring (and the REST worker's), with
+//! pre-allocated state per symbol: de-duplication by event identity, 1m bars (from klines,
+//! or from trades when no kline stream is subscribed), roll-ups, an order book synced under
+//! Binance's rules, and gap detection that asks the REST worker for fills and snapshots.
+//!
+//! Nothing here allocates, locks, logs or makes a syscall per event after start: counters
+//! are relaxed atomics read by other threads; closed bars leave through a ring to a writer.
+
+pub mod bar;
+pub mod book;
+
+use crate::feed::shard::{kind_index, Idle};
+use crate::rest::RestRequest;
+use crate::ring::RingConsumer;
+use aegis_wire::record::{ArchivedEvent, ArchivedKline, ArchivedRecord};
+use aegis_wire::{EventKind, ResyncReason, SymbolId};
+use bar::{Bar, Rollup, TradeBars, MINUTE_MS, ROLLUP_MS};
+use book::{Book, DiffOutcome, SyncState};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of one symbol, readable from any thread.
+#[derive(Default, Debug)]
+pub struct SymbolStats {
+    /// Exchange events applied or dropped as duplicates (depth: per update).
+    pub events: AtomicU64,
+    /// 1m bars closed.
+    pub bars_closed: AtomicU64,
+    /// Trade ids skipped (trade `t`, or aggTrade `f` after the previous `l`).
+    pub trade_id_gaps: AtomicU64,
+    /// Events dropped as already applied.
+    pub duplicates_dropped: AtomicU64,
+    /// 1 when the book is in sync.
+    pub book_in_sync: AtomicU64,
+    /// Times the book was found crossed.
+    pub book_crossed: AtomicU64,
+    /// bookTickers whose `u` matched the book's last update but whose top did not.
+    pub book_ticker_mismatches: AtomicU64,
+    /// bookTickers whose `u` matched the book's last update and whose top matched.
+    pub book_ticker_matches: AtomicU64,
+}
+
+/// Counters of the whole brain.
+#[derive(Debug)]
+pub struct BrainStats {
+    /// Exchange events by kind (indexed like `EventKind::ALL`).
+    pub events_by_kind: [AtomicU64; 7],
+    /// Gaps detected (kline jumps, depth breaks, reconnects, ring drops).
+    pub gaps_detected: AtomicU64,
+    /// Gap fills completed.
+    pub gaps_filled: AtomicU64,
+    /// Roll-up bars closed, per interval of `ROLLUP_MS`.
+    pub rollups_closed: [AtomicU64; 4],
+    /// REST requests that could not be queued (the request ring was full).
+    pub requests_dropped: AtomicU64,
+    /// Closed bars not written because the writer lagged.
+    pub bars_out_dropped: AtomicU64,
+    /// Loop iterations (the watchdog's progress counter).
+    pub heartbeat: AtomicU64,
+    /// Per symbol.
+    pub symbols: Vec<SymbolStats>,
+}
+
+impl BrainStats {
+    /// Counters for `symbols` symbols.
+    pub fn new(symbols: usize) -> Self {
+        Self {
+            events_by_kind: Default::default(),
+            gaps_detected: AtomicU64::new(0),
+            gaps_filled: AtomicU64::new(0),
+            rollups_closed: Default::default(),
+            requests_dropped: AtomicU64::new(0),
+            bars_out_dropped: AtomicU64::new(0),
+            heartbeat: AtomicU64::new(0),
+            symbols: (0..symbols).map(|_| SymbolStats::default()).collect(),
+        }
+    }
+}
+
+/// Closed live klines held while a gap before them is being filled.
+const PENDING_KLINES: usize = 8;
+
+/// A closed 1m bar leaving the brain (for `--bars-out`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClosedBar {
+    /// Symbol.
+    pub symbol: SymbolId,
+    /// The bar.
+    pub bar: Bar,
+}
+
+struct SymbolState {
+    last_trade_id: Option<u64>,
+    last_agg_id: Option<u64>,
+    last_agg_last_trade: Option<u64>,
+    last_book_ticker_u: u64,
+    last_mark_time: i64,
+    last_kline_open: Option<i64>,
+    pending: [Option<Bar>; PENDING_KLINES],
+    filling: bool,
+    trade_bars: TradeBars,
+    rollups: [Rollup; 4],
+    book: Book,
+    snapshot_requested: bool,
+}
+
+impl SymbolState {
+    fn new() -> Self {
+        Self {
+            last_trade_id: None,
+            last_agg_id: None,
+            last_agg_last_trade: None,
+            last_book_ticker_u: 0,
+            last_mark_time: 0,
+            last_kline_open: None,
+            pending: [None; PENDING_KLINES],
+            filling: false,
+            trade_bars: TradeBars::default(),
+            rollups: ROLLUP_MS.map(Rollup::new),
+            book: Book::new(),
+            snapshot_requested: false,
+        }
+    }
+}
+
+/// Brain settings.
+pub struct BrainConfig {
+    /// Build 1m bars from trades (no kline stream subscribed).
+    pub bars_from_trades: bool,
+    /// Keep order books (a diff-depth stream is subscribed).
+    pub books: bool,
+    /// Core to pin to.
+    pub core: Option<usize>,
+    /// Idle policy.
+    pub idle: Idle,
+}
+
+/// The brain: its input rings and its state.
+pub struct Brain {
+    shard_rings: Vec<RingConsumer>,
+    rest_results: RingConsumer,
+    core: Core,
+}
+
+/// Everything but the input rings (so a ring can be drained into it).
+struct Core {
+    config: BrainConfig,
+    states: Vec<SymbolState>,
+    rest_requests: rtrb::Producer<RestRequest>,
+    bars_out: Option<rtrb::Producer<ClosedBar>>,
+    stats: Arc<BrainStats>,
+}
+
+impl Brain {
+    /// A brain for `symbols` symbols.
+    pub fn new(
+        config: BrainConfig,
+        symbols: usize,
+        shard_rings: Vec<RingConsumer>,
+        rest_results: RingConsumer,
+        rest_requests: rtrb::Producer<RestRequest>,
+        bars_out: Option<rtrb::Producer<ClosedBar>>,
+        stats: Arc<BrainStats>,
+    ) -> Self {
+        let states = (0..symbols).map(|_| SymbolState::new()).collect();
+        Self { shard_rings, rest_results, core: Core { config, states, rest_requests, bars_out, stats } }
+    }
+
+    /// Runs until `stop`, then drains what is queued.
+    pub fn run(mut self, stop: Arc<AtomicBool>) {
+        if let Some(core) = self.core.config.core {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        let mut idle = 0u32;
+        loop {
+            let stopping = stop.load(Ordering::Acquire);
+            let n = self.poll_once();
+            self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+            if n == 0 {
+                if stopping {
+                    return;
+                }
+                idle = idle.saturating_add(1);
+                match self.core.config.idle {
+                    Idle::Spin => std::hint::spin_loop(),
+                    Idle::SpinThenPark if idle < 20_000 => std::hint::spin_loop(),
+                    Idle::SpinThenPark | Idle::Park => {
+                        std::thread::park_timeout(std::time::Duration::from_micros(200))
+                    }
+                }
+            } else {
+                idle = 0;
+            }
+        }
+    }
+
+    /// Drains every ring once; returns the records handled.
+    pub fn poll_once(&mut self) -> usize {
+        let mut n = 0;
+        for ring in &mut self.shard_rings {
+            n += ring.drain(|r| self.core.apply(r, false));
+        }
+        n += self.rest_results.drain(|r| self.core.apply(r, true));
+        n
+    }
+}
+
+impl Core {
+    fn request(&mut self, req: RestRequest) {
+        if self.rest_requests.push(req).is_err() {
+            self.stats.requests_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn apply(&mut self, record: &ArchivedRecord, from_rest: bool) {
+        let index = usize::from(record.header.symbol.0.to_native());
+        if index >= self.states.len() {
+            return;
+        }
+        let symbol = SymbolId(index as u16);
+        if let Some(kind) = record.event.kind() {
+            let is_update_end = !matches!(&record.event, ArchivedEvent::Depth(d) if !d.last);
+            if !from_rest && is_update_end {
+                self.stats.events_by_kind[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+                self.stats.symbols[index].events.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        match &record.event {
+            ArchivedEvent::Trade(t) => self.on_trade(
+                symbol,
+                t.trade_id.to_native(),
+                t.trade_time_ms.to_native(),
+                t.price.to_native(),
+                t.qty.to_native(),
+            ),
+            ArchivedEvent::AggTrade(a) => self.on_agg_trade(
+                symbol,
+                a.agg_id.to_native(),
+                a.first_trade_id.to_native(),
+                a.last_trade_id.to_native(),
+            ),
+            ArchivedEvent::Kline(k) => self.on_kline(symbol, k, from_rest),
+            ArchivedEvent::BookTicker(b) => self.on_book_ticker(symbol, b),
+            ArchivedEvent::Depth(d) => self.on_depth(symbol, d),
+            ArchivedEvent::MarkPrice(_) => {
+                self.on_mark_price(symbol, record.header.event_time_ms.to_native())
+            }
+            ArchivedEvent::ForceOrder(_) => {}
+            ArchivedEvent::Resync(r) => {
+                let reason = match r.reason {
+                    aegis_wire::record::ArchivedResyncReason::Reconnect => ResyncReason::Reconnect,
+                    aegis_wire::record::ArchivedResyncReason::RingDrop => ResyncReason::RingDrop,
+                    aegis_wire::record::ArchivedResyncReason::GapFilled => ResyncReason::GapFilled,
+                };
+                self.on_resync(symbol, reason)
+            }
+        }
+    }
+
+    fn duplicate(&self, symbol: SymbolId) {
+        self.stats.symbols[usize::from(symbol.0)].duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn on_trade(&mut self, symbol: SymbolId, id: u64, time_ms: i64, price: i64, qty: i64) {
+        let i = usize::from(symbol.0);
+        let state = &mut self.states[i];
+        if let Some(last) = state.last_trade_id {
+            if id <= last {
+                self.duplicate(symbol);
+                return;
+            }
+            if id > last + 1 {
+                self.stats.symbols[i].trade_id_gaps.fetch_add(id - last - 1, Ordering::Relaxed);
+            }
+        }
+        state.last_trade_id = Some(id);
+        if self.config.bars_from_trades {
+            let mut closed = [Bar::empty(0, 0); 4];
+            let n = self.states[i].trade_bars.add(time_ms, price, qty, &mut closed);
+            for bar in &closed[..n] {
+                self.close_minute(symbol, *bar);
+            }
+        }
+    }
+
+    fn on_agg_trade(&mut self, symbol: SymbolId, agg_id: u64, first: u64, last: u64) {
+        let i = usize::from(symbol.0);
+        let state = &mut self.states[i];
+        if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
+            self.duplicate(symbol);
+            return;
+        }
+        if let Some(prev_last) = state.last_agg_last_trade {
+            if first > prev_last + 1 {
+                self.stats.symbols[i].trade_id_gaps.fetch_add(first - prev_last - 1, Ordering::Relaxed);
+            }
+        }
+        state.last_agg_id = Some(agg_id);
+        state.last_agg_last_trade = Some(last);
+    }
+
+    fn on_book_ticker(&mut self, symbol: SymbolId, b: &aegis_wire::record::ArchivedBookTicker) {
+        let i = usize::from(symbol.0);
+        let u = b.update_id.to_native();
+        let state = &mut self.states[i];
+        if u != 0 && u <= state.last_book_ticker_u {
+            self.duplicate(symbol);
+            return;
+        }
+        state.last_book_ticker_u = u;
+        if let SyncState::Synced { last_u } = state.book.state() {
+            if last_u == u {
+                let top = (
+                    Some((b.bid_price.to_native(), b.bid_qty.to_native())),
+                    Some((b.ask_price.to_native(), b.ask_qty.to_native())),
+                );
+                let counter = if state.book.best() == top {
+                    &self.stats.symbols[i].book_ticker_matches
+                } else {
+                    &self.stats.symbols[i].book_ticker_mismatches
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn on_mark_price(&mut self, symbol: SymbolId, event_time: i64) {
+        let state = &mut self.states[usize::from(symbol.0)];
+        if event_time != 0 && event_time <= state.last_mark_time {
+            self.duplicate(symbol);
+            return;
+        }
+        state.last_mark_time = event_time;
+    }
+
+    fn on_depth(&mut self, symbol: SymbolId, d: &aegis_wire::record::ArchivedDepthChunk) {
+        if !self.config.books || d.partial {
+            return;
+        }
+        let i = usize::from(symbol.0);
+        let outcome = if d.snapshot {
+            self.states[i].snapshot_requested = false;
+            self.states[i].book.apply_snapshot_chunk(d)
+        } else {
+            self.states[i].book.apply_diff_chunk(d)
+        };
+        match outcome {
+            DiffOutcome::Gap => {
+                self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
+                self.request_snapshot(symbol);
+            }
+            DiffOutcome::Stale if !d.snapshot => self.duplicate(symbol),
+            _ => {}
+        }
+        let state = &self.states[i];
+        let synced = matches!(state.book.state(), SyncState::Synced { .. });
+        self.stats.symbols[i].book_in_sync.store(u64::from(synced), Ordering::Relaxed);
+        if synced && d.last && state.book.is_crossed() {
+            self.stats.symbols[i].book_crossed.fetch_add(1, Ordering::Relaxed);
+        }
+        if !synced && !self.states[i].snapshot_requested {
+            self.request_snapshot(symbol);
+        }
+    }
+
+    fn request_snapshot(&mut self, symbol: SymbolId) {
+        self.states[usize::from(symbol.0)].snapshot_requested = true;
+        self.request(RestRequest::Depth { symbol });
+    }
+
+    fn on_kline(&mut self, symbol: SymbolId, k: &ArchivedKline, from_rest: bool) {
+        if !k.closed || k.interval != aegis_wire::record::ArchivedInterval::M1 {
+            return;
+        }
+        let bar = Bar {
+            open_time_ms: k.open_time_ms.to_native(),
+            open: k.open.to_native(),
+            high: k.high.to_native(),
+            low: k.low.to_native(),
+            close: k.close.to_native(),
+            volume: k.volume.to_native(),
+            trades: k.trades.to_native(),
+        };
+        let i = usize::from(symbol.0);
+        let state = &mut self.states[i];
+        if state.last_kline_open.is_some_and(|last| bar.open_time_ms <= last) {
+            if !from_rest {
+                self.duplicate(symbol);
+            }
+            return;
+        }
+        if from_rest {
+            self.close_minute(symbol, bar);
+            return;
+        }
+        if state.filling {
+            if let Some(free) = state.pending.iter_mut().find(|p| p.is_none()) {
+                *free = Some(bar);
+            }
+            return;
+        }
+        if let Some(last) = state.last_kline_open {
+            if bar.open_time_ms > last + MINUTE_MS {
+                // A missing minute: fill it from REST before this bar.
+                self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
+                state.filling = true;
+                state.pending[0] = Some(bar);
+                self.request(RestRequest::Klines {
+                    symbol,
+                    start_ms: last + MINUTE_MS,
+                    end_ms: bar.open_time_ms - 1,
+                });
+                return;
+            }
+        }
+        self.close_minute(symbol, bar);
+    }
+
+    fn on_resync(&mut self, symbol: SymbolId, reason: ResyncReason) {
+        let i = usize::from(symbol.0);
+        match reason {
+            ResyncReason::GapFilled => {
+                let state = &mut self.states[i];
+                state.filling = false;
+                let pending = std::mem::replace(&mut state.pending, [None; PENDING_KLINES]);
+                for bar in pending.into_iter().flatten() {
+                    let state = &mut self.states[i];
+                    if state.last_kline_open.is_some_and(|last| bar.open_time_ms <= last) {
+                        continue;
+                    }
+                    self.close_minute(symbol, bar);
+                }
+                self.stats.gaps_filled.fetch_add(1, Ordering::Relaxed);
+            }
+            ResyncReason::Reconnect | ResyncReason::RingDrop => {
+                let state = &mut self.states[i];
+                if reason == ResyncReason::RingDrop || state.last_kline_open.is_some() {
+                    self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
+                }
+                if !self.config.bars_from_trades && !state.filling {
+                    state.filling = true;
+                    let start_ms = state.last_kline_open.map_or(i64::MIN, |t| t + MINUTE_MS);
+                    self.request(RestRequest::Klines { symbol, start_ms, end_ms: i64::MAX });
+                }
+                if self.config.books {
+                    self.states[i].book.desync();
+                    self.request_snapshot(symbol);
+                }
+            }
+        }
+    }
+
+    fn close_minute(&mut self, symbol: SymbolId, bar: Bar) {
+        let i = usize::from(symbol.0);
+        let state = &mut self.states[i];
+        state.last_kline_open = Some(bar.open_time_ms);
+        for (k, rollup) in state.rollups.iter_mut().enumerate() {
+            if rollup.add(&bar).is_some() {
+                self.stats.rollups_closed[k].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
+        if let Some(out) = &mut self.bars_out {
+            if out.push(ClosedBar { symbol, bar }).is_err() {
+                self.stats.bars_out_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Index of `kind` among the brain's per-kind counters.
+pub fn event_index(kind: EventKind) -> usize {
+    kind_index(kind)
+}

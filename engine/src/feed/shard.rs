@@ -1,0 +1,286 @@
+//! A feed shard: one pinned thread owning some symbols' connections (one per endpoint it
+//! needs), reading with the mio transport, parsing in place, pushing records into its ring.
+//!
+//! Connections carry their streams in the URL (`/stream?streams=…`, at most 200), so no
+//! subscription message is needed; a lost connection is retried with exponential backoff
+//! and jitter, and every (re)connect pushes a `Resync(Reconnect)` notice per symbol so the
+//! brain gap-fills and re-snapshots. The loop never allocates, locks or logs per message.
+
+use super::binance::{parse_message, StreamHint};
+use super::conn::{ConnError, WsConn};
+use crate::ring::RingProducer;
+use aegis_wire::{Event, EventKind, Header, Record, Resync, ResyncReason, SymbolId, SymbolTable};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a pinned thread does when it has nothing to do (SPEC §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Busy-poll forever (colocated hosts with isolated cores).
+    Spin,
+    /// Busy-poll a while, then wait in the kernel up to a millisecond at a time.
+    SpinThenPark,
+    /// Always wait in the kernel.
+    Park,
+}
+
+/// Busy-poll iterations before `SpinThenPark` starts parking.
+const SPINS_BEFORE_PARK: u32 = 20_000;
+
+/// One connection a shard keeps open.
+#[derive(Clone, Debug)]
+pub struct EndpointSpec {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    /// Request path with the stream list.
+    pub path: String,
+    /// Symbols whose streams it carries (for resync notices).
+    pub symbols: Vec<SymbolId>,
+    /// The stream kind of a raw single-stream path, if that is what `path` is.
+    pub raw_hint: Option<StreamHint>,
+}
+
+/// A shard's settings.
+#[derive(Clone, Debug)]
+pub struct ShardConfig {
+    /// Shard number.
+    pub id: usize,
+    /// Core to pin to, if any.
+    pub core: Option<usize>,
+    /// Idle policy.
+    pub idle: Idle,
+    /// Connections.
+    pub endpoints: Vec<EndpointSpec>,
+    /// Largest WebSocket message accepted.
+    pub max_message: usize,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Seed for masks, keys and jitter.
+    pub seed: u64,
+}
+
+/// Counters a shard publishes for other threads (relaxed atomics, no locks on the hot path).
+#[derive(Default, Debug)]
+pub struct ShardStats {
+    /// WebSocket text messages received.
+    pub messages: AtomicU64,
+    /// Records produced (a depth update may make several).
+    pub records: AtomicU64,
+    /// Exchange events by kind (indexed like `EventKind::ALL`).
+    pub events_by_kind: [AtomicU64; 7],
+    /// Messages that did not parse.
+    pub parse_errors: AtomicU64,
+    /// Successful reconnects (after the first connect).
+    pub reconnects: AtomicU64,
+    /// Connections lost.
+    pub disconnects: AtomicU64,
+    /// Loop iterations (the watchdog's progress counter).
+    pub heartbeat: AtomicU64,
+    /// The latest parse error, described (written at most once a second).
+    pub last_error: Mutex<String>,
+    last_error_at_ms: AtomicU64,
+}
+
+/// Index of `kind` in `EventKind::ALL`.
+pub fn kind_index(kind: EventKind) -> usize {
+    EventKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+enum Link {
+    Waiting { retry_at: Instant },
+    Live { stream: TcpStream, conn: Box<WsConn>, opened: bool },
+}
+
+struct Endpoint {
+    spec: EndpointSpec,
+    link: Link,
+    attempt: u32,
+    ever_opened: bool,
+}
+
+/// Runs a shard until `stop` is set.
+pub fn run_shard(
+    config: ShardConfig,
+    symbols: Arc<SymbolTable>,
+    mut ring: RingProducer,
+    stats: Arc<ShardStats>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<()> {
+    if let Some(core) = config.core {
+        core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    }
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(64);
+    let now = Instant::now();
+    let mut endpoints: Vec<Endpoint> = config
+        .endpoints
+        .iter()
+        .map(|spec| Endpoint {
+            spec: spec.clone(),
+            link: Link::Waiting { retry_at: now },
+            attempt: 0,
+            ever_opened: false,
+        })
+        .collect();
+    let mut jitter = config.seed | 1;
+    let mut idle_spins = 0u32;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        for (i, ep) in endpoints.iter_mut().enumerate() {
+            if let Link::Waiting { retry_at } = ep.link {
+                if now >= retry_at {
+                    ep.link =
+                        connect(&poll, i, &ep.spec, config.max_message, config.seed ^ u64::from(ep.attempt))
+                            .unwrap_or(Link::Waiting {
+                                retry_at: now + backoff(&config, ep.attempt, &mut jitter),
+                            });
+                    ep.attempt += 1;
+                }
+            }
+        }
+        let timeout = match config.idle {
+            Idle::Spin => Duration::ZERO,
+            Idle::SpinThenPark if idle_spins < SPINS_BEFORE_PARK => Duration::ZERO,
+            Idle::SpinThenPark => Duration::from_millis(1),
+            Idle::Park => Duration::from_millis(10),
+        };
+        poll.poll(&mut events, Some(timeout))?;
+        if events.is_empty() {
+            idle_spins = idle_spins.saturating_add(1);
+            continue;
+        }
+        idle_spins = 0;
+        for event in events.iter() {
+            let Some(ep) = endpoints.get_mut(event.token().0) else { continue };
+            let result = service(ep, &symbols, &mut ring, &stats, started);
+            if let Err(err) = result {
+                if let Link::Live { mut stream, conn, .. } =
+                    std::mem::replace(&mut ep.link, Link::Waiting { retry_at: now })
+                {
+                    let mut conn = conn;
+                    let _ = conn.write_to(&mut stream); // the close frame, if one was queued
+                    let _ = poll.registry().deregister(&mut stream);
+                }
+                stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                note_error(&stats, started, &format!("{} {}: {err}", ep.spec.host, ep.spec.path));
+                ep.link =
+                    Link::Waiting { retry_at: Instant::now() + backoff(&config, ep.attempt, &mut jitter) };
+            }
+        }
+    }
+    Ok(())
+}
+
+fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, seed: u64) -> Option<Link> {
+    let mut stream = TcpStream::connect(spec.addr).ok()?;
+    stream.set_nodelay(true).ok()?;
+    poll.registry().register(&mut stream, Token(token), Interest::READABLE | Interest::WRITABLE).ok()?;
+    let conn = Box::new(WsConn::new(&spec.host, &spec.path, max_message, seed));
+    Some(Link::Live { stream, conn, opened: false })
+}
+
+/// Exponential backoff with ±25 % jitter.
+fn backoff(config: &ShardConfig, attempt: u32, jitter: &mut u64) -> Duration {
+    let base = config.backoff_initial.saturating_mul(1u32 << attempt.min(16)).min(config.backoff_max);
+    *jitter ^= *jitter << 13;
+    *jitter ^= *jitter >> 7;
+    *jitter ^= *jitter << 17;
+    let factor = 0.75 + (*jitter % 1000) as f64 / 2000.0;
+    base.mul_f64(factor)
+}
+
+/// Reads, parses and writes for one endpoint until its socket would block.
+fn service(
+    ep: &mut Endpoint,
+    symbols: &SymbolTable,
+    ring: &mut RingProducer,
+    stats: &ShardStats,
+    started: Instant,
+) -> Result<(), ConnError> {
+    let Link::Live { stream, conn, opened } = &mut ep.link else { return Ok(()) };
+    conn.write_to(stream)?;
+    loop {
+        match conn.read_from(stream) {
+            Ok(0) => return Err(ConnError::Eof),
+            Ok(_) => {
+                let recv_ns = started.elapsed().as_nanos() as u64;
+                let hint = ep.spec.raw_hint;
+                conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
+                if conn.is_open() && !*opened {
+                    *opened = true;
+                    if ep.ever_opened {
+                        stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ep.ever_opened = true;
+                    ep.attempt = 0;
+                    for &symbol in &ep.spec.symbols {
+                        ring.push(&Record {
+                            header: Header { symbol, event_time_ms: 0, recv_ns },
+                            event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
+                        });
+                    }
+                }
+                conn.write_to(stream)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn deliver(
+    text: &[u8],
+    hint: Option<StreamHint>,
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    ring: &mut RingProducer,
+    stats: &ShardStats,
+    started: Instant,
+) {
+    stats.messages.fetch_add(1, Ordering::Relaxed);
+    let mut last_kind = None;
+    let result = parse_message(text, hint, symbols, recv_ns, &mut |record| {
+        last_kind = record.event.kind();
+        ring.push(&record);
+        stats.records.fetch_add(1, Ordering::Relaxed);
+    });
+    match result {
+        Ok(super::binance::Parsed::Records(_)) => {
+            if let Some(kind) = last_kind {
+                stats.events_by_kind[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(super::binance::Parsed::Reply { .. }) => {}
+        Err(e) => {
+            stats.parse_errors.fetch_add(1, Ordering::Relaxed);
+            let head = &text[..text.len().min(120)];
+            note_error(stats, started, &format!("{e}: {}", String::from_utf8_lossy(head)));
+        }
+    }
+}
+
+/// Records a description of the latest error, at most once a second (error path only).
+fn note_error(stats: &ShardStats, started: Instant, what: &str) {
+    let now_ms = started.elapsed().as_millis() as u64 + 1_000;
+    let last = stats.last_error_at_ms.load(Ordering::Relaxed);
+    if now_ms < last + 1_000 {
+        return;
+    }
+    stats.last_error_at_ms.store(now_ms, Ordering::Relaxed);
+    if let Ok(mut slot) = stats.last_error.try_lock() {
+        slot.clear();
+        slot.push_str(what);
+    }
+}

@@ -1,0 +1,437 @@
+//! The one REST client (exchangeInfo, klines for warm-up and gap fills, depth snapshots)
+//! and the worker thread that serves the brain's requests off the hot path.
+//!
+//! Every call spends from a request-weight budget taken from exchangeInfo's `rateLimits`
+//! (Binance answers overspenders with 429, then bans with 418): the worker waits for the
+//! next minute rather than overspend, and backs off on a 429. Results go back to the brain
+//! as ordinary records through their own ring.
+
+use crate::brain::bar::MINUTE_MS;
+use crate::ring::RingProducer;
+use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
+use aegis_wire::{
+    DepthChunk, Event, Header, Interval, Kline, Level, Record, Resync, ResyncReason, SymbolId, SymbolTable,
+    DEPTH_LEVELS_PER_CHUNK,
+};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the brain asks the REST worker for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestRequest {
+    /// Closed 1m klines opening in `[start_ms, end_ms]`; `start_ms = i64::MIN` means the
+    /// warm-up (the latest `warmup_bars`), `end_ms = i64::MAX` means up to now.
+    Klines {
+        /// Symbol.
+        symbol: SymbolId,
+        /// First open time wanted.
+        start_ms: i64,
+        /// Last open time wanted.
+        end_ms: i64,
+    },
+    /// A depth snapshot.
+    Depth {
+        /// Symbol.
+        symbol: SymbolId,
+    },
+}
+
+/// Why a REST call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestError {
+    /// Connecting, writing or reading failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The request path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The exchange answered with an error status.
+    #[error("{path}: HTTP {status}: {body}")]
+    Status {
+        /// The request path.
+        path: String,
+        /// Status code.
+        status: u16,
+        /// Body (truncated).
+        body: String,
+    },
+    /// The weight budget of this minute is spent; retry after `wait`.
+    #[error("request-weight budget spent; next window in {wait:?}")]
+    Budget {
+        /// Time until the next window.
+        wait: Duration,
+    },
+    /// The body was not what the endpoint documents.
+    #[error("{path}: unexpected response: {reason}")]
+    Malformed {
+        /// The request path.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Counters of the REST client.
+#[derive(Default, Debug)]
+pub struct RestStats {
+    /// Requests made.
+    pub requests: AtomicU64,
+    /// Weight used in the current minute (as the exchange reports it).
+    pub weight_used: AtomicU64,
+    /// 429 answers received.
+    pub rate_limited: AtomicU64,
+    /// Requests that failed for good.
+    pub failures: AtomicU64,
+}
+
+/// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
+pub struct RestClient {
+    addr: SocketAddr,
+    host: String,
+    weight_limit: u32,
+    window_start: Instant,
+    window_used: u32,
+    stats: Arc<RestStats>,
+}
+
+impl RestClient {
+    /// A client for `host:port` (plain HTTP).
+    pub fn new(addr: SocketAddr, host: &str, stats: Arc<RestStats>) -> Self {
+        Self {
+            addr,
+            host: host.to_string(),
+            weight_limit: 2400,
+            window_start: Instant::now(),
+            window_used: 0,
+            stats,
+        }
+    }
+
+    /// Spends `weight` from this minute's budget, or says how long until the next window
+    /// (the caller waits rather than overspend).
+    fn spend(&mut self, weight: u32) -> Result<(), RestError> {
+        if self.window_start.elapsed() >= Duration::from_secs(60) {
+            self.window_start = Instant::now();
+            self.window_used = 0;
+        }
+        if self.window_used + weight > self.weight_limit {
+            return Err(RestError::Budget {
+                wait: Duration::from_secs(60).saturating_sub(self.window_start.elapsed()),
+            });
+        }
+        self.window_used += weight;
+        Ok(())
+    }
+
+    /// GETs `path`, spending `weight`; retries a 429 up to five times.
+    pub fn get(&mut self, path: &str, weight: u32) -> Result<String, RestError> {
+        for attempt in 0..5 {
+            self.spend(weight)?;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let (status, headers, body) = self.exchange(path)?;
+            if let Some(used) = header(&headers, "x-mbx-used-weight-1m").and_then(|v| v.parse::<u64>().ok()) {
+                self.stats.weight_used.store(used, Ordering::Relaxed);
+            }
+            match status {
+                200 => return Ok(body),
+                429 | 418 => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let wait = header(&headers, "retry-after")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1u64 << attempt);
+                    std::thread::sleep(Duration::from_secs(wait.min(60)));
+                }
+                _ => {
+                    let body = body.chars().take(200).collect();
+                    return Err(RestError::Status { path: path.to_string(), status, body });
+                }
+            }
+        }
+        Err(RestError::Status {
+            path: path.to_string(),
+            status: 429,
+            body: "still rate-limited after 5 tries".into(),
+        })
+    }
+
+    fn exchange(&self, path: &str) -> Result<(u16, String, String), RestError> {
+        let io = |source| RestError::Io { path: path.to_string(), source };
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(io)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: aegis\r\nConnection: close\r\n\r\n",
+            self.host
+        )
+        .map_err(io)?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map_err(io)?;
+        let text = String::from_utf8_lossy(&raw);
+        let malformed =
+            |reason: &str| RestError::Malformed { path: path.to_string(), reason: reason.to_string() };
+        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| malformed("no header end"))?;
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| malformed("no status"))?;
+        Ok((status, head.to_ascii_lowercase(), body.to_string()))
+    }
+
+    /// Reads exchangeInfo: the symbols served and the request-weight limit (adopted).
+    pub fn exchange_info(&mut self) -> Result<Vec<String>, RestError> {
+        let path = "/fapi/v1/exchangeInfo";
+        let body = self.get(path, 1)?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.into(), reason: e.to_string() })?;
+        if let Some(limit) = value["rateLimits"].as_array().and_then(|limits| {
+            limits.iter().find(|l| l["rateLimitType"] == "REQUEST_WEIGHT").and_then(|l| l["limit"].as_u64())
+        }) {
+            self.weight_limit = limit as u32;
+        }
+        Ok(value["symbols"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|s| s["symbol"].as_str().map(str::to_string)).collect())
+            .unwrap_or_default())
+    }
+
+    /// The exchange's clock, ms.
+    pub fn server_time(&mut self) -> Result<i64, RestError> {
+        let path = "/fapi/v1/time";
+        let body = self.get(path, 1)?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.into(), reason: e.to_string() })?;
+        value["serverTime"]
+            .as_i64()
+            .ok_or_else(|| RestError::Malformed { path: path.into(), reason: "no serverTime".into() })
+    }
+
+    /// 1m klines of `symbol` as records (closed only), for `start_ms..=end_ms` or the latest
+    /// `warmup` bars when `start_ms` is `i64::MIN`.
+    pub fn closed_klines(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+        warmup: usize,
+    ) -> Result<Vec<Record>, RestError> {
+        let now = self.server_time()?;
+        let mut out = Vec::new();
+        let mut next = start_ms;
+        loop {
+            // The smallest limit that covers the range keeps the weight down.
+            let wanted = if next == i64::MIN {
+                warmup
+            } else {
+                usize::try_from(end_ms.min(now).saturating_sub(next) / MINUTE_MS + 2).unwrap_or(1500)
+            };
+            let limit = wanted.clamp(1, 1500);
+            let path = if next == i64::MIN {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&limit={limit}")
+            } else if end_ms == i64::MAX {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&startTime={next}&limit={limit}")
+            } else {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&startTime={next}&endTime={end_ms}&limit={limit}")
+            };
+            let body = self.get(&path, klines_weight(limit))?;
+            let rows: Vec<Value> = serde_json::from_str(&body)
+                .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+            let count = rows.len();
+            for row in &rows {
+                let kline = kline_row(row).ok_or_else(|| RestError::Malformed {
+                    path: path.clone(),
+                    reason: format!("bad kline row {row}"),
+                })?;
+                if kline.close_time_ms >= now || kline.open_time_ms > end_ms {
+                    continue; // still open, or past the range
+                }
+                next = kline.open_time_ms + MINUTE_MS;
+                out.push(Record {
+                    header: Header { symbol, event_time_ms: kline.close_time_ms, recv_ns: 0 },
+                    event: Event::Kline(kline),
+                });
+            }
+            if next == i64::MIN || count < limit || next > end_ms || next >= now {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A depth snapshot of `symbol` as snapshot chunks.
+    pub fn depth_snapshot(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, RestError> {
+        let path = format!("/fapi/v1/depth?symbol={name}&limit={limit}");
+        let body = self.get(&path, depth_weight(limit))?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+        let bad = |reason: &str| RestError::Malformed { path: path.clone(), reason: reason.to_string() };
+        let last_update_id = value["lastUpdateId"].as_u64().ok_or_else(|| bad("no lastUpdateId"))?;
+        let mut levels = Vec::new();
+        for (side, key) in [(true, "bids"), (false, "asks")] {
+            for level in value[key].as_array().ok_or_else(|| bad("no levels"))? {
+                let p = level[0].as_str().and_then(|s| parse_fixed8(s.as_bytes(), Sign::Forbidden).ok());
+                let q = level[1].as_str().and_then(|s| parse_fixed8(s.as_bytes(), Sign::Forbidden).ok());
+                let (Some(price), Some(qty)) = (p, q) else { return Err(bad("bad level")) };
+                levels.push((side, Level { price, qty }));
+            }
+        }
+        let time = value["T"].as_i64().unwrap_or(0);
+        let mut out = Vec::new();
+        let chunks: Vec<&[(bool, Level)]> =
+            if levels.is_empty() { vec![&[]] } else { levels.chunks(DEPTH_LEVELS_PER_CHUNK).collect() };
+        let parts = chunks.len();
+        for (part, group) in chunks.into_iter().enumerate() {
+            let mut chunk = DepthChunk {
+                first_update_id: last_update_id,
+                final_update_id: last_update_id,
+                prev_final_update_id: -1,
+                transaction_time_ms: time,
+                partial: false,
+                snapshot: true,
+                part: part as u16,
+                last: part + 1 == parts,
+                bid_count: 0,
+                ask_count: 0,
+                levels: [Level::default(); DEPTH_LEVELS_PER_CHUNK],
+            };
+            // Bids precede asks in `levels`, so a chunk's bids come first within it too.
+            for (i, (is_bid, level)) in group.iter().enumerate() {
+                chunk.levels[i] = *level;
+                if *is_bid {
+                    chunk.bid_count += 1;
+                } else {
+                    chunk.ask_count += 1;
+                }
+            }
+            out.push(Record {
+                header: Header { symbol, event_time_ms: time, recv_ns: 0 },
+                event: Event::Depth(chunk),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Binance's weight for `/fapi/v1/klines` at `limit`.
+pub fn klines_weight(limit: usize) -> u32 {
+    match limit {
+        0..100 => 1,
+        100..500 => 2,
+        500..=1000 => 5,
+        _ => 10,
+    }
+}
+
+/// Binance's weight for `/fapi/v1/depth` at `limit`.
+pub fn depth_weight(limit: usize) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
+}
+
+fn kline_row(row: &Value) -> Option<Kline> {
+    let px = |i: usize| parse_fixed8(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    let vol = |i: usize| parse_fixed8_i128(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    Some(Kline {
+        interval: Interval::M1,
+        open_time_ms: row[0].as_i64()?,
+        close_time_ms: row[6].as_i64()?,
+        first_trade_id: -1,
+        last_trade_id: -1,
+        open: px(1)?,
+        high: px(2)?,
+        low: px(3)?,
+        close: px(4)?,
+        volume: vol(5)?,
+        quote_volume: vol(7)?,
+        trades: row[8].as_u64()?,
+        taker_buy_volume: vol(9)?,
+        taker_buy_quote_volume: vol(10)?,
+        closed: true,
+    })
+}
+
+/// Serves the brain's requests until `stop`: fetches, converts, pushes results.
+pub fn run_worker(
+    mut client: RestClient,
+    symbols: Arc<SymbolTable>,
+    mut requests: rtrb::Consumer<RestRequest>,
+    mut results: RingProducer,
+    warmup: usize,
+    depth_limit: usize,
+    stop: Arc<AtomicBool>,
+) {
+    let mut queue: std::collections::VecDeque<RestRequest> = std::collections::VecDeque::new();
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(req) = requests.pop() {
+            // Depth requests for a symbol already queued are merged (staggering re-snapshots).
+            if !queue.contains(&req) {
+                queue.push_back(req);
+            }
+        }
+        let Some(req) = queue.pop_front() else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let outcome = match req {
+            RestRequest::Klines { symbol, start_ms, end_ms } => {
+                let name = symbols.name(symbol).unwrap_or_default().to_string();
+                client.closed_klines(symbol, &name, start_ms, end_ms, warmup).map(|mut records| {
+                    records.push(Record {
+                        header: Header { symbol, event_time_ms: 0, recv_ns: 0 },
+                        event: Event::Resync(Resync { reason: ResyncReason::GapFilled }),
+                    });
+                    records
+                })
+            }
+            RestRequest::Depth { symbol } => {
+                let name = symbols.name(symbol).unwrap_or_default().to_string();
+                client.depth_snapshot(symbol, &name, depth_limit)
+            }
+        };
+        match outcome {
+            Ok(records) => {
+                for record in &records {
+                    while !results.try_push(record) {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                }
+            }
+            Err(RestError::Budget { wait }) => {
+                // Wait for the next window in small steps, so a stop is honoured.
+                let until = Instant::now() + wait;
+                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                queue.push_front(req);
+            }
+            Err(e) => {
+                client.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "REST request failed; retrying later");
+                std::thread::sleep(Duration::from_millis(200));
+                queue.push_back(req);
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The shard → brain hand-off: an `rtrb` SPSC ring of record slots, and the full-ring
+//! policy of SPEC §2 (a bounded spin, then drop, count and mark the symbol for resync).
+//!
+//! The producer archives a record straight into the ring's next slot; the consumer reads
+//! records in place from the ring (zero copy). Neither side allocates, locks or makes a
+//! syscall.
+
+use aegis_wire::{Event, Header, Record, RecordSlot, Resync, ResyncReason, SymbolId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Counters of one ring, readable from any thread.
+#[derive(Default, Debug)]
+pub struct RingStats {
+    /// Records pushed.
+    pub pushed: AtomicU64,
+    /// Records dropped on a full ring.
+    pub dropped: AtomicU64,
+}
+
+/// The producing end, with the full-ring policy.
+pub struct RingProducer {
+    inner: rtrb::Producer<RecordSlot>,
+    spin_limit: u32,
+    stats: Arc<RingStats>,
+    /// Symbols that lost an event and still need a resync notice pushed.
+    pending_resync: Vec<bool>,
+    any_pending: bool,
+}
+
+/// The consuming end.
+pub struct RingConsumer {
+    inner: rtrb::Consumer<RecordSlot>,
+    stats: Arc<RingStats>,
+}
+
+/// A ring of `capacity` slots (a power of two, checked by config validation).
+pub fn ring(capacity: usize, spin_limit: u32, symbols: usize) -> (RingProducer, RingConsumer) {
+    let (inner_p, inner_c) = rtrb::RingBuffer::new(capacity);
+    let stats = Arc::new(RingStats::default());
+    (
+        RingProducer {
+            inner: inner_p,
+            spin_limit,
+            stats: stats.clone(),
+            pending_resync: vec![false; symbols],
+            any_pending: false,
+        },
+        RingConsumer { inner: inner_c, stats },
+    )
+}
+
+impl RingProducer {
+    /// Pushes `record`; on a ring still full after the bounded spin, drops it, counts it and
+    /// marks its symbol so a resync notice follows once there is room. Returns false on drop.
+    pub fn push(&mut self, record: &Record) -> bool {
+        if self.any_pending {
+            self.flush_resyncs();
+        }
+        if self.try_push(record) {
+            return true;
+        }
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(flag) = self.pending_resync.get_mut(usize::from(record.header.symbol.0)) {
+            *flag = true;
+            self.any_pending = true;
+        }
+        false
+    }
+
+    /// Pushes `record` if there is room after the bounded spin; no drop accounting (for a
+    /// producer that may wait, such as the REST worker).
+    pub fn try_push(&mut self, record: &Record) -> bool {
+        let mut spins = 0;
+        loop {
+            if let Ok(mut chunk) = self.inner.write_chunk_uninit(1) {
+                let (first, _) = chunk.as_mut_slices();
+                let slot = first[0].write(RecordSlot::default());
+                if slot.write(record).is_err() {
+                    return false;
+                }
+                // SAFETY: the one slot of this chunk was initialised on the line above.
+                unsafe { chunk.commit_all() };
+                self.stats.pushed.fetch_add(1, Ordering::Relaxed);
+                return true;
+            }
+            if spins >= self.spin_limit {
+                return false;
+            }
+            spins += 1;
+            std::hint::spin_loop();
+        }
+    }
+
+    fn flush_resyncs(&mut self) {
+        for i in 0..self.pending_resync.len() {
+            if !self.pending_resync[i] {
+                continue;
+            }
+            let notice = Record {
+                header: Header { symbol: SymbolId(i as u16), event_time_ms: 0, recv_ns: 0 },
+                event: Event::Resync(Resync { reason: ResyncReason::RingDrop }),
+            };
+            if !self.try_push(&notice) {
+                return;
+            }
+            self.pending_resync[i] = false;
+        }
+        self.any_pending = false;
+    }
+
+    /// Slots currently filled.
+    pub fn depth(&self) -> usize {
+        self.inner.buffer().capacity() - self.inner.slots()
+    }
+
+    /// This ring's counters.
+    pub fn stats(&self) -> Arc<RingStats> {
+        self.stats.clone()
+    }
+}
+
+impl RingConsumer {
+    /// Hands every queued record to `apply`, read in place; returns how many there were.
+    pub fn drain(&mut self, mut apply: impl FnMut(&aegis_wire::record::ArchivedRecord)) -> usize {
+        let n = self.inner.slots();
+        if n == 0 {
+            return 0;
+        }
+        let Ok(chunk) = self.inner.read_chunk(n) else { return 0 };
+        let (a, b) = chunk.as_slices();
+        for slot in a.iter().chain(b) {
+            // Slots are only written by `RingProducer::push`, so they always validate.
+            if let Ok(record) = slot.read() {
+                apply(record);
+            }
+        }
+        chunk.commit_all();
+        n
+    }
+
+    /// This ring's counters.
+    pub fn stats(&self) -> Arc<RingStats> {
+        self.stats.clone()
+    }
+
+    /// Slots currently filled.
+    pub fn depth(&self) -> usize {
+        self.inner.slots()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aegis_wire::Trade;
+
+    fn trade(symbol: u16, id: u64) -> Record {
+        Record {
+            header: Header { symbol: SymbolId(symbol), event_time_ms: 1, recv_ns: 2 },
+            event: Event::Trade(Trade {
+                trade_id: id,
+                price: 1,
+                qty: 1,
+                trade_time_ms: 1,
+                buyer_is_maker: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn records_cross_in_order_and_in_place() {
+        let (mut p, mut c) = ring(8, 0, 4);
+        for id in 0..5 {
+            assert!(p.push(&trade(1, id)));
+        }
+        let mut ids = Vec::new();
+        c.drain(|r| {
+            if let aegis_wire::record::ArchivedEvent::Trade(t) = &r.event {
+                ids.push(t.trade_id.to_native());
+            }
+        });
+        assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_full_ring_drops_counts_and_announces_a_resync() {
+        let (mut p, mut c) = ring(2, 10, 4);
+        assert!(p.push(&trade(3, 1)));
+        assert!(p.push(&trade(3, 2)));
+        assert!(!p.push(&trade(3, 3)), "full: dropped after the spin");
+        assert_eq!(p.stats().dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(c.drain(|_| {}), 2);
+        assert!(p.push(&trade(3, 4)));
+        let mut seen = Vec::new();
+        c.drain(|r| seen.push(format!("{:?}", r.event)));
+        assert!(seen[0].contains("RingDrop"), "{seen:?}");
+        assert!(seen[1].contains("Trade"), "{seen:?}");
+    }
+}

@@ -1,0 +1,375 @@
+//! Wiring a run: symbols → shards and connections, rings, the brain, the REST worker, the
+//! bar writer; live progress; a clean stop; the summary.
+
+use crate::brain::{Brain, BrainConfig, BrainStats, ClosedBar};
+use crate::feed::binance::StreamHint;
+use crate::feed::shard::{kind_index, run_shard, EndpointSpec, Idle, ShardConfig, ShardStats};
+use crate::rest::{run_worker, RestClient, RestRequest, RestStats};
+use crate::ring::{ring, RingStats};
+use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
+use aegis_wire::{EventKind, SymbolId, SymbolTable};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a run needs to know.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// WebSocket base URL of the `/public` tier (e.g. `ws://127.0.0.1:9000/public`).
+    pub public_ws: String,
+    /// WebSocket base URL of the `/market` tier; equal to `public_ws` for one connection.
+    pub market_ws: String,
+    /// REST base URL.
+    pub rest: String,
+    /// Symbols (any case).
+    pub symbols: Vec<String>,
+    /// Stream kinds per symbol (`aggTrade`, `kline_1m`, `depth@100ms`, …).
+    pub streams: Vec<String>,
+    /// Feed shards.
+    pub shards: usize,
+    /// Cores for the shards (in order), if pinned.
+    pub shard_cores: Vec<usize>,
+    /// Core for the brain, if pinned.
+    pub brain_core: Option<usize>,
+    /// Idle policy of pinned threads.
+    pub idle: Idle,
+    /// Slots per shard ring (a power of two).
+    pub ring_capacity: usize,
+    /// Spins on a full ring before dropping.
+    pub ring_spin: u32,
+    /// Largest WebSocket message.
+    pub max_message: usize,
+    /// 1m bars fetched per symbol at start-up.
+    pub warmup_bars: usize,
+    /// Depth snapshot size used to sync books.
+    pub depth_snapshot_limit: usize,
+    /// Stop after this long.
+    pub run_for: Option<Duration>,
+    /// Write closed 1m bars here.
+    pub bars_out: Option<PathBuf>,
+    /// Print a progress line every second.
+    pub progress: bool,
+    /// Stop once the brain has seen this many exchange events (tests, benchmarks).
+    pub stop_after_events: Option<u64>,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A URL could not be used.
+    #[error("bad URL {url:?}: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A setting is impossible.
+    #[error("config: {0}")]
+    Config(String),
+    /// An I/O error (threads, files).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Host, port and path prefix of a `ws://` or `http://` URL.
+fn split_url(url: &str) -> Result<(SocketAddr, String, String), RunError> {
+    let bad = |reason: &str| RunError::Url { url: url.to_string(), reason: reason.to_string() };
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| bad("only ws:// and http:// are supported by this build (TLS is not wired yet)"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    let addr =
+        host.to_socket_addrs().map_err(|e| bad(&e.to_string()))?.next().ok_or_else(|| bad("no address"))?;
+    Ok((addr, host.to_string(), path.to_string()))
+}
+
+/// Plans each shard's connections: symbols round-robin over shards, one connection per tier
+/// (one for both when the tiers share a URL), at most 200 streams each.
+fn plan_endpoints(config: &RunConfig, table: &SymbolTable) -> Result<Vec<Vec<EndpointSpec>>, RunError> {
+    let mut per_shard = vec![Vec::new(); config.shards.max(1)];
+    let mut kinds = Vec::new();
+    for channel in &config.streams {
+        let (kind, partial) = classify_channel(channel.as_bytes())
+            .ok_or_else(|| RunError::Config(format!("streams: {channel:?} is not a Binance stream kind")))?;
+        kinds.push((channel.clone(), kind, partial));
+    }
+    let shared_url = config.public_ws == config.market_ws;
+    for (shard, endpoints) in per_shard.iter_mut().enumerate() {
+        let symbols: Vec<(SymbolId, &str)> =
+            table.iter().filter(|(id, _)| usize::from(id.0) % config.shards.max(1) == shard).collect();
+        let tiers: &[Tier] = if shared_url { &[Tier::Unrouted] } else { &[Tier::Public, Tier::Market] };
+        for &tier in tiers {
+            let url = if tier == Tier::Market { &config.market_ws } else { &config.public_ws };
+            let (addr, host, prefix) = split_url(url)?;
+            let mut streams: Vec<(String, SymbolId)> = Vec::new();
+            for (id, name) in &symbols {
+                for (channel, kind, _) in &kinds {
+                    if tier == Tier::Unrouted || tier_of(*kind) == tier {
+                        streams.push((format!("{}@{channel}", name.to_ascii_lowercase()), *id));
+                    }
+                }
+            }
+            for group in streams.chunks(MAX_STREAMS_PER_CONNECTION) {
+                let names: Vec<&str> = group.iter().map(|(n, _)| n.as_str()).collect();
+                let mut ids: Vec<SymbolId> = group.iter().map(|(_, id)| *id).collect();
+                ids.dedup();
+                endpoints.push(EndpointSpec {
+                    addr,
+                    host: host.clone(),
+                    path: format!("{prefix}/stream?streams={}", names.join("/")),
+                    symbols: ids,
+                    raw_hint: None::<StreamHint>,
+                });
+            }
+        }
+    }
+    Ok(per_shard)
+}
+
+/// A finished run's counters.
+pub struct RunReport {
+    /// The summary JSON (see `--summary`).
+    pub summary: Value,
+}
+
+/// Runs the engine until `run_for` elapses or `stop` is set.
+pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunError> {
+    if !config.ring_capacity.is_power_of_two() {
+        return Err(RunError::Config(format!(
+            "ring.capacity {} is not a power of two",
+            config.ring_capacity
+        )));
+    }
+    let (rest_addr, rest_host, _) = split_url(&config.rest)?;
+    let rest_stats = Arc::new(RestStats::default());
+    let mut client = RestClient::new(rest_addr, &rest_host, rest_stats.clone());
+    let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
+    let mut table = SymbolTable::with_capacity(config.symbols.len().max(1));
+    for symbol in &config.symbols {
+        let upper = symbol.to_ascii_uppercase();
+        if !served.is_empty() && !served.contains(&upper) {
+            return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
+        }
+        table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
+    }
+    let table = Arc::new(table);
+    let plans = plan_endpoints(&config, &table)?;
+    let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
+        config.streams.iter().filter_map(|c| classify_channel(c.as_bytes())).any(|(k, p)| pred(k, p))
+    };
+    let brain_config = BrainConfig {
+        bars_from_trades: !has(&|k, _| k == EventKind::Kline) && has(&|k, _| k == EventKind::Trade),
+        books: has(&|k, partial| k == EventKind::DepthUpdate && !partial),
+        core: config.brain_core,
+        idle: config.idle,
+    };
+    let shard_stop = Arc::new(AtomicBool::new(false));
+    let brain_stop = Arc::new(AtomicBool::new(false));
+    let worker_stop = Arc::new(AtomicBool::new(false));
+    let mut consumers = Vec::new();
+    let mut shard_threads = Vec::new();
+    let mut shard_stats = Vec::new();
+    let mut ring_stats: Vec<Arc<RingStats>> = Vec::new();
+    for (id, endpoints) in plans.into_iter().enumerate() {
+        let (producer, consumer) = ring(config.ring_capacity, config.ring_spin, table.len());
+        ring_stats.push(producer.stats());
+        consumers.push(consumer);
+        let stats = Arc::new(ShardStats::default());
+        shard_stats.push(stats.clone());
+        let shard_config = ShardConfig {
+            id,
+            core: config.shard_cores.get(id).copied(),
+            idle: config.idle,
+            endpoints,
+            max_message: config.max_message,
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            seed: 0x5EED ^ id as u64,
+        };
+        let (symbols, stop) = (table.clone(), shard_stop.clone());
+        shard_threads.push(
+            std::thread::Builder::new()
+                .name(format!("aegis-shard-{id}"))
+                .spawn(move || run_shard(shard_config, symbols, producer, stats, stop))?,
+        );
+    }
+    let (rest_tx, rest_rx) = rtrb::RingBuffer::<RestRequest>::new(4096);
+    let (results_tx, results_rx) = ring(1 << 14, 64, table.len());
+    let (bars_tx, bars_rx) = match &config.bars_out {
+        Some(_) => {
+            let (tx, rx) = rtrb::RingBuffer::<ClosedBar>::new(1 << 14);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let brain_stats = Arc::new(BrainStats::new(table.len()));
+    let brain =
+        Brain::new(brain_config, table.len(), consumers, results_rx, rest_tx, bars_tx, brain_stats.clone());
+    let brain_thread = {
+        let stop = brain_stop.clone();
+        std::thread::Builder::new().name("aegis-brain".into()).spawn(move || brain.run(stop))?
+    };
+    let worker_thread = {
+        let (symbols, stop, warmup, limit) =
+            (table.clone(), worker_stop.clone(), config.warmup_bars, config.depth_snapshot_limit);
+        std::thread::Builder::new()
+            .name("aegis-rest".into())
+            .spawn(move || run_worker(client, symbols, rest_rx, results_tx, warmup, limit, stop))?
+    };
+    let writer_thread = match (config.bars_out.clone(), bars_rx) {
+        (Some(path), Some(rx)) => {
+            let (symbols, stop) = (table.clone(), brain_stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("aegis-bars".into())
+                    .spawn(move || write_bars(path, rx, symbols, stop))?,
+            )
+        }
+        _ => None,
+    };
+    let started = Instant::now();
+    let mut last_events = 0u64;
+    let mut next_report = started + Duration::from_secs(1);
+    let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
+    while !stop.load(Ordering::Relaxed) && config.run_for.is_none_or(|d| started.elapsed() < d) {
+        if config.stop_after_events.is_some_and(|n| events_seen() >= n) {
+            // Grace for anything extra (a doubled event would show up now).
+            std::thread::sleep(Duration::from_millis(300));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20).min(config.run_for.unwrap_or(Duration::MAX)));
+        if config.progress && Instant::now() >= next_report {
+            next_report += Duration::from_secs(1);
+            let events: u64 = brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+            let bars: u64 = brain_stats.symbols.iter().map(|s| s.bars_closed.load(Ordering::Relaxed)).sum();
+            let synced =
+                brain_stats.symbols.iter().filter(|s| s.book_in_sync.load(Ordering::Relaxed) == 1).count();
+            let drops: u64 = ring_stats.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum();
+            eprintln!(
+                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{}  ring drops {drops}",
+                started.elapsed().as_secs_f64(),
+                events - last_events,
+                events,
+                bars,
+                table.len()
+            );
+            last_events = events;
+        }
+    }
+    shard_stop.store(true, Ordering::Relaxed);
+    for t in shard_threads {
+        let _ = t.join();
+    }
+    brain_stop.store(true, Ordering::Release);
+    brain_thread.thread().unpark();
+    let _ = brain_thread.join();
+    worker_stop.store(true, Ordering::Relaxed);
+    let _ = worker_thread.join();
+    if let Some(t) = writer_thread {
+        let _ = t.join();
+    }
+    let summary = summarize(&table, &brain_stats, &shard_stats, &ring_stats, &rest_stats, started.elapsed());
+    Ok(RunReport { summary })
+}
+
+fn write_bars(
+    path: PathBuf,
+    mut rx: rtrb::Consumer<ClosedBar>,
+    symbols: Arc<SymbolTable>,
+    stop: Arc<AtomicBool>,
+) {
+    use std::io::Write;
+    let Ok(file) = std::fs::File::create(&path) else {
+        tracing::error!(path = %path.display(), "cannot create the bars file");
+        return;
+    };
+    let mut out = std::io::BufWriter::new(file);
+    let _ = writeln!(out, "symbol,open_time_ms,open,high,low,close,volume,trades");
+    let mut line = String::with_capacity(160);
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        let mut wrote = false;
+        while let Ok(closed) = rx.pop() {
+            line.clear();
+            line.push_str(symbols.name(closed.symbol).unwrap_or("?"));
+            line.push(',');
+            closed.bar.csv_fields(&mut line);
+            let _ = writeln!(out, "{line}");
+            wrote = true;
+        }
+        if stopping && !wrote {
+            let _ = out.flush();
+            return;
+        }
+        if !wrote {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn summarize(
+    table: &SymbolTable,
+    brain: &BrainStats,
+    shards: &[Arc<ShardStats>],
+    rings: &[Arc<RingStats>],
+    rest: &RestStats,
+    elapsed: Duration,
+) -> Value {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let by_kind: BTreeMap<&str, u64> =
+        EventKind::ALL.iter().map(|k| (k.name(), load(&brain.events_by_kind[kind_index(*k)]))).collect();
+    let mut symbols = BTreeMap::new();
+    let (mut bars, mut dups, mut in_sync, mut crossed, mut bt_match, mut bt_mismatch) = (0, 0, 0, 0, 0, 0);
+    for (id, name) in table.iter() {
+        let s = &brain.symbols[usize::from(id.0)];
+        bars += load(&s.bars_closed);
+        dups += load(&s.duplicates_dropped);
+        in_sync += load(&s.book_in_sync);
+        crossed += load(&s.book_crossed);
+        bt_match += load(&s.book_ticker_matches);
+        bt_mismatch += load(&s.book_ticker_mismatches);
+        symbols.insert(
+            name.to_string(),
+            json!({
+                "events": load(&s.events),
+                "bars_closed": load(&s.bars_closed),
+                "trade_id_gaps": load(&s.trade_id_gaps),
+                "duplicates_dropped": load(&s.duplicates_dropped),
+                "book_in_sync": load(&s.book_in_sync) == 1,
+            }),
+        );
+    }
+    let sum = |f: &dyn Fn(&ShardStats) -> u64| shards.iter().map(|s| f(s)).sum::<u64>();
+    json!({
+        "seconds": elapsed.as_secs_f64(),
+        "events_total": by_kind.values().sum::<u64>(),
+        "events_by_kind": by_kind,
+        "messages_received": sum(&|s| load(&s.messages)),
+        "parse_errors": sum(&|s| load(&s.parse_errors)),
+        "ring_drops": rings.iter().map(|r| load(&r.dropped)).sum::<u64>(),
+        "reconnects": sum(&|s| load(&s.reconnects)),
+        "disconnects": sum(&|s| load(&s.disconnects)),
+        "gaps_detected": load(&brain.gaps_detected),
+        "gaps_filled": load(&brain.gaps_filled),
+        "duplicates_dropped": dups,
+        "bars_closed": bars,
+        "rollups_closed": { "5m": load(&brain.rollups_closed[0]), "15m": load(&brain.rollups_closed[1]), "1h": load(&brain.rollups_closed[2]), "1d": load(&brain.rollups_closed[3]) },
+        "books_in_sync": in_sync,
+        "books_out_of_sync": table.len() as u64 - in_sync,
+        "books_crossed": crossed,
+        "book_ticker_matches": bt_match,
+        "book_ticker_mismatches": bt_mismatch,
+        "rest": { "requests": load(&rest.requests), "rate_limited": load(&rest.rate_limited), "failures": load(&rest.failures), "weight_used_1m": load(&rest.weight_used) },
+        "last_error": shards.iter().filter_map(|s| s.last_error.lock().ok().map(|e| e.clone())).find(|e| !e.is_empty()),
+        "symbols": symbols,
+    })
+}
