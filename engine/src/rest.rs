@@ -92,6 +92,7 @@ pub struct RestStats {
 
 /// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
 pub struct RestClient {
+    tls: Option<Arc<rustls::ClientConfig>>,
     addr: SocketAddr,
     host: String,
     weight_limit: u32,
@@ -104,6 +105,7 @@ impl RestClient {
     /// A client for `host:port` (plain HTTP).
     pub fn new(addr: SocketAddr, host: &str, stats: Arc<RestStats>) -> Self {
         Self {
+            tls: None,
             addr,
             host: host.to_string(),
             weight_limit: 2400,
@@ -111,6 +113,12 @@ impl RestClient {
             window_used: 0,
             stats,
         }
+    }
+
+    /// The same client speaking HTTPS with `config`.
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
     }
 
     /// Spends `weight` from this minute's budget, or says how long until the next window
@@ -162,16 +170,33 @@ impl RestClient {
 
     fn exchange(&self, path: &str) -> Result<(u16, String, String), RestError> {
         let io = |source| RestError::Io { path: path.to_string(), source };
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(io)?;
+        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(io)?;
         stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-        write!(
-            stream,
+        let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: aegis\r\nConnection: close\r\n\r\n",
             self.host
-        )
-        .map_err(io)?;
+        );
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(io)?;
+        match &self.tls {
+            None => {
+                let mut stream = stream;
+                stream.write_all(request.as_bytes()).map_err(io)?;
+                stream.read_to_end(&mut raw).map_err(io)?;
+            }
+            Some(config) => {
+                let name = self.host.rsplit_once(':').map_or(self.host.as_str(), |(h, _)| h);
+                let session = crate::feed::tls::session(config, name)
+                    .map_err(|e| RestError::Malformed { path: path.to_string(), reason: e.to_string() })?;
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                tls.write_all(request.as_bytes()).map_err(io)?;
+                // A server may end without close_notify; what was read so far is the answer.
+                if let Err(e) = tls.read_to_end(&mut raw) {
+                    if raw.is_empty() {
+                        return Err(io(e));
+                    }
+                }
+            }
+        }
         let text = String::from_utf8_lossy(&raw);
         let malformed =
             |reason: &str| RestError::Malformed { path: path.to_string(), reason: reason.to_string() };

@@ -55,6 +55,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// Stop once the brain has seen this many exchange events (tests, benchmarks).
     pub stop_after_events: Option<u64>,
+    /// A CA certificate (PEM) to trust besides the webpki roots.
+    pub extra_ca: Option<PathBuf>,
 }
 
 /// Why a run could not start.
@@ -76,25 +78,35 @@ pub enum RunError {
     Io(#[from] std::io::Error),
 }
 
-/// Host, port and path prefix of a `ws://` or `http://` URL.
-fn split_url(url: &str) -> Result<(SocketAddr, String, String), RunError> {
+/// Address, `host:port`, path prefix and whether TLS is on, of a `ws(s)://` or
+/// `http(s)://` URL.
+fn split_url(url: &str) -> Result<(SocketAddr, String, String, bool), RunError> {
     let bad = |reason: &str| RunError::Url { url: url.to_string(), reason: reason.to_string() };
-    let rest = url
-        .strip_prefix("ws://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| bad("only ws:// and http:// are supported by this build (TLS is not wired yet)"))?;
+    let (rest, tls) = if let Some(r) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("http://")) {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix("wss://").or_else(|| url.strip_prefix("https://")) {
+        (r, true)
+    } else {
+        return Err(bad("expected ws://, wss://, http:// or https://"));
+    };
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
     };
+    let default_port = if tls { 443 } else { 80 };
+    let host = if host.contains(':') { host.to_string() } else { format!("{host}:{default_port}") };
     let addr =
         host.to_socket_addrs().map_err(|e| bad(&e.to_string()))?.next().ok_or_else(|| bad("no address"))?;
-    Ok((addr, host.to_string(), path.to_string()))
+    Ok((addr, host, path.to_string(), tls))
 }
 
 /// Plans each shard's connections: symbols round-robin over shards, one connection per tier
 /// (one for both when the tiers share a URL), at most 200 streams each.
-fn plan_endpoints(config: &RunConfig, table: &SymbolTable) -> Result<Vec<Vec<EndpointSpec>>, RunError> {
+fn plan_endpoints(
+    config: &RunConfig,
+    table: &SymbolTable,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Vec<Vec<EndpointSpec>>, RunError> {
     let mut per_shard = vec![Vec::new(); config.shards.max(1)];
     let mut kinds = Vec::new();
     for channel in &config.streams {
@@ -109,7 +121,7 @@ fn plan_endpoints(config: &RunConfig, table: &SymbolTable) -> Result<Vec<Vec<End
         let tiers: &[Tier] = if shared_url { &[Tier::Unrouted] } else { &[Tier::Public, Tier::Market] };
         for &tier in tiers {
             let url = if tier == Tier::Market { &config.market_ws } else { &config.public_ws };
-            let (addr, host, prefix) = split_url(url)?;
+            let (addr, host, prefix, secure) = split_url(url)?;
             let mut streams: Vec<(String, SymbolId)> = Vec::new();
             for (id, name) in &symbols {
                 for (channel, kind, _) in &kinds {
@@ -128,6 +140,7 @@ fn plan_endpoints(config: &RunConfig, table: &SymbolTable) -> Result<Vec<Vec<End
                     path: format!("{prefix}/stream?streams={}", names.join("/")),
                     symbols: ids,
                     raw_hint: None::<StreamHint>,
+                    tls: if secure { tls.cloned() } else { None },
                 });
             }
         }
@@ -149,9 +162,14 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             config.ring_capacity
         )));
     }
-    let (rest_addr, rest_host, _) = split_url(&config.rest)?;
+    let tls = crate::feed::tls::client_config(config.extra_ca.as_deref())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let (rest_addr, rest_host, _, rest_tls) = split_url(&config.rest)?;
     let rest_stats = Arc::new(RestStats::default());
     let mut client = RestClient::new(rest_addr, &rest_host, rest_stats.clone());
+    if rest_tls {
+        client = client.with_tls(tls.clone());
+    }
     let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
     let mut table = SymbolTable::with_capacity(config.symbols.len().max(1));
     for symbol in &config.symbols {
@@ -162,7 +180,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
     }
     let table = Arc::new(table);
-    let plans = plan_endpoints(&config, &table)?;
+    let plans = plan_endpoints(&config, &table, Some(&tls))?;
     let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
         config.streams.iter().filter_map(|c| classify_channel(c.as_bytes())).any(|(k, p)| pred(k, p))
     };

@@ -59,6 +59,7 @@ fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfig {
         bars_out: None,
         progress: false,
         stop_after_events: None,
+        extra_ca: None,
     }
 }
 
@@ -187,4 +188,42 @@ fn a_fault_run_ends_with_every_bar_present_and_the_faults_visible() {
             assert_eq!(pair[1] - pair[0], 60_000, "{symbol}: bar after {} missing or repeated", pair[0]);
         }
     }
+}
+
+#[test]
+fn a_tls_run_trusts_the_simulators_ca_for_wss_and_https() {
+    let dir = std::env::temp_dir().join(format!("aegis-tls-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let port = start_sim(&[
+        "--synthetic",
+        "--symbols",
+        "2",
+        "--speed",
+        "60",
+        "--tls",
+        "--ca-out",
+        ca.to_str().unwrap(),
+    ]);
+    let mut cfg =
+        config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], vec!["aggTrade".into(), "depth@100ms".into()]);
+    cfg.public_ws = format!("wss://127.0.0.1:{port}");
+    cfg.market_ws = cfg.public_ws.clone();
+    cfg.rest = format!("https://127.0.0.1:{port}");
+    cfg.extra_ca = Some(ca);
+    cfg.stop_after_events = Some(2_000);
+    cfg.run_for = Some(Duration::from_secs(60));
+    let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
+    assert!(summary["events_total"].as_u64().unwrap() >= 2_000, "{summary}");
+    assert_eq!(summary["books_in_sync"], 2, "snapshots fetched over https: {summary}");
+    assert_eq!(summary["parse_errors"], 0);
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let port = start_sim(&["--synthetic", "--symbols", "1", "--tls", "--ca-out", "/dev/null"]);
+    let mut cfg = config(port, vec!["BTCUSDT".into()], vec!["aggTrade".into()]);
+    cfg.rest = format!("https://127.0.0.1:{port}");
+    let err = run(cfg, Arc::new(AtomicBool::new(false))).err().expect("refused");
+    assert!(err.to_string().contains("exchangeInfo"), "{err}");
 }

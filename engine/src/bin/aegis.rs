@@ -58,6 +58,9 @@ struct RunArgs {
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+    /// A CA certificate (PEM) to trust for wss:// and https:// besides the webpki roots.
+    #[arg(long)]
+    extra_ca: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -80,6 +83,7 @@ struct ExchangeSection {
     public_ws: String,
     market_ws: String,
     rest: String,
+    extra_ca: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -167,7 +171,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let base = format!("ws://127.0.0.1:{port}");
         (format!("{base}/public"), format!("{base}/market"), format!("http://127.0.0.1:{port}"), Some(thread))
     } else if let Some(url) = &args.connect {
-        let rest = args.rest.clone().unwrap_or_else(|| url.replacen("ws://", "http://", 1));
+        let rest = args
+            .rest
+            .clone()
+            .unwrap_or_else(|| url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1));
         (url.clone(), url.clone(), rest, None)
     } else {
         (file.exchange.public_ws.clone(), file.exchange.market_ws.clone(), file.exchange.rest.clone(), None)
@@ -175,7 +182,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let rest = args.rest.clone().unwrap_or(rest);
     let mut symbols = if args.symbols.is_empty() { file.symbols.list.clone() } else { args.symbols.clone() };
     if symbols.is_empty() {
-        symbols = exchange_symbols(&rest)?;
+        let ca = args
+            .extra_ca
+            .clone()
+            .or_else(|| (!file.exchange.extra_ca.is_empty()).then(|| PathBuf::from(&file.exchange.extra_ca)));
+        symbols = exchange_symbols(&rest, ca.as_deref())?;
     }
     let streams = if args.streams.is_empty() { file.streams.kinds.clone() } else { args.streams.clone() };
     if streams.is_empty() {
@@ -215,6 +226,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         bars_out: args.bars_out.clone(),
         progress: !args.quiet,
         stop_after_events: None,
+        extra_ca: args
+            .extra_ca
+            .clone()
+            .or_else(|| (!file.exchange.extra_ca.is_empty()).then(|| PathBuf::from(&file.exchange.extra_ca))),
     };
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",
@@ -276,10 +291,13 @@ fn start_embedded_sim(sim: &SimSection) -> anyhow::Result<(u16, std::thread::Joi
 }
 
 /// Every symbol the exchange serves (for a run with no symbol list).
-fn exchange_symbols(rest: &str) -> anyhow::Result<Vec<String>> {
+fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
     use std::net::ToSocketAddrs;
-    let host = rest.trim_start_matches("http://").trim_end_matches('/');
+    let host = rest.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
     let addr = host.to_socket_addrs()?.next().context("REST address")?;
     let mut client = aegis::rest::RestClient::new(addr, host, Default::default());
+    if rest.starts_with("https://") {
+        client = client.with_tls(aegis::feed::tls::client_config(extra_ca)?);
+    }
     Ok(client.exchange_info()?)
 }

@@ -4,7 +4,7 @@
 //! It sends the upgrade request, checks the answer, decodes frames in place from a read
 //! buffer sized once at creation, answers pings with their payload, echoes a close, and
 //! hands every text message to the caller. After the handshake nothing here allocates on
-//! the plain-TCP path.
+//! the plain-TCP path; over TLS (rustls) the record layer's own buffers are rustls's.
 
 use super::frame::{
     encode_client_frame, opcode, Decoded, FrameDecoder, FrameError, WsMessage, MAX_CLIENT_HEADER,
@@ -46,6 +46,7 @@ enum State {
 
 /// A client WebSocket connection's protocol state and buffers.
 pub struct WsConn {
+    tls: Option<Box<rustls::ClientConnection>>,
     key: String,
     state: State,
     rx: Vec<u8>,
@@ -65,6 +66,18 @@ impl WsConn {
     /// A connection to `path` on `host` (`host:port`); `seed` drives the handshake key and
     /// the frame masks. `max_message` bounds a message; the read buffer is twice that.
     pub fn new(host: &str, path: &str, max_message: usize, seed: u64) -> Self {
+        Self::with_tls(host, path, max_message, seed, None)
+    }
+
+    /// As [`WsConn::new`], over TLS when `tls` is given (rustls; the handshake runs inside
+    /// the same read/write calls).
+    pub fn with_tls(
+        host: &str,
+        path: &str,
+        max_message: usize,
+        seed: u64,
+        tls: Option<rustls::ClientConnection>,
+    ) -> Self {
         let mut mask_state = seed | 1;
         let mut key_bytes = [0u8; 16];
         for chunk in key_bytes.chunks_mut(8) {
@@ -75,6 +88,7 @@ impl WsConn {
         let mut tx = Vec::with_capacity(request.len().max(4096));
         tx.extend_from_slice(request.as_bytes());
         Self {
+            tls: tls.map(Box::new),
             key,
             state: State::Handshaking,
             rx: vec![0; 2 * max_message + MAX_CLIENT_HEADER],
@@ -96,7 +110,7 @@ impl WsConn {
 
     /// True while bytes wait to be written.
     pub fn wants_write(&self) -> bool {
-        self.tx_sent < self.tx.len()
+        self.tx_sent < self.tx.len() || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Reads whatever `src` has into the buffer; `Ok(0)` means end of stream.
@@ -108,8 +122,27 @@ impl WsConn {
             // A frame larger than the buffer: the decoder reports it as too big first.
             return Err(io::Error::new(io::ErrorKind::InvalidData, "read buffer full"));
         }
-        let n = src.read(&mut self.rx[self.tail..])?;
-        self.tail += n;
+        let Some(tls) = self.tls.as_mut() else {
+            let n = src.read(&mut self.rx[self.tail..])?;
+            self.tail += n;
+            return Ok(n);
+        };
+        let n = tls.read_tls(src)?;
+        if n == 0 {
+            return Ok(0);
+        }
+        tls.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        loop {
+            if self.tail == self.rx.len() {
+                break;
+            }
+            match tls.reader().read(&mut self.rx[self.tail..]) {
+                Ok(0) => break,
+                Ok(m) => self.tail += m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
         Ok(n)
     }
 
@@ -189,6 +222,20 @@ impl WsConn {
 
     /// Writes queued bytes to `dst` until done or it would block.
     pub fn write_to(&mut self, dst: &mut impl Write) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            if !tls.is_handshaking() && self.tx_sent < self.tx.len() {
+                tls.writer().write_all(&self.tx[self.tx_sent..])?;
+                self.tx_sent = self.tx.len();
+            }
+            while tls.wants_write() {
+                match tls.write_tls(dst) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        }
         while self.tx_sent < self.tx.len() {
             match dst.write(&self.tx[self.tx_sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

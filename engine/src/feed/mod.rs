@@ -5,6 +5,7 @@
 //! - [`json`]: a borrowing JSON object scanner.
 //! - [`conn`]: one WebSocket connection as a sans-IO state machine.
 //! - [`shard`]: a pinned thread driving connections with mio and feeding its ring.
+//! - [`tls`]: rustls client settings (webpki roots plus an extra CA).
 //! - [`binance`]: Binance payloads → `aegis_wire::Record`s; [`fast`]: templates for the
 //!   busiest payloads in Binance's exact layout.
 
@@ -15,3 +16,4 @@ pub mod frame;
 pub mod handshake;
 pub mod json;
 pub mod shard;
+pub mod tls;

@@ -45,6 +45,8 @@ pub struct EndpointSpec {
     pub symbols: Vec<SymbolId>,
     /// The stream kind of a raw single-stream path, if that is what `path` is.
     pub raw_hint: Option<StreamHint>,
+    /// TLS settings for a `wss://` endpoint.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// A shard's settings.
@@ -186,7 +188,14 @@ fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, s
     let mut stream = TcpStream::connect(spec.addr).ok()?;
     stream.set_nodelay(true).ok()?;
     poll.registry().register(&mut stream, Token(token), Interest::READABLE | Interest::WRITABLE).ok()?;
-    let conn = Box::new(WsConn::new(&spec.host, &spec.path, max_message, seed));
+    let tls = match &spec.tls {
+        Some(config) => {
+            let name = spec.host.rsplit_once(':').map_or(spec.host.as_str(), |(h, _)| h);
+            Some(super::tls::session(config, name).ok()?)
+        }
+        None => None,
+    };
+    let conn = Box::new(WsConn::with_tls(&spec.host, &spec.path, max_message, seed, tls));
     Some(Link::Live { stream, conn, opened: false })
 }
 
