@@ -16,6 +16,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Which transport a shard's sockets use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportChoice {
+    /// glommio where io_uring is usable, else mio (the reason is logged and reported).
+    Auto,
+    /// glommio (io_uring).
+    Glommio,
+    /// mio (epoll).
+    Mio,
+}
+
 /// Everything a run needs to know.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
@@ -57,6 +68,10 @@ pub struct RunConfig {
     pub stop_after_events: Option<u64>,
     /// A CA certificate (PEM) to trust besides the webpki roots.
     pub extra_ca: Option<PathBuf>,
+    /// Transport.
+    pub transport: TransportChoice,
+    /// glommio's registered I/O memory per shard (counts against memlock).
+    pub io_memory: usize,
 }
 
 /// Why a run could not start.
@@ -190,6 +205,20 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         core: config.brain_core,
         idle: config.idle,
     };
+    let (use_glommio, transport_note) = match config.transport {
+        TransportChoice::Mio => (false, "mio (configured)".to_string()),
+        TransportChoice::Glommio => {
+            crate::feed::uring::probe(config.io_memory).map_err(RunError::Config)?;
+            (true, "glommio (configured)".to_string())
+        }
+        TransportChoice::Auto => match crate::feed::uring::probe(config.io_memory) {
+            Ok(()) => (true, "glommio (auto: io_uring usable)".to_string()),
+            Err(reason) => {
+                tracing::warn!(%reason, "io_uring not usable; using the mio transport");
+                (false, format!("mio (auto: {reason})"))
+            }
+        },
+    };
     let shard_stop = Arc::new(AtomicBool::new(false));
     let brain_stop = Arc::new(AtomicBool::new(false));
     let worker_stop = Arc::new(AtomicBool::new(false));
@@ -213,12 +242,16 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             backoff_max: Duration::from_secs(30),
             seed: 0x5EED ^ id as u64,
         };
-        let (symbols, stop) = (table.clone(), shard_stop.clone());
-        shard_threads.push(
-            std::thread::Builder::new()
-                .name(format!("aegis-shard-{id}"))
-                .spawn(move || run_shard(shard_config, symbols, producer, stats, stop))?,
-        );
+        let (symbols, stop, io_memory) = (table.clone(), shard_stop.clone(), config.io_memory);
+        shard_threads.push(std::thread::Builder::new().name(format!("aegis-shard-{id}")).spawn(
+            move || {
+                if use_glommio {
+                    crate::feed::uring::run_shard(shard_config, symbols, producer, stats, stop, io_memory)
+                } else {
+                    run_shard(shard_config, symbols, producer, stats, stop)
+                }
+            },
+        )?);
     }
     let (rest_tx, rest_rx) = rtrb::RingBuffer::<RestRequest>::new(4096);
     let (results_tx, results_rx) = ring(1 << 14, 64, table.len());
@@ -295,7 +328,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     if let Some(t) = writer_thread {
         let _ = t.join();
     }
-    let summary = summarize(&table, &brain_stats, &shard_stats, &ring_stats, &rest_stats, started.elapsed());
+    let mut summary =
+        summarize(&table, &brain_stats, &shard_stats, &ring_stats, &rest_stats, started.elapsed());
+    summary["transport"] = Value::from(transport_note);
     Ok(RunReport { summary })
 }
 

@@ -61,6 +61,9 @@ struct RunArgs {
     /// A CA certificate (PEM) to trust for wss:// and https:// besides the webpki roots.
     #[arg(long)]
     extra_ca: Option<PathBuf>,
+    /// Transport: auto, glommio or mio (overrides the config).
+    #[arg(long)]
+    transport: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -116,6 +119,8 @@ struct ShardsSection {
     cores: Vec<usize>,
     idle: String,
     max_message: String,
+    transport: String,
+    io_memory: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -226,6 +231,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         bars_out: args.bars_out.clone(),
         progress: !args.quiet,
         stop_after_events: None,
+        transport: match args.transport.as_deref().unwrap_or(file.shards.transport.as_str()) {
+            "glommio" => aegis::run::TransportChoice::Glommio,
+            "mio" => aegis::run::TransportChoice::Mio,
+            "auto" | "" => aegis::run::TransportChoice::Auto,
+            other => bail!("shards.transport: {other:?} is not one of auto, glommio, mio"),
+        },
+        io_memory: if file.shards.io_memory.is_empty() {
+            512 << 10
+        } else {
+            parse_size(&file.shards.io_memory)?
+        },
         extra_ca: args
             .extra_ca
             .clone()

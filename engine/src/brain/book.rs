@@ -97,6 +97,11 @@ pub type Quote = (i64, i64);
 pub enum SyncState {
     /// Waiting for a snapshot; diffs are buffered.
     NeedSnapshot,
+    /// Snapshot applied; waiting for the live diff that bridges it (`U ≤ L ≤ u`).
+    Bridging {
+        /// The snapshot's `lastUpdateId`.
+        snapshot_id: u64,
+    },
     /// In sync; the last applied update id.
     Synced {
         /// Last `u` applied.
@@ -123,7 +128,6 @@ pub struct Book {
     asks: Side,
     state: SyncState,
     buffer: Vec<ArchivedChunkCopy>,
-    buffer_overflowed: bool,
     snapshot_building: bool,
     /// `u` of the multi-chunk update whose first chunk was accepted (later parts follow it).
     accepting: Option<u64>,
@@ -179,7 +183,6 @@ impl Book {
             asks: Side::new(false),
             state: SyncState::NeedSnapshot,
             buffer: Vec::with_capacity(BUFFERED_CHUNKS),
-            buffer_overflowed: false,
             snapshot_building: false,
             accepting: None,
         }
@@ -195,7 +198,6 @@ impl Book {
         self.state = SyncState::NeedSnapshot;
         self.accepting = None;
         self.buffer.clear();
-        self.buffer_overflowed = false;
     }
 
     /// Best bid and ask.
@@ -217,7 +219,7 @@ impl Book {
     /// Returns `Gap` when the buffered diffs cannot bridge the snapshot.
     pub fn apply_snapshot_chunk(&mut self, chunk: &ArchivedDepthChunk) -> DiffOutcome {
         let c = ArchivedChunkCopy::of(chunk);
-        if matches!(self.state, SyncState::Synced { .. }) && !self.snapshot_building {
+        if self.state != SyncState::NeedSnapshot && !self.snapshot_building {
             // Already in sync (a duplicate request answered late): the live book is newer.
             return DiffOutcome::Stale;
         }
@@ -231,36 +233,19 @@ impl Book {
             return DiffOutcome::Applied;
         }
         self.snapshot_building = false;
-        let snapshot_id = c.last;
-        self.state = SyncState::Synced { last_u: snapshot_id };
+        self.state = SyncState::Bridging { snapshot_id: c.last };
         let buffered = std::mem::take(&mut self.buffer);
-        let mut bridged = false;
         let mut outcome = DiffOutcome::Applied;
         for diff in &buffered {
-            if diff.last < snapshot_id {
-                continue;
-            }
-            if !bridged && diff.part == 0 {
-                let spot = diff.prev < 0;
-                let bridge = if spot { diff.first <= snapshot_id + 1 } else { diff.first <= snapshot_id };
-                if !bridge {
-                    outcome = DiffOutcome::Gap;
-                    break;
-                }
-                bridged = true;
-                self.accept(diff);
-                continue;
-            }
-            if self.apply_in_sync(diff) == DiffOutcome::Gap {
+            if self.apply_live(diff) == DiffOutcome::Gap {
                 outcome = DiffOutcome::Gap;
                 break;
             }
         }
         self.buffer = buffered;
         self.buffer.clear();
-        if outcome == DiffOutcome::Gap || self.buffer_overflowed {
+        if outcome == DiffOutcome::Gap {
             self.desync();
-            return DiffOutcome::Gap;
         }
         outcome
     }
@@ -268,28 +253,50 @@ impl Book {
     /// Applies (or buffers) one live diff chunk.
     pub fn apply_diff_chunk(&mut self, chunk: &ArchivedDepthChunk) -> DiffOutcome {
         let c = ArchivedChunkCopy::of(chunk);
+        if self.state == SyncState::NeedSnapshot {
+            if self.buffer.len() == BUFFERED_CHUNKS {
+                // Keep the newest: a fresh snapshot is bridged by recent diffs; if the bridge
+                // was among the dropped ones, the bridge check fails and we re-snapshot.
+                self.buffer.remove(0);
+            }
+            self.buffer.push(c);
+            return DiffOutcome::Buffered;
+        }
+        let outcome = self.apply_live(&c);
+        if outcome == DiffOutcome::Gap {
+            self.desync();
+            self.buffer.push(c);
+        }
+        outcome
+    }
+
+    /// Applies a diff to a book that has a snapshot (bridging or in sync).
+    fn apply_live(&mut self, c: &ArchivedChunkCopy) -> DiffOutcome {
         match self.state {
-            SyncState::NeedSnapshot => {
-                if self.buffer.len() == BUFFERED_CHUNKS {
-                    self.buffer.remove(0);
-                    self.buffer_overflowed = true;
+            SyncState::NeedSnapshot => DiffOutcome::Buffered,
+            SyncState::Bridging { snapshot_id } => {
+                if c.part > 0 || c.last < snapshot_id {
+                    return DiffOutcome::Stale;
                 }
-                self.buffer.push(c);
-                DiffOutcome::Buffered
-            }
-            SyncState::Synced { .. } => {
-                let outcome = self.apply_in_sync(&c);
-                if outcome == DiffOutcome::Gap {
-                    self.desync();
-                    self.buffer.push(c);
+                // Binance's rule (U ≤ L ≤ u; spot U ≤ L+1), or on futures a diff whose `pu`
+                // is the snapshot itself: it continues exactly from the snapshot's state.
+                let bridges = if c.prev < 0 {
+                    c.first <= snapshot_id + 1
+                } else {
+                    c.first <= snapshot_id || c.prev as u64 == snapshot_id
+                };
+                if !bridges {
+                    return DiffOutcome::Gap;
                 }
-                outcome
+                self.accept(c);
+                DiffOutcome::Applied
             }
+            SyncState::Synced { .. } => self.apply_in_sync(c),
         }
     }
 
     fn apply_in_sync(&mut self, c: &ArchivedChunkCopy) -> DiffOutcome {
-        let SyncState::Synced { last_u } = self.state else { return DiffOutcome::Buffered };
+        let SyncState::Synced { last_u } = self.state else { return self.apply_live(c) };
         if c.part > 0 {
             // Later chunks follow their update's first chunk: applied only if it was.
             if self.accepting != Some(c.last) {
@@ -316,12 +323,9 @@ impl Book {
     /// Applies the first chunk of an accepted update.
     fn accept(&mut self, c: &ArchivedChunkCopy) {
         self.apply_levels(c);
-        if c.is_last {
-            self.accepting = None;
-            self.state = SyncState::Synced { last_u: c.last };
-        } else {
-            self.accepting = Some(c.last);
-        }
+        self.state = SyncState::Synced { last_u: c.last };
+        // Later chunks of the same update are applied only while this is set.
+        self.accepting = (!c.is_last).then_some(c.last);
     }
 
     fn apply_levels(&mut self, c: &ArchivedChunkCopy) {
@@ -392,12 +396,32 @@ mod tests {
         assert_eq!(book.state(), SyncState::Synced { last_u: 105 });
         assert_eq!(book.best(), (Some((100, 3)), Some((101, 1))), "the early diff (u < L) was dropped");
         let next = chunk(106, 110, 105, &[(100, 0)], &[], false);
+        // (the buffered bridge was applied during the snapshot replay)
         assert_eq!(book.apply_diff_chunk(depth(&next)), DiffOutcome::Applied);
         assert_eq!(book.best().0, Some((99, 1)));
         assert!(!book.is_crossed() && book.is_ordered());
         let gap = chunk(120, 125, 115, &[], &[], false);
         assert_eq!(book.apply_diff_chunk(depth(&gap)), DiffOutcome::Gap);
         assert_eq!(book.state(), SyncState::NeedSnapshot);
+    }
+
+    #[test]
+    fn a_snapshot_newer_than_every_buffered_diff_waits_for_its_live_bridge() {
+        let mut book = Book::new();
+        book.apply_diff_chunk(depth(&chunk(90, 95, 89, &[(100, 5)], &[], false)));
+        let snap = chunk(100, 100, -1, &[(100, 3)], &[(101, 1)], true);
+        assert_eq!(book.apply_snapshot_chunk(depth(&snap)), DiffOutcome::Applied);
+        assert_eq!(book.state(), SyncState::Bridging { snapshot_id: 100 });
+        assert_eq!(book.apply_diff_chunk(depth(&chunk(96, 99, 95, &[], &[], false))), DiffOutcome::Stale);
+        assert_eq!(
+            book.apply_diff_chunk(depth(&chunk(98, 103, 97, &[(99, 2)], &[], false))),
+            DiffOutcome::Applied
+        );
+        assert_eq!(book.state(), SyncState::Synced { last_u: 103 });
+        assert_eq!(
+            book.apply_diff_chunk(depth(&chunk(104, 106, 103, &[], &[], false))),
+            DiffOutcome::Applied
+        );
     }
 
     #[test]

@@ -339,7 +339,9 @@ impl Core {
         }
         let i = usize::from(symbol.0);
         let outcome = if d.snapshot {
-            self.states[i].snapshot_requested = false;
+            if d.last {
+                self.states[i].snapshot_requested = false;
+            }
             self.states[i].book.apply_snapshot_chunk(d)
         } else {
             self.states[i].book.apply_diff_chunk(d)
@@ -354,11 +356,12 @@ impl Core {
         }
         let state = &self.states[i];
         let synced = matches!(state.book.state(), SyncState::Synced { .. });
+        let has_snapshot = state.book.state() != SyncState::NeedSnapshot;
         self.stats.symbols[i].book_in_sync.store(u64::from(synced), Ordering::Relaxed);
         if synced && d.last && state.book.is_crossed() {
             self.stats.symbols[i].book_crossed.fetch_add(1, Ordering::Relaxed);
         }
-        if !synced && !self.states[i].snapshot_requested {
+        if !has_snapshot && !self.states[i].snapshot_requested {
             self.request_snapshot(symbol);
         }
     }

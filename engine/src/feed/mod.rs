@@ -6,6 +6,7 @@
 //! - [`conn`]: one WebSocket connection as a sans-IO state machine.
 //! - [`shard`]: a pinned thread driving connections with mio and feeding its ring.
 //! - [`tls`]: rustls client settings (webpki roots plus an extra CA).
+//! - [`uring`]: the glommio (io_uring) transport for a shard.
 //! - [`binance`]: Binance payloads → `aegis_wire::Record`s; [`fast`]: templates for the
 //!   busiest payloads in Binance's exact layout.
 
@@ -17,3 +18,4 @@ pub mod handshake;
 pub mod json;
 pub mod shard;
 pub mod tls;
+pub mod uring;

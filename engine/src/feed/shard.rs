@@ -109,7 +109,7 @@ struct Endpoint {
     ever_opened: bool,
 }
 
-/// Runs a shard until `stop` is set.
+/// Runs a shard on the mio (epoll) transport until `stop` is set.
 pub fn run_shard(
     config: ShardConfig,
     symbols: Arc<SymbolTable>,
@@ -200,7 +200,7 @@ fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, s
 }
 
 /// Exponential backoff with ±25 % jitter.
-fn backoff(config: &ShardConfig, attempt: u32, jitter: &mut u64) -> Duration {
+pub(crate) fn backoff(config: &ShardConfig, attempt: u32, jitter: &mut u64) -> Duration {
     let base = config.backoff_initial.saturating_mul(1u32 << attempt.min(16)).min(config.backoff_max);
     *jitter ^= *jitter << 13;
     *jitter ^= *jitter >> 7;
@@ -228,17 +228,9 @@ fn service(
                 conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
                 if conn.is_open() && !*opened {
                     *opened = true;
-                    if ep.ever_opened {
-                        stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
+                    announce_open(&ep.spec, ep.ever_opened, ring, stats, recv_ns);
                     ep.ever_opened = true;
                     ep.attempt = 0;
-                    for &symbol in &ep.spec.symbols {
-                        ring.push(&Record {
-                            header: Header { symbol, event_time_ms: 0, recv_ns },
-                            event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
-                        });
-                    }
                 }
                 conn.write_to(stream)?;
             }
@@ -249,7 +241,28 @@ fn service(
     }
 }
 
-fn deliver(
+/// A connection opened: count a reconnect, and push a resync notice for its symbols so the
+/// brain fills what it may have missed.
+pub(crate) fn announce_open(
+    spec: &EndpointSpec,
+    reconnect: bool,
+    ring: &mut RingProducer,
+    stats: &ShardStats,
+    recv_ns: u64,
+) {
+    if reconnect {
+        stats.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    for &symbol in &spec.symbols {
+        ring.push(&Record {
+            header: Header { symbol, event_time_ms: 0, recv_ns },
+            event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
+        });
+    }
+}
+
+/// Parses one text message into the ring, counting events and errors.
+pub(crate) fn deliver(
     text: &[u8],
     hint: Option<StreamHint>,
     symbols: &SymbolTable,
@@ -281,7 +294,7 @@ fn deliver(
 }
 
 /// Records a description of the latest error, at most once a second (error path only).
-fn note_error(stats: &ShardStats, started: Instant, what: &str) {
+pub(crate) fn note_error(stats: &ShardStats, started: Instant, what: &str) {
     let now_ms = started.elapsed().as_millis() as u64 + 1_000;
     let last = stats.last_error_at_ms.load(Ordering::Relaxed);
     if now_ms < last + 1_000 {
