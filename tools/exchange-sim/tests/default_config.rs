@@ -71,3 +71,22 @@ fn default_streams_are_served_on_their_tiers_within_the_limits() {
         }
     }
 }
+
+#[test]
+fn the_live_binance_example_routes_streams_to_their_tiers() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/live-binance.toml");
+    let cfg: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    let exchange = &cfg["exchange"];
+    assert!(exchange["public_ws"].as_str().unwrap().ends_with("/public"));
+    assert!(exchange["market_ws"].as_str().unwrap().ends_with("/market"));
+    assert!(exchange["rest"].as_str().unwrap().starts_with("https://"));
+    let kinds = cfg["streams"]["kinds"].as_array().unwrap();
+    let symbols = cfg["symbols"]["list"].as_array().unwrap();
+    for kind in kinds {
+        assert!(channel_kind(kind.as_str().unwrap()).is_some(), "{kind}");
+    }
+    assert!(kinds.len() * symbols.len() <= MAX_STREAMS_PER_CONNECTION);
+    let limit = cfg["streams"]["depth_snapshot_limit"].as_integer().unwrap();
+    assert!([5, 10, 20, 50, 100, 500, 1000].contains(&limit));
+    assert!(cfg["ring"]["capacity"].as_integer().map(|c| (c as u64).is_power_of_two()).unwrap());
+}
