@@ -25,28 +25,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// An unsigned integer (1–20 digits), eight digits at a time.
+    #[inline]
     fn uint(&mut self) -> Option<u64> {
-        let start = self.pos;
-        let mut value: u64 = 0;
-        loop {
-            let word = load_word(&self.bytes[self.pos.min(self.bytes.len())..]);
-            let run = digit_run(word);
-            if run > 0 {
-                let shifted =
-                    if run == 8 { word } else { (word << (8 * (8 - run))) | (ASCII_ZEROS >> (8 * run)) };
-                let digits_so_far = self.pos - start + run;
-                value = if digits_so_far <= 19 {
-                    value * POW10[run] + eight_digits(shifted)
-                } else {
-                    value.checked_mul(POW10[run])?.checked_add(eight_digits(shifted))?
-                };
-                self.pos += run;
-            }
-            if run < 8 {
-                let len = self.pos - start;
-                return (len > 0 && len <= 20).then_some(value);
-            }
-        }
+        let rest = self.bytes.get(self.pos..)?;
+        let (value, len) = parse_uint_swar(rest)?;
+        self.pos += len;
+        Some(value)
     }
 
     /// A price or quantity string, SWAR fast path for plain `digits[.digits]`, exact
@@ -174,6 +158,43 @@ fn fast_fixed8(text: &[u8]) -> Option<i64> {
         eight_digits(padded)
     };
     i64::try_from(int_value.checked_mul(100_000_000)?.checked_add(frac_value)?).ok()
+}
+
+/// The unsigned integer at the front of `bytes` and its length in digits (1–20).
+#[inline]
+fn parse_uint_swar(bytes: &[u8]) -> Option<(u64, usize)> {
+    let first = load_word(bytes);
+    let run = digit_run(first);
+    if run == 0 {
+        return None;
+    }
+    if run < 8 {
+        let shifted = (first << (8 * (8 - run))) | (ASCII_ZEROS >> (8 * run));
+        return Some((eight_digits(shifted), run));
+    }
+    let high = eight_digits(first);
+    let second = load_word(bytes.get(8..).unwrap_or(&[]));
+    let run2 = digit_run(second);
+    if run2 < 8 {
+        // Up to 15 digits: no overflow possible.
+        let low = if run2 == 0 {
+            0
+        } else {
+            eight_digits((second << (8 * (8 - run2))) | (ASCII_ZEROS >> (8 * run2)))
+        };
+        return Some((high * POW10[run2] + low, 8 + run2));
+    }
+    // 16+ digits: the general path with overflow checks.
+    let mut value = high * 100_000_000 + eight_digits(second);
+    let mut len = 16;
+    while let Some(&b) = bytes.get(len) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        len += 1;
+    }
+    (len <= 20).then_some((value, len))
 }
 
 /// How many of the word's bytes, from the first, are ASCII digits.

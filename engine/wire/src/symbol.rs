@@ -158,6 +158,15 @@ impl SymbolTable {
 
     /// Looks `name` up in any letter case, without allocating.
     pub fn get(&self, name: &[u8]) -> Option<SymbolId> {
+        // Fast path: payloads spell symbols in uppercase already, so try the bytes as given.
+        if name.len() <= MAX_SYMBOL_LEN {
+            let mut bytes = [0u8; MAX_SYMBOL_LEN];
+            bytes[..name.len()].copy_from_slice(name);
+            let raw = SymbolName { len: name.len() as u8, bytes };
+            if let Some(&id) = self.ids.get(&raw) {
+                return Some(id);
+            }
+        }
         let key = SymbolName::new(name).ok()?;
         self.ids.get(&key).copied()
     }
