@@ -72,6 +72,8 @@ pub struct RunConfig {
     pub transport: TransportChoice,
     /// glommio's registered I/O memory per shard (counts against memlock).
     pub io_memory: usize,
+    /// Replace connections after this long, make-before-break (mio transport).
+    pub rotate_after: Option<Duration>,
 }
 
 /// Why a run could not start.
@@ -241,6 +243,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             seed: 0x5EED ^ id as u64,
+            rotate_after: config.rotate_after,
         };
         let (symbols, stop, io_memory) = (table.clone(), shard_stop.clone(), config.io_memory);
         shard_threads.push(std::thread::Builder::new().name(format!("aegis-shard-{id}")).spawn(
@@ -411,6 +414,7 @@ fn summarize(
         "ring_drops": rings.iter().map(|r| load(&r.dropped)).sum::<u64>(),
         "reconnects": sum(&|s| load(&s.reconnects)),
         "disconnects": sum(&|s| load(&s.disconnects)),
+        "rotations": sum(&|s| load(&s.rotations)),
         "gaps_detected": load(&brain.gaps_detected),
         "gaps_filled": load(&brain.gaps_filled),
         "duplicates_dropped": dups,

@@ -97,6 +97,7 @@ fn bars_built_from_recorded_trades_equal_independent_candles() {
         extra_ca: None,
         transport: aegis::run::TransportChoice::Auto,
         io_memory: 512 << 10,
+        rotate_after: None,
     };
     let summary = run(config, Arc::new(AtomicBool::new(false))).unwrap().summary;
     assert_eq!(summary["events_by_kind"]["trade"], 9_757 + 10_147, "{summary}");

@@ -62,6 +62,7 @@ fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfig {
         extra_ca: None,
         transport: aegis::run::TransportChoice::Auto,
         io_memory: 512 << 10,
+        rotate_after: None,
     }
 }
 
@@ -250,4 +251,22 @@ fn an_untrusted_certificate_is_refused() {
     cfg.rest = format!("https://127.0.0.1:{port}");
     let err = run(cfg, Arc::new(AtomicBool::new(false))).err().expect("refused");
     assert!(err.to_string().contains("exchangeInfo"), "{err}");
+}
+
+#[test]
+fn connections_rotate_before_their_lifetime_ends_without_a_gap() {
+    let port = start_sim(&["--synthetic", "--symbols", "2", "--speed", "30", "--conn-lifetime", "3s"]);
+    let streams = vec!["aggTrade".into(), "bookTicker".into(), "depth@100ms".into()];
+    let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], streams);
+    cfg.transport = aegis::run::TransportChoice::Mio;
+    cfg.rotate_after = Some(Duration::from_millis(1500));
+    cfg.run_for = Some(Duration::from_secs(8));
+    let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
+    assert!(summary["rotations"].as_u64().unwrap() >= 3, "{summary}");
+    assert_eq!(summary["disconnects"], 0, "the exchange never had to cut a connection: {summary}");
+    for symbol in ["BTCUSDT", "ETHUSDT"] {
+        assert_eq!(summary["symbols"][symbol]["trade_id_gaps"], 0, "{symbol}: {summary}");
+    }
+    assert_eq!(summary["books_in_sync"], 2, "{summary}");
+    assert_eq!(summary["gaps_detected"], 0, "no resync was needed: {summary}");
 }

@@ -87,6 +87,8 @@ struct ExchangeSection {
     market_ws: String,
     rest: String,
     extra_ca: String,
+    connection_lifetime: String,
+    rotate_before_lifetime_end: String,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -237,6 +239,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             "auto" | "" => aegis::run::TransportChoice::Auto,
             other => bail!("shards.transport: {other:?} is not one of auto, glommio, mio"),
         },
+        rotate_after: Some(
+            exchange_sim::cli::parse_duration(if file.exchange.connection_lifetime.is_empty() {
+                "24h"
+            } else {
+                &file.exchange.connection_lifetime
+            })
+            .map_err(anyhow::Error::msg)?
+            .saturating_sub(
+                exchange_sim::cli::parse_duration(if file.exchange.rotate_before_lifetime_end.is_empty() {
+                    "30m"
+                } else {
+                    &file.exchange.rotate_before_lifetime_end
+                })
+                .map_err(anyhow::Error::msg)?,
+            ),
+        ),
         io_memory: if file.shards.io_memory.is_empty() {
             512 << 10
         } else {

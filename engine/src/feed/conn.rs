@@ -203,6 +203,12 @@ impl WsConn {
         Ok(())
     }
 
+    /// Queues a close frame with `code` (we are leaving, e.g. after a rotation).
+    pub fn send_close(&mut self, code: u16) {
+        self.queue_frame(opcode::CLOSE, &code.to_be_bytes());
+        self.state = State::Closed;
+    }
+
     /// Queues a masked text message (a subscription request, for instance).
     pub fn send_text(&mut self, text: &[u8]) {
         self.queue_frame(opcode::TEXT, text);

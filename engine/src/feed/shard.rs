@@ -68,6 +68,9 @@ pub struct ShardConfig {
     pub backoff_max: Duration,
     /// Seed for masks, keys and jitter.
     pub seed: u64,
+    /// Replace each connection after this long, make-before-break (mio transport), so the
+    /// exchange's lifetime limit never cuts the feed.
+    pub rotate_after: Option<Duration>,
 }
 
 /// Counters a shard publishes for other threads (relaxed atomics, no locks on the hot path).
@@ -85,6 +88,8 @@ pub struct ShardStats {
     pub reconnects: AtomicU64,
     /// Connections lost.
     pub disconnects: AtomicU64,
+    /// Connections replaced make-before-break.
+    pub rotations: AtomicU64,
     /// Loop iterations (the watchdog's progress counter).
     pub heartbeat: AtomicU64,
     /// The latest parse error, described (written at most once a second).
@@ -107,7 +112,14 @@ struct Endpoint {
     link: Link,
     attempt: u32,
     ever_opened: bool,
+    opened_at: Option<Instant>,
+    /// The replacement being opened while `link` still delivers.
+    successor: Option<Link>,
+    next_rotation_try: Instant,
 }
+
+/// mio tokens at and above this are successors (token − base = endpoint index).
+const SUCCESSOR_TOKEN: usize = 1 << 20;
 
 /// Runs a shard on the mio (epoll) transport until `stop` is set.
 pub fn run_shard(
@@ -131,6 +143,9 @@ pub fn run_shard(
             link: Link::Waiting { retry_at: now },
             attempt: 0,
             ever_opened: false,
+            opened_at: None,
+            successor: None,
+            next_rotation_try: now,
         })
         .collect();
     let mut jitter = config.seed | 1;
@@ -150,6 +165,15 @@ pub fn run_shard(
                     ep.attempt += 1;
                 }
             }
+            let due = ep
+                .opened_at
+                .zip(config.rotate_after)
+                .is_some_and(|(at, after)| now.duration_since(at) >= after);
+            if due && ep.successor.is_none() && now >= ep.next_rotation_try {
+                let seed = config.seed ^ 0xF00D ^ u64::from(ep.attempt);
+                ep.successor = connect(&poll, SUCCESSOR_TOKEN + i, &ep.spec, config.max_message, seed);
+                ep.next_rotation_try = now + Duration::from_secs(1);
+            }
         }
         let timeout = match config.idle {
             Idle::Spin => Duration::ZERO,
@@ -164,24 +188,86 @@ pub fn run_shard(
         }
         idle_spins = 0;
         for event in events.iter() {
-            let Some(ep) = endpoints.get_mut(event.token().0) else { continue };
-            let result = service(ep, &symbols, &mut ring, &stats, started);
-            if let Err(err) = result {
-                if let Link::Live { mut stream, conn, .. } =
-                    std::mem::replace(&mut ep.link, Link::Waiting { retry_at: now })
-                {
-                    let mut conn = conn;
-                    let _ = conn.write_to(&mut stream); // the close frame, if one was queued
-                    let _ = poll.registry().deregister(&mut stream);
+            let token = event.token().0;
+            if token >= SUCCESSOR_TOKEN {
+                let Some(ep) = endpoints.get_mut(token - SUCCESSOR_TOKEN) else { continue };
+                service_successor(ep, token - SUCCESSOR_TOKEN, &poll, &symbols, &mut ring, &stats, started);
+                continue;
+            }
+            let Some(ep) = endpoints.get_mut(token) else { continue };
+            let result = service(&mut ep.link, &ep.spec, &symbols, &mut ring, &stats, started);
+            match result {
+                Ok(true) => {
+                    announce_open(
+                        &ep.spec,
+                        ep.ever_opened,
+                        &mut ring,
+                        &stats,
+                        started.elapsed().as_nanos() as u64,
+                    );
+                    ep.ever_opened = true;
+                    ep.attempt = 0;
+                    ep.opened_at = Some(Instant::now());
                 }
-                stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                note_error(&stats, started, &format!("{} {}: {err}", ep.spec.host, ep.spec.path));
-                ep.link =
-                    Link::Waiting { retry_at: Instant::now() + backoff(&config, ep.attempt, &mut jitter) };
+                Ok(false) => {}
+                Err(err) => {
+                    close_link(&poll, std::mem::replace(&mut ep.link, Link::Waiting { retry_at: now }));
+                    stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                    note_error(&stats, started, &format!("{} {}: {err}", ep.spec.host, ep.spec.path));
+                    ep.opened_at = None;
+                    ep.link = Link::Waiting {
+                        retry_at: Instant::now() + backoff(&config, ep.attempt, &mut jitter),
+                    };
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Sends a queued close frame if any, and stops watching the socket (dropping it closes it).
+fn close_link(poll: &Poll, link: Link) {
+    if let Link::Live { mut stream, mut conn, .. } = link {
+        let _ = conn.write_to(&mut stream);
+        let _ = poll.registry().deregister(&mut stream);
+    }
+}
+
+/// Services a replacement connection; once it is open it takes over and the old one is
+/// closed (its events and the new one's overlap; the brain drops the duplicates).
+fn service_successor(
+    ep: &mut Endpoint,
+    index: usize,
+    poll: &Poll,
+    symbols: &SymbolTable,
+    ring: &mut RingProducer,
+    stats: &ShardStats,
+    started: Instant,
+) {
+    let Some(successor) = ep.successor.as_mut() else { return };
+    match service(successor, &ep.spec, symbols, ring, stats, started) {
+        Ok(true) => {
+            let Some(mut fresh) = ep.successor.take() else { return };
+            if let Link::Live { stream, .. } = &mut fresh {
+                let _ =
+                    poll.registry().reregister(stream, Token(index), Interest::READABLE | Interest::WRITABLE);
+            }
+            let mut old = std::mem::replace(&mut ep.link, fresh);
+            if let Link::Live { conn, .. } = &mut old {
+                conn.send_close(1000);
+            }
+            close_link(poll, old);
+            ep.opened_at = Some(Instant::now());
+            stats.rotations.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {}
+        Err(err) => {
+            if let Some(failed) = ep.successor.take() {
+                close_link(poll, failed);
+            }
+            note_error(stats, started, &format!("rotation {} {}: {err}", ep.spec.host, ep.spec.path));
+        }
+    }
 }
 
 fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, seed: u64) -> Option<Link> {
@@ -209,32 +295,33 @@ pub(crate) fn backoff(config: &ShardConfig, attempt: u32, jitter: &mut u64) -> D
     base.mul_f64(factor)
 }
 
-/// Reads, parses and writes for one endpoint until its socket would block.
+/// Reads, parses and writes for one connection until its socket would block; `Ok(true)`
+/// when the WebSocket upgrade completed during this call.
 fn service(
-    ep: &mut Endpoint,
+    link: &mut Link,
+    spec: &EndpointSpec,
     symbols: &SymbolTable,
     ring: &mut RingProducer,
     stats: &ShardStats,
     started: Instant,
-) -> Result<(), ConnError> {
-    let Link::Live { stream, conn, opened } = &mut ep.link else { return Ok(()) };
+) -> Result<bool, ConnError> {
+    let Link::Live { stream, conn, opened } = link else { return Ok(false) };
     conn.write_to(stream)?;
+    let mut just_opened = false;
     loop {
         match conn.read_from(stream) {
             Ok(0) => return Err(ConnError::Eof),
             Ok(_) => {
                 let recv_ns = started.elapsed().as_nanos() as u64;
-                let hint = ep.spec.raw_hint;
+                let hint = spec.raw_hint;
                 conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
                 if conn.is_open() && !*opened {
                     *opened = true;
-                    announce_open(&ep.spec, ep.ever_opened, ring, stats, recv_ns);
-                    ep.ever_opened = true;
-                    ep.attempt = 0;
+                    just_opened = true;
                 }
                 conn.write_to(stream)?;
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(just_opened),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         }
