@@ -115,8 +115,14 @@ struct Endpoint {
     opened_at: Option<Instant>,
     /// The replacement being opened while `link` still delivers.
     successor: Option<Link>,
+    /// When the replacement went live; both deliver (the brain de-duplicates) until
+    /// [`ROTATION_OVERLAP`] has passed, so whatever the old one still had in flight arrives.
+    successor_live_since: Option<Instant>,
     next_rotation_try: Instant,
 }
+
+/// How long the old and the new connection overlap during a rotation.
+const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
 
 /// mio tokens at and above this are successors (token − base = endpoint index).
 const SUCCESSOR_TOKEN: usize = 1 << 20;
@@ -145,6 +151,7 @@ pub fn run_shard(
             ever_opened: false,
             opened_at: None,
             successor: None,
+            successor_live_since: None,
             next_rotation_try: now,
         })
         .collect();
@@ -169,6 +176,9 @@ pub fn run_shard(
                 .opened_at
                 .zip(config.rotate_after)
                 .is_some_and(|(at, after)| now.duration_since(at) >= after);
+            if ep.successor_live_since.is_some_and(|t| now.duration_since(t) >= ROTATION_OVERLAP) {
+                hand_over(ep, i, &poll, &stats);
+            }
             if due && ep.successor.is_none() && now >= ep.next_rotation_try {
                 let seed = config.seed ^ 0xF00D ^ u64::from(ep.attempt);
                 ep.successor = connect(&poll, SUCCESSOR_TOKEN + i, &ep.spec, config.max_message, seed);
@@ -191,7 +201,7 @@ pub fn run_shard(
             let token = event.token().0;
             if token >= SUCCESSOR_TOKEN {
                 let Some(ep) = endpoints.get_mut(token - SUCCESSOR_TOKEN) else { continue };
-                service_successor(ep, token - SUCCESSOR_TOKEN, &poll, &symbols, &mut ring, &stats, started);
+                service_successor(ep, &poll, &symbols, &mut ring, &stats, started);
                 continue;
             }
             let Some(ep) = endpoints.get_mut(token) else { continue };
@@ -233,11 +243,9 @@ fn close_link(poll: &Poll, link: Link) {
     }
 }
 
-/// Services a replacement connection; once it is open it takes over and the old one is
-/// closed (its events and the new one's overlap; the brain drops the duplicates).
+/// Services a replacement connection; once it is live, both deliver until the hand-over.
 fn service_successor(
     ep: &mut Endpoint,
-    index: usize,
     poll: &Poll,
     symbols: &SymbolTable,
     ring: &mut RingProducer,
@@ -246,28 +254,32 @@ fn service_successor(
 ) {
     let Some(successor) = ep.successor.as_mut() else { return };
     match service(successor, &ep.spec, symbols, ring, stats, started) {
-        Ok(true) => {
-            let Some(mut fresh) = ep.successor.take() else { return };
-            if let Link::Live { stream, .. } = &mut fresh {
-                let _ =
-                    poll.registry().reregister(stream, Token(index), Interest::READABLE | Interest::WRITABLE);
-            }
-            let mut old = std::mem::replace(&mut ep.link, fresh);
-            if let Link::Live { conn, .. } = &mut old {
-                conn.send_close(1000);
-            }
-            close_link(poll, old);
-            ep.opened_at = Some(Instant::now());
-            stats.rotations.fetch_add(1, Ordering::Relaxed);
-        }
+        Ok(true) => ep.successor_live_since = Some(Instant::now()),
         Ok(false) => {}
         Err(err) => {
             if let Some(failed) = ep.successor.take() {
                 close_link(poll, failed);
             }
+            ep.successor_live_since = None;
             note_error(stats, started, &format!("rotation {} {}: {err}", ep.spec.host, ep.spec.path));
         }
     }
+}
+
+/// The replacement takes over the endpoint's token; the old connection is closed.
+fn hand_over(ep: &mut Endpoint, index: usize, poll: &Poll, stats: &ShardStats) {
+    ep.successor_live_since = None;
+    let Some(mut fresh) = ep.successor.take() else { return };
+    if let Link::Live { stream, .. } = &mut fresh {
+        let _ = poll.registry().reregister(stream, Token(index), Interest::READABLE | Interest::WRITABLE);
+    }
+    let mut old = std::mem::replace(&mut ep.link, fresh);
+    if let Link::Live { conn, .. } = &mut old {
+        conn.send_close(1000);
+    }
+    close_link(poll, old);
+    ep.opened_at = Some(Instant::now());
+    stats.rotations.fetch_add(1, Ordering::Relaxed);
 }
 
 fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, seed: u64) -> Option<Link> {
