@@ -9,6 +9,7 @@
 use crate::brain::bar::MINUTE_MS;
 use crate::ring::RingProducer;
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
+use aegis_wire::stream::{depth_weight, klines_weight};
 use aegis_wire::{
     DepthChunk, Event, Header, Interval, Kline, Level, Record, Resync, ResyncReason, SymbolId, SymbolTable,
     DEPTH_LEVELS_PER_CHUNK,
@@ -345,26 +346,6 @@ impl RestClient {
             });
         }
         Ok(out)
-    }
-}
-
-/// Binance's weight for `/fapi/v1/klines` at `limit`.
-pub fn klines_weight(limit: usize) -> u32 {
-    match limit {
-        0..100 => 1,
-        100..500 => 2,
-        500..=1000 => 5,
-        _ => 10,
-    }
-}
-
-/// Binance's weight for `/fapi/v1/depth` at `limit`.
-pub fn depth_weight(limit: usize) -> u32 {
-    match limit {
-        0..=50 => 2,
-        51..=100 => 5,
-        101..=500 => 10,
-        _ => 20,
     }
 }
 

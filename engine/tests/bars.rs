@@ -4,25 +4,14 @@
 //! series in shared/data).
 
 use aegis::brain::bar::{Bar, Rollup};
-use aegis::feed::shard::Idle;
-use aegis::run::{run, RunConfig};
+mod common;
+
+use aegis::run::run;
 use aegis_wire::{parse_fixed8, parse_fixed8_i128, Sign};
+use common::{config, repo, shared_data, start_sim};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("AEGIS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"))
-        .join("data")
-}
 
 fn px(s: &str) -> i64 {
     parse_fixed8(s.as_bytes(), Sign::Forbidden).unwrap()
@@ -55,50 +44,17 @@ fn read_bars(path: &std::path::Path, skip: usize) -> Vec<Bar> {
 
 #[test]
 fn bars_built_from_recorded_trades_equal_independent_candles() {
-    use clap::Parser;
     let files: Vec<String> = ["hftbacktest_spot_btcusdt_20240808.gz", "hftbacktest_spot_btcusdt_20240809.gz"]
         .iter()
         .map(|f| shared_data().join("ws").join(f).to_str().unwrap().to_string())
         .collect();
-    let mut argv = vec!["exchange-sim", "--port", "0", "--for", "300s", "--speed", "max", "--replay"];
-    argv.extend(files.iter().map(String::as_str));
-    let args = exchange_sim::cli::Args::try_parse_from(argv).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(exchange_sim::run_with(args, move |port, _| {
-            let _ = tx.send(port);
-            Ok(())
-        }))
-        .unwrap();
-    });
-    let port = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let mut args = vec!["--speed", "max", "--replay"];
+    args.extend(files.iter().map(String::as_str));
+    let port = start_sim(&args);
     let out = std::env::temp_dir().join(format!("aegis-trade-bars-{}.csv", std::process::id()));
-    let ws = format!("ws://127.0.0.1:{port}");
-    let config = RunConfig {
-        public_ws: ws.clone(),
-        market_ws: ws,
-        rest: format!("http://127.0.0.1:{port}"),
-        symbols: vec!["BTCUSDT".into()],
-        streams: vec!["trade".into()],
-        shards: 1,
-        shard_cores: vec![],
-        brain_core: None,
-        idle: Idle::SpinThenPark,
-        ring_capacity: 1 << 16,
-        ring_spin: 1 << 12,
-        max_message: 1 << 20,
-        warmup_bars: 300,
-        depth_snapshot_limit: 1000,
-        run_for: Some(Duration::from_secs(120)),
-        bars_out: Some(out.clone()),
-        progress: false,
-        stop_after_events: Some(9_757 + 10_147),
-        extra_ca: None,
-        transport: aegis::run::TransportChoice::Auto,
-        io_memory: 512 << 10,
-        rotate_after: None,
-    };
+    let mut config = config(port, vec!["BTCUSDT".into()], vec!["trade".into()]);
+    config.bars_out = Some(out.clone());
+    config.stop_after_events = Some(9_757 + 10_147);
     let summary = run(config, Arc::new(AtomicBool::new(false))).unwrap().summary;
     assert_eq!(summary["events_by_kind"]["trade"], 9_757 + 10_147, "{summary}");
     let ours = read_bars(&out, 1);

@@ -1,12 +1,14 @@
 //! Whole runs: exchange-sim (in-process, real loopback WebSocket and REST) → shard → ring →
 //! brain, checked through the run summary and the closed-bar file.
 
-use aegis::feed::shard::Idle;
-use aegis::run::{run, RunConfig};
+mod common;
+
+use aegis::run::run;
+use common::{config, shared_data, start_sim};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,61 +18,6 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn shared_data() -> PathBuf {
-    std::env::var_os("AEGIS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data")
-}
-
-/// Starts exchange-sim in this process with `args`; returns its port.
-fn start_sim(args: &[&str]) -> u16 {
-    use clap::Parser;
-    let mut argv = vec!["exchange-sim", "--port", "0", "--for", "300s"];
-    argv.extend_from_slice(args);
-    let parsed = exchange_sim::cli::Args::try_parse_from(argv).expect("sim args");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        runtime
-            .block_on(exchange_sim::run_with(parsed, move |port, _| {
-                let _ = tx.send(port);
-                Ok(())
-            }))
-            .expect("exchange-sim");
-    });
-    rx.recv_timeout(Duration::from_secs(60)).expect("sim port")
-}
-
-fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfig {
-    let ws = format!("ws://127.0.0.1:{port}");
-    RunConfig {
-        public_ws: ws.clone(),
-        market_ws: ws,
-        rest: format!("http://127.0.0.1:{port}"),
-        symbols,
-        streams,
-        shards: 1,
-        shard_cores: vec![],
-        brain_core: None,
-        idle: Idle::SpinThenPark,
-        ring_capacity: 1 << 16,
-        ring_spin: 1 << 12,
-        max_message: 1 << 20,
-        warmup_bars: 300,
-        depth_snapshot_limit: 1000,
-        run_for: Some(Duration::from_secs(120)),
-        bars_out: None,
-        progress: false,
-        stop_after_events: None,
-        extra_ca: None,
-        transport: aegis::run::TransportChoice::Auto,
-        io_memory: 512 << 10,
-        rotate_after: None,
-    }
 }
 
 fn envelopes(path: &Path) -> Vec<Value> {

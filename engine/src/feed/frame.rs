@@ -7,33 +7,7 @@
 //! fragments. Text is UTF-8 validated. Every protocol violation is an error carrying the
 //! close code the RFC prescribes; none panics.
 
-/// Frame opcodes (RFC 6455 §5.2).
-pub mod opcode {
-    /// Continuation.
-    pub const CONTINUATION: u8 = 0x0;
-    /// Text.
-    pub const TEXT: u8 = 0x1;
-    /// Binary.
-    pub const BINARY: u8 = 0x2;
-    /// Close.
-    pub const CLOSE: u8 = 0x8;
-    /// Ping.
-    pub const PING: u8 = 0x9;
-    /// Pong.
-    pub const PONG: u8 = 0xA;
-}
-
-/// Close codes (RFC 6455 §7.4.1).
-pub mod close_code {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// Protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// Data not consistent with the message type (invalid UTF-8).
-    pub const INVALID_DATA: u16 = 1007;
-    /// Message too big.
-    pub const TOO_BIG: u16 = 1009;
-}
+pub use aegis_wire::websocket::{close_code, opcode};
 
 /// Why the server's bytes violate the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

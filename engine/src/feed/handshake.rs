@@ -2,9 +2,6 @@
 //! the server's answer including `Sec-WebSocket-Accept`.
 
 use base64::Engine;
-use sha1::{Digest, Sha1};
-
-const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Largest response head accepted.
 pub const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 
@@ -27,10 +24,7 @@ pub enum HandshakeError {
 
 /// The `Sec-WebSocket-Accept` value for `key`.
 pub fn accept_for(key: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(key.as_bytes());
-    sha.update(ACCEPT_GUID);
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
+    aegis_wire::websocket::accept_key(key)
 }
 
 /// A fresh `Sec-WebSocket-Key` from 16 random bytes.

@@ -7,13 +7,15 @@
 //! - [`symbol`]: symbol names interned to [`SymbolId`]s.
 //! - [`record`]: one fixed-size rkyv record per market event.
 //! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
-//! - [`stream`]: Binance stream names, their event kinds and endpoint tiers.
+//! - [`stream`]: Binance stream names, their event kinds and endpoint tiers, REST weights.
+//! - [`websocket`]: RFC 6455 constants and the handshake's accept key.
 
 pub mod decimal;
 pub mod record;
 pub mod slot;
 pub mod stream;
 pub mod symbol;
+pub mod websocket;
 
 pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};
 pub use record::{

@@ -1,4 +1,5 @@
-//! Binance stream names (`<symbol>@<channel>`), their event kinds and endpoint tiers.
+//! Binance stream names (`<symbol>@<channel>`), their event kinds and endpoint tiers, and
+//! the exchange's connection and request-weight rules.
 //!
 //! Binance routes USDⓈ-M streams by path: `/public` carries trade, bookTicker and depth;
 //! `/market` carries aggTrade, kline, markPrice and forceOrder; the old unrouted paths carry
@@ -8,6 +9,26 @@ use crate::record::{EventKind, Interval};
 
 /// Most streams one connection may hold.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 200;
+
+/// Binance's request weight for `/fapi/v1/klines` at `limit`.
+pub fn klines_weight(limit: usize) -> u32 {
+    match limit {
+        0..100 => 1,
+        100..500 => 2,
+        500..=1000 => 5,
+        _ => 10,
+    }
+}
+
+/// Binance's request weight for `/fapi/v1/depth` at `limit`.
+pub fn depth_weight(limit: usize) -> u32 {
+    match limit {
+        0..=50 => 2,
+        51..=100 => 5,
+        101..=500 => 10,
+        _ => 20,
+    }
+}
 
 /// Which endpoint path a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use crate::market::{push_quoted, roll_up, Source, SymbolInfo};
 use aegis_wire::decimal::format_fixed8;
+pub use aegis_wire::stream::{depth_weight, klines_weight};
 use aegis_wire::{Interval, SCALE};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -123,26 +124,6 @@ impl WeightBudget {
         }
         self.used += weight;
         Ok(self.used)
-    }
-}
-
-/// Binance's weight for `/fapi/v1/klines` at `limit`.
-pub fn klines_weight(limit: usize) -> u32 {
-    match limit {
-        0..100 => 1,
-        100..500 => 2,
-        500..=1000 => 5,
-        _ => 10,
-    }
-}
-
-/// Binance's weight for `/fapi/v1/depth` at `limit`.
-pub fn depth_weight(limit: usize) -> u32 {
-    match limit {
-        0..=50 => 2,
-        51..=100 => 5,
-        101..=500 => 10,
-        _ => 20,
     }
 }
 

@@ -3,51 +3,7 @@
 //! Written by hand (not a WebSocket library) because fault injection needs to send what a
 //! library refuses to: fragments at chosen points, oversize frames, raw bytes.
 
-use base64::Engine;
-use sha1::{Digest, Sha1};
-
-/// The GUID RFC 6455 appends to the client's key.
-const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// Frame opcodes.
-pub mod opcode {
-    /// Continuation of a fragmented message.
-    pub const CONTINUATION: u8 = 0x0;
-    /// Text frame.
-    pub const TEXT: u8 = 0x1;
-    /// Binary frame.
-    pub const BINARY: u8 = 0x2;
-    /// Close frame.
-    pub const CLOSE: u8 = 0x8;
-    /// Ping frame.
-    pub const PING: u8 = 0x9;
-    /// Pong frame.
-    pub const PONG: u8 = 0xA;
-}
-
-/// Close codes used by the simulator.
-pub mod close_code {
-    /// Normal closure.
-    pub const NORMAL: u16 = 1000;
-    /// Going away (lifetime over, server stopping).
-    pub const GOING_AWAY: u16 = 1001;
-    /// Protocol error.
-    pub const PROTOCOL: u16 = 1002;
-    /// Unsupported data (binary frames).
-    pub const UNSUPPORTED: u16 = 1003;
-    /// Policy violation (limits, bad streams, slow consumer).
-    pub const POLICY: u16 = 1008;
-    /// Message too big.
-    pub const TOO_BIG: u16 = 1009;
-}
-
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
-pub fn accept_key(client_key: &str) -> String {
-    let mut sha = Sha1::new();
-    sha.update(client_key.trim().as_bytes());
-    sha.update(ACCEPT_GUID.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(sha.finalize())
-}
+pub use aegis_wire::websocket::{accept_key, close_code, opcode};
 
 /// Appends an unmasked server frame to `out`.
 pub fn encode_frame(out: &mut Vec<u8>, fin: bool, op: u8, payload: &[u8]) {
@@ -183,12 +139,6 @@ pub fn decode_client_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn accept_key_matches_rfc_example() {
-        // RFC 6455 §1.3.
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    }
 
     fn masked(op: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
         let mask = [1u8, 2, 3, 4];

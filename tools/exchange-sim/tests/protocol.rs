@@ -365,11 +365,13 @@ fn reorder_missing_kline_and_stall_faults_are_injected_and_counted() {
 
 #[test]
 fn the_rate_limit_caps_messages_per_connection() {
-    // An upper bound only: a loaded machine may send fewer, never more.
+    // An upper bound only: a loaded machine may send fewer, never more. The connection lives
+    // the 2 s run plus at most 2 s of shutdown, so at most five 1 s windows of 25; unlimited,
+    // the same run sends thousands.
     let args = ["--synthetic", "--symbols", "2", "--speed", "max", "--rate", "25", "--for", "2s"];
     let (got, summary) = summary_after(&args, "btcusdt@aggTrade/ethusdt@aggTrade", 1_000);
     let sent = summary["messages_sent"].as_u64().unwrap();
     assert_eq!(got.len() as u64, sent);
-    assert!(sent <= 25 * 3, "{sent} messages in a 2 s run at 25/s");
+    assert!(sent <= 25 * 5, "{sent} messages in a 2 s run at 25/s");
     assert!(sent >= 1);
 }

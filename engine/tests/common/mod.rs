@@ -1,0 +1,71 @@
+//! Helpers shared by the engine's integration tests.
+
+#![allow(dead_code)]
+
+use aegis::feed::shard::Idle;
+use aegis::run::{RunConfig, TransportChoice};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `shared/data` beside the repository (override the root with AEGIS_SHARED_DIR).
+pub fn shared_data() -> PathBuf {
+    std::env::var_os("AEGIS_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared"))
+        .join("data")
+}
+
+/// Starts exchange-sim in this process with `args` (it runs for at most five minutes);
+/// returns its port.
+pub fn start_sim(args: &[&str]) -> u16 {
+    use clap::Parser;
+    let mut argv = vec!["exchange-sim", "--port", "0", "--for", "300s"];
+    argv.extend_from_slice(args);
+    let parsed = exchange_sim::cli::Args::try_parse_from(argv).expect("sim args");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        runtime
+            .block_on(exchange_sim::run_with(parsed, move |port, _| {
+                let _ = tx.send(port);
+                Ok(())
+            }))
+            .expect("exchange-sim");
+    });
+    rx.recv_timeout(Duration::from_secs(60)).expect("sim port")
+}
+
+/// A run against the simulator on `port` (both tiers on one connection), 120 s at most.
+pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfig {
+    let ws = format!("ws://127.0.0.1:{port}");
+    RunConfig {
+        public_ws: ws.clone(),
+        market_ws: ws,
+        rest: format!("http://127.0.0.1:{port}"),
+        symbols,
+        streams,
+        shards: 1,
+        shard_cores: vec![],
+        brain_core: None,
+        idle: Idle::SpinThenPark,
+        ring_capacity: 1 << 16,
+        ring_spin: 1 << 12,
+        max_message: 1 << 20,
+        warmup_bars: 300,
+        depth_snapshot_limit: 1000,
+        run_for: Some(Duration::from_secs(120)),
+        bars_out: None,
+        progress: false,
+        stop_after_events: None,
+        extra_ca: None,
+        transport: TransportChoice::Auto,
+        io_memory: 512 << 10,
+        rotate_after: None,
+    }
+}
