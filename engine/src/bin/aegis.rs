@@ -273,7 +273,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         config.public_ws,
         config.rest
     );
+    // SIGINT/SIGTERM stop the run cleanly: shards first, then the brain drains, then the
+    // summary is written.
     let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
     let report = aegis::run::run(config, stop)?;
     let text = serde_json::to_string_pretty(&report.summary)?;
     match &args.summary {
