@@ -33,11 +33,46 @@ impl<'a> Cursor<'a> {
         Some(value)
     }
 
-    /// A price or quantity string, SWAR fast path for plain `digits[.digits]`, exact
-    /// fallback for everything else.
+    /// A price or quantity string: `"digits[.digits]"` parsed in one pass (SWAR), with the
+    /// exact general parser as the fallback for anything else.
     fn decimal(&mut self) -> Option<i64> {
+        let start = self.pos;
+        if let Some(v) = self.plain_decimal() {
+            return Some(v);
+        }
+        self.pos = start;
         let text = self.string()?;
-        fast_fixed8(text).or_else(|| parse_fixed8(text, Sign::Forbidden).ok())
+        parse_fixed8(text, Sign::Forbidden).ok()
+    }
+
+    /// `"` ≤ 11 digits [`.` ≤ 8 digits] `"`, or `None` (position unspecified).
+    #[inline]
+    fn plain_decimal(&mut self) -> Option<i64> {
+        self.lit(b"\"")?;
+        let (int_value, int_len) = parse_uint_swar(self.bytes.get(self.pos..)?)?;
+        if int_len > 11 {
+            return None;
+        }
+        self.pos += int_len;
+        let mut frac_value = 0;
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            let word = load_word(self.bytes.get(self.pos..)?);
+            let run = digit_run(word);
+            if run == 0 || (run == 8 && self.bytes.get(self.pos + 8).is_some_and(u8::is_ascii_digit)) {
+                return None;
+            }
+            // Left-aligned: missing trailing digits are zeros.
+            let padded = if run == 8 {
+                word
+            } else {
+                (word & (u64::MAX >> (8 * (8 - run)))) | (ASCII_ZEROS << (8 * run))
+            };
+            frac_value = eight_digits(padded);
+            self.pos += run;
+        }
+        self.lit(b"\"")?;
+        i64::try_from(int_value.checked_mul(100_000_000)?.checked_add(frac_value)?).ok()
     }
 
     fn int(&mut self) -> Option<i64> {
@@ -118,7 +153,9 @@ fn special_bytes(word: u64) -> u64 {
     quote | backslash | control
 }
 
-/// `digits[.digits]` with ≤ 11 integer and ≤ 8 fractional digits, scaled by 10^8.
+/// `digits[.digits]` with ≤ 11 integer and ≤ 8 fractional digits, scaled by 10^8 (the
+/// reference the one-pass cursor decimal is tested against).
+#[cfg(test)]
 fn fast_fixed8(text: &[u8]) -> Option<i64> {
     let (int, frac) = match text.iter().position(|&b| b == b'.') {
         Some(dot) => (&text[..dot], &text[dot + 1..]),
@@ -161,7 +198,7 @@ fn fast_fixed8(text: &[u8]) -> Option<i64> {
 }
 
 /// The unsigned integer at the front of `bytes` and its length in digits (1–20).
-#[inline]
+#[inline(always)]
 fn parse_uint_swar(bytes: &[u8]) -> Option<(u64, usize)> {
     let first = load_word(bytes);
     let run = digit_run(first);
@@ -198,6 +235,7 @@ fn parse_uint_swar(bytes: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// How many of the word's bytes, from the first, are ASCII digits.
+#[inline(always)]
 fn digit_run(word: u64) -> usize {
     // A byte is a digit when its high nibble is 3 and adding 6 does not carry into it.
     let not_digit = (word & 0xF0F0_F0F0_F0F0_F0F0 ^ 0x3030_3030_3030_3030)
@@ -206,6 +244,7 @@ fn digit_run(word: u64) -> usize {
 }
 
 /// The value of eight ASCII digits packed little-endian (first digit in the low byte).
+#[inline(always)]
 fn eight_digits(word: u64) -> u64 {
     let w = word.wrapping_sub(0x3030_3030_3030_3030);
     let w = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
