@@ -58,6 +58,20 @@ impl ParseError {
     }
 }
 
+const EMPTY_CHUNK: DepthChunk = DepthChunk {
+    first_update_id: 0,
+    final_update_id: 0,
+    prev_final_update_id: 0,
+    transaction_time_ms: 0,
+    partial: false,
+    snapshot: false,
+    part: 0,
+    last: false,
+    bid_count: 0,
+    ask_count: 0,
+    levels: [Level { price: 0, qty: 0 }; DEPTH_LEVELS_PER_CHUNK],
+};
+
 /// What one message turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -301,6 +315,17 @@ impl Context<'_> {
             let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
             self.emit(header, m.event, sink);
             return Ok(m.used);
+        }
+        if hint.kind == EventKind::DepthUpdate && !hint.partial_depth {
+            let mut chunks = [EMPTY_CHUNK; fast::MAX_FAST_DEPTH_CHUNKS];
+            if let Some(m) = fast::depth_update(payload, &mut chunks) {
+                let symbol = self.symbols.get(m.symbol).ok_or(ParseError::UnknownSymbol)?;
+                let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
+                for chunk in &chunks[..m.chunks] {
+                    self.emit(header, Event::Depth(*chunk), sink);
+                }
+                return Ok(m.used);
+            }
         }
         match hint.kind {
             EventKind::Trade => self.trade(payload, sink),

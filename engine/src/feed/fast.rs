@@ -8,7 +8,7 @@
 //! a record.
 
 use aegis_wire::decimal::{parse_fixed8, Sign};
-use aegis_wire::{AggTrade, BookTicker, Event, Trade};
+use aegis_wire::{AggTrade, BookTicker, DepthChunk, Event, Level, Trade, DEPTH_LEVELS_PER_CHUNK};
 
 /// A forward-only reader over a payload.
 struct Cursor<'a> {
@@ -112,6 +112,92 @@ impl<'a> Cursor<'a> {
             self.lit(b"false").map(|_| false)
         }
     }
+}
+
+/// Depth chunks a template may hold before it gives the update to the general parser.
+pub const MAX_FAST_DEPTH_CHUNKS: usize = 32;
+
+/// A diff-depth update matched by [`depth_update`]: its chunks are in the caller's buffer.
+pub struct MatchedDepth<'a> {
+    /// `E`.
+    pub event_time_ms: i64,
+    /// `s`, as sent.
+    pub symbol: &'a [u8],
+    /// Chunks written to the buffer.
+    pub chunks: usize,
+    /// Bytes of the payload object.
+    pub used: usize,
+}
+
+/// `{"e":"depthUpdate","E":…,"T":…,"s":"…","U":…,"u":…,"pu":…,"b":[["p","q"],…],"a":[…]}`
+/// with at most `MAX_FAST_DEPTH_CHUNKS × 8` levels, chunked into `out` (bids first).
+pub fn depth_update<'a>(
+    bytes: &'a [u8],
+    out: &mut [DepthChunk; MAX_FAST_DEPTH_CHUNKS],
+) -> Option<MatchedDepth<'a>> {
+    let mut c = Cursor { bytes, pos: 0 };
+    c.lit(b"{\"e\":\"depthUpdate\",\"E\":")?;
+    let event_time_ms = c.int()?;
+    c.lit(b",\"T\":")?;
+    let transaction_time_ms = c.int()?;
+    c.lit(b",\"s\":")?;
+    let symbol = c.string()?;
+    c.lit(b",\"U\":")?;
+    let first_update_id = c.uint()?;
+    c.lit(b",\"u\":")?;
+    let final_update_id = c.uint()?;
+    c.lit(b",\"pu\":")?;
+    let prev_final_update_id = c.int()?;
+    let template = DepthChunk {
+        first_update_id,
+        final_update_id,
+        prev_final_update_id,
+        transaction_time_ms,
+        partial: false,
+        snapshot: false,
+        part: 0,
+        last: false,
+        bid_count: 0,
+        ask_count: 0,
+        levels: [Level::default(); DEPTH_LEVELS_PER_CHUNK],
+    };
+    let mut chunks = 0;
+    out[0] = template;
+    for (side, key) in [(true, b",\"b\":["), (false, b",\"a\":[")] {
+        c.lit(key)?;
+        let mut first = true;
+        while c.lit(b"]").is_none() {
+            if !first {
+                c.lit(b",")?;
+            }
+            first = false;
+            c.lit(b"[")?;
+            let price = c.decimal()?;
+            c.lit(b",")?;
+            let qty = c.decimal()?;
+            c.lit(b"]")?;
+            let chunk = &mut out[chunks];
+            let used = usize::from(chunk.bid_count + chunk.ask_count);
+            let chunk = if used == DEPTH_LEVELS_PER_CHUNK {
+                chunks += 1;
+                let next = out.get_mut(chunks)?;
+                *next = DepthChunk { part: chunks as u16, ..template };
+                next
+            } else {
+                chunk
+            };
+            let used = usize::from(chunk.bid_count + chunk.ask_count);
+            chunk.levels[used] = Level { price, qty };
+            if side {
+                chunk.bid_count += 1;
+            } else {
+                chunk.ask_count += 1;
+            }
+        }
+    }
+    c.lit(b"}")?;
+    out[chunks].last = true;
+    Some(MatchedDepth { event_time_ms, symbol, chunks: chunks + 1, used: c.pos })
 }
 
 /// Splits a combined-stream envelope `{"stream":"<name>","data":<payload>}` laid out as
