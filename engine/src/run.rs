@@ -72,7 +72,7 @@ pub struct RunConfig {
     pub transport: TransportChoice,
     /// glommio's registered I/O memory per shard (counts against memlock).
     pub io_memory: usize,
-    /// Replace connections after this long, make-before-break (mio transport).
+    /// Replace connections after this long, make-before-break.
     pub rotate_after: Option<Duration>,
 }
 

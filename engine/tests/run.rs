@@ -214,19 +214,27 @@ fn an_untrusted_certificate_is_refused() {
 #[test]
 fn connections_rotate_before_their_lifetime_ends_without_a_gap() {
     let _serial = serial();
-    let port = start_sim(&["--synthetic", "--symbols", "2", "--speed", "30", "--conn-lifetime", "4s"]);
-    let streams = vec!["aggTrade".into(), "bookTicker".into(), "depth@100ms".into()];
-    let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], streams);
-    cfg.transport = aegis::run::TransportChoice::Mio;
-    cfg.rotate_after = Some(Duration::from_millis(1200));
-    cfg.run_for = Some(Duration::from_secs(8));
-    let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
-    assert!(summary["rotations"].as_u64().unwrap() >= 2, "{summary}");
-    assert_eq!(summary["disconnects"], 0, "the exchange never had to cut a connection: {summary}");
-    for symbol in ["BTCUSDT", "ETHUSDT"] {
-        assert_eq!(summary["symbols"][symbol]["trade_id_gaps"], 0, "{symbol}: {summary}");
+    for transport in [aegis::run::TransportChoice::Mio, aegis::run::TransportChoice::Glommio] {
+        let port = start_sim(&["--synthetic", "--symbols", "2", "--speed", "30", "--conn-lifetime", "4s"]);
+        let streams = vec!["aggTrade".into(), "bookTicker".into(), "depth@100ms".into()];
+        let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], streams);
+        cfg.transport = transport;
+        cfg.rotate_after = Some(Duration::from_millis(1200));
+        cfg.run_for = Some(Duration::from_secs(8));
+        let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
+        assert!(summary["rotations"].as_u64().unwrap() >= 2, "{transport:?}: {summary}");
+        assert_eq!(
+            summary["disconnects"], 0,
+            "{transport:?}: the exchange never had to cut a connection: {summary}"
+        );
+        for symbol in ["BTCUSDT", "ETHUSDT"] {
+            assert_eq!(summary["symbols"][symbol]["trade_id_gaps"], 0, "{transport:?} {symbol}: {summary}");
+        }
+        assert_eq!(summary["books_in_sync"], 2, "{transport:?}: {summary}");
+        assert_eq!(summary["gaps_detected"], 0, "{transport:?}: no resync was needed: {summary}");
+        assert!(
+            summary["duplicates_dropped"].as_u64().unwrap() > 0,
+            "{transport:?}: the overlap was de-duplicated: {summary}"
+        );
     }
-    assert_eq!(summary["books_in_sync"], 2, "{summary}");
-    assert_eq!(summary["gaps_detected"], 0, "no resync was needed: {summary}");
-    assert!(summary["duplicates_dropped"].as_u64().unwrap() > 0, "the overlap was de-duplicated: {summary}");
 }

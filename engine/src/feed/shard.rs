@@ -68,8 +68,8 @@ pub struct ShardConfig {
     pub backoff_max: Duration,
     /// Seed for masks, keys and jitter.
     pub seed: u64,
-    /// Replace each connection after this long, make-before-break (mio transport), so the
-    /// exchange's lifetime limit never cuts the feed.
+    /// Replace each connection after this long, make-before-break, so the exchange's
+    /// lifetime limit never cuts the feed.
     pub rotate_after: Option<Duration>,
 }
 

@@ -16,7 +16,7 @@ use aegis_wire::SymbolTable;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use glommio::{LocalExecutorBuilder, Placement};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 
 /// How long a blocked read waits before the loop looks at the stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long the old and the new connection overlap during a rotation.
+const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
+/// How long a rotation waits for its replacement to go live before trying again.
+const SUCCESSOR_PATIENCE: Duration = Duration::from_secs(5);
 
 fn builder(name: &str, core: Option<usize>, idle: Idle, io_memory: usize) -> LocalExecutorBuilder {
     let placement = core.map_or(Placement::Unbound, Placement::Fixed);
@@ -56,89 +60,92 @@ pub fn run_shard(
     let name = format!("aegis-shard-{}", config.id);
     let handle = builder(&name, config.core, config.idle, io_memory)
         .spawn(move || async move {
-            let ring = Rc::new(RefCell::new(ring));
-            let started = Instant::now();
-            let tasks: Vec<_> = config
-                .endpoints
-                .iter()
-                .cloned()
-                .map(|spec| {
-                    let task = endpoint(
-                        spec,
-                        config.clone(),
-                        symbols.clone(),
-                        ring.clone(),
-                        stats.clone(),
-                        stop.clone(),
-                        started,
-                    );
-                    glommio::spawn_local(task).detach()
-                })
-                .collect();
-            for task in tasks {
-                task.await;
+            let ctx = Ctx {
+                config: config.clone(),
+                symbols,
+                ring: Rc::new(RefCell::new(ring)),
+                stats,
+                stop: stop.clone(),
+                started: Instant::now(),
+            };
+            for spec in config.endpoints.iter().cloned() {
+                glommio::spawn_local(endpoint(spec, ctx.clone(), None)).detach();
             }
+            // Endpoint tasks hand over to their successors on rotation, so the executor
+            // lives until the stop flag, not until the first tasks end.
+            while !stop.load(Ordering::Relaxed) {
+                glommio::timer::sleep(Duration::from_millis(20)).await;
+            }
+            glommio::timer::sleep(READ_TIMEOUT).await;
         })
         .map_err(|e| std::io::Error::other(format!("glommio shard: {e}")))?;
     handle.join().map_err(|e| std::io::Error::other(format!("glommio shard (io_uring or memlock): {e}")))
 }
 
-async fn endpoint(
-    spec: EndpointSpec,
+/// What every endpoint task of a shard shares.
+#[derive(Clone)]
+struct Ctx {
     config: ShardConfig,
     symbols: Arc<SymbolTable>,
     ring: Rc<RefCell<RingProducer>>,
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
     started: Instant,
-) {
+}
+
+/// How a session ended without an error.
+enum Ended {
+    Stopped,
+    Rotated,
+}
+
+/// One endpoint's connection, reconnected with backoff until the run stops. A `successor`
+/// task is a rotation's replacement: it flags `live` once open (no resync: nothing was
+/// missed) and gives up if its first connection fails, leaving the retry to its predecessor.
+async fn endpoint(spec: EndpointSpec, ctx: Ctx, successor: Option<Rc<Cell<bool>>>) {
     let mut attempt = 0u32;
-    let mut ever_opened = false;
-    let mut jitter = config.seed ^ (spec.addr.port() as u64) | 1;
+    let mut ever_opened = successor.is_some();
+    let mut jitter = ctx.config.seed ^ (spec.addr.port() as u64) | 1;
     let mut read_buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
-    while !stop.load(Ordering::Relaxed) {
-        let result = session(
-            &spec,
-            &config,
-            &symbols,
-            &ring,
-            &stats,
-            &stop,
-            started,
-            &mut ever_opened,
-            &mut attempt,
-            &mut read_buf,
-            &mut out,
-        )
-        .await;
-        if stop.load(Ordering::Relaxed) {
-            return;
+    let mut live = successor;
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let result =
+            session(&spec, &ctx, &mut ever_opened, &mut attempt, &mut live, &mut read_buf, &mut out).await;
+        match result {
+            Ok(Ended::Stopped) | Ok(Ended::Rotated) => return,
+            Err(err) => {
+                if live.is_some() {
+                    return; // a successor that never opened
+                }
+                ctx.stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                note_error(&ctx.stats, ctx.started, &format!("{} {}: {err}", spec.host, spec.path));
+            }
         }
-        if let Err(err) = result {
-            stats.disconnects.fetch_add(1, Ordering::Relaxed);
-            note_error(&stats, started, &format!("{} {}: {err}", spec.host, spec.path));
-        }
-        glommio::timer::sleep(backoff(&config, attempt, &mut jitter)).await;
+        glommio::timer::sleep(backoff(&ctx.config, attempt, &mut jitter)).await;
         attempt += 1;
     }
 }
 
-/// One connection's life: connect, upgrade, read until it fails or the run stops.
+/// A rotation in progress: the replacement's flag, when it was spawned, when it went live.
+struct Rotation {
+    live: Rc<Cell<bool>>,
+    spawned: Instant,
+    live_since: Option<Instant>,
+}
+
+/// One connection's life: connect, upgrade, read until it fails, rotates or the run stops.
 #[allow(clippy::too_many_arguments)]
 async fn session(
     spec: &EndpointSpec,
-    config: &ShardConfig,
-    symbols: &SymbolTable,
-    ring: &Rc<RefCell<RingProducer>>,
-    stats: &ShardStats,
-    stop: &AtomicBool,
-    started: Instant,
+    ctx: &Ctx,
     ever_opened: &mut bool,
     attempt: &mut u32,
+    successor_flag: &mut Option<Rc<Cell<bool>>>,
     read_buf: &mut [u8],
     out: &mut Vec<u8>,
-) -> Result<(), ConnError> {
+) -> Result<Ended, ConnError> {
+    let (config, stats, started) = (&ctx.config, &ctx.stats, ctx.started);
     let mut stream = TcpStream::connect(spec.addr).await.map_err(|e| std::io::Error::other(e.to_string()))?;
     stream.set_nodelay(true).map_err(|e| std::io::Error::other(e.to_string()))?;
     stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -151,9 +158,35 @@ async fn session(
     };
     let mut conn =
         WsConn::with_tls(&spec.host, &spec.path, config.max_message, config.seed ^ u64::from(*attempt), tls);
-    let mut opened = false;
-    while !stop.load(Ordering::Relaxed) {
+    let mut opened_at: Option<Instant> = None;
+    let mut rotation: Option<Rotation> = None;
+    loop {
+        if ctx.stop.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopped);
+        }
         stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = rotation.as_mut() {
+            if r.live.get() && r.live_since.is_none() {
+                r.live_since = Some(Instant::now());
+            }
+            if r.live_since.is_some_and(|t| t.elapsed() >= ROTATION_OVERLAP) {
+                conn.send_close(1000);
+                out.clear();
+                conn.write_to(out)?;
+                let _ = stream.write_all(out).await;
+                stats.rotations.fetch_add(1, Ordering::Relaxed);
+                return Ok(Ended::Rotated);
+            }
+            if r.live_since.is_none() && r.spawned.elapsed() > SUCCESSOR_PATIENCE {
+                rotation = None; // the replacement failed; try again
+            }
+        } else if let (Some(after), Some(at)) = (config.rotate_after, opened_at) {
+            if at.elapsed() >= after {
+                let live = Rc::new(Cell::new(false));
+                glommio::spawn_local(endpoint(spec.clone(), ctx.clone(), Some(live.clone()))).detach();
+                rotation = Some(Rotation { live, spawned: Instant::now(), live_since: None });
+            }
+        }
         if conn.wants_write() {
             out.clear();
             conn.write_to(out)?;
@@ -171,17 +204,20 @@ async fn session(
         let mut input = &read_buf[..n];
         while !input.is_empty() {
             conn.read_from(&mut input)?;
-            let mut ring = ring.borrow_mut();
+            let mut ring = ctx.ring.borrow_mut();
             conn.process(&mut |text| {
-                deliver(text, spec.raw_hint, symbols, recv_ns, &mut ring, stats, started)
+                deliver(text, spec.raw_hint, &ctx.symbols, recv_ns, &mut ring, stats, started)
             })?;
-            if conn.is_open() && !opened {
-                opened = true;
-                announce_open(spec, *ever_opened, &mut ring, stats, recv_ns);
+            if conn.is_open() && opened_at.is_none() {
+                opened_at = Some(Instant::now());
+                match successor_flag.take() {
+                    // A rotation's replacement: the predecessor is still delivering.
+                    Some(live) => live.set(true),
+                    None => announce_open(spec, *ever_opened, &mut ring, stats, recv_ns),
+                }
                 *ever_opened = true;
                 *attempt = 0;
             }
         }
     }
-    Ok(())
 }
