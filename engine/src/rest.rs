@@ -323,13 +323,10 @@ impl RestClient {
                 final_update_id: last_update_id,
                 prev_final_update_id: -1,
                 transaction_time_ms: time,
-                partial: false,
                 snapshot: true,
                 part: part as u16,
                 last: part + 1 == parts,
-                bid_count: 0,
-                ask_count: 0,
-                levels: [Level::default(); DEPTH_LEVELS_PER_CHUNK],
+                ..DepthChunk::EMPTY
             };
             // Bids precede asks in `levels`, so a chunk's bids come first within it too.
             for (i, (is_bid, level)) in group.iter().enumerate() {

@@ -109,11 +109,6 @@ impl RingProducer {
         self.any_pending = false;
     }
 
-    /// Slots currently filled.
-    pub fn depth(&self) -> usize {
-        self.inner.buffer().capacity() - self.inner.slots()
-    }
-
     /// This ring's counters.
     pub fn stats(&self) -> Arc<RingStats> {
         self.stats.clone()
@@ -142,11 +137,6 @@ impl RingConsumer {
     /// This ring's counters.
     pub fn stats(&self) -> Arc<RingStats> {
         self.stats.clone()
-    }
-
-    /// Slots currently filled.
-    pub fn depth(&self) -> usize {
-        self.inner.slots()
     }
 }
 

@@ -1,7 +1,10 @@
 //! Differential test: the same server byte stream, cut at random points, decoded by our
 //! frame decoder and by tungstenite's client, yields the same messages in the same order.
 
+mod common;
+
 use aegis::feed::frame::{Decoded, FrameDecoder, WsMessage};
+use common::shared_data;
 use proptest::prelude::*;
 use std::io::{Read, Write};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
@@ -175,11 +178,4 @@ fn a_recorded_capture_framed_by_tungstenite_decodes_identically() {
     let mine = ours(&bytes, &cuts);
     assert_eq!(mine.len(), pieces.len());
     assert_eq!(mine, theirs(&bytes, &cuts));
-}
-
-fn shared_data() -> std::path::PathBuf {
-    std::env::var_os("AEGIS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data")
 }

@@ -1,6 +1,8 @@
 //! A counting allocator proves the parsing half of the shard's hot path (frame decode →
 //! JSON → record into a ring slot) allocates nothing per message after warm-up.
 
+mod common;
+
 use aegis::feed::binance::parse_message;
 use aegis::feed::frame::{Decoded, FrameDecoder, WsMessage};
 use aegis_wire::{RecordSlot, SymbolTable};
@@ -41,10 +43,7 @@ fn allocations() -> u64 {
 
 /// Server frames for every envelope of a capture, some split into fragments.
 fn framed_capture() -> (Vec<u8>, usize, SymbolTable) {
-    let path = std::env::var_os("AEGIS_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
-        .join("data/ws/hftbacktest_usdm_ethusdt_20240808.gz");
+    let path = common::shared_data().join("ws/hftbacktest_usdm_ethusdt_20240808.gz");
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut text).unwrap();
     let mut bytes = Vec::new();

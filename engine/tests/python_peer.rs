@@ -1,25 +1,19 @@
 //! Interop with an independent peer: our WebSocket client (handshake, frames, fragment
 //! reassembly, pongs) against Python's `websockets` server, over real loopback TCP.
 
+mod common;
+
 use aegis::feed::conn::{ConnError, WsConn};
+use common::{repo, shared_data};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 #[test]
 fn our_client_reads_a_python_websockets_server_and_answers_its_pings() {
     let python = repo().join(".venv/bin/python");
     assert!(python.exists(), "{} missing: run scripts/setup.sh", python.display());
-    let data = std::env::var_os("AEGIS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"))
-        .join("data");
-    let capture = data.join("ws/cryptofeed_usdm_20210722.ws.txt");
+    let capture = shared_data().join("ws/cryptofeed_usdm_20210722.ws.txt");
     let mut server = Command::new(python)
         .arg(repo().join("tests/python/ws_server.py"))
         .arg(&capture)

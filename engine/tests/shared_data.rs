@@ -1,19 +1,14 @@
 //! Every message of every shared capture parses into records; field values of a sample of
 //! each kind equal an independent reading (serde_json + the exact decimal parser).
 
+mod common;
+
 use aegis::feed::binance::{parse_message, Parsed};
 use aegis_wire::{parse_fixed8, parse_fixed8_i128, Event, EventKind, Record, Sign, SymbolTable};
+use common::shared_data;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
-
-fn shared_data() -> PathBuf {
-    let root = std::env::var_os("AEGIS_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    root.join("data")
-}
 
 fn envelopes(path: &std::path::Path) -> Vec<String> {
     let raw = std::fs::read(path).unwrap();

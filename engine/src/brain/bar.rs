@@ -1,8 +1,6 @@
 //! Bars: 1-minute bars from closed klines or built from trades, and the 5m/15m/1h/1d
 //! roll-ups. Bucketed by exchange time, never arrival time. Fixed-point; no allocation.
 
-use aegis_wire::SCALE;
-
 /// Minute length in ms.
 pub const MINUTE_MS: i64 = 60_000;
 /// Roll-up intervals kept for every symbol: 5m, 15m, 1h, 1d.
@@ -79,11 +77,6 @@ impl Bar {
         out.push(',');
         format_fixed8(self.volume, 8, out);
         let _ = write!(out, ",{}", self.trades);
-    }
-
-    /// Close as a float (for statistics only).
-    pub fn close_f64(&self) -> f64 {
-        self.close as f64 / SCALE as f64
     }
 }
 

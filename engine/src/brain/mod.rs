@@ -13,7 +13,7 @@ use crate::feed::shard::{kind_index, Idle};
 use crate::rest::RestRequest;
 use crate::ring::RingConsumer;
 use aegis_wire::record::{ArchivedEvent, ArchivedKline, ArchivedRecord};
-use aegis_wire::{EventKind, ResyncReason, SymbolId};
+use aegis_wire::{ResyncReason, SymbolId};
 use bar::{Bar, Rollup, TradeBars, MINUTE_MS, ROLLUP_MS};
 use book::{Book, DiffOutcome, SyncState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -469,9 +469,4 @@ impl Core {
             }
         }
     }
-}
-
-/// Index of `kind` among the brain's per-kind counters.
-pub fn event_index(kind: EventKind) -> usize {
-    kind_index(kind)
 }

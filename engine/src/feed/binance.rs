@@ -58,20 +58,6 @@ impl ParseError {
     }
 }
 
-const EMPTY_CHUNK: DepthChunk = DepthChunk {
-    first_update_id: 0,
-    final_update_id: 0,
-    prev_final_update_id: 0,
-    transaction_time_ms: 0,
-    partial: false,
-    snapshot: false,
-    part: 0,
-    last: false,
-    bid_count: 0,
-    ask_count: 0,
-    levels: [Level { price: 0, qty: 0 }; DEPTH_LEVELS_PER_CHUNK],
-};
-
 /// What one message turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -317,7 +303,7 @@ impl Context<'_> {
             return Ok(m.used);
         }
         if hint.kind == EventKind::DepthUpdate && !hint.partial_depth {
-            let mut chunks = [EMPTY_CHUNK; fast::MAX_FAST_DEPTH_CHUNKS];
+            let mut chunks = [DepthChunk::EMPTY; fast::MAX_FAST_DEPTH_CHUNKS];
             if let Some(m) = fast::depth_update(payload, &mut chunks) {
                 let symbol = self.symbols.get(m.symbol).ok_or(ParseError::UnknownSymbol)?;
                 let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
@@ -487,12 +473,7 @@ impl Context<'_> {
             prev_final_update_id: prev,
             transaction_time_ms,
             partial,
-            snapshot: false,
-            part: 0,
-            last: false,
-            bid_count: 0,
-            ask_count: 0,
-            levels: [Level::default(); DEPTH_LEVELS_PER_CHUNK],
+            ..DepthChunk::EMPTY
         };
         for (side, levels) in [(Side::Buy, bids), (Side::Sell, asks)] {
             let Value::Array(levels) = levels else { return Err(ParseError::BadValue("b")) };
@@ -505,7 +486,7 @@ impl Context<'_> {
                     chunk.part = chunk.part.checked_add(1).ok_or(ParseError::BadValue("b"))?;
                     chunk.bid_count = 0;
                     chunk.ask_count = 0;
-                    chunk.levels = [Level::default(); DEPTH_LEVELS_PER_CHUNK];
+                    chunk.levels = DepthChunk::EMPTY.levels;
                 }
                 let used = usize::from(chunk.bid_count + chunk.ask_count);
                 chunk.levels[used] = level;

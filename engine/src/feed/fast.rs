@@ -153,13 +153,7 @@ pub fn depth_update<'a>(
         final_update_id,
         prev_final_update_id,
         transaction_time_ms,
-        partial: false,
-        snapshot: false,
-        part: 0,
-        last: false,
-        bid_count: 0,
-        ask_count: 0,
-        levels: [Level::default(); DEPTH_LEVELS_PER_CHUNK],
+        ..DepthChunk::EMPTY
     };
     let mut chunks = 0;
     out[0] = template;
@@ -497,5 +491,29 @@ mod tests {
         let escaped =
             br#"{"e":"bookTicker","u":1,"s":"ETH\"USDT","b":"1","B":"1","a":"1","A":"1","T":1,"E":1}"#;
         assert!(book_ticker(escaped).is_none());
+    }
+
+    #[test]
+    fn the_depth_template_chunks_levels_and_leaves_coin_m_to_the_general_parser() {
+        let mut out = [DepthChunk::EMPTY; MAX_FAST_DEPTH_CHUNKS];
+        let depth = br#"{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSDT","U":10,"u":20,"pu":9,"b":[["1.5","2"],["1.4","0"]],"a":[]}"#;
+        let m = depth_update(depth, &mut out).unwrap();
+        assert_eq!((m.chunks, m.used, m.event_time_ms), (1, depth.len(), 5));
+        assert_eq!((out[0].bid_count, out[0].ask_count, out[0].last), (2, 0, true));
+        assert_eq!(
+            (out[0].first_update_id, out[0].final_update_id, out[0].prev_final_update_id),
+            (10, 20, 9)
+        );
+        assert_eq!(out[0].levels[1], Level { price: 140_000_000, qty: 0 });
+        let coin_m = br#"{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSD_PERP","ps":"ETHUSD","U":10,"u":20,"pu":9,"b":[],"a":[]}"#;
+        assert!(depth_update(coin_m, &mut out).is_none());
+        // More levels than the stack buffer holds: left to the general parser, nothing emitted.
+        let many: Vec<String> =
+            (0..(MAX_FAST_DEPTH_CHUNKS * 8 + 1)).map(|i| format!("[\"{i}\",\"1\"]")).collect();
+        let big = format!(
+            r#"{{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSDT","U":10,"u":20,"pu":9,"b":[{}],"a":[]}}"#,
+            many.join(",")
+        );
+        assert!(depth_update(big.as_bytes(), &mut out).is_none());
     }
 }

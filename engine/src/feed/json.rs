@@ -101,18 +101,8 @@ impl<'a> Scanner<'a> {
 
     /// The next `"key": value` of an object, or `None` after the closing brace.
     pub fn next_field(&mut self) -> Result<Option<(&'a [u8], Value<'a>)>, JsonError> {
-        if !self.advance()? {
-            return Ok(None);
-        }
-        let key = self.string()?;
-        self.skip_ws();
-        if self.peek() != Some(b':') {
-            return Err(self.err("expected ':'"));
-        }
-        self.pos += 1;
-        self.skip_ws();
-        let value = self.value()?;
-        Ok(Some((key, value)))
+        let Some(key) = self.next_key()? else { return Ok(None) };
+        Ok(Some((key, self.value()?)))
     }
 
     /// The next key of an object, leaving the scanner at its value (read it with

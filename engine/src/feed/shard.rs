@@ -122,7 +122,7 @@ struct Endpoint {
 }
 
 /// How long the old and the new connection overlap during a rotation.
-const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
+pub(crate) const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
 
 /// mio tokens at and above this are successors (token − base = endpoint index).
 const SUCCESSOR_TOKEN: usize = 1 << 20;

@@ -10,6 +10,7 @@
 use super::conn::{ConnError, WsConn};
 use super::shard::{
     announce_open, backoff, deliver, note_error, EndpointSpec, Idle, ShardConfig, ShardStats,
+    ROTATION_OVERLAP,
 };
 use crate::ring::RingProducer;
 use aegis_wire::SymbolTable;
@@ -24,8 +25,6 @@ use std::time::{Duration, Instant};
 
 /// How long a blocked read waits before the loop looks at the stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
-/// How long the old and the new connection overlap during a rotation.
-const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
 /// How long a rotation waits for its replacement to go live before trying again.
 const SUCCESSOR_PATIENCE: Duration = Duration::from_secs(5);
 

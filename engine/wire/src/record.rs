@@ -243,6 +243,23 @@ pub struct DepthChunk {
     pub levels: [Level; DEPTH_LEVELS_PER_CHUNK],
 }
 
+impl DepthChunk {
+    /// A chunk with every field zero and no levels (a template to fill).
+    pub const EMPTY: DepthChunk = DepthChunk {
+        first_update_id: 0,
+        final_update_id: 0,
+        prev_final_update_id: 0,
+        transaction_time_ms: 0,
+        partial: false,
+        snapshot: false,
+        part: 0,
+        last: false,
+        bid_count: 0,
+        ask_count: 0,
+        levels: [Level { price: 0, qty: 0 }; DEPTH_LEVELS_PER_CHUNK],
+    };
+}
+
 /// Mark price, index price and funding (`<symbol>@markPrice@1s`).
 #[derive(Archive, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[rkyv(compare(PartialEq), derive(Debug))]

@@ -21,7 +21,7 @@ pub mod tls;
 pub mod ws;
 
 use anyhow::Context;
-use cli::{Args, Speed};
+use cli::Args;
 use market::Source;
 use server::{Shared, WsLimits};
 use std::io::Write;
@@ -198,9 +198,4 @@ async fn progress(shared: Arc<Shared>) {
         );
         last = sent;
     }
-}
-
-/// True when `speed` paces by source time.
-pub fn is_paced(speed: Speed) -> bool {
-    matches!(speed, Speed::Factor(_))
 }
