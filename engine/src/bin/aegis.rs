@@ -20,7 +20,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the engine (default: against an in-process exchange-sim, fully offline).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Compute the 18 features and raw indicators of every bar of a kline CSV.
+    Features(FeaturesArgs),
+}
+
+#[derive(Parser)]
+struct FeaturesArgs {
+    /// Kline CSV: `open_time_ms,open,high,low,close,volume[,...]`, with or without a header
+    /// (Binance's 12-column public-data layout also gives trades, taker-buy volume, VWAP).
+    klines: PathBuf,
+    /// Output CSV (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip refused rows (each reported on stderr) instead of stopping at the first.
+    #[arg(long)]
+    skip_bad: bool,
 }
 
 #[derive(Parser, Default)]
@@ -146,9 +161,34 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run(RunArgs::default())) {
-        Command::Run(args) => run(args),
+    match cli.command.unwrap_or_else(|| Command::Run(Box::default())) {
+        Command::Run(args) => run(*args),
+        Command::Features(args) => features(args),
     }
+}
+
+fn features(args: FeaturesArgs) -> anyhow::Result<()> {
+    use aegis_analytics::report::write_features;
+    use std::io::Write;
+    let config = aegis_analytics::FeatureConfig::default();
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let summary = write_features(&args.klines, &mut out, config, args.skip_bad)?;
+    for refused in &summary.skipped {
+        eprintln!("skipped {refused}");
+    }
+    eprintln!(
+        "{} bars, {} warm (warm-up {} bars), {} refused",
+        summary.rows,
+        summary.warm_rows,
+        config.warmup_bars(),
+        summary.skipped.len()
+    );
+    Ok(())
 }
 
 fn parse_size(text: &str) -> anyhow::Result<usize> {
