@@ -207,7 +207,8 @@ pub struct FeatureEngine {
     ema26: Ema,
     volume_sma: Sma,
     trades_sma: Sma,
-    returns: Window<f64>,
+    /// Squared 1m log returns.
+    squared_returns: Window<f64>,
     structure: Structure,
     fvgs: FvgTracker,
     order_blocks: OrderBlocks,
@@ -231,7 +232,7 @@ impl FeatureEngine {
             ema26: Ema::new(26),
             volume_sma: Sma::new(20),
             trades_sma: Sma::new(20),
-            returns: Window::new(config.realized_vol_long.max(config.realized_vol_short), 0.0),
+            squared_returns: Window::new(config.realized_vol_long.max(config.realized_vol_short), 0.0),
             structure: Structure::new(config.swing_lookback, history, config.swing_levels),
             fvgs: FvgTracker::new(config.fair_value_gaps),
             order_blocks: OrderBlocks::new(config.order_blocks, config.order_block_search),
@@ -253,7 +254,8 @@ impl FeatureEngine {
         let index = self.bars_seen;
         self.bars_seen += 1;
         if let Some(prev) = self.prev_close.replace(bar.close) {
-            self.returns.push((bar.close / prev).ln());
+            let r = (bar.close / prev).ln();
+            self.squared_returns.push(r * r);
         }
         let raw = RawIndicators {
             rsi14: self.rsi.update(bar.close),
@@ -350,12 +352,22 @@ impl FeatureEngine {
 
     /// RMS of the short window of 1m log returns over that of the long window.
     fn realized_vol_ratio(&self) -> Option<f64> {
-        if self.returns.len() < self.config.realized_vol_long {
+        let window = &self.squared_returns;
+        if window.len() < self.config.realized_vol_long {
             return None;
         }
-        let rms = |n: usize| (self.returns.iter().take(n).map(|r| r * r).sum::<f64>() / n as f64).sqrt();
-        let long = rms(self.config.realized_vol_long);
-        (long > 0.0).then(|| rms(self.config.realized_vol_short) / long)
+        // Summed afresh each bar (no running sum to drift away from an exact zero); four
+        // accumulators over the contiguous slots let the long window vectorise.
+        let mut lanes = [0.0; 4];
+        for chunk in window.slots().chunks(4) {
+            for (lane, x) in lanes.iter_mut().zip(chunk) {
+                *lane += x;
+            }
+        }
+        let long = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        let short: f64 = window.iter().take(self.config.realized_vol_short).sum();
+        let (n_long, n_short) = (window.capacity() as f64, self.config.realized_vol_short as f64);
+        (long > 0.0).then(|| ((short / n_short) / (long / n_long)).sqrt())
     }
 
     /// The snapshot of the last accepted bar.
@@ -368,6 +380,11 @@ impl FeatureEngine {
         self.fvgs.get(id)
     }
 
+    /// The order blocks held, newest first.
+    pub fn order_blocks(&self) -> impl Iterator<Item = OrderBlock> + '_ {
+        self.order_blocks.iter()
+    }
+
     /// Bars accepted.
     pub fn bars_seen(&self) -> u64 {
         self.bars_seen
@@ -378,7 +395,7 @@ impl FeatureEngine {
         std::mem::size_of::<Self>()
             + self.volume_sma.heap_bytes()
             + self.trades_sma.heap_bytes()
-            + self.returns.heap_bytes()
+            + self.squared_returns.heap_bytes()
             + self.structure.heap_bytes()
             + self.fvgs.heap_bytes()
             + self.order_blocks.heap_bytes()

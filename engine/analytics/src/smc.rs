@@ -177,6 +177,11 @@ impl OrderBlocks {
         Some(block)
     }
 
+    /// The blocks held, newest first.
+    pub fn iter(&self) -> impl Iterator<Item = OrderBlock> + '_ {
+        self.blocks.iter()
+    }
+
     /// True if an unmitigated block of `direction` exists.
     pub fn any_unmitigated(&self, direction: Direction) -> bool {
         self.blocks.iter().any(|b| b.mitigated_at.is_none() && b.direction == direction)
@@ -210,10 +215,11 @@ pub enum Sweep {
     Both,
 }
 
-/// The sweep made by `bar` against the last confirmed swings.
+/// The sweep made by `bar` against the last confirmed swings. A swing already broken by a
+/// close no longer has liquidity resting beyond it, so it cannot be swept.
 pub fn liquidity_grab(bar: &Ohlc, swing_high: Option<Swing>, swing_low: Option<Swing>) -> Sweep {
-    let sell_side = swing_low.is_some_and(|s| bar.low < s.price && bar.close > s.price);
-    let buy_side = swing_high.is_some_and(|s| bar.high > s.price && bar.close < s.price);
+    let sell_side = swing_low.is_some_and(|s| !s.broken && bar.low < s.price && bar.close > s.price);
+    let buy_side = swing_high.is_some_and(|s| !s.broken && bar.high > s.price && bar.close < s.price);
     match (sell_side, buy_side) {
         (true, true) => Sweep::Both,
         (true, false) => Sweep::SellSide,

@@ -57,6 +57,11 @@ impl<T: Copy> Window<T> {
         (0..self.len).filter_map(move |age| self.get(age))
     }
 
+    /// Every slot in storage order (all of them pushed values once the window is full).
+    pub fn slots(&self) -> &[T] {
+        &self.buf
+    }
+
     /// Bytes of heap this window holds.
     pub fn heap_bytes(&self) -> usize {
         std::mem::size_of_val(&*self.buf)
