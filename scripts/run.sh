@@ -2,10 +2,11 @@
 # The main job: `aegis run` on the embedded default config — an in-process exchange-sim
 # (synthetic market, 20 symbols, 60x accelerated) and the engine against it over real
 # loopback WebSocket and REST, with live progress, for ${AEGIS_RUN_FOR:-60s}. Fully offline.
-# The run summary lands in target/aegis-summary.json and closed 1m bars in target/aegis-bars.csv.
+# The run summary lands in target/aegis-summary.json, closed 1m bars in target/aegis-bars.csv
+# and their 18 features in target/aegis-features.csv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release --locked -p aegis
 exec target/release/aegis run --for "${AEGIS_RUN_FOR:-60s}" \
-  --summary target/aegis-summary.json --bars-out target/aegis-bars.csv
+  --summary target/aegis-summary.json --bars-out target/aegis-bars.csv --features-out target/aegis-features.csv

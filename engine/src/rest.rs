@@ -122,14 +122,14 @@ impl RestClient {
         self
     }
 
-    /// Spends `weight` from this minute's budget, or says how long until the next window
-    /// (the caller waits rather than overspend).
-    fn spend(&mut self, weight: u32) -> Result<(), RestError> {
+    /// Spends `weight` from this minute's budget, leaving `reserve` untouched, or says how
+    /// long until the next window (the caller waits rather than overspend).
+    fn spend(&mut self, weight: u32, reserve: u32) -> Result<(), RestError> {
         if self.window_start.elapsed() >= Duration::from_secs(60) {
             self.window_start = Instant::now();
             self.window_used = 0;
         }
-        if self.window_used + weight > self.weight_limit {
+        if self.window_used + weight > self.weight_limit.saturating_sub(reserve) {
             return Err(RestError::Budget {
                 wait: Duration::from_secs(60).saturating_sub(self.window_start.elapsed()),
             });
@@ -140,8 +140,13 @@ impl RestClient {
 
     /// GETs `path`, spending `weight`; retries a 429 up to five times.
     pub fn get(&mut self, path: &str, weight: u32) -> Result<String, RestError> {
+        self.get_leaving(path, weight, 0)
+    }
+
+    /// GETs `path` only if `reserve` weight stays unspent this minute.
+    fn get_leaving(&mut self, path: &str, weight: u32, reserve: u32) -> Result<String, RestError> {
         for attempt in 0..5 {
-            self.spend(weight)?;
+            self.spend(weight, reserve)?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let (status, headers, body) = self.exchange(path)?;
             if let Some(used) = header(&headers, "x-mbx-used-weight-1m").and_then(|v| v.parse::<u64>().ok()) {
@@ -298,7 +303,8 @@ impl RestClient {
         limit: usize,
     ) -> Result<Vec<Record>, RestError> {
         let path = format!("/fapi/v1/depth?symbol={name}&limit={limit}");
-        let body = self.get(&path, depth_weight(limit))?;
+        // Snapshots leave a quarter of the budget to kline fills, which bars wait on.
+        let body = self.get_leaving(&path, depth_weight(limit), self.weight_limit / 4)?;
         let value: Value = serde_json::from_str(&body)
             .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
         let bad = |reason: &str| RestError::Malformed { path: path.clone(), reason: reason.to_string() };
@@ -383,15 +389,29 @@ pub fn run_worker(
     stop: Arc<AtomicBool>,
 ) {
     let mut queue: std::collections::VecDeque<RestRequest> = std::collections::VecDeque::new();
+    // Set while depth snapshots are out of budget: kline fills still go (from the reserve).
+    let mut depth_blocked_until: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         while let Ok(req) = requests.pop() {
-            // Depth requests for a symbol already queued are merged (staggering re-snapshots).
-            if !queue.contains(&req) {
-                queue.push_back(req);
+            // Requests already queued are merged (staggering re-snapshots). Kline fills jump
+            // the queue: they are cheap, and a symbol's bars (and features) wait on them,
+            // while a storm of depth re-snapshots could otherwise starve them of weight.
+            if queue.contains(&req) {
+                continue;
+            }
+            match req {
+                RestRequest::Klines { .. } => queue.push_front(req),
+                RestRequest::Depth { .. } => queue.push_back(req),
             }
         }
-        let Some(req) = queue.pop_front() else {
-            std::thread::sleep(Duration::from_millis(1));
+        let depth_blocked = depth_blocked_until.is_some_and(|t| Instant::now() < t);
+        let next = if depth_blocked {
+            queue.iter().position(|r| matches!(r, RestRequest::Klines { .. })).and_then(|i| queue.remove(i))
+        } else {
+            queue.pop_front()
+        };
+        let Some(req) = next else {
+            std::thread::sleep(Duration::from_millis(if depth_blocked { 20 } else { 1 }));
             continue;
         };
         let outcome = match req {
@@ -420,6 +440,10 @@ pub fn run_worker(
                         std::thread::sleep(Duration::from_micros(200));
                     }
                 }
+            }
+            Err(RestError::Budget { wait }) if matches!(req, RestRequest::Depth { .. }) => {
+                depth_blocked_until = Some(Instant::now() + wait);
+                queue.push_front(req);
             }
             Err(RestError::Budget { wait }) => {
                 // Wait for the next window in small steps, so a stop is honoured.

@@ -62,6 +62,10 @@ pub struct RunConfig {
     pub run_for: Option<Duration>,
     /// Write closed 1m bars here.
     pub bars_out: Option<PathBuf>,
+    /// Write every closed bar's features here.
+    pub features_out: Option<PathBuf>,
+    /// Per-symbol analytics sizes.
+    pub features: aegis_analytics::FeatureConfig,
     /// Print a progress line every second.
     pub progress: bool,
     /// Stop once the brain has seen this many exchange events (tests, benchmarks).
@@ -206,6 +210,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         books: has(&|k, partial| k == EventKind::DepthUpdate && !partial),
         core: config.brain_core,
         idle: config.idle,
+        features: config.features,
+        flow_from_agg_trades: has(&|k, _| k == EventKind::AggTrade),
     };
     let (use_glommio, transport_note) = match config.transport {
         TransportChoice::Mio => (false, "mio (configured)".to_string()),
@@ -258,12 +264,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     let (rest_tx, rest_rx) = rtrb::RingBuffer::<RestRequest>::new(4096);
     let (results_tx, results_rx) = ring(1 << 14, 64, table.len());
-    let (bars_tx, bars_rx) = match &config.bars_out {
-        Some(_) => {
-            let (tx, rx) = rtrb::RingBuffer::<ClosedBar>::new(1 << 14);
-            (Some(tx), Some(rx))
-        }
-        None => (None, None),
+    let outputs = BarOutputs { bars: config.bars_out.clone(), features: config.features_out.clone() };
+    let (bars_tx, bars_rx) = if outputs.any() {
+        let (tx, rx) = rtrb::RingBuffer::<ClosedBar>::new(1 << 12);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
     };
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let brain =
@@ -279,16 +285,16 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             .name("aegis-rest".into())
             .spawn(move || run_worker(client, symbols, rest_rx, results_tx, warmup, limit, stop))?
     };
-    let writer_thread = match (config.bars_out.clone(), bars_rx) {
-        (Some(path), Some(rx)) => {
+    let writer_thread = match bars_rx {
+        Some(rx) => {
             let (symbols, stop) = (table.clone(), brain_stop.clone());
             Some(
                 std::thread::Builder::new()
                     .name("aegis-bars".into())
-                    .spawn(move || write_bars(path, rx, symbols, stop))?,
+                    .spawn(move || write_bars(outputs, rx, symbols, stop))?,
             )
         }
-        _ => None,
+        None => None,
     };
     let started = Instant::now();
     let mut last_events = 0u64;
@@ -308,13 +314,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             let synced =
                 brain_stats.symbols.iter().filter(|s| s.book_in_sync.load(Ordering::Relaxed) == 1).count();
             let drops: u64 = ring_stats.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum();
+            let warm =
+                brain_stats.symbols.iter().filter(|s| s.features_warm.load(Ordering::Relaxed) == 1).count();
+            let n = table.len();
             eprintln!(
-                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{}  ring drops {drops}",
+                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}",
                 started.elapsed().as_secs_f64(),
                 events - last_events,
                 events,
                 bars,
-                table.len()
             );
             last_events = events;
         }
@@ -337,33 +345,66 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     Ok(RunReport { summary })
 }
 
+/// Where closed bars and their features are written.
+struct BarOutputs {
+    bars: Option<PathBuf>,
+    features: Option<PathBuf>,
+}
+
+impl BarOutputs {
+    fn any(&self) -> bool {
+        self.bars.is_some() || self.features.is_some()
+    }
+}
+
+fn create(path: &Option<PathBuf>, header: &str) -> Option<std::io::BufWriter<std::fs::File>> {
+    use std::io::Write;
+    let path = path.as_ref()?;
+    match std::fs::File::create(path) {
+        Ok(file) => {
+            let mut out = std::io::BufWriter::new(file);
+            let _ = writeln!(out, "{header}");
+            Some(out)
+        }
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot create an output file");
+            None
+        }
+    }
+}
+
+/// The writer thread: closed bars and features off the brain's ring into CSV files.
 fn write_bars(
-    path: PathBuf,
+    outputs: BarOutputs,
     mut rx: rtrb::Consumer<ClosedBar>,
     symbols: Arc<SymbolTable>,
     stop: Arc<AtomicBool>,
 ) {
     use std::io::Write;
-    let Ok(file) = std::fs::File::create(&path) else {
-        tracing::error!(path = %path.display(), "cannot create the bars file");
-        return;
-    };
-    let mut out = std::io::BufWriter::new(file);
-    let _ = writeln!(out, "symbol,open_time_ms,open,high,low,close,volume,trades");
+    let mut bars = create(&outputs.bars, "symbol,open_time_ms,open,high,low,close,volume,trades");
+    let mut features = create(&outputs.features, &format!("symbol,{}", aegis_analytics::report::header()));
     let mut line = String::with_capacity(160);
     loop {
         let stopping = stop.load(Ordering::Acquire);
         let mut wrote = false;
         while let Ok(closed) = rx.pop() {
-            line.clear();
-            line.push_str(symbols.name(closed.symbol).unwrap_or("?"));
-            line.push(',');
-            closed.bar.csv_fields(&mut line);
-            let _ = writeln!(out, "{line}");
+            let name = symbols.name(closed.symbol).unwrap_or("?");
+            if let Some(out) = &mut bars {
+                line.clear();
+                line.push_str(name);
+                line.push(',');
+                closed.bar.csv_fields(&mut line);
+                let _ = writeln!(out, "{line}");
+            }
+            if let (Some(out), Some(snapshot)) = (&mut features, &closed.features) {
+                let _ = writeln!(out, "{name},{}", aegis_analytics::report::row(snapshot));
+            }
             wrote = true;
         }
         if stopping && !wrote {
-            let _ = out.flush();
+            for out in [&mut bars, &mut features].into_iter().flatten() {
+                let _ = out.flush();
+            }
             return;
         }
         if !wrote {
@@ -401,6 +442,9 @@ fn summarize(
                 "trade_id_gaps": load(&s.trade_id_gaps),
                 "duplicates_dropped": load(&s.duplicates_dropped),
                 "book_in_sync": load(&s.book_in_sync) == 1,
+                "bars_rejected": load(&s.bars_rejected),
+                "features_warm": load(&s.features_warm) == 1,
+                "features": aegis_analytics::NAMES.iter().zip(s.latest_features()).map(|(n, v)| (n.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             }),
         );
     }
@@ -419,6 +463,8 @@ fn summarize(
         "gaps_filled": load(&brain.gaps_filled),
         "duplicates_dropped": dups,
         "bars_closed": bars,
+        "bars_rejected": brain.symbols.iter().map(|s| load(&s.bars_rejected)).sum::<u64>(),
+        "symbols_features_warm": brain.symbols.iter().filter(|s| load(&s.features_warm) == 1).count(),
         "rollups_closed": { "5m": load(&brain.rollups_closed[0]), "15m": load(&brain.rollups_closed[1]), "1h": load(&brain.rollups_closed[2]), "1d": load(&brain.rollups_closed[3]) },
         "books_in_sync": in_sync,
         "books_out_of_sync": table.len() as u64 - in_sync,

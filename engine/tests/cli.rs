@@ -10,16 +10,20 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
     std::fs::create_dir_all(&dir).unwrap();
     let summary = dir.join("summary.json");
     let bars = dir.join("bars.csv");
+    let features = dir.join("features.csv");
     let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
         .args(["run", "--summary", summary.to_str().unwrap(), "--bars-out", bars.to_str().unwrap()])
+        .args(["--features-out", features.to_str().unwrap()])
         .args(["--data-dir", dir.join("data").to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .expect("aegis");
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    // Stop once a progress line reports events (or after a minute of lines: then fail).
+    // Stop once a progress line reports events and every symbol's features warm from the
+    // 300 bars of start-up history (or after 90 lines: then fail).
     let mut progress_lines = 0;
     let mut saw_events = false;
+    let mut warmed_up = false;
     for line in stderr.lines() {
         let line = line.unwrap();
         if line.starts_with("aegis:") && line.contains("events/s") {
@@ -30,13 +34,16 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
                 .and_then(|rest| rest.split_whitespace().next())
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
+            eprintln!("{line}");
             saw_events = events > 0;
-            if saw_events || progress_lines == 60 {
+            warmed_up = line.contains("features warm 20/20");
+            if (saw_events && warmed_up) || progress_lines == 90 {
                 break;
             }
         }
     }
     assert!(saw_events, "no events reported in {progress_lines} progress lines");
+    assert!(warmed_up, "start-up history not closed in {progress_lines} progress lines");
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
@@ -48,4 +55,15 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
         .unwrap()
         .starts_with("symbol,open_time_ms,open,high,low,close,volume,trades"));
     assert!(dir.join("data").is_dir());
+    assert_eq!(json["bars_rejected"], 0, "{json}");
+    assert_eq!(json["symbols_features_warm"], 20, "300 bars of history warm every symbol");
+    let features = std::fs::read_to_string(&features).unwrap();
+    assert!(features.starts_with("symbol,open_time_ms,warm,market_structure,order_blocks_count"));
+    let warm_symbols: std::collections::BTreeSet<&str> = features
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2) == Some("1"))
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(warm_symbols.len(), 20, "warm feature rows for every symbol: {warm_symbols:?}");
 }

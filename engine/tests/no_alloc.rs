@@ -132,10 +132,23 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     let (mut producer, consumer) = ring(1 << 17, 0, table.len());
     let (_results_tx, results_rx) = ring(16, 0, table.len());
     let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 16);
-    let config = BrainConfig { bars_from_trades: true, books: true, core: None, idle: Idle::Spin };
+    let config = BrainConfig {
+        bars_from_trades: true,
+        books: true,
+        core: None,
+        idle: Idle::Spin,
+        features: aegis_analytics::FeatureConfig::default(),
+        flow_from_agg_trades: false,
+    };
     let stats = std::sync::Arc::new(BrainStats::new(table.len()));
     let mut brain =
         Brain::new(config, table.len(), vec![consumer], results_rx, requests_tx, None, stats.clone());
+    // 300 minutes of closed klines before the capture, so the features are warm when the
+    // capture's trades start closing bars.
+    let first_minute = records[0].header.event_time_ms / 60_000 * 60_000;
+    for k in (1..=300i64).rev() {
+        producer.push(&history_kline(first_minute - k * 60_000, k));
+    }
     let (warm, measured) = records.split_at(records.len() / 2);
     for r in warm {
         producer.push(r);
@@ -150,5 +163,37 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     assert_eq!(handled, measured.len());
     assert_eq!(after - before, 0, "allocations while the brain applied {handled} records");
     let closed = stats.symbols[0].bars_closed.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(closed >= 1, "trades built bars");
+    assert!(closed >= 302, "history plus trade-built bars: {closed}");
+    assert_eq!(stats.symbols[0].features_warm.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(stats.symbols[0].bars_rejected.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
+/// A closed 1m kline of symbol 0 opening at `open_time_ms`, wobbling around 60,000.
+fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
+    use aegis_wire::record::{Interval, Kline};
+    let price = (60_000 + (k * 37) % 101 - 50) * 100_000_000;
+    aegis_wire::Record {
+        header: aegis_wire::Header {
+            symbol: aegis_wire::SymbolId(0),
+            event_time_ms: open_time_ms + 60_000,
+            recv_ns: 0,
+        },
+        event: aegis_wire::Event::Kline(Kline {
+            interval: Interval::M1,
+            open_time_ms,
+            close_time_ms: open_time_ms + 59_999,
+            first_trade_id: k,
+            last_trade_id: k,
+            open: price,
+            high: price + 2_000_000_000,
+            low: price - 3_000_000_000,
+            close: price - 1_000_000_000,
+            volume: 1_000_000_000 + i128::from(k) * 1_000_000,
+            quote_volume: 0,
+            taker_buy_volume: 0,
+            taker_buy_quote_volume: 0,
+            trades: 10 + k as u64,
+            closed: true,
+        }),
+    }
 }

@@ -135,7 +135,8 @@ pub struct FeatureSnapshot {
 }
 
 impl FeatureSnapshot {
-    fn neutral() -> Self {
+    /// The snapshot before any bar: every feature neutral.
+    pub fn neutral() -> Self {
         Self {
             open_time_ms: 0,
             bar_index: 0,

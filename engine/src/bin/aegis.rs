@@ -36,6 +36,9 @@ struct FeaturesArgs {
     /// Skip refused rows (each reported on stderr) instead of stopping at the first.
     #[arg(long)]
     skip_bad: bool,
+    /// Config file whose `[features]` section sizes the analytics (default: embedded).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Parser, Default)]
@@ -70,6 +73,9 @@ struct RunArgs {
     /// Write closed 1m bars as CSV here.
     #[arg(long)]
     bars_out: Option<PathBuf>,
+    /// Write every closed bar's features here (CSV, the columns of `aegis features` after `symbol`).
+    #[arg(long)]
+    features_out: Option<PathBuf>,
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
@@ -92,6 +98,59 @@ struct FileConfig {
     shards: ShardsSection,
     ring: RingSection,
     brain: BrainSection,
+    features: FeaturesSection,
+}
+
+/// `[features]`: per-symbol analytics sizes; anything left out keeps its default.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct FeaturesSection {
+    swing_lookback: Option<usize>,
+    order_block_search: Option<usize>,
+    order_blocks: Option<usize>,
+    fair_value_gaps: Option<usize>,
+    swing_levels: Option<usize>,
+    momentum_bars: Option<usize>,
+    realized_vol_short: Option<usize>,
+    realized_vol_long: Option<usize>,
+}
+
+impl FeaturesSection {
+    fn config(&self) -> anyhow::Result<aegis_analytics::FeatureConfig> {
+        let d = aegis_analytics::FeatureConfig::default();
+        let c = aegis_analytics::FeatureConfig {
+            swing_lookback: self.swing_lookback.unwrap_or(d.swing_lookback),
+            order_block_search: self.order_block_search.unwrap_or(d.order_block_search),
+            order_blocks: self.order_blocks.unwrap_or(d.order_blocks),
+            fair_value_gaps: self.fair_value_gaps.unwrap_or(d.fair_value_gaps),
+            swing_levels: self.swing_levels.unwrap_or(d.swing_levels),
+            momentum_bars: self.momentum_bars.unwrap_or(d.momentum_bars),
+            realized_vol_short: self.realized_vol_short.unwrap_or(d.realized_vol_short),
+            realized_vol_long: self.realized_vol_long.unwrap_or(d.realized_vol_long),
+        };
+        let positive = [
+            ("swing_lookback", c.swing_lookback),
+            ("order_block_search", c.order_block_search),
+            ("order_blocks", c.order_blocks),
+            ("fair_value_gaps", c.fair_value_gaps),
+            ("swing_levels", c.swing_levels),
+            ("momentum_bars", c.momentum_bars),
+            ("realized_vol_short", c.realized_vol_short),
+        ];
+        for (key, value) in positive {
+            if value == 0 || value > 4096 {
+                bail!("features.{key}: {value} is outside 1..=4096");
+            }
+        }
+        if c.realized_vol_long <= c.realized_vol_short || c.realized_vol_long > 4096 {
+            bail!(
+                "features.realized_vol_long: {} must exceed realized_vol_short ({}) and be at most 4096",
+                c.realized_vol_long,
+                c.realized_vol_short
+            );
+        }
+        Ok(c)
+    }
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -170,7 +229,7 @@ fn main() -> anyhow::Result<()> {
 fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     use aegis_analytics::report::write_features;
     use std::io::Write;
-    let config = aegis_analytics::FeatureConfig::default();
+    let config = load_config(args.config.as_deref())?.features.config()?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -203,12 +262,16 @@ fn parse_size(text: &str) -> anyhow::Result<usize> {
     Ok(num.trim().parse::<usize>().with_context(|| format!("size {text:?}"))? * mult)
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
-    let text = match &args.config {
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+    let text = match path {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
-    let file: FileConfig = toml::from_str(&text).context("parsing the config")?;
+    toml::from_str(&text).context("parsing the config")
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file = load_config(args.config.as_deref())?;
     if let Some(dir) = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from)) {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
@@ -271,6 +334,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         run_for: args.run_for,
         bars_out: args.bars_out.clone(),
+        features_out: args.features_out.clone(),
+        features: file.features.config()?,
         progress: !args.quiet,
         stop_after_events: None,
         transport: match args.transport.as_deref().unwrap_or(file.shards.transport.as_str()) {

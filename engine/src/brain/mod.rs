@@ -12,6 +12,8 @@ pub mod book;
 use crate::feed::shard::{kind_index, Idle};
 use crate::rest::RestRequest;
 use crate::ring::RingConsumer;
+use aegis_analytics::flow::FlowAccumulator;
+use aegis_analytics::{Candle, FeatureConfig, FeatureEngine, FeatureSnapshot, FEATURES};
 use aegis_wire::record::{ArchivedEvent, ArchivedKline, ArchivedRecord};
 use aegis_wire::{ResyncReason, SymbolId};
 use bar::{Bar, Rollup, TradeBars, MINUTE_MS, ROLLUP_MS};
@@ -38,6 +40,26 @@ pub struct SymbolStats {
     pub book_ticker_mismatches: AtomicU64,
     /// bookTickers whose `u` matched the book's last update and whose top matched.
     pub book_ticker_matches: AtomicU64,
+    /// Closed bars the analytics refused (impossible prices, time going backwards).
+    pub bars_rejected: AtomicU64,
+    /// 1 once every feature has its full history.
+    pub features_warm: AtomicU64,
+    /// The latest feature vector, as `f64::to_bits` (SPEC §4 order).
+    pub features: [AtomicU64; FEATURES],
+}
+
+impl SymbolStats {
+    /// The latest feature vector.
+    pub fn latest_features(&self) -> [f64; FEATURES] {
+        std::array::from_fn(|k| f64::from_bits(self.features[k].load(Ordering::Relaxed)))
+    }
+
+    fn publish(&self, snapshot: &FeatureSnapshot) {
+        self.features_warm.store(u64::from(snapshot.warm), Ordering::Relaxed);
+        for (slot, value) in self.features.iter().zip(snapshot.features) {
+            slot.store(value.to_bits(), Ordering::Relaxed);
+        }
+    }
 }
 
 /// Counters of the whole brain.
@@ -72,7 +94,13 @@ impl BrainStats {
             requests_dropped: AtomicU64::new(0),
             bars_out_dropped: AtomicU64::new(0),
             heartbeat: AtomicU64::new(0),
-            symbols: (0..symbols).map(|_| SymbolStats::default()).collect(),
+            symbols: (0..symbols)
+                .map(|_| {
+                    let stats = SymbolStats::default();
+                    stats.publish(&FeatureSnapshot::neutral());
+                    stats
+                })
+                .collect(),
         }
     }
 }
@@ -80,13 +108,15 @@ impl BrainStats {
 /// Closed live klines held while a gap before them is being filled.
 const PENDING_KLINES: usize = 8;
 
-/// A closed 1m bar leaving the brain (for `--bars-out`).
+/// A closed 1m bar leaving the brain (for `--bars-out` and `--features-out`).
 #[derive(Clone, Copy, Debug)]
 pub struct ClosedBar {
     /// Symbol.
     pub symbol: SymbolId,
     /// The bar.
     pub bar: Bar,
+    /// Its features; `None` when the analytics refused the bar.
+    pub features: Option<FeatureSnapshot>,
 }
 
 struct SymbolState {
@@ -102,10 +132,13 @@ struct SymbolState {
     rollups: [Rollup; 4],
     book: Book,
     snapshot_requested: bool,
+    analytics: FeatureEngine,
+    flow: FlowAccumulator,
+    last_exchange_ms: i64,
 }
 
 impl SymbolState {
-    fn new() -> Self {
+    fn new(features: FeatureConfig) -> Self {
         Self {
             last_trade_id: None,
             last_agg_id: None,
@@ -119,6 +152,9 @@ impl SymbolState {
             rollups: ROLLUP_MS.map(Rollup::new),
             book: Book::new(),
             snapshot_requested: false,
+            analytics: FeatureEngine::new(features),
+            flow: FlowAccumulator::new(),
+            last_exchange_ms: 0,
         }
     }
 }
@@ -133,6 +169,10 @@ pub struct BrainConfig {
     pub core: Option<usize>,
     /// Idle policy.
     pub idle: Idle,
+    /// Per-symbol analytics sizes.
+    pub features: FeatureConfig,
+    /// Order flow comes from aggTrades (so raw trades are not counted twice).
+    pub flow_from_agg_trades: bool,
 }
 
 /// The brain: its input rings and its state.
@@ -162,7 +202,7 @@ impl Brain {
         bars_out: Option<rtrb::Producer<ClosedBar>>,
         stats: Arc<BrainStats>,
     ) -> Self {
-        let states = (0..symbols).map(|_| SymbolState::new()).collect();
+        let states = (0..symbols).map(|_| SymbolState::new(config.features)).collect();
         Self { shard_rings, rest_results, core: Core { config, states, rest_requests, bars_out, stats } }
     }
 
@@ -229,18 +269,29 @@ impl Core {
             ArchivedEvent::Trade(t) => self.on_trade(
                 symbol,
                 t.trade_id.to_native(),
-                t.trade_time_ms.to_native(),
-                t.price.to_native(),
-                t.qty.to_native(),
+                TradePrint {
+                    time_ms: t.trade_time_ms.to_native(),
+                    price: t.price.to_native(),
+                    qty: t.qty.to_native(),
+                    buyer_is_maker: t.buyer_is_maker,
+                },
             ),
             ArchivedEvent::AggTrade(a) => self.on_agg_trade(
                 symbol,
                 a.agg_id.to_native(),
                 a.first_trade_id.to_native(),
                 a.last_trade_id.to_native(),
+                TradePrint {
+                    time_ms: a.trade_time_ms.to_native(),
+                    price: a.price.to_native(),
+                    qty: a.qty.to_native(),
+                    buyer_is_maker: a.buyer_is_maker,
+                },
             ),
             ArchivedEvent::Kline(k) => self.on_kline(symbol, k, from_rest),
-            ArchivedEvent::BookTicker(b) => self.on_book_ticker(symbol, b),
+            ArchivedEvent::BookTicker(b) => {
+                self.on_book_ticker(symbol, b, record.header.event_time_ms.to_native())
+            }
             ArchivedEvent::Depth(d) => self.on_depth(symbol, d),
             ArchivedEvent::MarkPrice(_) => {
                 self.on_mark_price(symbol, record.header.event_time_ms.to_native())
@@ -261,7 +312,7 @@ impl Core {
         self.stats.symbols[usize::from(symbol.0)].duplicates_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_trade(&mut self, symbol: SymbolId, id: u64, time_ms: i64, price: i64, qty: i64) {
+    fn on_trade(&mut self, symbol: SymbolId, id: u64, print: TradePrint) {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if let Some(last) = state.last_trade_id {
@@ -274,16 +325,20 @@ impl Core {
             }
         }
         state.last_trade_id = Some(id);
+        state.last_exchange_ms = state.last_exchange_ms.max(print.time_ms);
+        if !self.config.flow_from_agg_trades {
+            print.add_to(&mut state.flow);
+        }
         if self.config.bars_from_trades {
             let mut closed = [Bar::empty(0, 0); 4];
-            let n = self.states[i].trade_bars.add(time_ms, price, qty, &mut closed);
+            let n = self.states[i].trade_bars.add(print.time_ms, print.price, print.qty, &mut closed);
             for bar in &closed[..n] {
                 self.close_minute(symbol, *bar);
             }
         }
     }
 
-    fn on_agg_trade(&mut self, symbol: SymbolId, agg_id: u64, first: u64, last: u64) {
+    fn on_agg_trade(&mut self, symbol: SymbolId, agg_id: u64, first: u64, last: u64, print: TradePrint) {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
@@ -297,9 +352,18 @@ impl Core {
         }
         state.last_agg_id = Some(agg_id);
         state.last_agg_last_trade = Some(last);
+        state.last_exchange_ms = state.last_exchange_ms.max(print.time_ms);
+        if self.config.flow_from_agg_trades {
+            print.add_to(&mut state.flow);
+        }
     }
 
-    fn on_book_ticker(&mut self, symbol: SymbolId, b: &aegis_wire::record::ArchivedBookTicker) {
+    fn on_book_ticker(
+        &mut self,
+        symbol: SymbolId,
+        b: &aegis_wire::record::ArchivedBookTicker,
+        event_ms: i64,
+    ) {
         let i = usize::from(symbol.0);
         let u = b.update_id.to_native();
         let state = &mut self.states[i];
@@ -308,6 +372,19 @@ impl Core {
             return;
         }
         state.last_book_ticker_u = u;
+        // Spot bookTickers carry no time: they count at the symbol's latest exchange time.
+        let time_ms = [b.transaction_time_ms.to_native(), event_ms, state.last_exchange_ms]
+            .into_iter()
+            .find(|&t| t > 0)
+            .unwrap_or(0);
+        state.last_exchange_ms = state.last_exchange_ms.max(time_ms);
+        state.flow.on_quote(
+            time_ms,
+            fixed_to_f64(b.bid_price.to_native().into()),
+            fixed_to_f64(b.bid_qty.to_native().into()),
+            fixed_to_f64(b.ask_price.to_native().into()),
+            fixed_to_f64(b.ask_qty.to_native().into()),
+        );
         if let SyncState::Synced { last_u } = state.book.state() {
             if last_u == u {
                 let top = (
@@ -463,10 +540,59 @@ impl Core {
             }
         }
         self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
+        let features = self.analyse(i, &bar);
         if let Some(out) = &mut self.bars_out {
-            if out.push(ClosedBar { symbol, bar }).is_err() {
+            if out.push(ClosedBar { symbol, bar, features }).is_err() {
                 self.stats.bars_out_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Features of a closed bar; a bar the analytics refuse is counted and leaves the
+    /// symbol's analytics as they were.
+    fn analyse(&mut self, i: usize, bar: &Bar) -> Option<FeatureSnapshot> {
+        let state = &mut self.states[i];
+        let mut flow = state.flow.close_minute(bar.open_time_ms, true);
+        flow.trades = Some(bar.trades);
+        let candle = Candle {
+            open_time_ms: bar.open_time_ms,
+            open: fixed_to_f64(bar.open.into()),
+            high: fixed_to_f64(bar.high.into()),
+            low: fixed_to_f64(bar.low.into()),
+            close: fixed_to_f64(bar.close.into()),
+            volume: fixed_to_f64(bar.volume),
+            flow,
+        };
+        match state.analytics.update(&candle) {
+            Ok(snapshot) => {
+                self.stats.symbols[i].publish(snapshot);
+                Some(*snapshot)
+            }
+            Err(_) => {
+                self.stats.symbols[i].bars_rejected.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// A fixed-point (8 decimals) value as f64, correctly rounded.
+fn fixed_to_f64(x: i128) -> f64 {
+    x as f64 / 1e8
+}
+
+/// One trade or aggTrade, as the order flow needs it.
+#[derive(Clone, Copy)]
+struct TradePrint {
+    time_ms: i64,
+    price: i64,
+    qty: i64,
+    buyer_is_maker: bool,
+}
+
+impl TradePrint {
+    fn add_to(&self, flow: &mut FlowAccumulator) {
+        let (price, qty) = (fixed_to_f64(self.price.into()), fixed_to_f64(self.qty.into()));
+        flow.on_trade(self.time_ms, price, qty, self.buyer_is_maker);
     }
 }

@@ -61,6 +61,8 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         depth_snapshot_limit: 1000,
         run_for: Some(Duration::from_secs(120)),
         bars_out: None,
+        features_out: None,
+        features: aegis_analytics::FeatureConfig::default(),
         progress: false,
         stop_after_events: None,
         extra_ca: None,
