@@ -4,7 +4,7 @@
 
 use crate::candle::{BarError, Candle, OrderFlow};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader, Lines, Read};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -136,18 +136,25 @@ fn parse_row(line: &str, columns: &Columns) -> Result<Candle, RowProblem> {
 }
 
 /// Reads candles from a kline CSV, one row at a time.
-pub struct KlineReader {
+pub struct KlineReader<R = File> {
     file: PathBuf,
-    lines: Lines<BufReader<File>>,
+    lines: Lines<BufReader<R>>,
     line: usize,
     columns: Option<Columns>,
 }
 
-impl KlineReader {
+impl KlineReader<File> {
     /// Opens `path`.
     pub fn open(path: &Path) -> Result<Self, CsvError> {
         let file = File::open(path).map_err(|source| CsvError::Io { file: path.to_path_buf(), source })?;
-        Ok(Self { file: path.to_path_buf(), lines: BufReader::new(file).lines(), line: 0, columns: None })
+        Ok(Self::from_reader(path, file))
+    }
+}
+
+impl<R: Read> KlineReader<R> {
+    /// Reads from `reader`, naming it `name` in errors.
+    pub fn from_reader(name: &Path, reader: R) -> Self {
+        Self { file: name.to_path_buf(), lines: BufReader::new(reader).lines(), line: 0, columns: None }
     }
 
     /// The file being read.
@@ -161,7 +168,7 @@ impl KlineReader {
     }
 }
 
-impl Iterator for KlineReader {
+impl<R: Read> Iterator for KlineReader<R> {
     type Item = Result<Candle, CsvError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -54,6 +54,27 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn any_kline_text_gives_rows_or_errors_never_a_panic(
+        text in prop::collection::vec(
+            prop::sample::select(vec!["0", "1", "9", ".", ",", "-", "e", "\n", "NaN", "inf", "open_time_ms", " ", "60000", "1e308"]),
+            0..200,
+        )
+    ) {
+        use aegis_analytics::kline_csv::KlineReader;
+        let text: String = text.concat();
+        let mut engine = FeatureEngine::new(FeatureConfig::default());
+        for row in KlineReader::from_reader(std::path::Path::new("fuzz.csv"), text.as_bytes()) {
+            if let Ok(candle) = row {
+                if let Ok(s) = engine.update(&candle) {
+                    prop_assert!(s.features.iter().all(|f| f.is_finite()));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_refused_bar_leaves_the_state_untouched() {
     let bars = series::walk(300, 7);
