@@ -65,11 +65,9 @@ proptest! {
         use aegis_analytics::kline_csv::KlineReader;
         let text: String = text.concat();
         let mut engine = FeatureEngine::new(FeatureConfig::default());
-        for row in KlineReader::from_reader(std::path::Path::new("fuzz.csv"), text.as_bytes()) {
-            if let Ok(candle) = row {
-                if let Ok(s) = engine.update(&candle) {
-                    prop_assert!(s.features.iter().all(|f| f.is_finite()));
-                }
+        for candle in KlineReader::from_reader(std::path::Path::new("fuzz.csv"), text.as_bytes()).flatten() {
+            if let Ok(s) = engine.update(&candle) {
+                prop_assert!(s.features.iter().all(|f| f.is_finite()));
             }
         }
     }
