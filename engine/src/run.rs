@@ -317,8 +317,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             let warm =
                 brain_stats.symbols.iter().filter(|s| s.features_warm.load(Ordering::Relaxed) == 1).count();
             let n = table.len();
+            let lag_us = brain_stats.lag_max_ns.swap(0, Ordering::Relaxed) as f64 / 1e3;
             eprintln!(
-                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}",
+                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs",
                 started.elapsed().as_secs_f64(),
                 events - last_events,
                 events,
@@ -459,6 +460,7 @@ fn summarize(
         "reconnects": sum(&|s| load(&s.reconnects)),
         "disconnects": sum(&|s| load(&s.disconnects)),
         "rotations": sum(&|s| load(&s.rotations)),
+        "lag_max_us": load(&brain.lag_max_ns_run) as f64 / 1e3,
         "gaps_detected": load(&brain.gaps_detected),
         "gaps_filled": load(&brain.gaps_filled),
         "duplicates_dropped": dups,

@@ -79,6 +79,10 @@ pub struct BrainStats {
     pub bars_out_dropped: AtomicU64,
     /// Loop iterations (the watchdog's progress counter).
     pub heartbeat: AtomicU64,
+    /// Largest shard-read → brain delay sampled since the progress line last took it, ns.
+    pub lag_max_ns: AtomicU64,
+    /// Largest shard-read → brain delay sampled in the whole run, ns.
+    pub lag_max_ns_run: AtomicU64,
     /// Per symbol.
     pub symbols: Vec<SymbolStats>,
 }
@@ -94,6 +98,8 @@ impl BrainStats {
             requests_dropped: AtomicU64::new(0),
             bars_out_dropped: AtomicU64::new(0),
             heartbeat: AtomicU64::new(0),
+            lag_max_ns: AtomicU64::new(0),
+            lag_max_ns_run: AtomicU64::new(0),
             symbols: (0..symbols)
                 .map(|_| {
                     let stats = SymbolStats::default();
@@ -189,6 +195,7 @@ struct Core {
     rest_requests: rtrb::Producer<RestRequest>,
     bars_out: Option<rtrb::Producer<ClosedBar>>,
     stats: Arc<BrainStats>,
+    lag_countdown: u32,
 }
 
 impl Brain {
@@ -203,7 +210,11 @@ impl Brain {
         stats: Arc<BrainStats>,
     ) -> Self {
         let states = (0..symbols).map(|_| SymbolState::new(config.features)).collect();
-        Self { shard_rings, rest_results, core: Core { config, states, rest_requests, bars_out, stats } }
+        Self {
+            shard_rings,
+            rest_results,
+            core: Core { config, states, rest_requests, bars_out, stats, lag_countdown: 0 },
+        }
     }
 
     /// Runs until `stop`, then drains what is queued.
@@ -238,14 +249,31 @@ impl Brain {
     pub fn poll_once(&mut self) -> usize {
         let mut n = 0;
         for ring in &mut self.shard_rings {
-            n += ring.drain(|r| self.core.apply(r, false));
+            n += ring.drain(|r| {
+                self.core.sample_lag(r.header.recv_ns.to_native());
+                self.core.apply(r, false)
+            });
         }
         n += self.rest_results.drain(|r| self.core.apply(r, true));
         n
     }
 }
 
+/// One record in this many has its shard-read → brain delay measured.
+const LAG_SAMPLE_EVERY: u32 = 64;
+
 impl Core {
+    /// Samples how long a record waited between its shard's read and the brain.
+    fn sample_lag(&mut self, recv_ns: u64) {
+        self.lag_countdown = self.lag_countdown.wrapping_sub(1);
+        if !self.lag_countdown.is_multiple_of(LAG_SAMPLE_EVERY) || recv_ns == 0 {
+            return;
+        }
+        let lag = crate::clock::now_ns().saturating_sub(recv_ns);
+        self.stats.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
+        self.stats.lag_max_ns_run.fetch_max(lag, Ordering::Relaxed);
+    }
+
     fn request(&mut self, req: RestRequest) {
         if self.rest_requests.push(req).is_err() {
             self.stats.requests_dropped.fetch_add(1, Ordering::Relaxed);

@@ -324,7 +324,7 @@ fn service(
         match conn.read_from(stream) {
             Ok(0) => return Err(ConnError::Eof),
             Ok(_) => {
-                let recv_ns = started.elapsed().as_nanos() as u64;
+                let recv_ns = crate::clock::now_ns();
                 let hint = spec.raw_hint;
                 conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
                 if conn.is_open() && !*opened {

@@ -199,7 +199,7 @@ async fn session(
             }
             Err(e) => return Err(e.into()),
         };
-        let recv_ns = started.elapsed().as_nanos() as u64;
+        let recv_ns = crate::clock::now_ns();
         let mut input = &read_buf[..n];
         while !input.is_empty() {
             conn.read_from(&mut input)?;
