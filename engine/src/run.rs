@@ -46,8 +46,16 @@ pub struct RunConfig {
     pub shard_cores: Vec<usize>,
     /// Core for the brain, if pinned.
     pub brain_core: Option<usize>,
-    /// Idle policy of pinned threads.
+    /// Idle policy of the shards.
     pub idle: Idle,
+    /// Idle policy of the brain.
+    pub brain_idle: Idle,
+    /// First reconnect delay (doubling, with jitter).
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// Streams carried by one connection (≤ 200, Binance's limit).
+    pub streams_per_connection: usize,
     /// Slots per shard ring (a power of two).
     pub ring_capacity: usize,
     /// Spins on a full ring before dropping.
@@ -151,7 +159,7 @@ fn plan_endpoints(
                     }
                 }
             }
-            for group in streams.chunks(MAX_STREAMS_PER_CONNECTION) {
+            for group in streams.chunks(config.streams_per_connection.clamp(1, MAX_STREAMS_PER_CONNECTION)) {
                 let names: Vec<&str> = group.iter().map(|(n, _)| n.as_str()).collect();
                 let mut ids: Vec<SymbolId> = group.iter().map(|(_, id)| *id).collect();
                 ids.dedup();
@@ -209,7 +217,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         bars_from_trades: !has(&|k, _| k == EventKind::Kline) && has(&|k, _| k == EventKind::Trade),
         books: has(&|k, partial| k == EventKind::DepthUpdate && !partial),
         core: config.brain_core,
-        idle: config.idle,
+        idle: config.brain_idle,
         features: config.features,
         flow_from_agg_trades: has(&|k, _| k == EventKind::AggTrade),
     };
@@ -246,8 +254,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             idle: config.idle,
             endpoints,
             max_message: config.max_message,
-            backoff_initial: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(30),
+            backoff_initial: config.backoff_initial,
+            backoff_max: config.backoff_max,
             seed: 0x5EED ^ id as u64,
             rotate_after: config.rotate_after,
         };

@@ -139,3 +139,62 @@ fn aegis_features_names_file_line_and_reason_of_a_bad_bar() {
     assert!(stderr.contains("3 bars, 0 warm (warm-up 241 bars), 2 refused"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 4);
 }
+
+/// `aegis features --config FILE` loads and checks the whole config before anything else.
+fn with_config(text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("aegis.toml");
+    std::fs::write(&config, text).unwrap();
+    let input = shared_data().join("klines/nautilus_ADABTC-1m-2021-11-27.csv");
+    aegis()
+        .arg("features")
+        .arg(&input)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(dir.path().join("o.csv"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn both_shipped_configs_pass_the_checks() {
+    for name in ["default.toml", "live-binance.toml"] {
+        let text = std::fs::read_to_string(repo().join("config").join(name)).unwrap();
+        let out = with_config(&text);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn config_mistakes_are_refused_naming_the_key() {
+    let default = std::fs::read_to_string(repo().join("config/default.toml")).unwrap();
+    let cases = [
+        ("capacity = 65536", "capacity = 1000", "ring.capacity: 1000 is not a power of two"),
+        (
+            "max_streams_per_connection = 200",
+            "max_streams_per_connection = 300",
+            "exchange.max_streams_per_connection: 300",
+        ),
+        ("cores = [0]", "cores = [0]\nidel = \"spin\"", "unknown field `idel`"),
+        ("count = 1", "count = 2", "shards.cores: 1 core(s) for 2 shards"),
+        ("idle = \"spin-then-park\"", "idle = \"spinning\"", "shards.idle: \"spinning\" is not one of"),
+        ("swing_lookback = 5", "swing_lookback = 0", "features.swing_lookback: 0 is outside 1..=4096"),
+        (
+            "reconnect_initial = \"100ms\"",
+            "reconnect_initial = \"1m\"",
+            "exchange.reconnect_initial: 60s must be positive and at most",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        assert!(default.contains(from), "the default config has {from:?}");
+        let out = with_config(&default.replacen(from, to, 1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(expected), "{to:?}: {stderr}");
+    }
+    let shared = default
+        .replacen("allow_shared_cores = true", "allow_shared_cores = false", 1)
+        .replacen("core = 1", "core = 0", 1);
+    let stderr = String::from_utf8_lossy(&with_config(&shared).stderr).to_string();
+    assert!(stderr.contains("brain.core: core 0 is also a shard's"), "{stderr}");
+}

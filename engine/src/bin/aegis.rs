@@ -87,10 +87,20 @@ struct RunArgs {
     transport: Option<String>,
 }
 
+/// The config file. Unknown keys are refused (with their line) in every section the engine
+/// reads; the sections of later issues are accepted as tables until their code reads them.
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<String>,
+    allow_shared_cores: bool,
+    policy: Option<toml::Table>,
+    risk: Option<toml::Table>,
+    broker: Option<toml::Table>,
+    ml: Option<toml::Table>,
+    journal: Option<toml::Table>,
+    control: Option<toml::Table>,
+    metrics: Option<toml::Table>,
     exchange: ExchangeSection,
     streams: StreamsSection,
     symbols: SymbolsSection,
@@ -154,7 +164,7 @@ impl FeaturesSection {
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ExchangeSection {
     mode: String,
     public_ws: String,
@@ -163,10 +173,13 @@ struct ExchangeSection {
     extra_ca: String,
     connection_lifetime: String,
     rotate_before_lifetime_end: String,
+    max_streams_per_connection: Option<usize>,
+    reconnect_initial: String,
+    reconnect_max: String,
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct StreamsSection {
     kinds: Vec<String>,
     warmup_bars: usize,
@@ -174,13 +187,13 @@ struct StreamsSection {
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct SymbolsSection {
     list: Vec<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct SimSection {
     symbols: u32,
     seed: u64,
@@ -189,7 +202,7 @@ struct SimSection {
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct ShardsSection {
     count: usize,
     cores: Vec<usize>,
@@ -200,16 +213,66 @@ struct ShardsSection {
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct RingSection {
     capacity: usize,
     full_spin_limit: u32,
 }
 
 #[derive(serde::Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct BrainSection {
     core: Option<usize>,
+    idle: String,
+}
+
+fn idle_policy(key: &str, text: &str) -> anyhow::Result<aegis::feed::shard::Idle> {
+    use aegis::feed::shard::Idle;
+    Ok(match text {
+        "spin" => Idle::Spin,
+        "park" => Idle::Park,
+        "spin-then-park" | "" => Idle::SpinThenPark,
+        other => bail!("{key}: {other:?} is not one of spin, spin-then-park, park"),
+    })
+}
+
+fn duration_or(key: &str, text: &str, default: &str) -> anyhow::Result<Duration> {
+    let text = if text.is_empty() { default } else { text };
+    exchange_sim::cli::parse_duration(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))
+}
+
+impl FileConfig {
+    /// Checks what serde cannot: limits, powers of two, core assignments. Errors name the key.
+    fn validate(&self) -> anyhow::Result<()> {
+        let capacity = self.ring.capacity;
+        if capacity != 0 && (capacity < 2 || !capacity.is_power_of_two()) {
+            bail!("ring.capacity: {capacity} is not a power of two (≥ 2)");
+        }
+        if let Some(n) = self.exchange.max_streams_per_connection {
+            if !(1..=200).contains(&n) {
+                bail!("exchange.max_streams_per_connection: {n} is outside 1..=200 (Binance closes a connection past 200)");
+            }
+        }
+        let cores = &self.shards.cores;
+        if let Some(dup) = cores.iter().enumerate().find_map(|(i, c)| cores[..i].contains(c).then_some(c)) {
+            bail!("shards.cores: core {dup} is given to two shards");
+        }
+        if !cores.is_empty() && cores.len() < self.shards.count.max(1) {
+            bail!("shards.cores: {} core(s) for {} shards", cores.len(), self.shards.count);
+        }
+        if let Some(brain) = self.brain.core.filter(|c| cores.contains(c) && !self.allow_shared_cores) {
+            bail!("brain.core: core {brain} is also a shard's (set allow_shared_cores = true to share)");
+        }
+        idle_policy("shards.idle", &self.shards.idle)?;
+        idle_policy("brain.idle", &self.brain.idle)?;
+        let initial = duration_or("exchange.reconnect_initial", &self.exchange.reconnect_initial, "100ms")?;
+        let max = duration_or("exchange.reconnect_max", &self.exchange.reconnect_max, "30s")?;
+        if initial.is_zero() || initial > max {
+            bail!("exchange.reconnect_initial: {initial:?} must be positive and at most reconnect_max ({max:?})");
+        }
+        self.features.config()?;
+        Ok(())
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -267,7 +330,10 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
-    toml::from_str(&text).context("parsing the config")
+    let name = path.map_or("the embedded config".to_string(), |p| p.display().to_string());
+    let file: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {name}"))?;
+    file.validate().with_context(|| format!("checking {name}"))?;
+    Ok(file)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -302,11 +368,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if streams.is_empty() {
         bail!("no stream kinds: set [streams].kinds or --streams");
     }
-    let idle = match file.shards.idle.as_str() {
-        "spin" => aegis::feed::shard::Idle::Spin,
-        "park" => aegis::feed::shard::Idle::Park,
-        _ => aegis::feed::shard::Idle::SpinThenPark,
-    };
+    let idle = idle_policy("shards.idle", &file.shards.idle)?;
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
     let pin = |core: usize| (core < cores).then_some(core);
     let config = aegis::run::RunConfig {
@@ -319,6 +381,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         shard_cores: file.shards.cores.iter().filter_map(|c| pin(*c)).collect(),
         brain_core: file.brain.core.and_then(pin),
         idle,
+        brain_idle: idle_policy("brain.idle", &file.brain.idle)?,
+        backoff_initial: duration_or(
+            "exchange.reconnect_initial",
+            &file.exchange.reconnect_initial,
+            "100ms",
+        )?,
+        backoff_max: duration_or("exchange.reconnect_max", &file.exchange.reconnect_max, "30s")?,
+        streams_per_connection: file.exchange.max_streams_per_connection.unwrap_or(200),
         ring_capacity: if file.ring.capacity == 0 { 65_536 } else { file.ring.capacity },
         ring_spin: file.ring.full_spin_limit,
         max_message: if file.shards.max_message.is_empty() {

@@ -18,7 +18,6 @@ fn limits_in_the_default_config_are_possible() {
     assert!(ring > 0 && (ring as u64).is_power_of_two(), "ring capacity {ring}");
     let per_conn = cfg["exchange"]["max_streams_per_connection"].as_integer().unwrap() as usize;
     assert!(per_conn <= MAX_STREAMS_PER_CONNECTION);
-    assert!(cfg["exchange"]["max_requests_per_s"].as_integer().unwrap() <= 10);
     let shards = &cfg["shards"];
     let cores: Vec<i64> =
         shards["cores"].as_array().unwrap().iter().map(|c| c.as_integer().unwrap()).collect();
