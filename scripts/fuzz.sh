@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target (or those named) for a bounded time each, starting from the
+# checked-in seeds (fuzz/seeds/TARGET) plus whatever corpus earlier runs left in
+# fuzz/corpus/TARGET. A crash stops the script with the input kept in fuzz/artifacts/TARGET.
+# Not part of the test suite: long runs belong here, their results in RELIABILITY.md.
+#   bash scripts/fuzz.sh [--seconds N] [TARGET...]      (default 30 s per target)
+# Needs the nightly toolchain and cargo-fuzz (`cargo +nightly install cargo-fuzz`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=30
+if [ "${1:-}" = "--seconds" ]; then seconds=$2; shift 2; fi
+command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^aegis-fuzz$')
+fi
+cd fuzz
+for target in "${targets[@]}"; do
+  mkdir -p "corpus/$target"
+  dirs=("corpus/$target")
+  [ -d "seeds/$target" ] && dirs+=("seeds/$target")
+  echo "fuzz: $target for ${seconds}s"
+  # New inputs go to the first directory (the ignored corpus), never into the seeds.
+  cargo +nightly fuzz run "$target" "${dirs[@]}" -- -max_total_time="$seconds" 2>&1 \
+    | grep -E '^Done|SUMMARY|ERROR|panicked' || true
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $target FAILED (see fuzz/artifacts/$target)"; exit 1; }
+done
