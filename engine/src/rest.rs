@@ -275,6 +275,7 @@ impl RestClient {
             let rows: Vec<Value> = serde_json::from_str(&body)
                 .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
             let count = rows.len();
+            let before = next;
             for row in &rows {
                 let kline = kline_row(row).ok_or_else(|| RestError::Malformed {
                     path: path.clone(),
@@ -289,7 +290,11 @@ impl RestClient {
                     event: Event::Kline(kline),
                 });
             }
-            if next == i64::MIN || count < limit || next > end_ms || next >= now {
+            // Done after the warm-up page (the latest bars, nothing to page through), a short
+            // page, the end of the range, or a page of nothing closed yet (the exchange's
+            // current minute): asking again would return the same still-open bar forever.
+            let warmup_page = start_ms == i64::MIN;
+            if warmup_page || next == before || count < limit || next > end_ms || next >= now {
                 return Ok(out);
             }
         }

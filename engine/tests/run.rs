@@ -238,3 +238,54 @@ fn connections_rotate_before_their_lifetime_ends_without_a_gap() {
         );
     }
 }
+
+#[test]
+fn a_slow_brain_gets_counted_drops_and_resyncs_never_a_blocked_shard() {
+    let _serial = serial();
+    // The simulator flat out, a 16-slot ring, no spinning on a full ring, and a brain that
+    // parks for 200 µs whenever it finds its rings empty: the shard outruns it.
+    let port = start_sim(&[
+        "--synthetic",
+        "--symbols",
+        "2",
+        "--seed",
+        "5",
+        "--speed",
+        "max",
+        "--history-bars",
+        "400",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let bars = dir.path().join("bars.csv");
+    let mut cfg =
+        config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], vec!["aggTrade".into(), "kline_1m".into()]);
+    cfg.ring_capacity = 16;
+    cfg.ring_spin = 0;
+    cfg.brain_idle = aegis::feed::shard::Idle::Park;
+    cfg.run_for = Some(Duration::from_secs(8));
+    cfg.bars_out = Some(bars.clone());
+    let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
+    let drops = summary["ring_drops"].as_u64().unwrap();
+    eprintln!(
+        "drops {drops}, gaps {} detected {} filled, rest {}, bars {}",
+        summary["gaps_detected"], summary["gaps_filled"], summary["rest"]["requests"], summary["bars_closed"]
+    );
+    assert!(drops > 0, "the ring overflowed: {summary}");
+    assert!(summary["gaps_detected"].as_u64().unwrap() >= 1, "drops are gaps: {summary}");
+    assert!(summary["gaps_filled"].as_u64().unwrap() >= 1, "and get filled: {summary}");
+    // Not blocked: the shard kept reading far past what the ring could hold.
+    assert!(summary["messages_received"].as_u64().unwrap() > drops, "{summary}");
+    assert_eq!(summary["disconnects"], 0, "the shard kept up with its socket: {summary}");
+    // Bounded REST use: fills are asked for when a sequence check finds a hole, not per drop.
+    let requests = summary["rest"]["requests"].as_u64().unwrap();
+    assert!(requests < 400, "{requests} REST requests in 8 s: {summary}");
+    // Recovered: every 1m bar present exactly once despite the dropped klines.
+    let by_symbol = read_bars(&bars);
+    assert_eq!(by_symbol.len(), 2);
+    for (symbol, opens) in by_symbol {
+        assert!(opens.len() > 300 + 5, "{symbol}: {} bars: {summary}", opens.len());
+        for pair in opens.windows(2) {
+            assert_eq!(pair[1] - pair[0], 60_000, "{symbol}: bar after {} missing or repeated", pair[0]);
+        }
+    }
+}

@@ -540,9 +540,16 @@ impl Core {
                 }
                 self.stats.gaps_filled.fetch_add(1, Ordering::Relaxed);
             }
-            ResyncReason::Reconnect | ResyncReason::RingDrop => {
+            ResyncReason::RingDrop => {
+                // Records of this symbol were dropped on a full ring. No blind refetch: under
+                // sustained overload that would hammer REST once per drop. The sequence checks
+                // find what was lost — a kline open-time jump asks for the missing minutes, a
+                // depth `pu`/`U` break re-snapshots the book — and ask for exactly that.
+                self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
+            }
+            ResyncReason::Reconnect => {
                 let state = &mut self.states[i];
-                if reason == ResyncReason::RingDrop || state.last_kline_open.is_some() {
+                if state.last_kline_open.is_some() {
                     self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
                 }
                 if !self.config.bars_from_trades && !state.filling {
