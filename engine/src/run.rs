@@ -306,6 +306,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     };
     let started = Instant::now();
     let mut last_events = 0u64;
+    // The brain keeps the largest lag since it was last taken; the run's maximum is kept here.
+    let mut lag_max_ns_run = 0u64;
     let mut next_report = started + Duration::from_secs(1);
     let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
     while !stop.load(Ordering::Relaxed) && config.run_for.is_none_or(|d| started.elapsed() < d) {
@@ -325,7 +327,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             let warm =
                 brain_stats.symbols.iter().filter(|s| s.features_warm.load(Ordering::Relaxed) == 1).count();
             let n = table.len();
-            let lag_us = brain_stats.lag_max_ns.swap(0, Ordering::Relaxed) as f64 / 1e3;
+            let lag_ns = brain_stats.lag_max_ns.swap(0, Ordering::Relaxed);
+            lag_max_ns_run = lag_max_ns_run.max(lag_ns);
+            let lag_us = lag_ns as f64 / 1e3;
             eprintln!(
                 "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs",
                 started.elapsed().as_secs_f64(),
@@ -351,6 +355,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut summary =
         summarize(&table, &brain_stats, &shard_stats, &ring_stats, &rest_stats, started.elapsed());
     summary["transport"] = Value::from(transport_note);
+    let lag_max_ns_run = lag_max_ns_run.max(brain_stats.lag_max_ns.load(Ordering::Relaxed));
+    summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
     Ok(RunReport { summary })
 }
 
@@ -468,7 +474,6 @@ fn summarize(
         "reconnects": sum(&|s| load(&s.reconnects)),
         "disconnects": sum(&|s| load(&s.disconnects)),
         "rotations": sum(&|s| load(&s.rotations)),
-        "lag_max_us": load(&brain.lag_max_ns_run) as f64 / 1e3,
         "gaps_detected": load(&brain.gaps_detected),
         "gaps_filled": load(&brain.gaps_filled),
         "duplicates_dropped": dups,

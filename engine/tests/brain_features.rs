@@ -10,32 +10,8 @@ use aegis::ring::ring;
 use aegis_analytics::kline_csv::KlineReader;
 use aegis_analytics::{FeatureConfig, FeatureEngine};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
-use aegis_wire::record::{Interval, Kline};
-use aegis_wire::{Event, Header, Record, SymbolId};
+use common::closed_kline;
 use std::sync::atomic::Ordering;
-
-fn kline(open_time_ms: i64, [open, high, low, close]: [i64; 4], volume: i128) -> Record {
-    Record {
-        header: Header { symbol: SymbolId(0), event_time_ms: open_time_ms + 60_000, recv_ns: 0 },
-        event: Event::Kline(Kline {
-            interval: Interval::M1,
-            open_time_ms,
-            close_time_ms: open_time_ms + 59_999,
-            first_trade_id: 0,
-            last_trade_id: 0,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            quote_volume: 0,
-            taker_buy_volume: 0,
-            taker_buy_quote_volume: 0,
-            trades: 0,
-            closed: true,
-        }),
-    }
-}
 
 #[test]
 fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_skipped() {
@@ -62,12 +38,17 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         let price = |k: usize| parse_fixed8(f[k].as_bytes(), Sign::Forbidden).unwrap();
         let time: i64 = f[0].parse().unwrap();
         let volume = parse_fixed8_i128(f[5].as_bytes(), Sign::Forbidden).unwrap();
-        producer.push(&kline(time, [price(1), price(2), price(3), price(4)], volume));
+        producer.push(&closed_kline(time, [price(1), price(2), price(3), price(4)], volume, 0));
         pushed += 1;
         if i == 260 {
             // High below low, half a minute later: the brain takes it as a closed bar, the
             // analytics refuse it.
-            producer.push(&kline(time + 30_000, [price(1), price(3) - 1, price(2) + 1, price(4)], volume));
+            producer.push(&closed_kline(
+                time + 30_000,
+                [price(1), price(3) - 1, price(2) + 1, price(4)],
+                volume,
+                0,
+            ));
         }
     }
     assert_eq!(brain.poll_once(), pushed + 1);

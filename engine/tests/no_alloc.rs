@@ -141,30 +141,7 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
 
 /// A closed 1m kline of symbol 0 opening at `open_time_ms`, wobbling around 60,000.
 fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
-    use aegis_wire::record::{Interval, Kline};
     let price = (60_000 + (k * 37) % 101 - 50) * 100_000_000;
-    aegis_wire::Record {
-        header: aegis_wire::Header {
-            symbol: aegis_wire::SymbolId(0),
-            event_time_ms: open_time_ms + 60_000,
-            recv_ns: 0,
-        },
-        event: aegis_wire::Event::Kline(Kline {
-            interval: Interval::M1,
-            open_time_ms,
-            close_time_ms: open_time_ms + 59_999,
-            first_trade_id: k,
-            last_trade_id: k,
-            open: price,
-            high: price + 2_000_000_000,
-            low: price - 3_000_000_000,
-            close: price - 1_000_000_000,
-            volume: 1_000_000_000 + i128::from(k) * 1_000_000,
-            quote_volume: 0,
-            taker_buy_volume: 0,
-            taker_buy_quote_volume: 0,
-            trades: 10 + k as u64,
-            closed: true,
-        }),
-    }
+    let prices = [price, price + 2_000_000_000, price - 3_000_000_000, price - 1_000_000_000];
+    common::closed_kline(open_time_ms, prices, 1_000_000_000 + i128::from(k) * 1_000_000, 10 + k as u64)
 }

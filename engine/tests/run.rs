@@ -7,7 +7,6 @@ use aegis::run::run;
 use common::{config, shared_data, start_sim};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -21,17 +20,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn envelopes(path: &Path) -> Vec<Value> {
-    let raw = std::fs::read(path).unwrap();
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
-        s
-    } else {
-        String::from_utf8(raw).unwrap()
-    };
-    text.lines()
-        .filter_map(|l| l.find("{\"stream\"").map(|i| serde_json::from_str(&l[i..]).unwrap()))
-        .collect()
+    common::envelopes(path).iter().map(|e| serde_json::from_str(e).unwrap()).collect()
 }
 
 #[test]

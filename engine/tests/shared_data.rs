@@ -5,22 +5,9 @@ mod common;
 
 use aegis::feed::binance::{parse_message, Parsed};
 use aegis_wire::{parse_fixed8, parse_fixed8_i128, Event, EventKind, Record, Sign, SymbolTable};
-use common::shared_data;
+use common::{envelopes, shared_data};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::Read;
-
-fn envelopes(path: &std::path::Path) -> Vec<String> {
-    let raw = std::fs::read(path).unwrap();
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut s = String::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
-        s
-    } else {
-        String::from_utf8(raw).unwrap()
-    };
-    text.lines().filter_map(|l| l.find("{\"stream\"").map(|i| l[i..].to_string())).collect()
-}
 
 fn px(v: &Value) -> i64 {
     parse_fixed8(v.as_str().unwrap().as_bytes(), Sign::Allowed).unwrap()

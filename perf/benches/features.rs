@@ -60,7 +60,7 @@ fn per_event(c: &mut Criterion) {
         b.iter(|| {
             t += 7;
             if t % 60_000 < 7 {
-                black_box(flow.close_minute(t - 60_000, true));
+                black_box(flow.close_minute(t - 60_000));
             }
             flow.on_trade(black_box(t), black_box(2_681.62), black_box(0.5), t & 8 == 0);
         })
@@ -69,7 +69,7 @@ fn per_event(c: &mut Criterion) {
         b.iter(|| {
             t += 7;
             if t % 60_000 < 7 {
-                black_box(flow.close_minute(t - 60_000, true));
+                black_box(flow.close_minute(t - 60_000));
             }
             flow.on_quote(
                 black_box(t),

@@ -110,8 +110,8 @@ impl FlowAccumulator {
     }
 
     /// Takes the flow of the minute opening at `open_time_ms` (the bar just closed) and
-    /// forgets it. Trades are counted only if `with_trades` (a source of trades is subscribed).
-    pub fn close_minute(&mut self, open_time_ms: i64, with_trades: bool) -> OrderFlow {
+    /// forgets it.
+    pub fn close_minute(&mut self, open_time_ms: i64) -> OrderFlow {
         let minute = open_time_ms.div_euclid(MINUTE_MS);
         let slot = minute.rem_euclid(BUCKETS as i64) as usize;
         let mut b = self.buckets[slot];
@@ -120,14 +120,11 @@ impl FlowAccumulator {
         }
         self.buckets[slot].used = false;
         self.closed_through = self.closed_through.max(Some(minute));
-        let mut flow = OrderFlow::default();
-        if with_trades {
-            flow.trades = Some(b.trades);
-            let volume = b.buy + b.sell;
-            if volume > 0.0 {
-                flow.taker = Some((b.buy, b.sell));
-                flow.vwap = Some(b.notional / volume);
-            }
+        let mut flow = OrderFlow { trades: Some(b.trades), ..OrderFlow::default() };
+        let volume = b.buy + b.sell;
+        if volume > 0.0 {
+            flow.taker = Some((b.buy, b.sell));
+            flow.vwap = Some(b.notional / volume);
         }
         let (spread, imbalance) = self.quote_means(&mut b, open_time_ms);
         flow.spread_bps = spread;
@@ -178,15 +175,14 @@ mod tests {
         f.on_trade(1_000, 10.0, 1.0, false);
         f.on_trade(61_000, 20.0, 5.0, true); // next minute, arrives first
         f.on_trade(2_000, 12.0, 1.0, true);
-        let m0 = f.close_minute(0, true);
+        let m0 = f.close_minute(0);
         assert_eq!(m0.trades, Some(2));
         assert_eq!(m0.taker, Some((1.0, 1.0)));
         assert_eq!(m0.vwap, Some(11.0));
-        let m1 = f.close_minute(60_000, true);
+        let m1 = f.close_minute(60_000);
         assert_eq!(m1.taker, Some((0.0, 5.0)));
-        let m2 = f.close_minute(120_000, true);
+        let m2 = f.close_minute(120_000);
         assert_eq!((m2.trades, m2.taker, m2.vwap), (Some(0), None, None));
-        assert_eq!(f.close_minute(180_000, false).trades, None);
         f.on_trade(1_000, 10.0, 1.0, false);
         assert_eq!(f.late_events(), 1);
     }
@@ -197,12 +193,12 @@ mod tests {
         // spread 2 bps for 15 s, then 4 bps for the remaining 45 s
         f.on_quote(0, 99.99, 3.0, 100.01, 1.0);
         f.on_quote(15_000, 99.98, 1.0, 100.02, 1.0);
-        let m0 = f.close_minute(0, false);
+        let m0 = f.close_minute(0);
         let spread = m0.spread_bps.unwrap();
         assert!((spread - (2.0 * 0.25 + 4.0 * 0.75)).abs() < 1e-9, "{spread}");
         assert!((m0.book_imbalance.unwrap() - 0.5 * 0.25).abs() < 1e-12);
         // nothing in the next minute: the last quote held all along
-        let m1 = f.close_minute(60_000, false);
+        let m1 = f.close_minute(60_000);
         assert!((m1.spread_bps.unwrap() - 4.0).abs() < 1e-9);
         assert_eq!(m1.book_imbalance, Some(0.0));
     }
@@ -210,7 +206,7 @@ mod tests {
     #[test]
     fn a_minute_without_quotes_or_history_is_none() {
         let mut f = FlowAccumulator::new();
-        let m = f.close_minute(0, true);
+        let m = f.close_minute(0);
         assert_eq!((m.spread_bps, m.book_imbalance), (None, None));
     }
 }

@@ -203,26 +203,11 @@ impl<R: Read> Iterator for KlineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     fn read(text: &str) -> Vec<Result<Candle, String>> {
-        let mut file = tempfile_in_target();
-        file.1.write_all(text.as_bytes()).unwrap();
-        let out = KlineReader::open(&file.0).unwrap().map(|r| r.map_err(|e| e.to_string())).collect();
-        std::fs::remove_file(&file.0).unwrap();
-        out
-    }
-
-    fn tempfile_in_target() -> (PathBuf, File) {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "aegis-kline-{}-{}.csv",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = File::create(&path).unwrap();
-        (path, file)
+        KlineReader::from_reader(Path::new("k.csv"), text.as_bytes())
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
     }
 
     #[test]

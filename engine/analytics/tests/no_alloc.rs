@@ -31,7 +31,7 @@ fn closed_bars_and_order_flow_allocate_nothing_after_warm_up() {
             flow.on_quote(t, bar.close * 0.9999, 2.0, bar.close * 1.0001, 1.0 + i as f64);
         }
         let mut closed = *bar;
-        closed.flow = flow.close_minute(bar.open_time_ms, true);
+        closed.flow = flow.close_minute(bar.open_time_ms);
         warm += u32::from(engine.update(&closed).unwrap().warm);
     }
     let allocations = allocations() - before;

@@ -14,6 +14,7 @@ use crate::rest::RestRequest;
 use crate::ring::RingConsumer;
 use aegis_analytics::flow::FlowAccumulator;
 use aegis_analytics::{Candle, FeatureConfig, FeatureEngine, FeatureSnapshot, FEATURES};
+use aegis_wire::decimal::to_f64;
 use aegis_wire::record::{ArchivedEvent, ArchivedKline, ArchivedRecord};
 use aegis_wire::{ResyncReason, SymbolId};
 use bar::{Bar, Rollup, TradeBars, MINUTE_MS, ROLLUP_MS};
@@ -79,10 +80,8 @@ pub struct BrainStats {
     pub bars_out_dropped: AtomicU64,
     /// Loop iterations (the watchdog's progress counter).
     pub heartbeat: AtomicU64,
-    /// Largest shard-read → brain delay sampled since the progress line last took it, ns.
+    /// Largest shard-read → brain delay sampled since a reader last took it (swap to 0), ns.
     pub lag_max_ns: AtomicU64,
-    /// Largest shard-read → brain delay sampled in the whole run, ns.
-    pub lag_max_ns_run: AtomicU64,
     /// Per symbol.
     pub symbols: Vec<SymbolStats>,
 }
@@ -99,7 +98,6 @@ impl BrainStats {
             bars_out_dropped: AtomicU64::new(0),
             heartbeat: AtomicU64::new(0),
             lag_max_ns: AtomicU64::new(0),
-            lag_max_ns_run: AtomicU64::new(0),
             symbols: (0..symbols)
                 .map(|_| {
                     let stats = SymbolStats::default();
@@ -271,7 +269,6 @@ impl Core {
         }
         let lag = crate::clock::now_ns().saturating_sub(recv_ns);
         self.stats.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
-        self.stats.lag_max_ns_run.fetch_max(lag, Ordering::Relaxed);
     }
 
     fn request(&mut self, req: RestRequest) {
@@ -408,10 +405,10 @@ impl Core {
         state.last_exchange_ms = state.last_exchange_ms.max(time_ms);
         state.flow.on_quote(
             time_ms,
-            fixed_to_f64(b.bid_price.to_native().into()),
-            fixed_to_f64(b.bid_qty.to_native().into()),
-            fixed_to_f64(b.ask_price.to_native().into()),
-            fixed_to_f64(b.ask_qty.to_native().into()),
+            to_f64(b.bid_price.to_native().into()),
+            to_f64(b.bid_qty.to_native().into()),
+            to_f64(b.ask_price.to_native().into()),
+            to_f64(b.ask_qty.to_native().into()),
         );
         if let SyncState::Synced { last_u } = state.book.state() {
             if last_u == u {
@@ -587,15 +584,15 @@ impl Core {
     /// symbol's analytics as they were.
     fn analyse(&mut self, i: usize, bar: &Bar) -> Option<FeatureSnapshot> {
         let state = &mut self.states[i];
-        let mut flow = state.flow.close_minute(bar.open_time_ms, true);
+        let mut flow = state.flow.close_minute(bar.open_time_ms);
         flow.trades = Some(bar.trades);
         let candle = Candle {
             open_time_ms: bar.open_time_ms,
-            open: fixed_to_f64(bar.open.into()),
-            high: fixed_to_f64(bar.high.into()),
-            low: fixed_to_f64(bar.low.into()),
-            close: fixed_to_f64(bar.close.into()),
-            volume: fixed_to_f64(bar.volume),
+            open: to_f64(bar.open.into()),
+            high: to_f64(bar.high.into()),
+            low: to_f64(bar.low.into()),
+            close: to_f64(bar.close.into()),
+            volume: to_f64(bar.volume),
             flow,
         };
         match state.analytics.update(&candle) {
@@ -611,11 +608,6 @@ impl Core {
     }
 }
 
-/// A fixed-point (8 decimals) value as f64, correctly rounded.
-fn fixed_to_f64(x: i128) -> f64 {
-    x as f64 / 1e8
-}
-
 /// One trade or aggTrade, as the order flow needs it.
 #[derive(Clone, Copy)]
 struct TradePrint {
@@ -627,7 +619,7 @@ struct TradePrint {
 
 impl TradePrint {
     fn add_to(&self, flow: &mut FlowAccumulator) {
-        let (price, qty) = (fixed_to_f64(self.price.into()), fixed_to_f64(self.qty.into()));
+        let (price, qty) = (to_f64(self.price.into()), to_f64(self.qty.into()));
         flow.on_trade(self.time_ms, price, qty, self.buyer_is_maker);
     }
 }

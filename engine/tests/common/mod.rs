@@ -20,6 +20,54 @@ pub fn shared_data() -> PathBuf {
         .join("data")
 }
 
+/// The combined-stream envelopes of a capture (gzip or plain text), one string each, in order.
+pub fn envelopes(path: &std::path::Path) -> Vec<String> {
+    use std::io::Read;
+    let raw = std::fs::read(path).unwrap();
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
+        s
+    } else {
+        String::from_utf8(raw).unwrap()
+    };
+    text.lines().filter_map(|l| l.find("{\"stream\"").map(|i| l[i..].to_string())).collect()
+}
+
+/// A closed 1m kline of symbol 0 (fixed-point prices `[open, high, low, close]`).
+pub fn closed_kline(
+    open_time_ms: i64,
+    [open, high, low, close]: [i64; 4],
+    volume: i128,
+    trades: u64,
+) -> aegis_wire::Record {
+    use aegis_wire::record::{Interval, Kline};
+    aegis_wire::Record {
+        header: aegis_wire::Header {
+            symbol: aegis_wire::SymbolId(0),
+            event_time_ms: open_time_ms + 60_000,
+            recv_ns: 0,
+        },
+        event: aegis_wire::Event::Kline(Kline {
+            interval: Interval::M1,
+            open_time_ms,
+            close_time_ms: open_time_ms + 59_999,
+            first_trade_id: 0,
+            last_trade_id: 0,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            quote_volume: 0,
+            taker_buy_volume: 0,
+            taker_buy_quote_volume: 0,
+            trades,
+            closed: true,
+        }),
+    }
+}
+
 /// Starts exchange-sim in this process with `args` (it runs for at most five minutes);
 /// returns its port.
 pub fn start_sim(args: &[&str]) -> u16 {

@@ -252,13 +252,7 @@ fn stream_faults_are_injected_and_counted() {
         }
     }
     assert!(gaps > 0, "no depth gap seen");
-    for fault in ["malformed", "duplicate", "depth_gap"] {
-        assert!(
-            summary["faults"][fault].as_u64().unwrap_or(0) > 0,
-            "{fault} not counted: {}",
-            summary["faults"]
-        );
-    }
+    assert_faults_counted(&summary, &["malformed", "duplicate", "depth_gap"]);
 }
 
 #[test]
@@ -354,13 +348,7 @@ fn reorder_missing_kline_and_stall_faults_are_injected_and_counted() {
         closed.windows(2).all(|w| w[1] - w[0] == 120_000),
         "every other closed kline is missing: {closed:?}"
     );
-    for fault in ["reorder", "missing_kline", "stall"] {
-        assert!(
-            summary["faults"][fault].as_u64().unwrap_or(0) > 0,
-            "{fault} not counted: {}",
-            summary["faults"]
-        );
-    }
+    assert_faults_counted(&summary, &["reorder", "missing_kline", "stall"]);
 }
 
 #[test]
@@ -374,4 +362,12 @@ fn the_rate_limit_caps_messages_per_connection() {
     assert_eq!(got.len() as u64, sent);
     assert!(sent <= 25 * 5, "{sent} messages in a 2 s run at 25/s");
     assert!(sent >= 1);
+}
+
+/// Every fault in `faults` shows a non-zero count in the simulator's summary.
+fn assert_faults_counted(summary: &serde_json::Value, faults: &[&str]) {
+    for fault in faults {
+        let count = summary["faults"][*fault].as_u64().unwrap_or(0);
+        assert!(count > 0, "{fault} not counted: {}", summary["faults"]);
+    }
 }
