@@ -14,6 +14,9 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^aegis-fuzz$')
 fi
+# cargo-fuzz sets RUSTFLAGS, which hides .cargo/config.toml's: ask for the same CPU level
+# so the vector digit parser (engine/src/feed/digits.rs) is the code being fuzzed.
+export RUSTFLAGS="${RUSTFLAGS:-} -C target-cpu=x86-64-v2"
 cd fuzz
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
@@ -21,7 +24,10 @@ for target in "${targets[@]}"; do
   [ -d "seeds/$target" ] && dirs+=("seeds/$target")
   echo "fuzz: $target for ${seconds}s"
   # New inputs go to the first directory (the ignored corpus), never into the seeds.
+  set +e
   cargo +nightly fuzz run "$target" "${dirs[@]}" -- -max_total_time="$seconds" 2>&1 \
-    | grep -E '^Done|SUMMARY|ERROR|panicked' || true
-  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: $target FAILED (see fuzz/artifacts/$target)"; exit 1; }
+    | grep -E '^Done|SUMMARY|ERROR|panicked'
+  status=${PIPESTATUS[0]}
+  set -e
+  [ "$status" -eq 0 ] || { echo "fuzz: $target FAILED (see fuzz/artifacts/$target)"; exit 1; }
 done

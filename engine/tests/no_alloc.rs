@@ -57,7 +57,7 @@ fn decode_parse_and_archive_allocate_nothing_after_warm_up() {
                 Decoded::Fragment(n) => at += n,
                 Decoded::Message(WsMessage::Text(text), n) => {
                     parse_message(text, None, &table, 0, &mut |r| {
-                        slot.write(&r).expect("archive");
+                        slot.write(r).expect("archive");
                         records += 1;
                     })
                     .expect("parse");
@@ -93,7 +93,7 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     while at < bytes.len() {
         match decoder.decode(&bytes[at..]).expect("valid frames") {
             Decoded::Message(WsMessage::Text(text), n) => {
-                parse_message(text, None, &table, 0, &mut |r| records.push(r)).expect("parse");
+                parse_message(text, None, &table, 0, &mut |r| records.push(*r)).expect("parse");
                 at += n;
             }
             Decoded::Fragment(n) | Decoded::Message(_, n) => at += n,

@@ -113,7 +113,7 @@ fn every_capture_message_parses_and_sampled_fields_match() {
         let mut got_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, m) in messages.iter().enumerate() {
             let mut records = Vec::new();
-            let parsed = parse_message(m.as_bytes(), None, &table, 1, &mut |r| records.push(r))
+            let parsed = parse_message(m.as_bytes(), None, &table, 1, &mut |r| records.push(*r))
                 .unwrap_or_else(|e| panic!("{} message {i}: {e}\n{m}", file.display()));
             assert_eq!(parsed, Parsed::Records(records.len()));
             let last = records.last().unwrap();
@@ -154,7 +154,7 @@ fn documentation_examples_of_every_kind_parse() {
         ));
         let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut records = Vec::new();
-        parse_message(&text, None, &table, 0, &mut |r| records.push(r))
+        parse_message(&text, None, &table, 0, &mut |r| records.push(*r))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         kinds.push(format!("{:?}", std::mem::discriminant(&records[0].event)));
         if let Event::MarkPrice(m) = records[0].event {

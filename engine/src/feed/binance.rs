@@ -89,21 +89,15 @@ pub fn parse_message(
     raw_hint: Option<StreamHint>,
     symbols: &SymbolTable,
     recv_ns: u64,
-    sink: &mut impl FnMut(Record),
+    sink: &mut impl FnMut(&Record),
 ) -> Result<Parsed, ParseError> {
+    if let Some(hot) = fast::hot_envelope(text) {
+        let hint = StreamHint { kind: hot.kind, partial_depth: false };
+        return parse_enveloped(text, hint, hot.symbol, hot.payload, symbols, recv_ns, sink);
+    }
     if let Some((name, payload)) = fast::envelope(text) {
         let (hint, symbol) = stream_hint(name)?;
-        let mut cx = Context { symbols, stream_symbol: Some(symbol), recv_ns, count: 0 };
-        let base = text.len() - payload.len() - 1;
-        let used = cx.dispatch(hint, payload, sink).map_err(|e| e.shifted(base))?;
-        // The payload must be exactly one object: nothing may follow it but the envelope's brace.
-        if used != payload.len() {
-            return Err(ParseError::Json(JsonError {
-                what: "trailing bytes after data",
-                offset: base + used,
-            }));
-        }
-        return Ok(Parsed::Records(cx.count));
+        return parse_enveloped(text, hint, symbol, payload, symbols, recv_ns, sink);
     }
     let mut top = Scanner::object(text)?;
     let mut stream: Option<(StreamHint, &[u8])> = None;
@@ -167,6 +161,27 @@ pub fn parse_message(
             Ok(Parsed::Records(cx.count))
         }
     }
+}
+
+/// Parses the `payload` (the `data` value) of a combined envelope whose stream was already
+/// classified.
+fn parse_enveloped(
+    text: &[u8],
+    hint: StreamHint,
+    stream_symbol: &[u8],
+    payload: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    sink: &mut impl FnMut(&Record),
+) -> Result<Parsed, ParseError> {
+    let mut cx = Context { symbols, stream_symbol: Some(stream_symbol), recv_ns, count: 0 };
+    let base = text.len() - payload.len() - 1;
+    let used = cx.dispatch(hint, payload, sink).map_err(|e| e.shifted(base))?;
+    // The payload must be exactly one object: nothing may follow it but the envelope's brace.
+    if used != payload.len() {
+        return Err(ParseError::Json(JsonError { what: "trailing bytes after data", offset: base + used }));
+    }
+    Ok(Parsed::Records(cx.count))
 }
 
 /// The kind and symbol a stream name carries.
@@ -288,29 +303,24 @@ impl Context<'_> {
         &mut self,
         hint: StreamHint,
         payload: &[u8],
-        sink: &mut impl FnMut(Record),
+        sink: &mut impl FnMut(&Record),
     ) -> Result<usize, ParseError> {
+        // Templates resolve the symbol themselves; an unknown one falls through to the
+        // general parser, which names the error.
         let template = match hint.kind {
-            EventKind::AggTrade => fast::agg_trade(payload),
-            EventKind::Trade => fast::trade(payload),
-            EventKind::BookTicker => fast::book_ticker(payload),
+            EventKind::AggTrade => fast::agg_trade(payload, self.symbols, self.recv_ns, sink),
+            EventKind::Trade => fast::trade(payload, self.symbols, self.recv_ns, sink),
+            EventKind::BookTicker => fast::book_ticker(payload, self.symbols, self.recv_ns, sink),
             _ => None,
         };
-        if let Some(m) = template {
-            let symbol = self.symbols.get(m.symbol).ok_or(ParseError::UnknownSymbol)?;
-            let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
-            self.emit(header, m.event, sink);
-            return Ok(m.used);
+        if let Some(used) = template {
+            self.count += 1;
+            return Ok(used);
         }
         if hint.kind == EventKind::DepthUpdate && !hint.partial_depth {
-            let mut chunks = [DepthChunk::EMPTY; fast::MAX_FAST_DEPTH_CHUNKS];
-            if let Some(m) = fast::depth_update(payload, &mut chunks) {
-                let symbol = self.symbols.get(m.symbol).ok_or(ParseError::UnknownSymbol)?;
-                let header = Header { symbol, event_time_ms: m.event_time_ms, recv_ns: self.recv_ns };
-                for chunk in &chunks[..m.chunks] {
-                    self.emit(header, Event::Depth(*chunk), sink);
-                }
-                return Ok(m.used);
+            if let Some((used, chunks)) = fast::depth_update(payload, self.symbols, self.recv_ns, sink) {
+                self.count += chunks;
+                return Ok(used);
             }
         }
         match hint.kind {
@@ -341,12 +351,12 @@ impl Context<'_> {
         Ok(Header { symbol, event_time_ms, recv_ns: self.recv_ns })
     }
 
-    fn emit(&mut self, header: Header, event: Event, sink: &mut impl FnMut(Record)) {
+    fn emit(&mut self, header: Header, event: Event, sink: &mut impl FnMut(&Record)) {
         self.count += 1;
-        sink(Record { header, event });
+        sink(&Record { header, event });
     }
 
-    fn trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn trade(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"t", b"p", b"q", b"T", b"m"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let trade = Trade {
@@ -360,7 +370,7 @@ impl Context<'_> {
         Ok(used)
     }
 
-    fn agg_trade(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn agg_trade(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (f, used) =
             Fields::read_counted(payload, &[b"s", b"E", b"a", b"p", b"q", b"f", b"l", b"T", b"m"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
@@ -377,7 +387,7 @@ impl Context<'_> {
         Ok(used)
     }
 
-    fn kline(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn kline(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (outer, used) = Fields::read_counted(payload, &[b"s", b"E", b"k"])?;
         let Some(Value::Object(body)) = outer.get(2) else {
             return Err(outer.get(2).map_or(ParseError::MissingField("k"), |_| ParseError::BadValue("k")));
@@ -417,7 +427,7 @@ impl Context<'_> {
         Ok(used)
     }
 
-    fn book_ticker(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn book_ticker(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"u", b"b", b"B", b"a", b"A", b"T"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let ticker = BookTicker {
@@ -439,7 +449,7 @@ impl Context<'_> {
         &mut self,
         payload: &[u8],
         partial: bool,
-        sink: &mut impl FnMut(Record),
+        sink: &mut impl FnMut(&Record),
     ) -> Result<usize, ParseError> {
         // Futures diff and partial depth: s, E, T, U, u, pu, b, a. Spot partial depth:
         // lastUpdateId, bids, asks (no symbol: it comes from the stream name).
@@ -501,7 +511,7 @@ impl Context<'_> {
         Ok(used)
     }
 
-    fn mark_price(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn mark_price(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (f, used) = Fields::read_counted(payload, &[b"s", b"E", b"p", b"i", b"P", b"r", b"T"])?;
         let header = self.header(self.symbol(f.get(0))?, f.get(1))?;
         let empty_is_zero = |field: &'static str, v: Option<Value<'_>>| match v {
@@ -519,7 +529,7 @@ impl Context<'_> {
         Ok(used)
     }
 
-    fn force_order(&mut self, payload: &[u8], sink: &mut impl FnMut(Record)) -> Result<usize, ParseError> {
+    fn force_order(&mut self, payload: &[u8], sink: &mut impl FnMut(&Record)) -> Result<usize, ParseError> {
         let (outer, used) = Fields::read_counted(payload, &[b"E", b"o"])?;
         let Some(Value::Object(order)) = outer.get(1) else {
             return Err(outer.get(1).map_or(ParseError::MissingField("o"), |_| ParseError::BadValue("o")));
@@ -571,7 +581,7 @@ mod tests {
 
     fn parse_all(text: &str, hint: Option<StreamHint>) -> Result<Vec<Record>, ParseError> {
         let mut out = Vec::new();
-        parse_message(text.as_bytes(), hint, &table(), 7, &mut |r| out.push(r))?;
+        parse_message(text.as_bytes(), hint, &table(), 7, &mut |r| out.push(*r))?;
         Ok(out)
     }
 

@@ -7,8 +7,13 @@
 //! template emits nothing unless the whole payload matched, so falling back never doubles
 //! a record.
 
+use super::digits::{self, load_window, load_word};
 use aegis_wire::decimal::{parse_fixed8, Sign};
-use aegis_wire::{AggTrade, BookTicker, DepthChunk, Event, Level, Trade, DEPTH_LEVELS_PER_CHUNK};
+use aegis_wire::{
+    AggTrade, BookTicker, DepthChunk, Event, EventKind, Header, Level, Record, SymbolId, SymbolTable, Trade,
+    DEPTH_LEVELS_PER_CHUNK,
+};
+use std::cell::RefCell;
 
 /// A forward-only reader over a payload.
 struct Cursor<'a> {
@@ -25,16 +30,16 @@ impl<'a> Cursor<'a> {
     }
 
     /// An unsigned integer (1–20 digits), eight digits at a time.
-    #[inline]
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
-        let rest = self.bytes.get(self.pos..)?;
-        let (value, len) = parse_uint_swar(rest)?;
+        let (value, len) = digits::uint(self.bytes.get(self.pos..)?)?;
         self.pos += len;
         Some(value)
     }
 
     /// A price or quantity string: `"digits[.digits]"` parsed in one pass (SWAR), with the
     /// exact general parser as the fallback for anything else.
+    #[inline(always)]
     fn decimal(&mut self) -> Option<i64> {
         let start = self.pos;
         if let Some(v) = self.plain_decimal() {
@@ -46,35 +51,33 @@ impl<'a> Cursor<'a> {
     }
 
     /// `"` ≤ 11 digits [`.` ≤ 8 digits] `"`, or `None` (position unspecified).
-    #[inline]
+    #[inline(always)]
     fn plain_decimal(&mut self) -> Option<i64> {
         self.lit(b"\"")?;
-        let (int_value, int_len) = parse_uint_swar(self.bytes.get(self.pos..)?)?;
+        let rest = self.bytes.get(self.pos..)?;
+        if let Some((value, len)) = digits::short_decimal(load_window(rest)) {
+            self.pos += len;
+            self.lit(b"\"")?;
+            // ≤ 8 integer digits: below 10^16, an i64.
+            return Some(value as i64);
+        }
+        let (int_value, int_len) = digits::uint(self.bytes.get(self.pos..)?)?;
         if int_len > 11 {
             return None;
         }
         self.pos += int_len;
         let mut frac_value = 0;
         if self.bytes.get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            let word = load_word(self.bytes.get(self.pos..)?);
-            let run = digit_run(word);
-            if run == 0 || (run == 8 && self.bytes.get(self.pos + 8).is_some_and(u8::is_ascii_digit)) {
-                return None;
-            }
-            // Left-aligned: missing trailing digits are zeros.
-            let padded = if run == 8 {
-                word
-            } else {
-                (word & (u64::MAX >> (8 * (8 - run)))) | (ASCII_ZEROS << (8 * run))
-            };
-            frac_value = eight_digits(padded);
-            self.pos += run;
+            let (value, len) = digits::fraction8(self.bytes.get(self.pos + 1..)?)?;
+            frac_value = value;
+            self.pos += 1 + len;
         }
         self.lit(b"\"")?;
-        i64::try_from(int_value.checked_mul(100_000_000)?.checked_add(frac_value)?).ok()
+        // ≤ 11 integer digits: below 10^19, so no u64 overflow; the i64 conversion refuses the rest.
+        i64::try_from(int_value * 100_000_000 + frac_value).ok()
     }
 
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         self.uint().and_then(|v| i64::try_from(v).ok())
     }
@@ -105,6 +108,22 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// A quoted symbol of up to 16 bytes spelled as interned, looked up in `table` straight
+    /// from one 16-byte window; `None` for anything else (longer, escaped, unknown).
+    #[inline(always)]
+    fn symbol(&mut self, table: &SymbolTable) -> Option<SymbolId> {
+        self.lit(b"\"")?;
+        let rest = self.bytes.get(self.pos..)?;
+        let window = load_window(rest);
+        let len = first_special(window, b'"');
+        if rest.get(len) != Some(&b'"') {
+            return None;
+        }
+        let id = table.get_window(window, len)?;
+        self.pos += len + 1;
+        Some(id)
+    }
+
     fn boolean(&mut self) -> Option<bool> {
         if self.lit(b"true").is_some() {
             Some(true)
@@ -117,31 +136,57 @@ impl<'a> Cursor<'a> {
 /// Depth chunks a template may hold before it gives the update to the general parser.
 pub const MAX_FAST_DEPTH_CHUNKS: usize = 32;
 
-/// A diff-depth update matched by [`depth_update`]: its chunks are in the caller's buffer.
-pub struct MatchedDepth<'a> {
-    /// `E`.
-    pub event_time_ms: i64,
-    /// `s`, as sent.
-    pub symbol: &'a [u8],
+/// A diff-depth update matched by [`match_depth`]: its chunks are in the caller's buffer.
+struct MatchedDepth {
+    /// The records' header.
+    header: Header,
     /// Chunks written to the buffer.
-    pub chunks: usize,
+    chunks: usize,
     /// Bytes of the payload object.
-    pub used: usize,
+    used: usize,
+}
+
+thread_local! {
+    /// Where a depth update's chunks wait until the whole payload matched. Per thread and
+    /// kept, so a message does not zero 5.6 KB of stack before it starts; `Copy` contents,
+    /// so the slot needs no destructor registration (no allocation on first use).
+    static DEPTH_CHUNKS: RefCell<[DepthChunk; MAX_FAST_DEPTH_CHUNKS]> =
+        const { RefCell::new([DepthChunk::EMPTY; MAX_FAST_DEPTH_CHUNKS]) };
 }
 
 /// `{"e":"depthUpdate","E":…,"T":…,"s":"…","U":…,"u":…,"pu":…,"b":[["p","q"],…],"a":[…]}`
-/// with at most `MAX_FAST_DEPTH_CHUNKS × 8` levels, chunked into `out` (bids first).
-pub fn depth_update<'a>(
-    bytes: &'a [u8],
+/// with at most `MAX_FAST_DEPTH_CHUNKS × 8` levels: its chunks (bids first) go to `sink`
+/// once the whole payload matched. Returns the bytes spanned and the chunks emitted.
+pub fn depth_update(
+    bytes: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    sink: &mut impl FnMut(&Record),
+) -> Option<(usize, usize)> {
+    DEPTH_CHUNKS.with(|cell| {
+        // Busy only if a sink parsed another message from inside its call: not a template's job.
+        let mut out = cell.try_borrow_mut().ok()?;
+        let m = match_depth(bytes, symbols, recv_ns, &mut out)?;
+        for chunk in &out[..m.chunks] {
+            sink(&Record { header: m.header, event: Event::Depth(*chunk) });
+        }
+        Some((m.used, m.chunks))
+    })
+}
+
+fn match_depth(
+    bytes: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
     out: &mut [DepthChunk; MAX_FAST_DEPTH_CHUNKS],
-) -> Option<MatchedDepth<'a>> {
+) -> Option<MatchedDepth> {
     let mut c = Cursor { bytes, pos: 0 };
     c.lit(b"{\"e\":\"depthUpdate\",\"E\":")?;
     let event_time_ms = c.int()?;
     c.lit(b",\"T\":")?;
     let transaction_time_ms = c.int()?;
     c.lit(b",\"s\":")?;
-    let symbol = c.string()?;
+    let symbol = c.symbol(symbols)?;
     c.lit(b",\"U\":")?;
     let first_update_id = c.uint()?;
     c.lit(b",\"u\":")?;
@@ -191,7 +236,60 @@ pub fn depth_update<'a>(
     }
     c.lit(b"}")?;
     out[chunks].last = true;
-    Some(MatchedDepth { event_time_ms, symbol, chunks: chunks + 1, used: c.pos })
+    let header = Header { symbol, event_time_ms, recv_ns };
+    Some(MatchedDepth { header, chunks: chunks + 1, used: c.pos })
+}
+
+/// A combined-stream envelope on one of the busiest channels, split without a scan.
+pub struct HotEnvelope<'a> {
+    /// What the channel carries (never partial depth).
+    pub kind: EventKind,
+    /// The stream name's symbol part, as sent.
+    pub symbol: &'a [u8],
+    /// The `data` value (the envelope's closing brace excluded).
+    pub payload: &'a [u8],
+}
+
+/// A channel name with its closing quote, as a key and mask over a 16-byte window.
+const fn channel_key(text: &[u8]) -> (u128, u128, usize) {
+    let mut key = 0u128;
+    let mut i = 0;
+    while i < text.len() {
+        key |= (text[i] as u128) << (8 * i);
+        i += 1;
+    }
+    (key, (1u128 << (8 * text.len())) - 1, text.len())
+}
+
+/// The channels with templates, each followed by the name's closing quote.
+const HOT_CHANNELS: [(EventKind, (u128, u128, usize)); 8] = [
+    (EventKind::BookTicker, channel_key(b"bookTicker\"")),
+    (EventKind::AggTrade, channel_key(b"aggTrade\"")),
+    (EventKind::Trade, channel_key(b"trade\"")),
+    (EventKind::DepthUpdate, channel_key(b"depth@100ms\"")),
+    (EventKind::DepthUpdate, channel_key(b"depth@0ms\"")),
+    (EventKind::DepthUpdate, channel_key(b"depth@250ms\"")),
+    (EventKind::DepthUpdate, channel_key(b"depth@500ms\"")),
+    (EventKind::DepthUpdate, channel_key(b"depth\"")),
+];
+
+/// `{"stream":"<symbol>@<hot channel>","data":<payload>}` as Binance lays it out, the
+/// symbol ≤ 15 bytes: the channel is told by comparing one window against a few keys.
+/// `None` for anything else ([`envelope`] and the general parser handle it).
+pub fn hot_envelope(bytes: &[u8]) -> Option<HotEnvelope<'_>> {
+    let mut c = Cursor { bytes, pos: 0 };
+    c.lit(b"{\"stream\":\"")?;
+    let start = c.pos;
+    let at = start + first_special(load_window(bytes.get(start..)?), b'@');
+    if bytes.get(at) != Some(&b'@') {
+        return None;
+    }
+    let channel = load_window(bytes.get(at + 1..)?);
+    let &(kind, (_, _, len)) = HOT_CHANNELS.iter().find(|(_, (key, mask, _))| channel & mask == *key)?;
+    c.pos = at + 1 + len;
+    c.lit(b",\"data\":")?;
+    let payload = bytes.get(c.pos..bytes.len().checked_sub(1)?)?;
+    (bytes.last() == Some(&b'}')).then_some(HotEnvelope { kind, symbol: &bytes[start..at], payload })
 }
 
 /// Splits a combined-stream envelope `{"stream":"<name>","data":<payload>}` laid out as
@@ -205,21 +303,18 @@ pub fn envelope(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     (bytes.last() == Some(&b'}')).then_some((name, payload))
 }
 
-const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
-const POW10: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
-
-/// Up to eight bytes from the front of `bytes`, little-endian; missing bytes read as 0x00
-/// (never a digit, quote or backslash... but a control byte, which ends strings safely).
+/// The offset of the window's first byte that is `"`, `\\`, below 0x20 or `stop` (16 when
+/// none is). Borrows in the zero-byte test run upwards only, so the first hit is exact.
 #[inline(always)]
-fn load_word(bytes: &[u8]) -> u64 {
-    if let Some(head) = bytes.first_chunk::<8>() {
-        return u64::from_le_bytes(*head);
-    }
-    let mut buf = [0u8; 8];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = *src;
-    }
-    u64::from_le_bytes(buf)
+fn first_special(window: u128, stop: u8) -> usize {
+    const ONES: u128 = u128::MAX / 255;
+    const HIGHS: u128 = ONES << 7;
+    let zero_byte = |x: u128| x.wrapping_sub(ONES) & !x & HIGHS;
+    let hits = zero_byte(window ^ (ONES * u128::from(b'"')))
+        | zero_byte(window ^ (ONES * u128::from(b'\\')))
+        | zero_byte(window ^ (ONES * u128::from(stop)))
+        | (window.wrapping_sub(ONES * 0x20) & !window & HIGHS);
+    (hits.trailing_zeros() / 8) as usize
 }
 
 /// A mask with the high bit set in each byte that is `"`, `\\` or below 0x20.
@@ -233,126 +328,20 @@ fn special_bytes(word: u64) -> u64 {
     quote | backslash | control
 }
 
-/// `digits[.digits]` with ≤ 11 integer and ≤ 8 fractional digits, scaled by 10^8 (the
-/// reference the one-pass cursor decimal is tested against).
-#[cfg(test)]
-fn fast_fixed8(text: &[u8]) -> Option<i64> {
-    let (int, frac) = match text.iter().position(|&b| b == b'.') {
-        Some(dot) => (&text[..dot], &text[dot + 1..]),
-        None => (text, &text[text.len()..]),
-    };
-    if int.is_empty() || int.len() > 11 || frac.len() > 8 {
-        return None;
-    }
-    let int_value = if int.len() <= 8 {
-        let word = load_word(int);
-        if digit_run(word) < int.len() {
-            return None;
-        }
-        let n = int.len();
-        let shifted = if n == 8 { word } else { (word << (8 * (8 - n))) | (ASCII_ZEROS >> (8 * n)) };
-        eight_digits(shifted)
-    } else {
-        let (high, low) = int.split_at(int.len() - 8);
-        let (hw, lw) = (load_word(high), load_word(low));
-        if digit_run(hw) < high.len() || digit_run(lw) < 8 {
-            return None;
-        }
-        let n = high.len();
-        eight_digits((hw << (8 * (8 - n))) | (ASCII_ZEROS >> (8 * n))) * 100_000_000 + eight_digits(lw)
-    };
-    let frac_value = if frac.is_empty() {
-        0
-    } else {
-        // Left-aligned: trailing missing digits are zeros.
-        let word = load_word(frac);
-        if digit_run(word) < frac.len() {
-            return None;
-        }
-        let n = frac.len();
-        let padded =
-            if n == 8 { word } else { (word & (u64::MAX >> (8 * (8 - n)))) | (ASCII_ZEROS << (8 * n)) };
-        eight_digits(padded)
-    };
-    i64::try_from(int_value.checked_mul(100_000_000)?.checked_add(frac_value)?).ok()
-}
-
-/// The unsigned integer at the front of `bytes` and its length in digits (1–20).
-#[inline(always)]
-fn parse_uint_swar(bytes: &[u8]) -> Option<(u64, usize)> {
-    let first = load_word(bytes);
-    let run = digit_run(first);
-    if run == 0 {
-        return None;
-    }
-    if run < 8 {
-        let shifted = (first << (8 * (8 - run))) | (ASCII_ZEROS >> (8 * run));
-        return Some((eight_digits(shifted), run));
-    }
-    let high = eight_digits(first);
-    let second = load_word(bytes.get(8..).unwrap_or(&[]));
-    let run2 = digit_run(second);
-    if run2 < 8 {
-        // Up to 15 digits: no overflow possible.
-        let low = if run2 == 0 {
-            0
-        } else {
-            eight_digits((second << (8 * (8 - run2))) | (ASCII_ZEROS >> (8 * run2)))
-        };
-        return Some((high * POW10[run2] + low, 8 + run2));
-    }
-    // 16+ digits: the general path with overflow checks.
-    let mut value = high * 100_000_000 + eight_digits(second);
-    let mut len = 16;
-    while let Some(&b) = bytes.get(len) {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-        len += 1;
-    }
-    (len <= 20).then_some((value, len))
-}
-
-/// How many of the word's bytes, from the first, are ASCII digits.
-#[inline(always)]
-fn digit_run(word: u64) -> usize {
-    // A byte is a digit when its high nibble is 3 and adding 6 does not carry into it.
-    let not_digit = (word & 0xF0F0_F0F0_F0F0_F0F0 ^ 0x3030_3030_3030_3030)
-        | ((word.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) ^ 0x3030_3030_3030_3030);
-    (not_digit.trailing_zeros() / 8) as usize
-}
-
-/// The value of eight ASCII digits packed little-endian (first digit in the low byte).
-#[inline(always)]
-fn eight_digits(word: u64) -> u64 {
-    let w = word.wrapping_sub(0x3030_3030_3030_3030);
-    let w = (w.wrapping_mul(10) + (w >> 8)) & 0x00FF_00FF_00FF_00FF;
-    let w = (w.wrapping_mul(100) + (w >> 16)) & 0x0000_FFFF_0000_FFFF;
-    (w.wrapping_mul(10_000) + (w >> 32)) & 0xFFFF_FFFF
-}
-
-/// An event matched by a template: its event time, symbol bytes, the event, bytes spanned.
-pub struct Matched<'a> {
-    /// `E`.
-    pub event_time_ms: i64,
-    /// `s`, as sent.
-    pub symbol: &'a [u8],
-    /// The event.
-    pub event: Event,
-    /// Bytes of the payload object.
-    pub used: usize,
-}
-
 /// `{"e":"aggTrade","E":…,"a":…,"s":"…","p":"…","q":"…","f":…,"l":…,"T":…,"m":…}`
-pub fn agg_trade(bytes: &[u8]) -> Option<Matched<'_>> {
+pub fn agg_trade(
+    bytes: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    sink: &mut impl FnMut(&Record),
+) -> Option<usize> {
     let mut c = Cursor { bytes, pos: 0 };
     c.lit(b"{\"e\":\"aggTrade\",\"E\":")?;
     let event_time_ms = c.int()?;
     c.lit(b",\"a\":")?;
     let agg_id = c.uint()?;
     c.lit(b",\"s\":")?;
-    let symbol = c.string()?;
+    let symbol = c.symbol(symbols)?;
     c.lit(b",\"p\":")?;
     let price = c.decimal()?;
     c.lit(b",\"q\":")?;
@@ -375,18 +364,25 @@ pub fn agg_trade(bytes: &[u8]) -> Option<Matched<'_>> {
         trade_time_ms,
         buyer_is_maker,
     });
-    Some(Matched { event_time_ms, symbol, event, used: c.pos })
+    let header = Header { symbol, event_time_ms, recv_ns };
+    sink(&Record { header, event });
+    Some(c.pos)
 }
 
 /// `{"e":"trade","E":…,"T":…,"s":"…","t":…,"p":"…","q":"…","X":"…","m":…}`
-pub fn trade(bytes: &[u8]) -> Option<Matched<'_>> {
+pub fn trade(
+    bytes: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    sink: &mut impl FnMut(&Record),
+) -> Option<usize> {
     let mut c = Cursor { bytes, pos: 0 };
     c.lit(b"{\"e\":\"trade\",\"E\":")?;
     let event_time_ms = c.int()?;
     c.lit(b",\"T\":")?;
     let trade_time_ms = c.int()?;
     c.lit(b",\"s\":")?;
-    let symbol = c.string()?;
+    let symbol = c.symbol(symbols)?;
     c.lit(b",\"t\":")?;
     let trade_id = c.uint()?;
     c.lit(b",\"p\":")?;
@@ -399,16 +395,23 @@ pub fn trade(bytes: &[u8]) -> Option<Matched<'_>> {
     let buyer_is_maker = c.boolean()?;
     c.lit(b"}")?;
     let event = Event::Trade(Trade { trade_id, price, qty, trade_time_ms, buyer_is_maker });
-    Some(Matched { event_time_ms, symbol, event, used: c.pos })
+    let header = Header { symbol, event_time_ms, recv_ns };
+    sink(&Record { header, event });
+    Some(c.pos)
 }
 
 /// `{"e":"bookTicker","u":…,"s":"…","b":"…","B":"…","a":"…","A":"…","T":…,"E":…}`
-pub fn book_ticker(bytes: &[u8]) -> Option<Matched<'_>> {
+pub fn book_ticker(
+    bytes: &[u8],
+    symbols: &SymbolTable,
+    recv_ns: u64,
+    sink: &mut impl FnMut(&Record),
+) -> Option<usize> {
     let mut c = Cursor { bytes, pos: 0 };
     c.lit(b"{\"e\":\"bookTicker\",\"u\":")?;
     let update_id = c.uint()?;
     c.lit(b",\"s\":")?;
-    let symbol = c.string()?;
+    let symbol = c.symbol(symbols)?;
     c.lit(b",\"b\":")?;
     let bid_price = c.decimal()?;
     c.lit(b",\"B\":")?;
@@ -430,7 +433,9 @@ pub fn book_ticker(bytes: &[u8]) -> Option<Matched<'_>> {
         ask_qty,
         transaction_time_ms,
     });
-    Some(Matched { event_time_ms, symbol, event, used: c.pos })
+    let header = Header { symbol, event_time_ms, recv_ns };
+    sink(&Record { header, event });
+    Some(c.pos)
 }
 
 #[cfg(test)]
@@ -443,9 +448,6 @@ mod tests {
         #[test]
         fn swar_decimals_agree_with_the_exact_parser(text in "[0-9]{0,12}(\\.[0-9]{0,9})?") {
             let exact = parse_fixed8(text.as_bytes(), Sign::Forbidden).ok();
-            if let Some(v) = fast_fixed8(text.as_bytes()) {
-                prop_assert_eq!(Some(v), exact);
-            }
             let quoted = format!("\"{text}\"");
             let mut c = Cursor { bytes: quoted.as_bytes(), pos: 0 };
             prop_assert_eq!(c.decimal(), exact);
@@ -475,30 +477,92 @@ mod tests {
         }
     }
 
+    fn table() -> SymbolTable {
+        let mut t = SymbolTable::with_capacity(4);
+        for name in ["CTKUSDT", "NKNUSDT", "ETHUSDT", "ABCDEFGHIJKLMNOPQ"] {
+            t.intern(name).unwrap();
+        }
+        t
+    }
+
     #[test]
     fn templates_match_the_futures_layout_and_nothing_else() {
+        let t = table();
         let agg = br#"{"e":"aggTrade","E":1626992741575,"a":16599292,"s":"CTKUSDT","p":"1.01100","q":"10","f":23961322,"l":23961322,"T":1626992741421,"m":false}"#;
-        let m = agg_trade(agg).unwrap();
-        assert_eq!((m.event_time_ms, m.symbol, m.used), (1626992741575, &b"CTKUSDT"[..], agg.len()));
+        let mut out = Vec::new();
+        let used = agg_trade(agg, &t, 7, &mut |r| out.push(*r)).unwrap();
+        let h = out[0].header;
+        assert_eq!((h.event_time_ms, h.symbol, h.recv_ns, used), (1626992741575, SymbolId(0), 7, agg.len()));
         // Spot's layout (s before a, an extra M) is left to the general parser.
         let spot = br#"{"e":"aggTrade","E":1633998523963,"s":"NKNUSDT","a":15683430,"p":"0.35280000","q":"58.00000000","f":19862790,"l":19862790,"T":1633998523963,"m":false,"M":true}"#;
-        assert!(agg_trade(spot).is_none());
+        assert!(agg_trade(spot, &t, 0, &mut |r| out.push(*r)).is_none());
         let trade_msg = br#"{"e":"trade","E":1723161256560,"T":1723161256560,"s":"ETHUSDT","t":4308068523,"p":"2681.62","q":"1.000","X":"MARKET","m":true}"#;
-        assert!(trade(trade_msg).is_some());
-        assert!(trade(&trade_msg[..trade_msg.len() - 1]).is_none());
+        assert!(trade(trade_msg, &t, 0, &mut |r| out.push(*r)).is_some());
+        assert!(trade(&trade_msg[..trade_msg.len() - 1], &t, 0, &mut |r| out.push(*r)).is_none());
         let book = br#"{"e":"bookTicker","u":5123107838717,"s":"ETHUSDT","b":"2681.62","B":"1.165","a":"2681.63","A":"73.077","T":1723161256310,"E":1723161256311}"#;
-        assert!(book_ticker(book).is_some());
+        assert!(book_ticker(book, &t, 0, &mut |r| out.push(*r)).is_some());
         let escaped =
             br#"{"e":"bookTicker","u":1,"s":"ETH\"USDT","b":"1","B":"1","a":"1","A":"1","T":1,"E":1}"#;
-        assert!(book_ticker(escaped).is_none());
+        assert!(book_ticker(escaped, &t, 0, &mut |r| out.push(*r)).is_none());
+        let hot = hot_envelope(br#"{"stream":"btcusdt@depth@100ms","data":{"e":1}}"#).unwrap();
+        assert_eq!(
+            (hot.kind, hot.symbol, hot.payload),
+            (EventKind::DepthUpdate, &b"btcusdt"[..], &b"{\"e\":1}"[..])
+        );
+        assert!(hot_envelope(br#"{"stream":"btcusdt@depth20@100ms","data":{}}"#).is_none(), "partial depth");
+        // Unknown, lowercase or over-16-byte symbols are left to the general parser.
+        for symbol in ["BTCUSDT", "ethusdt", "ABCDEFGHIJKLMNOPQ", ""] {
+            let msg = format!(
+                r#"{{"e":"bookTicker","u":1,"s":"{symbol}","b":"1","B":"1","a":"1","A":"1","T":1,"E":1}}"#
+            );
+            assert!(book_ticker(msg.as_bytes(), &t, 0, &mut |r| out.push(*r)).is_none(), "{symbol}");
+        }
+        assert_eq!(out.len(), 3, "a template that does not match emits nothing");
+    }
+
+    proptest! {
+        #[test]
+        fn hot_envelopes_agree_with_the_general_split(
+            symbol in "[a-z0-9_@\"]{0,18}",
+            channel in "(aggTrade|trade|bookTicker|depth|depth@100ms|depth@0ms|depth@250ms|depth@500ms|depth@1ms|depth5|kline_1m|markPrice@1s|aggTrad|tradex)",
+            quote in "(\"|)",
+        ) {
+            let text = format!(r#"{{"stream":"{symbol}@{channel}{quote},"data":{{}}}}"#);
+            if let Some(hot) = hot_envelope(text.as_bytes()) {
+                let (name, payload) = envelope(text.as_bytes()).expect("the general split agrees");
+                let at = name.iter().position(|&b| b == b'@').unwrap();
+                let (kind, partial) = aegis_wire::stream::classify_channel(&name[at + 1..]).unwrap();
+                prop_assert_eq!((hot.kind, false, hot.symbol, hot.payload), (kind, partial, &name[..at], payload));
+            }
+        }
+
+        #[test]
+        fn the_symbol_window_stops_at_the_quote(name in "[A-Z0-9_]{1,20}", tail in "[,}]{0,20}") {
+            let mut t = SymbolTable::with_capacity(2);
+            let id = t.intern(&name).unwrap();
+            let text = format!("\"{name}\"{tail}");
+            let mut c = Cursor { bytes: text.as_bytes(), pos: 0 };
+            if name.len() <= 16 {
+                prop_assert_eq!(c.symbol(&t), Some(id));
+                prop_assert_eq!(c.pos, name.len() + 2);
+            } else {
+                prop_assert_eq!(c.symbol(&t), None);
+            }
+        }
     }
 
     #[test]
     fn the_depth_template_chunks_levels_and_leaves_coin_m_to_the_general_parser() {
-        let mut out = [DepthChunk::EMPTY; MAX_FAST_DEPTH_CHUNKS];
+        let t = table();
+        let mut out = Vec::new();
         let depth = br#"{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSDT","U":10,"u":20,"pu":9,"b":[["1.5","2"],["1.4","0"]],"a":[]}"#;
-        let m = depth_update(depth, &mut out).unwrap();
-        assert_eq!((m.chunks, m.used, m.event_time_ms), (1, depth.len(), 5));
+        let (used, chunks) = depth_update(depth, &t, 0, &mut |r| out.push(*r)).unwrap();
+        assert_eq!(
+            (chunks, used, out[0].header.event_time_ms, out[0].header.symbol),
+            (1, depth.len(), 5, SymbolId(2))
+        );
+        let Event::Depth(chunk) = out[0].event else { panic!("a depth chunk") };
+        let out = [chunk];
         assert_eq!((out[0].bid_count, out[0].ask_count, out[0].last), (2, 0, true));
         assert_eq!(
             (out[0].first_update_id, out[0].final_update_id, out[0].prev_final_update_id),
@@ -506,7 +570,8 @@ mod tests {
         );
         assert_eq!(out[0].levels[1], Level { price: 140_000_000, qty: 0 });
         let coin_m = br#"{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSD_PERP","ps":"ETHUSD","U":10,"u":20,"pu":9,"b":[],"a":[]}"#;
-        assert!(depth_update(coin_m, &mut out).is_none());
+        let mut emitted = 0;
+        assert!(depth_update(coin_m, &t, 0, &mut |_| emitted += 1).is_none());
         // More levels than the stack buffer holds: left to the general parser, nothing emitted.
         let many: Vec<String> =
             (0..(MAX_FAST_DEPTH_CHUNKS * 8 + 1)).map(|i| format!("[\"{i}\",\"1\"]")).collect();
@@ -514,6 +579,7 @@ mod tests {
             r#"{{"e":"depthUpdate","E":5,"T":4,"s":"ETHUSDT","U":10,"u":20,"pu":9,"b":[{}],"a":[]}}"#,
             many.join(",")
         );
-        assert!(depth_update(big.as_bytes(), &mut out).is_none());
+        assert!(depth_update(big.as_bytes(), &t, 0, &mut |_| emitted += 1).is_none());
+        assert_eq!(emitted, 0);
     }
 }

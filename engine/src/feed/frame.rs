@@ -105,8 +105,10 @@ impl FrameDecoder {
             return Err(FrameError::BadControl);
         }
         let so_far = if head.opcode == opcode::CONTINUATION { self.message.len() as u64 } else { 0 };
-        if !is_control && so_far + payload_len > self.max_message as u64 {
-            return Err(FrameError::TooBig { size: so_far + payload_len, max: self.max_message });
+        // Saturating: a 64-bit length near u64::MAX after earlier fragments must not wrap.
+        let size = so_far.saturating_add(payload_len);
+        if !is_control && size > self.max_message as u64 {
+            return Err(FrameError::TooBig { size, max: self.max_message });
         }
         let total = head.header_len + payload_len as usize;
         if buf.len() < total {
@@ -357,6 +359,13 @@ mod tests {
             d.decode(&server_frame(true, opcode::TEXT, b"b")).err(),
             Some(FrameError::ExpectedContinuation)
         );
+        // Found by fuzzing: a continuation claiming a 64-bit length near u64::MAX after an
+        // earlier fragment overflowed the size check.
+        let mut d = FrameDecoder::new(64);
+        assert!(matches!(d.decode(&start), Ok(Decoded::Fragment(_))));
+        let mut huge = vec![0x00, 0x7F];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(d.decode(&huge).err(), Some(FrameError::TooBig { size: u64::MAX, max: 64 }));
     }
 
     #[test]

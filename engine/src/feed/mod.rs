@@ -2,7 +2,7 @@
 //!
 //! - [`handshake`]: the client's upgrade request and the check of the answer.
 //! - [`frame`]: server frames decoded in place; our masked frames encoded.
-//! - [`json`]: a borrowing JSON object scanner.
+//! - [`json`]: a borrowing JSON object scanner; [`digits`]: digit runs 16 bytes at a time.
 //! - [`conn`]: one WebSocket connection as a sans-IO state machine.
 //! - [`shard`]: a pinned thread driving connections with mio and feeding its ring.
 //! - [`tls`]: rustls client settings (webpki roots plus an extra CA).
@@ -12,6 +12,7 @@
 
 pub mod binance;
 pub mod conn;
+pub mod digits;
 pub mod fast;
 pub mod frame;
 pub mod handshake;

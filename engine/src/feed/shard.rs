@@ -374,7 +374,7 @@ pub(crate) fn deliver(
     let mut last_kind = None;
     let result = parse_message(text, hint, symbols, recv_ns, &mut |record| {
         last_kind = record.event.kind();
-        ring.push(&record);
+        ring.push(record);
         stats.records.fetch_add(1, Ordering::Relaxed);
     });
     match result {

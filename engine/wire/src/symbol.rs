@@ -3,6 +3,9 @@
 //! Records carry a [`SymbolId`], never a string. Names are stored inline (no heap per name)
 //! and looked up case-insensitively — stream names are lowercase, payloads uppercase —
 //! without allocating, so the lookup may run on the hot path once the table is built.
+//! Names of up to 16 bytes (every Binance symbol) are also kept in an open-addressed index
+//! keyed by their bytes as two words, so a payload's uppercase symbol costs one multiply and
+//! a compare or two instead of a byte-wise hash.
 
 use std::collections::HashMap;
 use thiserror::Error;
@@ -122,12 +125,41 @@ impl std::hash::Hasher for FxHasher {
 
 type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 
+/// Longest name the word index holds.
+const WORD_KEY_LEN: usize = 16;
+
+/// One slot of the word index; `len == 0` marks it empty.
+#[derive(Debug, Clone, Copy, Default)]
+struct WordSlot {
+    key: u128,
+    len: u8,
+    id: u16,
+}
+
 /// Bidirectional map between symbol names and ids, with a fixed capacity.
 #[derive(Debug, Clone)]
 pub struct SymbolTable {
     names: Vec<SymbolName>,
     ids: HashMap<SymbolName, SymbolId, FxBuild>,
+    /// Uppercase names of ≤ 16 bytes, open-addressed, at most half full.
+    words: Vec<WordSlot>,
     capacity: usize,
+}
+
+/// The slot a word key hashes to (multiply, keep high bits: the keys differ mostly in
+/// their low bytes).
+fn word_hash(key: u128, len: usize) -> usize {
+    let folded = (key as u64) ^ ((key >> 64) as u64).rotate_left(29) ^ len as u64;
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+/// The low `len` bytes of `window` (`len` ≤ 16), the rest zeroed.
+fn word_key(window: u128, len: usize) -> u128 {
+    if len >= WORD_KEY_LEN {
+        window
+    } else {
+        window & ((1u128 << (8 * len)) - 1)
+    }
 }
 
 impl SymbolTable {
@@ -137,6 +169,7 @@ impl SymbolTable {
         Self {
             names: Vec::with_capacity(capacity),
             ids: HashMap::with_capacity_and_hasher(capacity, FxBuild::default()),
+            words: vec![WordSlot::default(); (2 * capacity).next_power_of_two().max(16)],
             capacity,
         }
     }
@@ -153,13 +186,58 @@ impl SymbolTable {
         let id = SymbolId(self.names.len() as u16);
         self.names.push(key);
         self.ids.insert(key, id);
+        self.index_words(key, id);
         Ok(id)
+    }
+
+    fn index_words(&mut self, name: SymbolName, id: SymbolId) {
+        let len = usize::from(name.len);
+        if len > WORD_KEY_LEN {
+            return;
+        }
+        let mut head = [0u8; WORD_KEY_LEN];
+        head[..len].copy_from_slice(&name.bytes[..len]);
+        let key = u128::from_le_bytes(head);
+        let mask = self.words.len() - 1;
+        let mut at = word_hash(key, len) & mask;
+        while self.words[at].len != 0 {
+            at = (at + 1) & mask;
+        }
+        self.words[at] = WordSlot { key, len: name.len, id: id.0 };
+    }
+
+    /// Looks up a name spelled as interned (uppercase) held in the low `len` bytes of
+    /// `window`, little-endian (higher bytes ignored); `None` for `len` 0 or over 16.
+    #[inline(always)]
+    pub fn get_window(&self, window: u128, len: usize) -> Option<SymbolId> {
+        if len == 0 || len > WORD_KEY_LEN {
+            return None;
+        }
+        let key = word_key(window, len);
+        let mask = self.words.len() - 1;
+        let mut at = word_hash(key, len) & mask;
+        loop {
+            let slot = self.words[at];
+            if slot.len == 0 {
+                return None;
+            }
+            if slot.key == key && usize::from(slot.len) == len {
+                return Some(SymbolId(slot.id));
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// Looks `name` up in any letter case, without allocating.
     pub fn get(&self, name: &[u8]) -> Option<SymbolId> {
         // Fast path: payloads spell symbols in uppercase already, so try the bytes as given.
-        if name.len() <= MAX_SYMBOL_LEN {
+        if name.len() <= WORD_KEY_LEN {
+            let mut head = [0u8; WORD_KEY_LEN];
+            head[..name.len()].copy_from_slice(name);
+            if let Some(id) = self.get_window(u128::from_le_bytes(head), name.len()) {
+                return Some(id);
+            }
+        } else if name.len() <= MAX_SYMBOL_LEN {
             let mut bytes = [0u8; MAX_SYMBOL_LEN];
             bytes[..name.len()].copy_from_slice(name);
             let raw = SymbolName { len: name.len() as u8, bytes };
@@ -218,5 +296,33 @@ mod tests {
         table.intern("BTCUSD_PERP").unwrap();
         assert_eq!(table.intern("ETHUSDT"), Err(SymbolError::Full { capacity: 1 }));
         assert_eq!(table.get(b"bad/name"), None);
+    }
+
+    #[test]
+    fn the_word_index_finds_every_short_name_and_only_those() {
+        let mut table = SymbolTable::with_capacity(600);
+        let names: Vec<String> = (0..600).map(|i| format!("S{i}USDT")).collect();
+        for n in &names {
+            table.intern(n).unwrap();
+        }
+        for (i, n) in names.iter().enumerate() {
+            let mut window = [0xFFu8; 16];
+            window[..n.len()].copy_from_slice(n.as_bytes());
+            // Bytes past the name (here 0xFF) must not matter.
+            assert_eq!(table.get_window(u128::from_le_bytes(window), n.len()), Some(SymbolId(i as u16)));
+            assert_eq!(table.get(n.as_bytes()), Some(SymbolId(i as u16)));
+        }
+        let mut window = [0u8; 16];
+        window[..7].copy_from_slice(b"S1USDTX");
+        assert_eq!(table.get_window(u128::from_le_bytes(window), 7), None);
+        assert_eq!(table.get_window(u128::from_le_bytes(window), 0), None);
+        assert_eq!(table.get(b"s599usdt"), Some(SymbolId(599)), "lowercase falls back to folding");
+        let long = "ABCDEFGHIJKLMNOPQRS";
+        let id = table.intern(long).unwrap_err();
+        assert_eq!(id, SymbolError::Full { capacity: 600 });
+        let mut big = SymbolTable::with_capacity(2);
+        let id = big.intern(long).unwrap();
+        assert_eq!(big.get(long.as_bytes()), Some(id), "names over 16 bytes use the hash map");
+        assert_eq!(big.get_window(0, 17), None);
     }
 }
