@@ -49,6 +49,16 @@ pub const RANGES: [(f64, f64); FEATURES] = {
 
 /// Index of `confidence_ensemble`, filled in by the model.
 pub const CONFIDENCE: usize = 11;
+/// Index of `market_structure`.
+pub const MARKET_STRUCTURE: usize = 0;
+/// Index of `order_blocks_count`.
+pub const ORDER_BLOCKS_COUNT: usize = 1;
+/// Index of `liquidity_grab`.
+pub const LIQUIDITY_GRAB: usize = 3;
+/// Index of `fvg_proximity`.
+pub const FVG_PROXIMITY: usize = 5;
+/// Index of `momentum_atr`.
+pub const MOMENTUM_ATR: usize = 9;
 
 /// Sizes and lookbacks of the per-symbol state; fixed when the symbol's state is built.
 #[derive(Clone, Copy, Debug, PartialEq)]
