@@ -4,6 +4,7 @@
 //! sidecar and the tools can all link it.
 //!
 //! - [`decimal`]: exact decimal strings ⇄ fixed-point `i64`/`i128` with 8 fractional digits.
+//! - [`experience`]: the experience log's mmap ring files (trade experiences, bar samples).
 //! - [`symbol`]: symbol names interned to [`SymbolId`]s.
 //! - [`record`]: one fixed-size rkyv record per market event.
 //! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
@@ -11,6 +12,7 @@
 //! - [`websocket`]: RFC 6455 constants and the handshake's accept key.
 
 pub mod decimal;
+pub mod experience;
 pub mod record;
 pub mod slot;
 pub mod stream;
