@@ -3,16 +3,19 @@
 //! - [`feed`]: RFC 6455 frames and handshake (client side), Binance JSON → records, the
 //!   sans-IO connection, and the feed shard (mio transport).
 //! - [`ring`]: the shard → brain SPSC hand-off and its full-ring policy.
-//! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features.
+//! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features, and
+//!   the desk (decisions, sizing, the paper broker).
+//! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
 //! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
 //! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
 //! - [`run`]: wiring a run together and its summary.
 //!
-//! Planned: policy, risk, broker, journal, control plane — see ARCHITECTURE.md.
+//! Planned: replay as backtest, export, the control plane — see ARCHITECTURE.md.
 
 pub mod brain;
 pub mod clock;
 pub mod feed;
+pub mod ledger;
 pub mod rest;
 pub mod ring;
 pub mod run;

@@ -1,9 +1,12 @@
-//! Wiring a run: symbols → shards and connections, rings, the brain, the REST worker, the
-//! bar writer; live progress; a clean stop; the summary.
+//! Wiring a run: symbols → shards and connections, rings, the brain and its desk, the REST
+//! worker, the writer (bars, journals, experience log); live progress; a clean stop; the
+//! summary.
 
+use crate::brain::desk::{Desk, DeskEvent, DeskStats};
 use crate::brain::{Brain, BrainConfig, BrainStats, ClosedBar};
 use crate::feed::binance::StreamHint;
 use crate::feed::shard::{kind_index, run_shard, EndpointSpec, Idle, ShardConfig, ShardStats};
+use crate::ledger::Ledger;
 use crate::rest::{run_worker, RestClient, RestRequest, RestStats};
 use crate::ring::{ring, RingStats};
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
@@ -12,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +81,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// Stop once the brain has seen this many exchange events (tests, benchmarks).
     pub stop_after_events: Option<u64>,
+    /// Stop once the desk has closed this many trades in total (tests, benchmarks).
+    pub stop_after_trades: Option<u64>,
     /// A CA certificate (PEM) to trust besides the webpki roots.
     pub extra_ca: Option<PathBuf>,
     /// Transport.
@@ -86,6 +91,12 @@ pub struct RunConfig {
     pub io_memory: usize,
     /// Replace connections after this long, make-before-break.
     pub rotate_after: Option<Duration>,
+    /// Policy, sizing, broker and labelling settings.
+    pub trading: crate::brain::desk::TradingConfig,
+    /// Close every position with reason SHUTDOWN at a graceful stop.
+    pub flatten_on_shutdown: bool,
+    /// The data directory and what is kept in it.
+    pub data: crate::ledger::DataConfig,
 }
 
 /// Why a run could not start.
@@ -220,6 +231,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         idle: config.brain_idle,
         features: config.features,
         flow_from_agg_trades: has(&|k, _| k == EventKind::AggTrade),
+        flatten_on_shutdown: config.flatten_on_shutdown,
     };
     let (use_glommio, transport_note) = match config.transport {
         TransportChoice::Mio => (false, "mio (configured)".to_string()),
@@ -280,8 +292,45 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         (None, None)
     };
     let brain_stats = Arc::new(BrainStats::new(table.len()));
-    let brain =
-        Brain::new(brain_config, table.len(), consumers, results_rx, rest_tx, bars_tx, brain_stats.clone());
+    let desk_stats = Arc::new(DeskStats::default());
+    let opened = match &config.data.dir {
+        Some(dir) => Some(
+            Ledger::open(&config.data, dir, table.clone())
+                .map_err(|e| RunError::Config(format!("data_dir {}: {e}", dir.display())))?,
+        ),
+        None => None,
+    };
+    let (desk_tx, desk_rx) = match opened {
+        Some(_) => {
+            let (tx, rx) = rtrb::RingBuffer::<DeskEvent>::new(1 << 12);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    // Paper trading uses Binance's published BTCUSDT filters and brackets for every symbol
+    // until exchangeInfo filters and signed leverage brackets are read (live trading).
+    let rules = vec![aegis_trading::SymbolRules::usdm_default(); table.len()];
+    let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    let (ledger, recovery, restored) = match opened {
+        Some(o) => {
+            let restored = o.account.map_or(0, |a| {
+                desk.restore(&a);
+                desk.broker().positions().len()
+            });
+            (Some(o.ledger), o.recovery, restored)
+        }
+        None => (None, Value::Null, 0),
+    };
+    let brain = Brain::new(
+        brain_config,
+        table.len(),
+        consumers,
+        results_rx,
+        rest_tx,
+        bars_tx,
+        desk,
+        brain_stats.clone(),
+    );
     let brain_thread = {
         let stop = brain_stop.clone();
         std::thread::Builder::new().name("aegis-brain".into()).spawn(move || brain.run(stop))?
@@ -293,16 +342,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             .name("aegis-rest".into())
             .spawn(move || run_worker(client, symbols, rest_rx, results_tx, warmup, limit, stop))?
     };
-    let writer_thread = match bars_rx {
-        Some(rx) => {
-            let (symbols, stop) = (table.clone(), brain_stop.clone());
-            Some(
-                std::thread::Builder::new()
-                    .name("aegis-bars".into())
-                    .spawn(move || write_bars(outputs, rx, symbols, stop))?,
-            )
-        }
-        None => None,
+    let writer_thread = if bars_rx.is_some() || ledger.is_some() {
+        let (symbols, stop) = (table.clone(), brain_stop.clone());
+        Some(
+            std::thread::Builder::new()
+                .name("aegis-writer".into())
+                .spawn(move || write_outputs(outputs, bars_rx, desk_rx, ledger, symbols, stop))?,
+        )
+    } else {
+        None
     };
     let started = Instant::now();
     let mut last_events = 0u64;
@@ -311,7 +359,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut next_report = started + Duration::from_secs(1);
     let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
     while !stop.load(Ordering::Relaxed) && config.run_for.is_none_or(|d| started.elapsed() < d) {
-        if config.stop_after_events.is_some_and(|n| events_seen() >= n) {
+        let trades = desk_stats.trades_closed.load(Ordering::Relaxed);
+        if config.stop_after_events.is_some_and(|n| events_seen() >= n)
+            || config.stop_after_trades.is_some_and(|n| trades >= n)
+        {
             // Grace for anything extra (a doubled event would show up now).
             std::thread::sleep(Duration::from_millis(300));
             break;
@@ -349,11 +400,24 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let _ = brain_thread.join();
     worker_stop.store(true, Ordering::Relaxed);
     let _ = worker_thread.join();
-    if let Some(t) = writer_thread {
-        let _ = t.join();
-    }
+    let journal_failures = writer_thread.and_then(|t| t.join().ok()).unwrap_or(0);
     let mut summary =
         summarize(&table, &brain_stats, &shard_stats, &ring_stats, &rest_stats, started.elapsed());
+    let d = &desk_stats;
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    summary["trades_closed"] = Value::from(load(&d.trades_closed));
+    summary["pnl"] = Value::from(d.pnl());
+    summary["equity"] = Value::from(d.equity());
+    summary["phase"] = Value::from(if load(&d.phase) == 1 { "student" } else { "teacher" });
+    summary["signals"] = Value::from(load(&d.signals));
+    summary["signals_not_taken"] = Value::from(load(&d.signals_not_taken));
+    summary["open_positions"] = Value::from(load(&d.open_positions));
+    summary["journal"] = json!({
+        "recovered": recovery,
+        "restored_positions": restored,
+        "append_failures": journal_failures,
+        "events_dropped": load(&d.events_dropped),
+    });
     summary["transport"] = Value::from(transport_note);
     let lag_max_ns_run = lag_max_ns_run.max(brain_stats.lag_max_ns.load(Ordering::Relaxed));
     summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
@@ -388,13 +452,16 @@ fn create(path: &Option<PathBuf>, header: &str) -> Option<std::io::BufWriter<std
     }
 }
 
-/// The writer thread: closed bars and features off the brain's ring into CSV files.
-fn write_bars(
+/// The writer thread: closed bars and features into CSV files, desk events into the
+/// journals and experience rings. Returns the journal appends that failed.
+fn write_outputs(
     outputs: BarOutputs,
-    mut rx: rtrb::Consumer<ClosedBar>,
+    mut bars_rx: Option<rtrb::Consumer<ClosedBar>>,
+    mut desk_rx: Option<rtrb::Consumer<DeskEvent>>,
+    mut ledger: Option<Ledger>,
     symbols: Arc<SymbolTable>,
     stop: Arc<AtomicBool>,
-) {
+) -> u64 {
     use std::io::Write;
     let mut bars = create(&outputs.bars, "symbol,open_time_ms,open,high,low,close,volume,trades");
     let mut features = create(&outputs.features, &format!("symbol,{}", aegis_analytics::report::header()));
@@ -402,7 +469,7 @@ fn write_bars(
     loop {
         let stopping = stop.load(Ordering::Acquire);
         let mut wrote = false;
-        while let Ok(closed) = rx.pop() {
+        while let Some(closed) = bars_rx.as_mut().and_then(|rx| rx.pop().ok()) {
             let name = symbols.name(closed.symbol).unwrap_or("?");
             if let Some(out) = &mut bars {
                 line.clear();
@@ -416,11 +483,20 @@ fn write_bars(
             }
             wrote = true;
         }
+        while let Some(event) = desk_rx.as_mut().and_then(|rx| rx.pop().ok()) {
+            if let Some(ledger) = &mut ledger {
+                ledger.write(&event);
+            }
+            wrote = true;
+        }
         if stopping && !wrote {
             for out in [&mut bars, &mut features].into_iter().flatten() {
                 let _ = out.flush();
             }
-            return;
+            return ledger.map_or(0, |mut l| {
+                l.sync();
+                l.failures()
+            });
         }
         if !wrote {
             std::thread::sleep(Duration::from_millis(5));

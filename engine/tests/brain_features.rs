@@ -28,10 +28,19 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         idle: Idle::Spin,
         features: FeatureConfig::default(),
         flow_from_agg_trades: true,
+        flatten_on_shutdown: false,
     };
     let stats = std::sync::Arc::new(BrainStats::new(1));
-    let mut brain =
-        Brain::new(config, 1, vec![consumer], results_rx, requests_tx, Some(bars_tx), stats.clone());
+    let mut brain = Brain::new(
+        config,
+        1,
+        vec![consumer],
+        results_rx,
+        requests_tx,
+        Some(bars_tx),
+        paper_desk(1),
+        stats.clone(),
+    );
     let mut pushed = 0;
     for (i, line) in text.lines().skip(1).enumerate() {
         let f: Vec<&str> = line.split(',').collect();
@@ -74,4 +83,14 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         assert_eq!(g, e, "bar {}", e.open_time_ms);
     }
     assert_eq!(symbol.latest_features(), expected.last().unwrap().features);
+}
+
+/// A paper desk with default settings and no durable output.
+fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
+    aegis::brain::desk::Desk::new(
+        aegis::brain::desk::TradingConfig::default(),
+        vec![aegis_trading::SymbolRules::usdm_default(); symbols],
+        None,
+        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
+    )
 }

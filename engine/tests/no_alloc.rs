@@ -110,10 +110,19 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
         idle: Idle::Spin,
         features: aegis_analytics::FeatureConfig::default(),
         flow_from_agg_trades: false,
+        flatten_on_shutdown: false,
     };
     let stats = std::sync::Arc::new(BrainStats::new(table.len()));
-    let mut brain =
-        Brain::new(config, table.len(), vec![consumer], results_rx, requests_tx, None, stats.clone());
+    let mut brain = Brain::new(
+        config,
+        table.len(),
+        vec![consumer],
+        results_rx,
+        requests_tx,
+        None,
+        paper_desk(table.len()),
+        stats.clone(),
+    );
     // 300 minutes of closed klines before the capture, so the features are warm when the
     // capture's trades start closing bars.
     let first_minute = records[0].header.event_time_ms / 60_000 * 60_000;
@@ -144,4 +153,14 @@ fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
     let price = (60_000 + (k * 37) % 101 - 50) * 100_000_000;
     let prices = [price, price + 2_000_000_000, price - 3_000_000_000, price - 1_000_000_000];
     common::closed_kline(open_time_ms, prices, 1_000_000_000 + i128::from(k) * 1_000_000, 10 + k as u64)
+}
+
+/// A paper desk with default settings and no durable output.
+fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
+    aegis::brain::desk::Desk::new(
+        aegis::brain::desk::TradingConfig::default(),
+        vec![aegis_trading::SymbolRules::usdm_default(); symbols],
+        None,
+        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
+    )
 }

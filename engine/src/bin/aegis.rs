@@ -23,6 +23,17 @@ enum Command {
     Run(Box<RunArgs>),
     /// Compute the 18 features and raw indicators of every bar of a kline CSV.
     Features(FeaturesArgs),
+    /// Print the journals of a data directory (closed trades, signals, account snapshots).
+    Journal(JournalArgs),
+}
+
+#[derive(Parser)]
+struct JournalArgs {
+    /// The data directory (`data_dir` of the config, or `--data-dir` of `aegis run`).
+    dir: PathBuf,
+    /// One JSON object per line (`{"journal":…,"record":…}`) instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Parser)]
@@ -79,6 +90,9 @@ struct RunArgs {
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+    /// Stop once this many trades have closed (counting trades restored from the journal).
+    #[arg(long)]
+    stop_after_trades: Option<u64>,
     /// A CA certificate (PEM) to trust for wss:// and https:// besides the webpki roots.
     #[arg(long)]
     extra_ca: Option<PathBuf>,
@@ -94,11 +108,11 @@ struct RunArgs {
 struct FileConfig {
     data_dir: Option<String>,
     allow_shared_cores: bool,
-    policy: Option<toml::Table>,
-    risk: Option<toml::Table>,
-    broker: Option<toml::Table>,
-    ml: Option<toml::Table>,
-    journal: Option<toml::Table>,
+    policy: PolicySection,
+    risk: RiskSection,
+    broker: BrokerSection,
+    ml: MlSection,
+    journal: JournalSection,
     control: Option<toml::Table>,
     metrics: Option<toml::Table>,
     exchange: ExchangeSection,
@@ -160,6 +174,227 @@ impl FeaturesSection {
             );
         }
         Ok(c)
+    }
+}
+
+/// `[policy]` (SPEC §5).
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PolicySection {
+    teacher_trades: u64,
+    teacher_max_leverage: f64,
+    min_confidence: f64,
+    trend_filter_1h: bool,
+    decay_adverse_move: f64,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        let d = aegis_trading::PolicyConfig::default();
+        Self {
+            teacher_trades: d.teacher_trades,
+            teacher_max_leverage: d.teacher_max_leverage,
+            min_confidence: d.min_confidence,
+            trend_filter_1h: d.trend_filter_1h,
+            decay_adverse_move: 0.01,
+        }
+    }
+}
+
+/// `[risk]` (SPEC §6).
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RiskSection {
+    starting_equity: String,
+    sizing: String,
+    risk_pct: f64,
+    max_risk_pct: f64,
+    stop_mode: String,
+    take_profit: f64,
+    stop_loss: f64,
+    max_leverage: f64,
+    max_positions: usize,
+    rotation: bool,
+    max_daily_loss_pct: f64,
+    max_drawdown_pct: f64,
+    max_gross_exposure: f64,
+    stale_after: String,
+}
+
+impl Default for RiskSection {
+    fn default() -> Self {
+        let (s, b) = (aegis_trading::SizingConfig::default(), aegis_trading::broker::BrokerConfig::default());
+        Self {
+            starting_equity: b.starting_equity.to_string(),
+            sizing: "fixed_risk".into(),
+            risk_pct: s.risk_pct,
+            max_risk_pct: s.max_risk_pct,
+            stop_mode: "percent".into(),
+            take_profit: s.take_profit,
+            stop_loss: s.stop_loss,
+            max_leverage: aegis_trading::PolicyConfig::default().max_leverage,
+            max_positions: b.max_positions,
+            rotation: b.rotation,
+            max_daily_loss_pct: b.max_daily_loss_pct,
+            max_drawdown_pct: b.max_drawdown_pct,
+            max_gross_exposure: s.max_gross_exposure,
+            stale_after: "5s".into(),
+        }
+    }
+}
+
+/// `[broker]` (SPEC §6).
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct BrokerSection {
+    mode: String,
+    taker_fee: f64,
+    maker_fee: f64,
+    slippage_bps: f64,
+    flatten_on_shutdown: bool,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        let b = aegis_trading::broker::BrokerConfig::default();
+        Self {
+            mode: "paper".into(),
+            taker_fee: b.taker_fee,
+            maker_fee: 0.0002,
+            slippage_bps: b.slippage_bps,
+            flatten_on_shutdown: false,
+        }
+    }
+}
+
+/// `[ml]` (SPEC §7): the parts the engine reads now.
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MlSection {
+    spawn_sidecar: bool,
+    label_horizon: usize,
+    bar_samples: usize,
+    trade_experiences: usize,
+    torch_threads: usize,
+}
+
+impl Default for MlSection {
+    fn default() -> Self {
+        Self {
+            spawn_sidecar: true,
+            label_horizon: 5,
+            bar_samples: 262_144,
+            trade_experiences: 5_000,
+            torch_threads: 1,
+        }
+    }
+}
+
+/// `[journal]` (SPEC §8).
+#[derive(serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct JournalSection {
+    fsync: String,
+    fsync_interval: String,
+}
+
+impl Default for JournalSection {
+    fn default() -> Self {
+        Self { fsync: "interval".into(), fsync_interval: "1s".into() }
+    }
+}
+
+/// Checks a fraction setting lies in `range`, naming the key.
+fn fraction(key: &str, value: f64, range: std::ops::RangeInclusive<f64>) -> anyhow::Result<f64> {
+    if !value.is_finite() || !range.contains(&value) {
+        bail!("{key}: {value} is outside {}..={}", range.start(), range.end());
+    }
+    Ok(value)
+}
+
+impl FileConfig {
+    /// The decision and money settings, each checked with its key path.
+    fn trading(&self) -> anyhow::Result<aegis::brain::desk::TradingConfig> {
+        let (p, r, b) = (&self.policy, &self.risk, &self.broker);
+        if b.mode != "paper" {
+            bail!(
+                "broker.mode: {:?} is not available yet (only \"paper\"; live trading is a later milestone)",
+                b.mode
+            );
+        }
+        let starting_equity: f64 = r
+            .starting_equity
+            .parse()
+            .with_context(|| format!("risk.starting_equity: {:?} is not a number", r.starting_equity))?;
+        let max_leverage = fraction("risk.max_leverage", r.max_leverage, 1.0..=125.0)?;
+        if r.max_positions == 0 || r.max_positions > 4 {
+            bail!("risk.max_positions: {} is outside 1..=4", r.max_positions);
+        }
+        if self.ml.label_horizon == 0 || self.ml.label_horizon > 1_440 {
+            bail!("ml.label_horizon: {} is outside 1..=1440", self.ml.label_horizon);
+        }
+        let policy = aegis_trading::PolicyConfig {
+            teacher_trades: p.teacher_trades,
+            teacher_max_leverage: fraction(
+                "policy.teacher_max_leverage",
+                p.teacher_max_leverage,
+                1.0..=125.0,
+            )?,
+            min_confidence: fraction("policy.min_confidence", p.min_confidence, 0.0..=1.0)?,
+            trend_filter_1h: p.trend_filter_1h,
+            max_leverage,
+        };
+        let sizing = aegis_trading::SizingConfig {
+            mode: match r.sizing.as_str() {
+                "fixed_risk" => aegis_trading::sizing::SizingMode::FixedRisk,
+                "kelly" => aegis_trading::sizing::SizingMode::Kelly,
+                other => bail!("risk.sizing: {other:?} is not one of fixed_risk, kelly"),
+            },
+            risk_pct: fraction("risk.risk_pct", r.risk_pct, 0.0..=0.5)?,
+            max_risk_pct: fraction("risk.max_risk_pct", r.max_risk_pct, 0.0..=0.5)?,
+            stop_mode: match r.stop_mode.as_str() {
+                "percent" => aegis_trading::sizing::StopMode::Percent,
+                "atr" => aegis_trading::sizing::StopMode::Atr,
+                other => bail!("risk.stop_mode: {other:?} is not one of percent, atr"),
+            },
+            take_profit: fraction("risk.take_profit", r.take_profit, 1e-6..=100.0)?,
+            stop_loss: fraction("risk.stop_loss", r.stop_loss, 1e-6..=100.0)?,
+            max_gross_exposure: fraction("risk.max_gross_exposure", r.max_gross_exposure, 0.0..=1_000.0)?,
+        };
+        if sizing.stop_mode == aegis_trading::sizing::StopMode::Percent && sizing.stop_loss >= 1.0 {
+            bail!("risk.stop_loss: {} would put a long's stop at or below zero", sizing.stop_loss);
+        }
+        let broker = aegis_trading::broker::BrokerConfig {
+            starting_equity: fraction("risk.starting_equity", starting_equity, 1e-8..=1e15)?,
+            taker_fee: fraction("broker.taker_fee", b.taker_fee, 0.0..=0.1)?,
+            slippage_bps: fraction("broker.slippage_bps", b.slippage_bps, 0.0..=1_000.0)?,
+            max_positions: r.max_positions,
+            rotation: r.rotation,
+            max_daily_loss_pct: fraction("risk.max_daily_loss_pct", r.max_daily_loss_pct, 0.0..=1.0)?,
+            max_drawdown_pct: fraction("risk.max_drawdown_pct", r.max_drawdown_pct, 0.0..=1.0)?,
+        };
+        fraction("broker.maker_fee", b.maker_fee, 0.0..=0.1)?;
+        Ok(aegis::brain::desk::TradingConfig {
+            policy,
+            sizing,
+            broker,
+            decay_adverse_move: fraction("policy.decay_adverse_move", p.decay_adverse_move, 0.0..=1.0)?,
+            label_horizon: self.ml.label_horizon,
+        })
+    }
+
+    /// The journal's fsync policy.
+    fn fsync(&self) -> anyhow::Result<aegis_journal::FsyncPolicy> {
+        Ok(match self.journal.fsync.as_str() {
+            "always" => aegis_journal::FsyncPolicy::Always,
+            "never" => aegis_journal::FsyncPolicy::Never,
+            "interval" => aegis_journal::FsyncPolicy::Interval(duration_or(
+                "journal.fsync_interval",
+                &self.journal.fsync_interval,
+                "1s",
+            )?),
+            other => bail!("journal.fsync: {other:?} is not one of always, interval, never"),
+        })
     }
 }
 
@@ -271,6 +506,8 @@ impl FileConfig {
             bail!("exchange.reconnect_initial: {initial:?} must be positive and at most reconnect_max ({max:?})");
         }
         self.features.config()?;
+        self.trading()?;
+        self.fsync()?;
         Ok(())
     }
 }
@@ -286,6 +523,81 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or_else(|| Command::Run(Box::default())) {
         Command::Run(args) => run(*args),
         Command::Features(args) => features(args),
+        Command::Journal(args) => journal(args),
+    }
+}
+
+fn journal(args: JournalArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let records = aegis::ledger::read_journals(&args.dir)
+        .with_context(|| format!("reading the journals under {}", args.dir.display()))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut torn = 0;
+    let mut write = |line: String| -> std::io::Result<()> { writeln!(out, "{line}") };
+    for (journal, record) in &records {
+        let written = match record {
+            Ok(value) if args.json => {
+                write(serde_json::json!({ "journal": journal, "record": value }).to_string())
+            }
+            Ok(value) => write(format!("{journal:<9} {}", human(journal, value))),
+            Err(what) => {
+                torn += 1;
+                eprintln!("aegis journal: {journal}: {what}");
+                Ok(())
+            }
+        };
+        match written {
+            // A reader that stopped early (`| head`) is not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+        _ => {}
+    }
+    if torn > 0 {
+        bail!("{torn} journal(s) end in a torn or unreadable record (the engine truncates it at its next start)");
+    }
+    Ok(())
+}
+
+/// One journal record as a line a person reads.
+fn human(journal: &str, v: &serde_json::Value) -> String {
+    let s = |k: &str| v.get(k).map(|x| x.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+    match journal {
+        "trades" => format!(
+            "#{} {} {} qty {} {}x  {} → {}  {}  pnl {:.4}  roi {:.2}%  reward {}",
+            s("id"),
+            s("symbol"),
+            s("side"),
+            s("qty"),
+            s("leverage"),
+            s("entry_price"),
+            s("exit_price"),
+            s("reason"),
+            f("pnl"),
+            f("roi_pct"),
+            s("reward")
+        ),
+        "signals" => format!(
+            "{} {} {} {} at {}  {}",
+            s("bar_time_ms"),
+            s("symbol"),
+            s("side"),
+            s("rule"),
+            s("price"),
+            s("outcome")
+        ),
+        _ => format!(
+            "{}  wallet {:.4}  equity {:.4}  closed {}  open {}",
+            s("time_ms"),
+            f("wallet"),
+            f("equity"),
+            s("closed_trades"),
+            v.get("positions").and_then(serde_json::Value::as_array).map_or(0, Vec::len)
+        ),
     }
 }
 
@@ -338,8 +650,9 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_config(args.config.as_deref())?;
-    if let Some(dir) = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from)) {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+    let data_dir = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from));
+    if let Some(dir) = &data_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
     let embedded = args.connect.is_none() && file.exchange.mode != "remote";
     let (public_ws, market_ws, rest, sim_thread) = if embedded {
@@ -408,6 +721,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         features: file.features.config()?,
         progress: !args.quiet,
         stop_after_events: None,
+        stop_after_trades: args.stop_after_trades,
         transport: match args.transport.as_deref().unwrap_or(file.shards.transport.as_str()) {
             "glommio" => aegis::run::TransportChoice::Glommio,
             "mio" => aegis::run::TransportChoice::Mio,
@@ -439,6 +753,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .extra_ca
             .clone()
             .or_else(|| (!file.exchange.extra_ca.is_empty()).then(|| PathBuf::from(&file.exchange.extra_ca))),
+        trading: file.trading()?,
+        flatten_on_shutdown: file.broker.flatten_on_shutdown,
+        data: aegis::ledger::DataConfig {
+            dir: data_dir,
+            fsync: file.fsync()?,
+            trade_experiences: file.ml.trade_experiences.max(1),
+            bar_samples: file.ml.bar_samples.max(1),
+        },
     };
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",

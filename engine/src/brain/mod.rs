@@ -8,6 +8,7 @@
 
 pub mod bar;
 pub mod book;
+pub mod desk;
 
 use crate::feed::shard::{kind_index, Idle};
 use crate::rest::RestRequest;
@@ -175,8 +176,11 @@ pub struct BrainConfig {
     pub idle: Idle,
     /// Per-symbol analytics sizes.
     pub features: FeatureConfig,
-    /// Order flow comes from aggTrades (so raw trades are not counted twice).
+    /// Order flow comes from aggTrades (so raw trades are not counted twice); the paper
+    /// broker's fills follow the same stream.
     pub flow_from_agg_trades: bool,
+    /// Close every position with reason SHUTDOWN when the brain stops.
+    pub flatten_on_shutdown: bool,
 }
 
 /// The brain: its input rings and its state.
@@ -189,6 +193,7 @@ pub struct Brain {
 /// Everything but the input rings (so a ring can be drained into it).
 struct Core {
     config: BrainConfig,
+    desk: desk::Desk,
     states: Vec<SymbolState>,
     rest_requests: rtrb::Producer<RestRequest>,
     bars_out: Option<rtrb::Producer<ClosedBar>>,
@@ -198,6 +203,7 @@ struct Core {
 
 impl Brain {
     /// A brain for `symbols` symbols.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: BrainConfig,
         symbols: usize,
@@ -205,13 +211,14 @@ impl Brain {
         rest_results: RingConsumer,
         rest_requests: rtrb::Producer<RestRequest>,
         bars_out: Option<rtrb::Producer<ClosedBar>>,
+        desk: desk::Desk,
         stats: Arc<BrainStats>,
     ) -> Self {
         let states = (0..symbols).map(|_| SymbolState::new(config.features)).collect();
         Self {
             shard_rings,
             rest_results,
-            core: Core { config, states, rest_requests, bars_out, stats, lag_countdown: 0 },
+            core: Core { config, desk, states, rest_requests, bars_out, stats, lag_countdown: 0 },
         }
     }
 
@@ -227,6 +234,9 @@ impl Brain {
             self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
             if n == 0 {
                 if stopping {
+                    if self.core.config.flatten_on_shutdown {
+                        self.core.desk.flatten();
+                    }
                     return;
                 }
                 idle = idle.saturating_add(1);
@@ -318,8 +328,8 @@ impl Core {
                 self.on_book_ticker(symbol, b, record.header.event_time_ms.to_native())
             }
             ArchivedEvent::Depth(d) => self.on_depth(symbol, d),
-            ArchivedEvent::MarkPrice(_) => {
-                self.on_mark_price(symbol, record.header.event_time_ms.to_native())
+            ArchivedEvent::MarkPrice(m) => {
+                self.on_mark_price(symbol, m, record.header.event_time_ms.to_native())
             }
             ArchivedEvent::ForceOrder(_) => {}
             ArchivedEvent::Resync(r) => {
@@ -358,8 +368,11 @@ impl Core {
             let mut closed = [Bar::empty(0, 0); 4];
             let n = self.states[i].trade_bars.add(print.time_ms, print.price, print.qty, &mut closed);
             for bar in &closed[..n] {
-                self.close_minute(symbol, *bar);
+                self.close_minute(symbol, *bar, true);
             }
+        }
+        if !self.config.flow_from_agg_trades {
+            self.desk.on_trade(symbol.0, to_f64(print.price.into()), print.time_ms);
         }
     }
 
@@ -380,6 +393,7 @@ impl Core {
         state.last_exchange_ms = state.last_exchange_ms.max(print.time_ms);
         if self.config.flow_from_agg_trades {
             print.add_to(&mut state.flow);
+            self.desk.on_trade(symbol.0, to_f64(print.price.into()), print.time_ms);
         }
     }
 
@@ -426,13 +440,25 @@ impl Core {
         }
     }
 
-    fn on_mark_price(&mut self, symbol: SymbolId, event_time: i64) {
+    fn on_mark_price(
+        &mut self,
+        symbol: SymbolId,
+        m: &aegis_wire::record::ArchivedMarkPrice,
+        event_time: i64,
+    ) {
         let state = &mut self.states[usize::from(symbol.0)];
         if event_time != 0 && event_time <= state.last_mark_time {
             self.duplicate(symbol);
             return;
         }
         state.last_mark_time = event_time;
+        self.desk.on_mark(
+            symbol.0,
+            to_f64(m.mark_price.to_native().into()),
+            to_f64(m.funding_rate.to_native().into()),
+            m.next_funding_time_ms.to_native(),
+            event_time,
+        );
     }
 
     fn on_depth(&mut self, symbol: SymbolId, d: &aegis_wire::record::ArchivedDepthChunk) {
@@ -495,7 +521,7 @@ impl Core {
             return;
         }
         if from_rest {
-            self.close_minute(symbol, bar);
+            self.close_minute(symbol, bar, false);
             return;
         }
         if state.filling {
@@ -518,7 +544,7 @@ impl Core {
                 return;
             }
         }
-        self.close_minute(symbol, bar);
+        self.close_minute(symbol, bar, true);
     }
 
     fn on_resync(&mut self, symbol: SymbolId, reason: ResyncReason) {
@@ -533,7 +559,8 @@ impl Core {
                     if state.last_kline_open.is_some_and(|last| bar.open_time_ms <= last) {
                         continue;
                     }
-                    self.close_minute(symbol, bar);
+                    // Live bars held back while the gap before them was filled.
+                    self.close_minute(symbol, bar, true);
                 }
                 self.stats.gaps_filled.fetch_add(1, Ordering::Relaxed);
             }
@@ -562,7 +589,9 @@ impl Core {
         }
     }
 
-    fn close_minute(&mut self, symbol: SymbolId, bar: Bar) {
+    /// A closed 1m bar: roll-ups, features, the desk (which trades `live` bars only: REST
+    /// history and gap fills are labelled for learning but never traded), the bar writer.
+    fn close_minute(&mut self, symbol: SymbolId, bar: Bar, live: bool) {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         state.last_kline_open = Some(bar.open_time_ms);
@@ -573,6 +602,11 @@ impl Core {
         }
         self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
         let features = self.analyse(i, &bar);
+        if let Some(snapshot) = &features {
+            let analytics = &self.states[i].analytics;
+            let filled = |id: u64| analytics.fvg(id).is_some_and(|g| g.filled_at.is_some());
+            self.desk.on_bar(symbol.0, to_f64(bar.close.into()), snapshot, live, filled);
+        }
         if let Some(out) = &mut self.bars_out {
             if out.push(ClosedBar { symbol, bar, features }).is_err() {
                 self.stats.bars_out_dropped.fetch_add(1, Ordering::Relaxed);

@@ -117,9 +117,13 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         features: aegis_analytics::FeatureConfig::default(),
         progress: false,
         stop_after_events: None,
+        stop_after_trades: None,
         extra_ca: None,
         transport: TransportChoice::Auto,
         io_memory: 512 << 10,
         rotate_after: None,
+        trading: aegis::brain::desk::TradingConfig::default(),
+        flatten_on_shutdown: false,
+        data: aegis::ledger::DataConfig::default(),
     }
 }

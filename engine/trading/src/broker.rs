@@ -242,6 +242,34 @@ impl PaperBroker {
         }
     }
 
+    /// Puts back a journaled state after a restart: wallet, trade count, next id and the
+    /// open positions (pending entries were never filled and are not restored). The guards
+    /// restart from the restored equity.
+    pub fn restore(&mut self, wallet: f64, closed_trades: u64, next_id: u64, positions: &[Position]) {
+        self.wallet = wallet;
+        self.closed_trades = closed_trades;
+        self.next_id = next_id.max(1);
+        self.positions.clear();
+        for p in positions.iter().filter(|p| p.filled && usize::from(p.symbol) < self.rules.len()) {
+            if self.positions.len() < self.positions.capacity() {
+                self.positions.push(*p);
+                self.last_price[usize::from(p.symbol)] = p.entry_price;
+            }
+        }
+        self.peak_equity = self.equity();
+        self.day = i64::MIN;
+    }
+
+    /// The exchange rules of `symbol`.
+    pub fn rules(&self, symbol: u16) -> Option<&SymbolRules> {
+        self.rules.get(usize::from(symbol))
+    }
+
+    /// The id the next order will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
     /// Wallet balance (realised PnL, fees and funding included).
     pub fn wallet(&self) -> f64 {
         self.wallet

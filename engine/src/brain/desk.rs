@@ -1,0 +1,398 @@
+//! The brain's trading desk (SPEC §5, §6): on every live closed bar, signal decay for the
+//! symbol's open position, then the policy's decision, sized and handed to the paper
+//! broker; trades and mark prices drive fills, targets, stops, liquidations and funding.
+//! Every closed bar also feeds the causal labeller of the experience log. What must be
+//! durable leaves through a ring to the writer thread; nothing here allocates after start.
+
+use aegis_analytics::{FeatureSnapshot, FEATURES};
+use aegis_trading::broker::{BrokerConfig, Refusal};
+use aegis_trading::decay::{self, Held};
+use aegis_trading::policy::{self, Phase, PolicyConfig};
+use aegis_trading::sizing::{self, SizingConfig, Skip};
+use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, Rule, Side, SymbolRules};
+use aegis_wire::experience::BarSample;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Most positions a snapshot carries (twice `max_positions` plus one, rotation included).
+pub const SNAPSHOT_POSITIONS: usize = 9;
+
+/// Decision and money settings (`[policy]`, `[risk]`, `[broker]`, `[ml] label_horizon`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TradingConfig {
+    /// Teacher/student settings.
+    pub policy: PolicyConfig,
+    /// Sizing settings.
+    pub sizing: SizingConfig,
+    /// Paper broker and account guards.
+    pub broker: BrokerConfig,
+    /// Signal decay's adverse move, a fraction of entry.
+    pub decay_adverse_move: f64,
+    /// Bars ahead a bar sample's forward return looks (H).
+    pub label_horizon: usize,
+}
+
+impl Default for TradingConfig {
+    fn default() -> Self {
+        Self {
+            policy: PolicyConfig::default(),
+            sizing: SizingConfig::default(),
+            broker: BrokerConfig::default(),
+            decay_adverse_move: 0.01,
+            label_horizon: 5,
+        }
+    }
+}
+
+/// What happened to a signal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// Sized and accepted: the order's id.
+    Submitted(u64),
+    /// Sizing declined it.
+    Skipped(Skip),
+    /// The broker refused it.
+    Refused(Refusal),
+}
+
+/// A decision, for the signals journal.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SignalNote {
+    /// Symbol index.
+    pub symbol: u16,
+    /// Open time of the bar that produced it.
+    pub bar_time_ms: i64,
+    /// Direction.
+    pub side: Side,
+    /// Rule or model.
+    pub rule: Rule,
+    /// Close of the bar.
+    pub price: f64,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// The account after a change, for the positions journal (what a restart restores).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccountSnapshot {
+    /// Exchange time of the change.
+    pub time_ms: i64,
+    /// Wallet balance.
+    pub wallet: f64,
+    /// Equity.
+    pub equity: f64,
+    /// Trades closed so far.
+    pub closed_trades: u64,
+    /// The next order id.
+    pub next_id: u64,
+    /// Positions (filled ones are restored).
+    pub positions: [Option<Position>; SNAPSHOT_POSITIONS],
+}
+
+/// What the desk hands to the writer thread.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // carried by value through a preallocated ring
+pub enum DeskEvent {
+    /// A trade closed.
+    Closed(ClosedTrade),
+    /// A signal and its outcome.
+    Signal(SignalNote),
+    /// A labelled bar sample.
+    Sample(BarSample),
+    /// The account after a fill or close.
+    Account(AccountSnapshot),
+}
+
+/// The desk's counters, readable from any thread.
+#[derive(Debug, Default)]
+pub struct DeskStats {
+    /// Trades closed (restored ones included).
+    pub trades_closed: AtomicU64,
+    /// Signals produced.
+    pub signals: AtomicU64,
+    /// Signals sizing skipped or the broker refused.
+    pub signals_not_taken: AtomicU64,
+    /// Net PnL of trades closed in this run, `f64` bits.
+    pub pnl: AtomicU64,
+    /// Equity, `f64` bits.
+    pub equity: AtomicU64,
+    /// Open positions.
+    pub open_positions: AtomicU64,
+    /// 0 teacher, 1 student.
+    pub phase: AtomicU64,
+    /// Events the writer ring had no room for.
+    pub events_dropped: AtomicU64,
+}
+
+impl DeskStats {
+    /// Net PnL of trades closed in this run.
+    pub fn pnl(&self) -> f64 {
+        f64::from_bits(self.pnl.load(Ordering::Relaxed))
+    }
+
+    /// Equity.
+    pub fn equity(&self) -> f64 {
+        f64::from_bits(self.equity.load(Ordering::Relaxed))
+    }
+}
+
+/// The last `horizon + 1` bars of a symbol, for causal forward-return labels.
+struct Labeller {
+    bars: Vec<(i64, f64, [f64; FEATURES])>,
+    head: usize,
+    horizon: usize,
+}
+
+impl Labeller {
+    fn new(horizon: usize) -> Self {
+        Self { bars: Vec::with_capacity(horizon + 1), head: 0, horizon }
+    }
+
+    /// Adds bar t; once bar t−H is held, returns it labelled with close[t]/close[t−H] − 1.
+    fn push(&mut self, symbol: u16, bar: (i64, f64, [f64; FEATURES])) -> Option<BarSample> {
+        let horizon = self.horizon;
+        if self.bars.len() < horizon + 1 {
+            self.bars.push(bar);
+            if self.bars.len() <= horizon {
+                return None;
+            }
+        } else {
+            self.bars[self.head] = bar;
+            self.head = (self.head + 1) % self.bars.len();
+        }
+        let (open_time_ms, close, features) = self.bars[self.head];
+        let forward_return = if close > 0.0 { bar.1 / close - 1.0 } else { 0.0 };
+        Some(BarSample { symbol, open_time_ms, horizon: horizon as u32, forward_return, features })
+    }
+}
+
+/// The desk: broker, settings, labellers, the ring to the writer.
+pub struct Desk {
+    config: TradingConfig,
+    broker: PaperBroker,
+    labellers: Vec<Labeller>,
+    out: Option<rtrb::Producer<DeskEvent>>,
+    stats: std::sync::Arc<DeskStats>,
+    pnl: f64,
+    last_time_ms: i64,
+}
+
+impl Desk {
+    /// A desk for `rules.len()` symbols.
+    pub fn new(
+        config: TradingConfig,
+        rules: Vec<SymbolRules>,
+        out: Option<rtrb::Producer<DeskEvent>>,
+        stats: std::sync::Arc<DeskStats>,
+    ) -> Self {
+        let labellers = (0..rules.len()).map(|_| Labeller::new(config.label_horizon.max(1))).collect();
+        let desk = Self {
+            config,
+            broker: PaperBroker::new(config.broker, rules),
+            labellers,
+            out,
+            stats,
+            pnl: 0.0,
+            last_time_ms: 0,
+        };
+        desk.publish();
+        desk
+    }
+
+    /// Puts back the account a previous run journaled.
+    pub fn restore(&mut self, snapshot: &AccountSnapshot) {
+        let positions: Vec<Position> = snapshot.positions.iter().flatten().copied().collect();
+        self.broker.restore(snapshot.wallet, snapshot.closed_trades, snapshot.next_id, &positions);
+        self.publish();
+    }
+
+    /// The broker (for tests and the summary).
+    pub fn broker(&self) -> &PaperBroker {
+        &self.broker
+    }
+
+    /// A trade print on `symbol`.
+    pub fn on_trade(&mut self, symbol: u16, price: f64, time_ms: i64) {
+        self.last_time_ms = self.last_time_ms.max(time_ms);
+        let before = self.account_key();
+        let mut closed = [None; SNAPSHOT_POSITIONS];
+        let mut n = 0;
+        self.broker.on_trade(symbol, price, time_ms, &mut |t| {
+            if n < closed.len() {
+                closed[n] = Some(*t);
+                n += 1;
+            }
+        });
+        self.after(closed, before);
+    }
+
+    /// A mark price on `symbol` (with its funding rate and next funding time).
+    pub fn on_mark(&mut self, symbol: u16, mark: f64, rate: f64, next_funding_ms: i64, time_ms: i64) {
+        self.last_time_ms = self.last_time_ms.max(time_ms);
+        let before = self.account_key();
+        let mut closed = [None; SNAPSHOT_POSITIONS];
+        let mut n = 0;
+        self.broker.on_mark(symbol, mark, rate, next_funding_ms, time_ms, &mut |t| {
+            if n < closed.len() {
+                closed[n] = Some(*t);
+                n += 1;
+            }
+        });
+        self.after(closed, before);
+    }
+
+    /// A closed 1m bar with its features: label, then (live bars only) decay and decide.
+    /// `entry_gap_filled` says whether the FVG with that id is known filled.
+    pub fn on_bar(
+        &mut self,
+        symbol: u16,
+        close: f64,
+        snapshot: &FeatureSnapshot,
+        live: bool,
+        entry_gap_filled: impl Fn(u64) -> bool,
+    ) {
+        if let Some(labeller) = self.labellers.get_mut(usize::from(symbol)) {
+            let bar = (snapshot.open_time_ms, close, snapshot.features);
+            if let Some(sample) = labeller.push(symbol, bar) {
+                self.emit(DeskEvent::Sample(sample));
+            }
+        }
+        if !live {
+            return;
+        }
+        let now = snapshot.open_time_ms + 60_000;
+        if let Some(p) = self.broker.position(symbol).filter(|p| p.filled && p.closing.is_none()) {
+            let held = Held {
+                side: p.side,
+                entry_price: p.entry_price,
+                entry_gap_filled: p.entry_gap.is_some_and(&entry_gap_filled),
+            };
+            if let Some(reason) = decay::check(&held, snapshot, close, self.config.decay_adverse_move) {
+                self.broker.close(symbol, ExitReason::SignalDecay(reason));
+            }
+        }
+        let phase = policy::phase(self.broker.closed_trades(), false, &self.config.policy);
+        self.stats.phase.store(u64::from(phase == Phase::Student), Ordering::Relaxed);
+        let Some(signal) = policy::decide(snapshot, phase, None, &self.config.policy) else { return };
+        self.stats.signals.fetch_add(1, Ordering::Relaxed);
+        let Some(rules) = self.broker.rules(symbol) else { return };
+        let sized = sizing::size(
+            &signal,
+            close,
+            snapshot.raw.atr14.unwrap_or(0.0),
+            rules,
+            &self.broker.view(),
+            &self.config.sizing,
+        );
+        let outcome = match sized {
+            Err(skip) => Outcome::Skipped(skip),
+            Ok(order) => {
+                let gap = snapshot.active_fvg.map(|g| g.id);
+                match self.broker.submit(
+                    symbol,
+                    &order,
+                    signal.rule,
+                    signal.strength,
+                    gap,
+                    &snapshot.features,
+                    now,
+                ) {
+                    Ok(id) => Outcome::Submitted(id),
+                    Err(refusal) => Outcome::Refused(refusal),
+                }
+            }
+        };
+        if !matches!(outcome, Outcome::Submitted(_)) {
+            self.stats.signals_not_taken.fetch_add(1, Ordering::Relaxed);
+        }
+        let note = SignalNote {
+            symbol,
+            bar_time_ms: snapshot.open_time_ms,
+            side: signal.side,
+            rule: signal.rule,
+            price: close,
+            outcome,
+        };
+        self.emit(DeskEvent::Signal(note));
+        self.publish();
+    }
+
+    /// Closes every position (shutdown with `flatten_on_shutdown`).
+    pub fn flatten(&mut self) {
+        let before = self.account_key();
+        let mut closed = [None; SNAPSHOT_POSITIONS];
+        let mut n = 0;
+        self.broker.flatten(ExitReason::Shutdown, self.last_time_ms, &mut |t| {
+            if n < closed.len() {
+                closed[n] = Some(*t);
+                n += 1;
+            }
+        });
+        self.after(closed, before);
+    }
+
+    /// What changes when a fill or close happens (fills flip `filled`, closes remove).
+    fn account_key(&self) -> (u64, usize, usize) {
+        let filled = self.broker.positions().iter().filter(|p| p.filled).count();
+        (self.broker.closed_trades(), self.broker.positions().len(), filled)
+    }
+
+    fn after(&mut self, closed: [Option<ClosedTrade>; SNAPSHOT_POSITIONS], before: (u64, usize, usize)) {
+        for trade in closed.into_iter().flatten() {
+            self.pnl += trade.pnl;
+            self.emit(DeskEvent::Closed(trade));
+        }
+        if self.account_key() != before {
+            let mut positions = [None; SNAPSHOT_POSITIONS];
+            for (slot, p) in positions.iter_mut().zip(self.broker.positions()) {
+                *slot = Some(*p);
+            }
+            self.emit(DeskEvent::Account(AccountSnapshot {
+                time_ms: self.last_time_ms,
+                wallet: self.broker.wallet(),
+                equity: self.broker.equity(),
+                closed_trades: self.broker.closed_trades(),
+                next_id: self.broker.next_id(),
+                positions,
+            }));
+        }
+        self.publish();
+    }
+
+    fn emit(&mut self, event: DeskEvent) {
+        if let Some(out) = &mut self.out {
+            if out.push(event).is_err() {
+                self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let s = &self.stats;
+        s.trades_closed.store(self.broker.closed_trades(), Ordering::Relaxed);
+        s.pnl.store(self.pnl.to_bits(), Ordering::Relaxed);
+        s.equity.store(self.broker.equity().to_bits(), Ordering::Relaxed);
+        s.open_positions
+            .store(self.broker.positions().iter().filter(|p| p.filled).count() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_look_exactly_h_bars_ahead() {
+        let mut l = Labeller::new(2);
+        let f = [0.0; FEATURES];
+        assert_eq!(l.push(0, (0, 100.0, f)), None);
+        assert_eq!(l.push(0, (60_000, 101.0, f)), None);
+        let s = l.push(0, (120_000, 110.0, f)).unwrap();
+        assert_eq!((s.open_time_ms, s.horizon), (0, 2));
+        assert!((s.forward_return - 0.1).abs() < 1e-12);
+        let s = l.push(0, (180_000, 90.9, f)).unwrap();
+        assert_eq!(s.open_time_ms, 60_000);
+        assert!((s.forward_return - (90.9 / 101.0 - 1.0)).abs() < 1e-12);
+        let s = l.push(0, (240_000, 1.0, f)).unwrap();
+        assert_eq!(s.open_time_ms, 120_000);
+    }
+}

@@ -1,0 +1,356 @@
+//! The durable side of the desk (SPEC §7, §8), run by the writer thread: journal files of
+//! closed trades, signals and account snapshots, and the experience log's rings (trade
+//! experiences, labelled bar samples), all under the data directory. At start the journals
+//! are recovered (a torn tail truncated and reported) and the last account snapshot is
+//! handed back so the brain's desk resumes where the previous run stopped.
+
+use crate::brain::desk::{AccountSnapshot, DeskEvent, Outcome, SNAPSHOT_POSITIONS};
+use aegis_journal::{FsyncPolicy, JournalFile, Recovery};
+use aegis_trading::{ClosedTrade, ExitReason, Position, Rule, Side};
+use aegis_wire::experience::{RingWriter, TradeExperience, SAMPLE_WORDS, TRADE_WORDS};
+use aegis_wire::{SymbolId, SymbolTable};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Where and how durable state is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataConfig {
+    /// The data directory; `None` keeps nothing.
+    pub dir: Option<PathBuf>,
+    /// When journal records reach the disk.
+    pub fsync: FsyncPolicy,
+    /// Capacity of the trade-experience ring.
+    pub trade_experiences: usize,
+    /// Capacity of the bar-sample ring.
+    pub bar_samples: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            fsync: FsyncPolicy::Interval(std::time::Duration::from_secs(1)),
+            trade_experiences: 5_000,
+            bar_samples: 262_144,
+        }
+    }
+}
+
+/// The journal files, by name.
+pub const JOURNALS: [&str; 3] = ["trades", "signals", "positions"];
+
+/// Why the ledger could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A journal file.
+    #[error(transparent)]
+    Journal(#[from] aegis_journal::JournalError),
+    /// An experience ring.
+    #[error(transparent)]
+    Ring(#[from] aegis_wire::experience::RingFileError),
+}
+
+/// Open journals and rings.
+pub struct Ledger {
+    journals: [JournalFile; 3],
+    experiences: RingWriter<TRADE_WORDS>,
+    samples: RingWriter<SAMPLE_WORDS>,
+    symbols: std::sync::Arc<SymbolTable>,
+    line: Vec<u8>,
+    failures: u64,
+}
+
+/// What opening the ledger found.
+pub struct Opened {
+    /// The ledger, for the writer thread.
+    pub ledger: Ledger,
+    /// The last account snapshot, to restore.
+    pub account: Option<AccountSnapshot>,
+    /// Per journal: records kept, bytes truncated and why (for the summary).
+    pub recovery: Value,
+}
+
+impl Ledger {
+    /// Opens (creating) everything under `dir`, recovering each journal.
+    pub fn open(
+        config: &DataConfig,
+        dir: &Path,
+        symbols: std::sync::Arc<SymbolTable>,
+    ) -> Result<Opened, LedgerError> {
+        let mut account = None;
+        let mut recovery = serde_json::Map::new();
+        let mut open = |name: &str| -> Result<JournalFile, LedgerError> {
+            let path = dir.join("journal").join(format!("{name}.journal"));
+            let restore = name == "positions";
+            let (file, found) = JournalFile::open(&path, config.fsync, |payload| {
+                if restore {
+                    if let Some(a) =
+                        serde_json::from_slice(payload).ok().and_then(|v| account_from_json(&v, &symbols))
+                    {
+                        account = Some(a);
+                    }
+                }
+            })?;
+            recovery.insert(name.to_string(), recovery_json(&found));
+            Ok(file)
+        };
+        let journals = [open(JOURNALS[0])?, open(JOURNALS[1])?, open(JOURNALS[2])?];
+        let experiences =
+            RingWriter::open(&dir.join("experience").join("trades.ring"), config.trade_experiences)?;
+        let samples = RingWriter::open(&dir.join("experience").join("samples.ring"), config.bar_samples)?;
+        let ledger =
+            Ledger { journals, experiences, samples, symbols, line: Vec::with_capacity(4096), failures: 0 };
+        Ok(Opened { ledger, account, recovery: Value::Object(recovery) })
+    }
+
+    /// Journal appends that failed (disk full, …); each is also logged.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Makes one desk event durable.
+    pub fn write(&mut self, event: &DeskEvent) {
+        let (journal, value) = match event {
+            DeskEvent::Closed(t) => {
+                self.experiences.append(&experience(t).to_words());
+                (0, trade_json(t, &self.symbols))
+            }
+            DeskEvent::Signal(s) => {
+                let outcome = match s.outcome {
+                    Outcome::Submitted(id) => json!({ "submitted": id }),
+                    Outcome::Skipped(skip) => json!({ "skipped": skip.to_string() }),
+                    Outcome::Refused(r) => json!({ "refused": r.to_string() }),
+                };
+                let value = json!({
+                    "symbol": name(&self.symbols, s.symbol), "bar_time_ms": s.bar_time_ms, "side": s.side.name(),
+                    "rule": s.rule.name(), "price": s.price, "outcome": outcome,
+                });
+                (1, value)
+            }
+            DeskEvent::Sample(sample) => {
+                self.samples.append(&sample.to_words());
+                return;
+            }
+            DeskEvent::Account(a) => (2, account_json(a, &self.symbols)),
+        };
+        self.line.clear();
+        if serde_json::to_writer(&mut self.line, &value).is_err() {
+            return;
+        }
+        if let Err(e) = self.journals[journal].append(&self.line) {
+            self.failures += 1;
+            tracing::error!(error = %e, "journal append failed");
+        }
+    }
+
+    /// Syncs every journal (at shutdown).
+    pub fn sync(&mut self) {
+        for j in &mut self.journals {
+            if let Err(e) = j.sync() {
+                tracing::error!(error = %e, "journal sync failed");
+            }
+        }
+    }
+}
+
+fn name(symbols: &SymbolTable, symbol: u16) -> String {
+    symbols.name(SymbolId(symbol)).unwrap_or("?").to_string()
+}
+
+fn recovery_json(r: &Recovery) -> Value {
+    json!({
+        "records": r.records,
+        "truncated_bytes": r.truncated_bytes,
+        "torn": r.torn.map(|t| t.to_string()),
+    })
+}
+
+fn experience(t: &ClosedTrade) -> TradeExperience {
+    TradeExperience {
+        trade_id: t.id,
+        symbol: t.symbol,
+        entry_time_ms: t.entry_time_ms,
+        exit_time_ms: t.exit_time_ms,
+        side: t.side.sign() as i8,
+        roi_pct: t.roi_pct,
+        reward: f64::from(t.reward),
+        weight: f64::from(t.reward).abs(),
+        features: t.features,
+    }
+}
+
+fn exit_name(reason: ExitReason) -> (&'static str, Option<&'static str>) {
+    match reason {
+        ExitReason::SignalDecay(d) => (reason.name(), Some(d.name())),
+        other => (other.name(), None),
+    }
+}
+
+/// A closed trade as the trades journal holds it (SPEC §6's fields).
+pub fn trade_json(t: &ClosedTrade, symbols: &SymbolTable) -> Value {
+    let (reason, decay) = exit_name(t.reason);
+    json!({
+        "id": t.id, "symbol": name(symbols, t.symbol), "side": t.side.name(), "qty": t.qty,
+        "leverage": t.leverage, "entry_price": t.entry_price, "entry_time_ms": t.entry_time_ms,
+        "exit_price": t.exit_price, "exit_time_ms": t.exit_time_ms, "reason": reason, "decay": decay,
+        "rule": t.rule.name(), "roi_pct": t.roi_pct, "pnl": t.pnl, "fees": t.fees, "funding": t.funding,
+        "progress": t.progress, "reward": t.reward,
+    })
+}
+
+fn position_json(p: &Position, symbols: &SymbolTable) -> Value {
+    json!({
+        "id": p.id, "symbol": name(symbols, p.symbol), "side": p.side.name(), "qty": p.qty,
+        "leverage": p.leverage, "entry_price": p.entry_price, "entry_time_ms": p.entry_time_ms,
+        "stop": p.stop, "target": p.target, "margin": p.margin, "liquidation": p.liquidation,
+        "fees": p.fees, "funding": p.funding, "rule": p.rule.name(), "strength": p.strength,
+        "entry_gap": p.entry_gap, "features": p.features.to_vec(), "filled": p.filled,
+        "closing": p.closing.map(|r| exit_name(r).0),
+    })
+}
+
+/// An account snapshot as the positions journal holds it.
+pub fn account_json(a: &AccountSnapshot, symbols: &SymbolTable) -> Value {
+    json!({
+        "time_ms": a.time_ms, "wallet": a.wallet, "equity": a.equity, "closed_trades": a.closed_trades,
+        "next_id": a.next_id,
+        "positions": a.positions.iter().flatten().map(|p| position_json(p, symbols)).collect::<Vec<_>>(),
+    })
+}
+
+fn rule_named(text: &str) -> Option<Rule> {
+    [Rule::LiquidityGrab, Rule::OrderBlock, Rule::Momentum, Rule::Model]
+        .into_iter()
+        .find(|r| r.name() == text)
+}
+
+fn position_from_json(v: &Value, symbols: &SymbolTable) -> Option<Position> {
+    let f = |key: &str| v.get(key).and_then(Value::as_f64);
+    let features: Vec<f64> = v.get("features")?.as_array()?.iter().filter_map(Value::as_f64).collect();
+    let symbol = symbols.get(v.get("symbol")?.as_str()?.as_bytes())?;
+    Some(Position {
+        id: v.get("id")?.as_u64()?,
+        symbol: symbol.0,
+        side: if v.get("side")?.as_str()? == "LONG" { Side::Long } else { Side::Short },
+        qty: f("qty")?,
+        leverage: f("leverage")?,
+        entry_price: f("entry_price")?,
+        entry_time_ms: v.get("entry_time_ms")?.as_i64()?,
+        stop: f("stop")?,
+        target: f("target")?,
+        margin: f("margin")?,
+        liquidation: f("liquidation")?,
+        fees: f("fees")?,
+        funding: f("funding")?,
+        rule: rule_named(v.get("rule")?.as_str()?)?,
+        strength: f("strength")?,
+        entry_gap: v.get("entry_gap").and_then(Value::as_u64),
+        features: features.try_into().ok()?,
+        filled: v.get("filled")?.as_bool()?,
+        // A close that was pending at the crash is decided again on the next bar.
+        closing: None,
+    })
+}
+
+/// Parses a positions-journal record back; `None` for anything malformed (a symbol no
+/// longer configured drops its position, which the summary's restore count shows).
+pub fn account_from_json(v: &Value, symbols: &SymbolTable) -> Option<AccountSnapshot> {
+    let mut positions = [None; SNAPSHOT_POSITIONS];
+    for (slot, p) in positions
+        .iter_mut()
+        .zip(v.get("positions")?.as_array()?.iter().filter_map(|p| position_from_json(p, symbols)))
+    {
+        *slot = Some(p);
+    }
+    Some(AccountSnapshot {
+        time_ms: v.get("time_ms")?.as_i64()?,
+        wallet: v.get("wallet")?.as_f64()?,
+        equity: v.get("equity")?.as_f64()?,
+        closed_trades: v.get("closed_trades")?.as_u64()?,
+        next_id: v.get("next_id")?.as_u64()?,
+        positions,
+    })
+}
+
+/// One journal record as read back: the journal's name and the record, or why it could not
+/// be read.
+pub type JournalRecord = (String, Result<Value, String>);
+
+/// Every record of every journal under `dir`, in file order; a torn tail is reported,
+/// never read (and left on disk: reading does not repair).
+pub fn read_journals(dir: &Path) -> Result<Vec<JournalRecord>, std::io::Error> {
+    let mut out = Vec::new();
+    for name in JOURNALS {
+        let path = dir.join("journal").join(format!("{name}.journal"));
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mut reader = aegis_journal::FrameReader::new(&bytes);
+        for payload in reader.by_ref() {
+            let parsed = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"));
+            out.push((name.to_string(), parsed));
+        }
+        if let Some(torn) = reader.torn() {
+            let what = format!(
+                "torn tail at byte {} ({torn}): {} bytes not read",
+                reader.offset(),
+                bytes.len() - reader.offset()
+            );
+            out.push((name.to_string(), Err(what)));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aegis_analytics::FEATURES;
+    use aegis_trading::decay::Decay;
+
+    #[test]
+    fn an_account_snapshot_survives_the_journal_round_trip() {
+        let mut table = SymbolTable::with_capacity(2);
+        table.intern("BTCUSDT").unwrap();
+        table.intern("ETHUSDT").unwrap();
+        let p = Position {
+            id: 4,
+            symbol: 1,
+            side: Side::Short,
+            qty: 0.25,
+            leverage: 3.0,
+            entry_price: 2_500.5,
+            entry_time_ms: 1_700_000_000_000,
+            stop: 2_550.0,
+            target: 2_375.0,
+            margin: 208.375,
+            liquidation: 3_300.0,
+            fees: 0.3125,
+            funding: -0.01,
+            rule: Rule::OrderBlock,
+            strength: 0.9,
+            entry_gap: Some(77),
+            features: std::array::from_fn(|i| i as f64 / 7.0),
+            filled: true,
+            closing: Some(ExitReason::SignalDecay(Decay::AdverseMove)),
+        };
+        let mut positions = [None; SNAPSHOT_POSITIONS];
+        positions[0] = Some(p);
+        let a = AccountSnapshot {
+            time_ms: 5,
+            wallet: 9_990.5,
+            equity: 9_991.0,
+            closed_trades: 3,
+            next_id: 5,
+            positions,
+        };
+        let text = serde_json::to_string(&account_json(&a, &table)).unwrap();
+        let back = account_from_json(&serde_json::from_str(&text).unwrap(), &table).unwrap();
+        let restored = back.positions[0].unwrap();
+        assert_eq!(restored, Position { closing: None, ..p }, "every field but a pending close");
+        assert_eq!((back.wallet, back.closed_trades, back.next_id), (9_990.5, 3, 5));
+        assert_eq!(restored.features.len(), FEATURES);
+    }
+}
