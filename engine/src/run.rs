@@ -412,6 +412,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["signals"] = Value::from(load(&d.signals));
     summary["signals_not_taken"] = Value::from(load(&d.signals_not_taken));
     summary["open_positions"] = Value::from(load(&d.open_positions));
+    summary["stale_bars_not_traded"] = Value::from(load(&d.stale_bars));
     summary["journal"] = json!({
         "recovered": recovery,
         "restored_positions": restored,

@@ -380,6 +380,7 @@ impl FileConfig {
             broker,
             decay_adverse_move: fraction("policy.decay_adverse_move", p.decay_adverse_move, 0.0..=1.0)?,
             label_horizon: self.ml.label_horizon,
+            stale_after_ms: duration_or("risk.stale_after", &r.stale_after, "5s")?.as_millis() as i64,
         })
     }
 

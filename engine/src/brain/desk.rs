@@ -29,6 +29,8 @@ pub struct TradingConfig {
     pub decay_adverse_move: f64,
     /// Bars ahead a bar sample's forward return looks (H).
     pub label_horizon: usize,
+    /// No entries from a bar that closed this long before the latest exchange time seen.
+    pub stale_after_ms: i64,
 }
 
 impl Default for TradingConfig {
@@ -39,6 +41,7 @@ impl Default for TradingConfig {
             broker: BrokerConfig::default(),
             decay_adverse_move: 0.01,
             label_horizon: 5,
+            stale_after_ms: 5_000,
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct DeskStats {
     pub signals: AtomicU64,
     /// Signals sizing skipped or the broker refused.
     pub signals_not_taken: AtomicU64,
+    /// Live bars not traded because their data was stale.
+    pub stale_bars: AtomicU64,
     /// Net PnL of trades closed in this run, `f64` bits.
     pub pnl: AtomicU64,
     /// Equity, `f64` bits.
@@ -240,7 +245,8 @@ impl Desk {
         self.after(closed, before);
     }
 
-    /// A closed 1m bar with its features: label, then (live bars only) decay and decide.
+    /// A closed 1m bar with its features: label, then (live bars only) decay and, unless the
+    /// bar is stale against the latest exchange time, decide.
     /// `entry_gap_filled` says whether the FVG with that id is known filled.
     pub fn on_bar(
         &mut self,
@@ -269,6 +275,10 @@ impl Desk {
             if let Some(reason) = decay::check(&held, snapshot, close, self.config.decay_adverse_move) {
                 self.broker.close(symbol, ExitReason::SignalDecay(reason));
             }
+        }
+        if self.last_time_ms - now > self.config.stale_after_ms {
+            self.stats.stale_bars.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         let phase = policy::phase(self.broker.closed_trades(), false, &self.config.policy);
         self.stats.phase.store(u64::from(phase == Phase::Student), Ordering::Relaxed);

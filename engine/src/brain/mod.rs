@@ -559,8 +559,9 @@ impl Core {
                     if state.last_kline_open.is_some_and(|last| bar.open_time_ms <= last) {
                         continue;
                     }
-                    // Live bars held back while the gap before them was filled.
-                    self.close_minute(symbol, bar, true);
+                    // Live bars held back while the gap before them was filled: late, so
+                    // labelled and analysed but not traded (no entries while resyncing).
+                    self.close_minute(symbol, bar, false);
                 }
                 self.stats.gaps_filled.fetch_add(1, Ordering::Relaxed);
             }
