@@ -9,13 +9,15 @@
 //! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
 //! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
 //! - [`run`]: wiring a run together and its summary.
+//! - [`replay`]: recorded data through the same brain and desk, as a deterministic backtest.
 //!
-//! Planned: replay as backtest, export, the control plane — see ARCHITECTURE.md.
+//! Planned: export, the control plane — see ARCHITECTURE.md.
 
 pub mod brain;
 pub mod clock;
 pub mod feed;
 pub mod ledger;
+pub mod replay;
 pub mod rest;
 pub mod ring;
 pub mod run;

@@ -232,6 +232,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         features: config.features,
         flow_from_agg_trades: has(&|k, _| k == EventKind::AggTrade),
         flatten_on_shutdown: config.flatten_on_shutdown,
+        prints_from_klines: !has(&|k, _| k == EventKind::AggTrade || k == EventKind::Trade),
+        fill_gaps: true,
     };
     let (use_glommio, transport_note) = match config.transport {
         TransportChoice::Mio => (false, "mio (configured)".to_string()),

@@ -29,6 +29,8 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         features: FeatureConfig::default(),
         flow_from_agg_trades: true,
         flatten_on_shutdown: false,
+        prints_from_klines: false,
+        fill_gaps: true,
     };
     let stats = std::sync::Arc::new(BrainStats::new(1));
     let mut brain = Brain::new(

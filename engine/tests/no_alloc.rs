@@ -111,6 +111,8 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
         features: aegis_analytics::FeatureConfig::default(),
         flow_from_agg_trades: false,
         flatten_on_shutdown: false,
+        prints_from_klines: false,
+        fill_gaps: true,
     };
     let stats = std::sync::Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::new(

@@ -25,6 +25,30 @@ enum Command {
     Features(FeaturesArgs),
     /// Print the journals of a data directory (closed trades, signals, account snapshots).
     Journal(JournalArgs),
+    /// Backtest: recorded data through the same brain and desk, as fast as possible.
+    Replay(ReplayArgs),
+}
+
+#[derive(Parser)]
+struct ReplayArgs {
+    /// Recorded files (any format of shared/data/README.md), merged by time.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write the report (JSON) here.
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    /// Keep the journals and experience log here (an empty or new directory).
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Write the equity curve as SVG here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Config whose [policy], [risk], [broker], [ml] and [features] apply (default: embedded).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Parser)]
@@ -525,7 +549,31 @@ fn main() -> anyhow::Result<()> {
         Command::Run(args) => run(*args),
         Command::Features(args) => features(args),
         Command::Journal(args) => journal(args),
+        Command::Replay(args) => replay(args),
     }
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let file = load_config(args.config.as_deref())?;
+    let config = aegis::replay::ReplayConfig {
+        files: args.files.clone(),
+        trading: file.trading()?,
+        features: file.features.config()?,
+        journal: args.journal.clone(),
+        progress: !args.quiet,
+    };
+    let report = aegis::replay::replay(&config)?;
+    let text = serde_json::to_string_pretty(&report.summary)?;
+    match &args.summary {
+        Some(path) => std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    if let Some(path) = &args.plot {
+        std::fs::write(path, aegis::replay::equity_svg(&report.equity_curve))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn journal(args: JournalArgs) -> anyhow::Result<()> {

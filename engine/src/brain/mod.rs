@@ -181,6 +181,10 @@ pub struct BrainConfig {
     pub flow_from_agg_trades: bool,
     /// Close every position with reason SHUTDOWN when the brain stops.
     pub flatten_on_shutdown: bool,
+    /// No trade stream: the paper broker takes each live 1m close as its price print.
+    pub prints_from_klines: bool,
+    /// A REST worker answers: missing minutes are fetched (else counted and skipped).
+    pub fill_gaps: bool,
 }
 
 /// The brain: its input rings and its state.
@@ -530,7 +534,7 @@ impl Core {
             }
             return;
         }
-        if let Some(last) = state.last_kline_open {
+        if let Some(last) = state.last_kline_open.filter(|_| self.config.fill_gaps) {
             if bar.open_time_ms > last + MINUTE_MS {
                 // A missing minute: fill it from REST before this bar.
                 self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
@@ -543,6 +547,10 @@ impl Core {
                 });
                 return;
             }
+        }
+        if state.last_kline_open.is_some_and(|last| bar.open_time_ms > last + MINUTE_MS) {
+            // No REST to fill from (a replay): the gap is counted and the bars go on.
+            self.stats.gaps_detected.fetch_add(1, Ordering::Relaxed);
         }
         self.close_minute(symbol, bar, true);
     }
@@ -603,6 +611,10 @@ impl Core {
         }
         self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
         let features = self.analyse(i, &bar);
+        if live && self.config.prints_from_klines {
+            // Fills and stops at the close, before this bar's own decision.
+            self.desk.on_trade(symbol.0, to_f64(bar.close.into()), bar.open_time_ms + MINUTE_MS - 1);
+        }
         if let Some(snapshot) = &features {
             let analytics = &self.states[i].analytics;
             let filled = |id: u64| analytics.fvg(id).is_some_and(|g| g.filled_at.is_some());

@@ -1,0 +1,74 @@
+//! `aegis replay` as a backtest: recorded klines through the same brain and desk, twice,
+//! give byte-identical journals and reports; the report agrees with the journal; a
+//! directory holding a previous run is refused.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn replay(out: &Path) -> std::process::Output {
+    let data = common::shared_data().join("klines");
+    Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["replay", "--quiet"])
+        .arg(data.join("octobot_binance_ETHUSDT_20180716_1m.csv"))
+        .arg(data.join("octobot_binance_BTCUSDT_20180428_1m.csv"))
+        .args(["--journal", out.join("data").to_str().unwrap()])
+        .args(["--summary", out.join("report.json").to_str().unwrap()])
+        .args(["--plot", out.join("equity.svg").to_str().unwrap()])
+        .output()
+        .expect("aegis replay")
+}
+
+#[test]
+fn the_same_recording_replays_to_identical_journals_and_reports() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let out = replay(dir.path());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let read = |dir: &tempfile::TempDir, rel: &str| std::fs::read(dir.path().join(rel)).unwrap();
+    for rel in [
+        "report.json",
+        "data/journal/trades.journal",
+        "data/journal/signals.journal",
+        "data/journal/positions.journal",
+        "equity.svg",
+    ] {
+        assert_eq!(read(&a, rel), read(&b, rel), "{rel} differs between two replays");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&read(&a, "report.json")).unwrap();
+    let trades: Vec<serde_json::Value> = aegis::ledger::read_journals(&a.path().join("data"))
+        .unwrap()
+        .into_iter()
+        .filter(|(j, _)| j == "trades")
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    assert!(!trades.is_empty(), "the teacher trades the recorded series: {report}");
+    assert_eq!(report["trades"].as_u64(), Some(trades.len() as u64));
+    let pnl: f64 = trades.iter().map(|t| t["pnl"].as_f64().unwrap()).sum();
+    assert!((report["pnl_net"].as_f64().unwrap() - pnl).abs() < 1e-9, "{report}");
+    let wins = trades.iter().filter(|t| t["pnl"].as_f64().unwrap() > 0.0).count();
+    assert_eq!(report["wins"].as_u64(), Some(wins as u64));
+    assert_eq!(report["parse_errors"], 0);
+    assert_eq!(report["ring_drops"], 0);
+    let rows: usize = ["octobot_binance_ETHUSDT_20180716_1m.csv", "octobot_binance_BTCUSDT_20180428_1m.csv"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(common::shared_data().join("klines").join(f))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!(report["bars_closed"].as_u64(), Some(rows as u64), "every recorded bar closes: {report}");
+    let drawdown = report["max_drawdown"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&drawdown));
+    assert!(String::from_utf8(read(&a, "equity.svg")).unwrap().starts_with("<svg"));
+    // A directory with a previous run's journals is refused, not appended to.
+    let again = replay(a.path());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds journals"));
+}
