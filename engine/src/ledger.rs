@@ -71,32 +71,53 @@ pub struct Opened {
 }
 
 impl Ledger {
-    /// Opens (creating) everything under `dir`, recovering each journal.
+    /// Opens (creating) everything under `dir`, recovering each journal; the last account
+    /// snapshot comes back reconciled with the trades journal.
     pub fn open(
         config: &DataConfig,
         dir: &Path,
         symbols: std::sync::Arc<SymbolTable>,
     ) -> Result<Opened, LedgerError> {
         let mut account = None;
+        let mut closed: Vec<(u64, f64)> = Vec::new();
+        let mut trade_records: Vec<Value> = Vec::new();
         let mut recovery = serde_json::Map::new();
         let mut open = |name: &str| -> Result<JournalFile, LedgerError> {
             let path = dir.join("journal").join(format!("{name}.journal"));
-            let restore = name == "positions";
             let (file, found) = JournalFile::open(&path, config.fsync, |payload| {
-                if restore {
-                    if let Some(a) =
-                        serde_json::from_slice(payload).ok().and_then(|v| account_from_json(&v, &symbols))
-                    {
-                        account = Some(a);
+                let Ok(v) = serde_json::from_slice::<Value>(payload) else { return };
+                match name {
+                    "trades" => {
+                        if let (Some(id), Some(pnl)) = (v["id"].as_u64(), v["pnl"].as_f64()) {
+                            closed.push((id, pnl));
+                        }
+                        trade_records.push(v);
                     }
+                    "positions" => {
+                        if let Some(a) = account_from_json(&v, &symbols) {
+                            account = Some(a);
+                        }
+                    }
+                    _ => {}
                 }
             })?;
             recovery.insert(name.to_string(), recovery_json(&found));
             Ok(file)
         };
         let journals = [open(JOURNALS[0])?, open(JOURNALS[1])?, open(JOURNALS[2])?];
-        let experiences =
+        let reconciled = account.as_mut().map_or(0, |a| reconcile(a, &closed));
+        recovery.insert("positions_closed_per_trades_journal".into(), json!(reconciled));
+        let mut experiences =
             RingWriter::open(&dir.join("experience").join("trades.ring"), config.trade_experiences)?;
+        // A crash between a trade's journal record and its experience leaves the ring one
+        // short: rebuild what is missing from the journal.
+        let behind = (trade_records.len() as u64).saturating_sub(experiences.written());
+        for v in &trade_records[trade_records.len() - behind as usize..] {
+            if let Some(e) = experience_from_json(v, &symbols) {
+                experiences.append(&e.to_words());
+            }
+        }
+        recovery.insert("experiences_rebuilt".into(), json!(behind));
         let samples = RingWriter::open(&dir.join("experience").join("samples.ring"), config.bar_samples)?;
         let ledger =
             Ledger { journals, experiences, samples, symbols, line: Vec::with_capacity(4096), failures: 0 };
@@ -111,10 +132,7 @@ impl Ledger {
     /// Makes one desk event durable.
     pub fn write(&mut self, event: &DeskEvent) {
         let (journal, value) = match event {
-            DeskEvent::Closed(t) => {
-                self.experiences.append(&experience(t).to_words());
-                (0, trade_json(t, &self.symbols))
-            }
+            DeskEvent::Closed(t) => (0, trade_json(t, &self.symbols)),
             DeskEvent::Signal(s) => {
                 let outcome = match s.outcome {
                     Outcome::Submitted(id) => json!({ "submitted": id }),
@@ -141,6 +159,10 @@ impl Ledger {
             self.failures += 1;
             tracing::error!(error = %e, "journal append failed");
         }
+        // The journal first: it is the truth a restart rebuilds a missing experience from.
+        if let DeskEvent::Closed(t) = event {
+            self.experiences.append(&experience(t).to_words());
+        }
     }
 
     /// Syncs every journal (at shutdown).
@@ -155,6 +177,31 @@ impl Ledger {
 
 fn name(symbols: &SymbolTable, symbol: u16) -> String {
     symbols.name(SymbolId(symbol)).unwrap_or("?").to_string()
+}
+
+/// Makes the last account snapshot agree with the trades journal, the source of truth for
+/// closed trades: a crash between a close's trade record and the snapshot after it leaves
+/// the position in the snapshot although it closed. Such a position is dropped and its
+/// close booked (`pnl` plus what the snapshot had already charged it: entry fee, funding);
+/// the trade count and next id follow the journal. Returns the positions dropped.
+fn reconcile(account: &mut AccountSnapshot, closed: &[(u64, f64)]) -> usize {
+    let mut dropped = 0;
+    for slot in account.positions.iter_mut() {
+        let Some(p) = slot else { continue };
+        if let Some(&(_, pnl)) = closed.iter().find(|(id, _)| *id == p.id) {
+            if p.filled {
+                account.wallet += pnl + p.fees + p.funding;
+            }
+            *slot = None;
+            dropped += 1;
+        }
+    }
+    let mut ids: Vec<u64> = closed.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    account.closed_trades = ids.len() as u64;
+    account.next_id = account.next_id.max(ids.last().map_or(1, |m| m + 1));
+    dropped
 }
 
 fn recovery_json(r: &Recovery) -> Value {
@@ -194,7 +241,24 @@ pub fn trade_json(t: &ClosedTrade, symbols: &SymbolTable) -> Value {
         "leverage": t.leverage, "entry_price": t.entry_price, "entry_time_ms": t.entry_time_ms,
         "exit_price": t.exit_price, "exit_time_ms": t.exit_time_ms, "reason": reason, "decay": decay,
         "rule": t.rule.name(), "roi_pct": t.roi_pct, "pnl": t.pnl, "fees": t.fees, "funding": t.funding,
-        "progress": t.progress, "reward": t.reward,
+        "progress": t.progress, "reward": t.reward, "features": t.features.to_vec(),
+    })
+}
+
+/// The trade experience a trades-journal record describes.
+fn experience_from_json(v: &Value, symbols: &SymbolTable) -> Option<TradeExperience> {
+    let features: Vec<f64> = v["features"].as_array()?.iter().filter_map(Value::as_f64).collect();
+    let reward = v["reward"].as_f64()?;
+    Some(TradeExperience {
+        trade_id: v["id"].as_u64()?,
+        symbol: symbols.get(v["symbol"].as_str()?.as_bytes())?.0,
+        entry_time_ms: v["entry_time_ms"].as_i64()?,
+        exit_time_ms: v["exit_time_ms"].as_i64()?,
+        side: if v["side"] == "LONG" { 1 } else { -1 },
+        roi_pct: v["roi_pct"].as_f64()?,
+        reward,
+        weight: reward.abs(),
+        features: features.try_into().ok()?,
     })
 }
 
@@ -309,6 +373,48 @@ mod tests {
     use super::*;
     use aegis_analytics::FEATURES;
     use aegis_trading::decay::Decay;
+
+    #[test]
+    fn a_snapshot_behind_the_trades_journal_is_reconciled() {
+        let p = |id: u64| Position {
+            id,
+            symbol: 0,
+            side: Side::Long,
+            qty: 1.0,
+            leverage: 3.0,
+            entry_price: 100.0,
+            entry_time_ms: 0,
+            stop: 98.0,
+            target: 105.0,
+            margin: 33.3,
+            liquidation: 0.0,
+            fees: 0.05,
+            funding: 0.01,
+            rule: Rule::Momentum,
+            strength: 0.8,
+            entry_gap: None,
+            features: [0.0; FEATURES],
+            filled: true,
+            closing: None,
+        };
+        let mut positions = [None; SNAPSHOT_POSITIONS];
+        positions[0] = Some(p(3));
+        positions[1] = Some(p(4));
+        let mut a = AccountSnapshot {
+            time_ms: 0,
+            wallet: 1_000.0,
+            equity: 1_000.0,
+            closed_trades: 2,
+            next_id: 5,
+            positions,
+        };
+        // Trade 4 closed (net −1.06) but the crash came before the snapshot after it.
+        let dropped = reconcile(&mut a, &[(1, 2.0), (2, -1.0), (4, -1.06)]);
+        assert_eq!(dropped, 1);
+        assert_eq!(a.positions.iter().flatten().map(|p| p.id).collect::<Vec<_>>(), vec![3]);
+        assert!((a.wallet - (1_000.0 - 1.06 + 0.05 + 0.01)).abs() < 1e-9);
+        assert_eq!((a.closed_trades, a.next_id), (3, 5));
+    }
 
     #[test]
     fn an_account_snapshot_survives_the_journal_round_trip() {

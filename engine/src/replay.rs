@@ -114,7 +114,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 12);
     let (desk_tx, mut desk_rx) = rtrb::RingBuffer::<DeskEvent>::new(1 << 16);
     let desk_stats = Arc::new(DeskStats::default());
-    let rules = vec![aegis_trading::SymbolRules::usdm_default(); table.len()];
+    let rules = infos.iter().map(replay_rules).collect();
     let desk = Desk::new(config.trading, rules, Some(desk_tx), desk_stats.clone());
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::new(
@@ -175,6 +175,21 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     summary["open_positions"] = json!(load(&desk_stats.open_positions));
     summary["ring_drops"] = json!(load(&producer.stats().dropped));
     Ok(ReplayReport { summary, equity_curve: book.curve })
+}
+
+/// Rules for a replayed symbol from the filters exchange-sim derives for it (tick and step
+/// from the data's precision), with Binance's published brackets.
+fn replay_rules(info: &exchange_sim::market::SymbolInfo) -> Option<aegis_trading::SymbolRules> {
+    let fixed = |v: i64| v as f64 / 1e8;
+    let brackets = aegis_trading::SymbolRules::usdm_default().brackets().to_vec();
+    aegis_trading::SymbolRules::new(
+        fixed(info.step_size),
+        fixed(info.step_size),
+        fixed(info.tick_size),
+        fixed(info.min_notional),
+        brackets,
+    )
+    .ok()
 }
 
 /// A scratch directory removed on drop (the journals of a replay nobody asked to keep).

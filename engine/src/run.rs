@@ -212,13 +212,26 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
     let mut table = SymbolTable::with_capacity(config.symbols.len().max(1));
+    let mut rules = Vec::with_capacity(config.symbols.len());
     for symbol in &config.symbols {
         let upper = symbol.to_ascii_uppercase();
-        if !served.is_empty() && !served.contains(&upper) {
+        let entry = served.iter().find(|(s, _)| *s == upper);
+        if !served.is_empty() && entry.is_none() {
             return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
         }
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
+        let found = entry.map_or(Err("not in exchangeInfo".to_string()), |(_, r)| r.clone());
+        if let Err(reason) = &found {
+            tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
+        }
+        rules.push(found);
     }
+    let untradable: BTreeMap<String, String> = config
+        .symbols
+        .iter()
+        .zip(&rules)
+        .filter_map(|(s, r)| r.as_ref().err().map(|e| (s.to_ascii_uppercase(), e.clone())))
+        .collect();
     let table = Arc::new(table);
     let plans = plan_endpoints(&config, &table, Some(&tls))?;
     let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
@@ -309,9 +322,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
         None => (None, None),
     };
-    // Paper trading uses Binance's published BTCUSDT filters and brackets for every symbol
-    // until exchangeInfo filters and signed leverage brackets are read (live trading).
-    let rules = vec![aegis_trading::SymbolRules::usdm_default(); table.len()];
+    let rules = rules.into_iter().map(Result::ok).collect();
     let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
     let (ledger, recovery, restored) = match opened {
         Some(o) => {
@@ -415,6 +426,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["signals_not_taken"] = Value::from(load(&d.signals_not_taken));
     summary["open_positions"] = Value::from(load(&d.open_positions));
     summary["stale_bars_not_traded"] = Value::from(load(&d.stale_bars));
+    summary["untradable_symbols"] = json!(untradable);
     summary["journal"] = json!({
         "recovered": recovery,
         "restored_positions": restored,

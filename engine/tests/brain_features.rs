@@ -91,7 +91,7 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
 fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
     aegis::brain::desk::Desk::new(
         aegis::brain::desk::TradingConfig::default(),
-        vec![aegis_trading::SymbolRules::usdm_default(); symbols],
+        vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
         None,
         std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
     )

@@ -161,7 +161,7 @@ fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
 fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
     aegis::brain::desk::Desk::new(
         aegis::brain::desk::TradingConfig::default(),
-        vec![aegis_trading::SymbolRules::usdm_default(); symbols],
+        vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
         None,
         std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
     )

@@ -884,5 +884,5 @@ fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::R
     if rest.starts_with("https://") {
         client = client.with_tls(aegis::feed::tls::client_config(extra_ca)?);
     }
-    Ok(client.exchange_info()?)
+    Ok(client.exchange_info()?.into_iter().map(|(symbol, _)| symbol).collect())
 }

@@ -174,6 +174,8 @@ impl Labeller {
 pub struct Desk {
     config: TradingConfig,
     broker: PaperBroker,
+    /// Symbols with known exchange rules; the others are never traded.
+    tradable: Vec<bool>,
     labellers: Vec<Labeller>,
     out: Option<rtrb::Producer<DeskEvent>>,
     stats: std::sync::Arc<DeskStats>,
@@ -182,17 +184,22 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// A desk for `rules.len()` symbols.
+    /// A desk for `rules.len()` symbols; a symbol without rules (exchangeInfo gave none
+    /// usable) is analysed and labelled but never traded.
     pub fn new(
         config: TradingConfig,
-        rules: Vec<SymbolRules>,
+        rules: Vec<Option<SymbolRules>>,
         out: Option<rtrb::Producer<DeskEvent>>,
         stats: std::sync::Arc<DeskStats>,
     ) -> Self {
         let labellers = (0..rules.len()).map(|_| Labeller::new(config.label_horizon.max(1))).collect();
+        let tradable = rules.iter().map(Option::is_some).collect();
+        let placeholder = SymbolRules::usdm_default();
+        let rules = rules.into_iter().map(|r| r.unwrap_or_else(|| placeholder.clone())).collect();
         let desk = Self {
             config,
             broker: PaperBroker::new(config.broker, rules),
+            tradable,
             labellers,
             out,
             stats,
@@ -262,7 +269,7 @@ impl Desk {
                 self.emit(DeskEvent::Sample(sample));
             }
         }
-        if !live {
+        if !live || !self.tradable.get(usize::from(symbol)).copied().unwrap_or(false) {
             return;
         }
         let now = snapshot.open_time_ms + 60_000;
@@ -340,13 +347,14 @@ impl Desk {
         self.after(closed, before);
     }
 
-    /// What changes when a fill or close happens (fills flip `filled`, closes remove).
-    fn account_key(&self) -> (u64, usize, usize) {
+    /// What changes when a fill, close or funding payment happens (fills flip `filled`,
+    /// closes remove, fees and funding move the wallet).
+    fn account_key(&self) -> (u64, usize, usize, u64) {
         let filled = self.broker.positions().iter().filter(|p| p.filled).count();
-        (self.broker.closed_trades(), self.broker.positions().len(), filled)
+        (self.broker.closed_trades(), self.broker.positions().len(), filled, self.broker.wallet().to_bits())
     }
 
-    fn after(&mut self, closed: [Option<ClosedTrade>; SNAPSHOT_POSITIONS], before: (u64, usize, usize)) {
+    fn after(&mut self, closed: [Option<ClosedTrade>; SNAPSHOT_POSITIONS], before: (u64, usize, usize, u64)) {
         for trade in closed.into_iter().flatten() {
             self.pnl += trade.pnl;
             self.emit(DeskEvent::Closed(trade));
@@ -389,6 +397,25 @@ impl Desk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_symbol_without_exchange_rules_is_never_traded() {
+        let stats = std::sync::Arc::new(DeskStats::default());
+        let mut desk = Desk::new(
+            TradingConfig::default(),
+            vec![None, Some(SymbolRules::usdm_default())],
+            None,
+            stats.clone(),
+        );
+        let mut snapshot = FeatureSnapshot::neutral();
+        snapshot.warm = true;
+        snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
+        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        assert_eq!(stats.signals.load(Ordering::Relaxed), 0, "no rules: no decision");
+        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
+        assert_eq!(stats.signals.load(Ordering::Relaxed), 1);
+        assert!(desk.broker().position(1).is_some() && desk.broker().position(0).is_none());
+    }
 
     #[test]
     fn labels_look_exactly_h_bars_ahead() {

@@ -101,6 +101,11 @@ impl SymbolRules {
         .unwrap_or_else(|_| unreachable!("constant rules are valid"))
     }
 
+    /// The leverage brackets, ascending by notional cap.
+    pub fn brackets(&self) -> &[Bracket] {
+        &self.brackets
+    }
+
     /// `qty` rounded down to the step (a hair of tolerance so 0.3/0.1 stays 3 steps).
     pub fn round_qty_down(&self, qty: f64) -> f64 {
         if !(qty.is_finite() && qty > 0.0) {

@@ -143,6 +143,12 @@ pub enum Skip {
         /// Available margin.
         available: f64,
     },
+    /// On the symbol's tick the stop or target lands on or beyond the entry.
+    #[error("tick {tick} too coarse: stop or target rounds onto the entry")]
+    TickTooCoarse {
+        /// The symbol's tick.
+        tick: f64,
+    },
     /// Even at 1× the stop would lie beyond the liquidation price.
     #[error("the stop lies beyond liquidation at every leverage")]
     StopBeyondLiquidation,
@@ -168,8 +174,11 @@ pub fn size(
     let side = signal.side;
     let stop = rules.round_price(price - side.sign() * stop_distance);
     let target = rules.round_price(price + side.sign() * target_distance);
+    if side.sign() * (price - stop) <= 0.0 || side.sign() * (target - price) <= 0.0 {
+        return Err(Skip::TickTooCoarse { tick: rules.tick_size });
+    }
     let stop_distance = (price - stop).abs();
-    if !(stop_distance > 0.0 && stop > 0.0) {
+    if stop <= 0.0 {
         return Err(Skip::BadInput { price, equity: account.equity });
     }
     let risk_fraction = risk_fraction(signal, (target - price).abs() / stop_distance, config)?;
@@ -347,5 +356,30 @@ mod tests {
             size(&signal(Side::Long, None, 3.0), f64::NAN, 0.0, &rules, &account(1.0), &config),
             Err(Skip::BadInput { .. })
         ));
+        // A 0.1 tick on a price of 1.59: a 2 % stop would round onto the entry.
+        let coarse = size(&signal(Side::Long, None, 3.0), 1.59, 0.0, &rules, &account(10_000.0), &config);
+        assert!(matches!(coarse, Err(Skip::TickTooCoarse { .. })), "{coarse:?}");
+    }
+
+    #[test]
+    fn min_qty_and_min_notional_boundaries() {
+        let brackets = || SymbolRules::usdm_default().brackets().to_vec();
+        let rules = SymbolRules::new(0.1, 1.0, 0.01, 100.0, brackets()).unwrap();
+        let config = SizingConfig::default();
+        let s = signal(Side::Long, None, 3.0);
+        // Price 100, 2 % stop (2.00 a unit): 1 % of equity at risk.
+        let at = |equity: f64| size(&s, 100.0, 0.0, &rules, &account(equity), &config);
+        // 200 equity → 1.0 unit = min qty, notional 100 = min notional: accepted.
+        let edge = at(200.0).unwrap();
+        assert!((edge.qty - 1.0).abs() < 1e-12 && (edge.notional() - 100.0).abs() < 1e-9);
+        // 199.8 → 0.999 → 0.9 after the step: below min qty.
+        assert!(matches!(at(199.8), Err(Skip::BelowMinQty { .. })));
+        // With min qty out of the way, notional 99.99 < 100 is refused.
+        let loose = SymbolRules::new(0.0001, 0.0001, 0.01, 100.0, brackets()).unwrap();
+        let below = size(&s, 100.0, 0.0, &loose, &account(199.98), &config);
+        assert!(matches!(below, Err(Skip::BelowMinNotional { .. })), "{below:?}");
+        // Step rounding is downward: 1.29 units become 1.2.
+        let rounded = at(258.0).unwrap();
+        assert!((rounded.qty - 1.2).abs() < 1e-12, "{rounded:?}");
     }
 }
