@@ -37,7 +37,7 @@ impl Default for DataConfig {
 }
 
 /// The journal files, by name.
-pub const JOURNALS: [&str; 3] = ["trades", "signals", "positions"];
+pub const JOURNALS: [&str; 4] = ["trades", "signals", "positions", "alerts"];
 
 /// Why the ledger could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum LedgerError {
 
 /// Open journals and rings.
 pub struct Ledger {
-    journals: [JournalFile; 3],
+    journals: [JournalFile; 4],
     experiences: RingWriter<TRADE_WORDS>,
     samples: RingWriter<SAMPLE_WORDS>,
     symbols: std::sync::Arc<SymbolTable>,
@@ -104,7 +104,7 @@ impl Ledger {
             recovery.insert(name.to_string(), recovery_json(&found));
             Ok(file)
         };
-        let journals = [open(JOURNALS[0])?, open(JOURNALS[1])?, open(JOURNALS[2])?];
+        let journals = [open(JOURNALS[0])?, open(JOURNALS[1])?, open(JOURNALS[2])?, open(JOURNALS[3])?];
         let reconciled = account.as_mut().map_or(0, |a| reconcile(a, &closed));
         recovery.insert("positions_closed_per_trades_journal".into(), json!(reconciled));
         let mut experiences =
@@ -150,6 +150,7 @@ impl Ledger {
                 return;
             }
             DeskEvent::Account(a) => (2, account_json(a, &self.symbols)),
+            DeskEvent::Alert(a) => (3, json!({ "time_ms": a.time_ms, "level": a.level, "what": a.what })),
         };
         self.line.clear();
         if serde_json::to_writer(&mut self.line, &value).is_err() {
@@ -366,6 +367,113 @@ pub fn read_journals(dir: &Path) -> Result<Vec<JournalRecord>, std::io::Error> {
         }
     }
     Ok(out)
+}
+
+/// Rows written by [`export_csv`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Exported {
+    /// Closed trades.
+    pub trades: usize,
+    /// Trade experiences.
+    pub experiences: usize,
+    /// Bar samples.
+    pub samples: usize,
+}
+
+/// Writes `trades.csv` (the trades journal), `experiences.csv` and `samples.csv` (the
+/// experience rings, oldest first) under `out` from the data directory `dir`. The rings'
+/// capacities must be the ones they were created with (`[ml]`).
+pub fn export_csv(dir: &Path, out: &Path, config: &DataConfig) -> Result<Exported, String> {
+    use aegis_wire::experience::{BarSample, RingReader};
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let write = |name: &str, text: &str| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let features = aegis_analytics::NAMES.join(",");
+    let mut n = Exported::default();
+    let columns = [
+        "id",
+        "symbol",
+        "side",
+        "qty",
+        "leverage",
+        "entry_price",
+        "entry_time_ms",
+        "exit_price",
+        "exit_time_ms",
+        "reason",
+        "decay",
+        "rule",
+        "roi_pct",
+        "pnl",
+        "fees",
+        "funding",
+        "progress",
+        "reward",
+    ];
+    let mut text = format!("{}\n", columns.join(","));
+    for (journal, record) in read_journals(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let (true, Ok(v)) = (journal == "trades", record) else { continue };
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| match &v[*c] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        let _ = writeln!(text, "{}", cells.join(","));
+        n.trades += 1;
+    }
+    write("trades.csv", &text)?;
+    let ring_err = |e: aegis_wire::experience::RingFileError| e.to_string();
+    let experiences =
+        RingReader::<TRADE_WORDS>::open(&dir.join("experience/trades.ring"), config.trade_experiences)
+            .map_err(ring_err)?;
+    let mut text =
+        format!("trade_id,symbol,entry_time_ms,exit_time_ms,side,roi_pct,reward,weight,{features}\n");
+    for i in experiences.range() {
+        let Some(words) = experiences.get(i) else { continue };
+        let e = TradeExperience::from_words(&words);
+        let f: Vec<String> = e.features.iter().map(f64::to_string).collect();
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{},{},{},{},{}",
+            e.trade_id,
+            e.symbol,
+            e.entry_time_ms,
+            e.exit_time_ms,
+            e.side,
+            e.roi_pct,
+            e.reward,
+            e.weight,
+            f.join(",")
+        );
+        n.experiences += 1;
+    }
+    write("experiences.csv", &text)?;
+    let samples = RingReader::<SAMPLE_WORDS>::open(&dir.join("experience/samples.ring"), config.bar_samples)
+        .map_err(ring_err)?;
+    let mut text = format!("symbol,open_time_ms,horizon,forward_return,{features}\n");
+    for i in samples.range() {
+        let Some(words) = samples.get(i) else { continue };
+        let s = BarSample::from_words(&words);
+        let f: Vec<String> = s.features.iter().map(f64::to_string).collect();
+        let _ = writeln!(
+            text,
+            "{},{},{},{},{}",
+            s.symbol,
+            s.open_time_ms,
+            s.horizon,
+            s.forward_return,
+            f.join(",")
+        );
+        n.samples += 1;
+    }
+    write("samples.csv", &text)?;
+    Ok(n)
 }
 
 #[cfg(test)]

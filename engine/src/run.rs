@@ -394,8 +394,13 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             let lag_ns = brain_stats.lag_max_ns.swap(0, Ordering::Relaxed);
             lag_max_ns_run = lag_max_ns_run.max(lag_ns);
             let lag_us = lag_ns as f64 / 1e3;
+            let (trades, open, equity) = (
+                desk_stats.trades_closed.load(Ordering::Relaxed),
+                desk_stats.open_positions.load(Ordering::Relaxed),
+                desk_stats.equity(),
+            );
             eprintln!(
-                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs",
+                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs  trades {trades} (open {open})  equity {equity:.2}",
                 started.elapsed().as_secs_f64(),
                 events - last_events,
                 events,
@@ -426,6 +431,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["signals_not_taken"] = Value::from(load(&d.signals_not_taken));
     summary["open_positions"] = Value::from(load(&d.open_positions));
     summary["stale_bars_not_traded"] = Value::from(load(&d.stale_bars));
+    summary["alerts"] = Value::from(load(&d.alerts));
     summary["untradable_symbols"] = json!(untradable);
     summary["journal"] = json!({
         "recovered": recovery,

@@ -19,11 +19,12 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
         .spawn()
         .expect("aegis");
     let stderr = BufReader::new(child.stderr.take().unwrap());
-    // Stop once a progress line reports events and every symbol's features warm from the
-    // 300 bars of start-up history (or after 90 lines: then fail).
+    // Stop once a progress line reports events, every symbol's features warm from the 300
+    // bars of start-up history, and a closed teacher trade (or after 90 lines: then fail).
     let mut progress_lines = 0;
     let mut saw_events = false;
     let mut warmed_up = false;
+    let mut traded = false;
     for line in stderr.lines() {
         let line = line.unwrap();
         if line.starts_with("aegis:") && line.contains("events/s") {
@@ -37,13 +38,20 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
             eprintln!("{line}");
             saw_events = events > 0;
             warmed_up = line.contains("features warm 20/20");
-            if (saw_events && warmed_up) || progress_lines == 90 {
+            traded = line
+                .split("  trades ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n > 0);
+            if (saw_events && warmed_up && traded) || progress_lines == 90 {
                 break;
             }
         }
     }
     assert!(saw_events, "no events reported in {progress_lines} progress lines");
     assert!(warmed_up, "start-up history not closed in {progress_lines} progress lines");
+    assert!(traded, "no teacher trade closed in {progress_lines} s of the default run");
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
@@ -57,6 +65,8 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
     assert!(dir.join("data").is_dir());
     assert_eq!(json["bars_rejected"], 0, "{json}");
     assert_eq!(json["symbols_features_warm"], 20, "300 bars of history warm every symbol");
+    assert!(json["trades_closed"].as_u64().unwrap() > 0, "{json}");
+    assert_eq!(json["phase"], "teacher");
     let features = std::fs::read_to_string(&features).unwrap();
     assert!(features.starts_with("symbol,open_time_ms,warm,market_structure,order_blocks_count"));
     let warm_symbols: std::collections::BTreeSet<&str> = features

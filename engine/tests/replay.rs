@@ -67,6 +67,26 @@ fn the_same_recording_replays_to_identical_journals_and_reports() {
     let drawdown = report["max_drawdown"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&drawdown));
     assert!(String::from_utf8(read(&a, "equity.svg")).unwrap().starts_with("<svg"));
+    // Export: the journal's trades and the rings' experiences and samples as CSV, read back
+    // by Python's csv module (an independent reader).
+    let csv_dir = a.path().join("csv");
+    let status = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["export", a.path().join("data").to_str().unwrap(), "--out", csv_dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let count = |name: &str| {
+        let out = Command::new("python3")
+            .args(["-c", "import csv,sys; rows=list(csv.DictReader(open(sys.argv[1]))); print(len(rows), len(rows[0]) if rows else 0)"])
+            .arg(csv_dir.join(name))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    assert_eq!(count("trades.csv"), format!("{} 18", trades.len()));
+    assert_eq!(count("experiences.csv"), format!("{} 26", trades.len()));
+    let samples = count("samples.csv");
+    assert!(samples.ends_with(" 22") && !samples.starts_with("0 "), "{samples}");
     // A directory with a previous run's journals is refused, not appended to.
     let again = replay(a.path());
     assert!(!again.status.success());

@@ -27,6 +27,20 @@ enum Command {
     Journal(JournalArgs),
     /// Backtest: recorded data through the same brain and desk, as fast as possible.
     Replay(ReplayArgs),
+    /// Write a data directory's trades and experiences as CSV.
+    Export(ExportArgs),
+}
+
+#[derive(Parser)]
+struct ExportArgs {
+    /// The data directory.
+    dir: PathBuf,
+    /// Where trades.csv, experiences.csv and samples.csv go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Config whose [ml] ring capacities the data directory was created with (default: embedded).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -550,7 +564,26 @@ fn main() -> anyhow::Result<()> {
         Command::Features(args) => features(args),
         Command::Journal(args) => journal(args),
         Command::Replay(args) => replay(args),
+        Command::Export(args) => export(args),
     }
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let file = load_config(args.config.as_deref())?;
+    let data = aegis::ledger::DataConfig {
+        trade_experiences: file.ml.trade_experiences.max(1),
+        bar_samples: file.ml.bar_samples.max(1),
+        ..Default::default()
+    };
+    let n = aegis::ledger::export_csv(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "aegis export: {} trades, {} experiences, {} bar samples → {}",
+        n.trades,
+        n.experiences,
+        n.samples,
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
@@ -639,6 +672,7 @@ fn human(journal: &str, v: &serde_json::Value) -> String {
             s("price"),
             s("outcome")
         ),
+        "alerts" => format!("{} {} {}", s("time_ms"), s("level"), s("what")),
         _ => format!(
             "{}  wallet {:.4}  equity {:.4}  closed {}  open {}",
             s("time_ms"),

@@ -103,6 +103,19 @@ pub enum DeskEvent {
     Sample(BarSample),
     /// The account after a fill or close.
     Account(AccountSnapshot),
+    /// Something an operator must know (a guard halting or resuming entries).
+    Alert(Alert),
+}
+
+/// An operator alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// Exchange time.
+    pub time_ms: i64,
+    /// `"HIGH"` or `"INFO"`.
+    pub level: &'static str,
+    /// What happened.
+    pub what: &'static str,
 }
 
 /// The desk's counters, readable from any thread.
@@ -116,6 +129,8 @@ pub struct DeskStats {
     pub signals_not_taken: AtomicU64,
     /// Live bars not traded because their data was stale.
     pub stale_bars: AtomicU64,
+    /// Alerts raised.
+    pub alerts: AtomicU64,
     /// Net PnL of trades closed in this run, `f64` bits.
     pub pnl: AtomicU64,
     /// Equity, `f64` bits.
@@ -181,6 +196,8 @@ pub struct Desk {
     stats: std::sync::Arc<DeskStats>,
     pnl: f64,
     last_time_ms: i64,
+    /// The guard currently halting entries.
+    halted: Option<Refusal>,
 }
 
 impl Desk {
@@ -205,6 +222,7 @@ impl Desk {
             stats,
             pnl: 0.0,
             last_time_ms: 0,
+            halted: None,
         };
         desk.publish();
         desk
@@ -321,6 +339,7 @@ impl Desk {
         if !matches!(outcome, Outcome::Submitted(_)) {
             self.stats.signals_not_taken.fetch_add(1, Ordering::Relaxed);
         }
+        self.note_guard(&outcome, now);
         let note = SignalNote {
             symbol,
             bar_time_ms: snapshot.open_time_ms,
@@ -331,6 +350,28 @@ impl Desk {
         };
         self.emit(DeskEvent::Signal(note));
         self.publish();
+    }
+
+    /// Alerts when a guard starts or stops halting entries.
+    fn note_guard(&mut self, outcome: &Outcome, time_ms: i64) {
+        let halt = match outcome {
+            Outcome::Refused(r @ (Refusal::DailyLoss | Refusal::Drawdown)) => Some(*r),
+            Outcome::Submitted(_) => None,
+            _ => return,
+        };
+        if halt == self.halted {
+            return;
+        }
+        let alert = match halt {
+            Some(Refusal::DailyLoss) => {
+                Alert { time_ms, level: "HIGH", what: "daily loss limit reached: new entries halted" }
+            }
+            Some(_) => Alert { time_ms, level: "HIGH", what: "drawdown limit reached: new entries halted" },
+            None => Alert { time_ms, level: "INFO", what: "entries resumed" },
+        };
+        self.halted = halt;
+        self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+        self.emit(DeskEvent::Alert(alert));
     }
 
     /// Closes every position (shutdown with `flatten_on_shutdown`).
@@ -415,6 +456,30 @@ mod tests {
         desk.on_bar(1, 100.0, &snapshot, true, |_| false);
         assert_eq!(stats.signals.load(Ordering::Relaxed), 1);
         assert!(desk.broker().position(1).is_some() && desk.broker().position(0).is_none());
+    }
+
+    #[test]
+    fn a_guard_halting_entries_raises_one_alert_until_entries_resume() {
+        let stats = std::sync::Arc::new(DeskStats::default());
+        let (tx, mut rx) = rtrb::RingBuffer::new(64);
+        let rules = vec![Some(SymbolRules::usdm_default()); 2];
+        let mut desk = Desk::new(TradingConfig::default(), rules, Some(tx), stats.clone());
+        let mut snapshot = FeatureSnapshot::neutral();
+        snapshot.warm = true;
+        snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
+        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        desk.on_trade(0, 100.0, 60_001);
+        // Marked 30 % down: the 3× long loses far more than 5 % of equity.
+        desk.on_mark(0, 70.0, 0.0, 0, 60_002);
+        snapshot.open_time_ms = 60_000;
+        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
+        let alerts: Vec<Alert> = std::iter::from_fn(|| rx.pop().ok())
+            .filter_map(|e| if let DeskEvent::Alert(a) = e { Some(a) } else { None })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].level, "HIGH");
+        assert!(alerts[0].what.starts_with("daily loss"));
     }
 
     #[test]
