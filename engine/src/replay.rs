@@ -131,7 +131,9 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();
     let mut next_progress = started + std::time::Duration::from_secs(1);
+    let mut end_ms = 0i64;
     while let Some(batch) = source.next_batch() {
+        end_ms = end_ms.max((batch.time_ns / 1_000_000) as i64);
         for msg in &batch.msgs {
             messages += 1;
             let parsed = parse_message(msg.envelope.as_bytes(), None, &table, 0, &mut |r| {
@@ -165,7 +167,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     }
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let bars: u64 = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).sum();
-    let mut summary = book.report(desk_stats.equity());
+    let mut summary = book.report(desk_stats.equity(), end_ms);
     summary["messages"] = json!(messages);
     summary["parse_errors"] = json!(parse_errors);
     summary["bars_closed"] = json!(bars);
@@ -263,8 +265,9 @@ impl Book {
         }
     }
 
-    /// Trades, win rate, PnL net of fees, max drawdown, per-trade Sharpe, exposure.
-    fn report(&self, equity: f64) -> Value {
+    /// Trades, win rate, PnL net of fees, max drawdown, per-trade Sharpe, exposure (from
+    /// the first fill or close to `end_ms`, the data's last time).
+    fn report(&self, equity: f64, end_ms: i64) -> Value {
         let n = self.trades.len();
         let wins = self.trades.iter().filter(|t| t.0 > 0.0).count();
         let pnl: f64 = self.trades.iter().map(|t| t.0).sum();
@@ -277,8 +280,9 @@ impl Book {
             peak = peak.max(e);
             max_drawdown = max_drawdown.max((peak - e) / peak);
         }
-        let span = self.first_ms.map_or(0, |first| self.last_ms - first);
-        let exposed = self.exposed_ms + self.open_since.map_or(0, |since| self.last_ms - since);
+        let end = end_ms.max(self.last_ms);
+        let span = self.first_ms.map_or(0, |first| end - first);
+        let exposed = self.exposed_ms + self.open_since.map_or(0, |since| end - since);
         json!({
             "trades": n,
             "wins": wins,
@@ -332,7 +336,7 @@ mod tests {
         b.first_ms = Some(0);
         b.last_ms = 40;
         b.exposed_ms = 10;
-        let r = b.report(130.0);
+        let r = b.report(130.0, 40);
         assert!((r["max_drawdown"].as_f64().unwrap() - 0.25).abs() < 1e-12);
         assert_eq!((r["trades"].as_u64(), r["wins"].as_u64()), (Some(3), Some(2)));
         assert!((r["exposure"].as_f64().unwrap() - 0.25).abs() < 1e-12);

@@ -48,6 +48,16 @@ pub struct Args {
     /// Run for this long, then exit cleanly (`30s`, `2m`, `1h`).
     #[arg(long = "for", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
+    /// Instead of serving, write the synthetic market (history as closed 1m klines, then
+    /// `--dump-minutes` of the stream) to this file as `<ns> <envelope>` lines, and exit.
+    #[arg(long, requires = "synthetic")]
+    pub dump: Option<PathBuf>,
+    /// Simulated minutes of stream in a `--dump`.
+    #[arg(long, default_value_t = 60)]
+    pub dump_minutes: u64,
+    /// Channels in a `--dump` (comma-separated; empty: all).
+    #[arg(long, value_delimiter = ',', default_value = "aggTrade,kline_1m,markPrice@1s")]
+    pub dump_streams: Vec<String>,
     /// Write a JSON summary here at exit.
     #[arg(long)]
     pub summary: Option<PathBuf>,

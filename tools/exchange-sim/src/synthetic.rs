@@ -154,6 +154,46 @@ impl Synthetic {
             .collect()
     }
 
+    /// Writes the market as `<time_ns> <envelope>` lines — the hftbacktest layout the
+    /// replay reader takes — so it can be backtested (`aegis replay`): first the history,
+    /// as closed 1m klines at their close times, then `minutes` of the stream. Only the
+    /// channels in `channels` (`aggTrade`, `kline_1m`, …; all when empty) are written.
+    /// Returns the lines written.
+    pub fn dump(
+        &mut self,
+        minutes: u64,
+        channels: &[String],
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<u64> {
+        let wanted = |stream: &str| {
+            channels.is_empty()
+                || stream.split_once('@').is_some_and(|(_, c)| channels.iter().any(|w| w == c))
+        };
+        let mut lines = 0;
+        if wanted("x@kline_1m") {
+            let depth = self.symbols.iter().map(|s| s.bars.len()).max().unwrap_or(0);
+            for i in 0..depth {
+                for sim in &self.symbols {
+                    let Some(bar) = sim.bars.get(i) else { continue };
+                    let close_ms = bar.open_time_ms + bar.interval_ms;
+                    let msg = sim.kline_msg(bar, close_ms, true);
+                    writeln!(out, "{} {}", (close_ms as u64).saturating_mul(1_000_000), msg.envelope)?;
+                    lines += 1;
+                }
+            }
+        }
+        let end_ms = self.now_ms + minutes as i64 * MINUTE_MS;
+        // Through the step that starts at the last boundary, which closes the last minute.
+        while self.now_ms <= end_ms {
+            let batch = self.next_batch().unwrap_or(Batch { time_ns: 0, msgs: Vec::new() });
+            for msg in batch.msgs.iter().filter(|m| wanted(&m.stream)) {
+                writeln!(out, "{} {}", batch.time_ns, msg.envelope)?;
+                lines += 1;
+            }
+        }
+        Ok(lines)
+    }
+
     fn step_all(&mut self) -> Vec<Msg> {
         let step_start = self.now_ms;
         let step_end = step_start + STEP_MS;
@@ -600,6 +640,11 @@ impl SymbolSim {
 
     fn emit_kline(&mut self, event_ms: i64, closed: bool, out: &mut Vec<Msg>) {
         let Some(bar) = self.current else { return };
+        out.push(self.kline_msg(&bar, event_ms, closed));
+    }
+
+    /// The kline stream message for `bar`.
+    fn kline_msg(&self, bar: &Bar, event_ms: i64, closed: bool) -> Msg {
         let info = &self.info;
         let mut p = String::with_capacity(360);
         let _ = write!(
@@ -627,7 +672,7 @@ impl SymbolSim {
         p.push_str(",\"Q\":");
         push_quoted(&mut p, bar.taker_buy_quote_volume, 8);
         p.push_str(",\"B\":\"0\"}}");
-        out.push(Msg::new(self.streams.kline.clone(), EventKind::Kline, self.name.clone(), &p));
+        Msg::new(self.streams.kline.clone(), EventKind::Kline, self.name.clone(), &p)
     }
 
     fn push_levels(&self, p: &mut String, levels: &[(i64, i64)]) {
