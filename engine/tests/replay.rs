@@ -67,8 +67,8 @@ fn the_same_recording_replays_to_identical_journals_and_reports() {
     let drawdown = report["max_drawdown"].as_f64().unwrap();
     assert!((0.0..1.0).contains(&drawdown));
     assert!(String::from_utf8(read(&a, "equity.svg")).unwrap().starts_with("<svg"));
-    // Export: the journal's trades and the rings' experiences and samples as CSV, read back
-    // by Python's csv module (an independent reader).
+    // Export: the journal's trades and the rings' experiences and samples as CSV and
+    // Parquet, read back by Python's csv module and by pyarrow (independent readers).
     let csv_dir = a.path().join("csv");
     let status = Command::new(env!("CARGO_BIN_EXE_aegis"))
         .args(["export", a.path().join("data").to_str().unwrap(), "--out", csv_dir.to_str().unwrap()])
@@ -84,6 +84,24 @@ fn the_same_recording_replays_to_identical_journals_and_reports() {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     assert_eq!(count("trades.csv"), format!("{} 18", trades.len()));
+    let parquet = |name: &str, sum: &str| {
+        let script = format!(
+            "import pyarrow.parquet as pq,sys; t=pq.read_table(sys.argv[1]); print(t.num_rows, t.num_columns, repr(sum(t.column('{sum}').to_pylist())))"
+        );
+        let out = Command::new(common::repo().join(".venv/bin/python"))
+            .args(["-c", &script])
+            .arg(csv_dir.join(name))
+            .output()
+            .expect(".venv/bin/python (scripts/setup.sh creates it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let t = parquet("trades.parquet", "pnl");
+    let fields: Vec<&str> = t.split(' ').collect();
+    assert_eq!((fields[0], fields[1]), (trades.len().to_string().as_str(), "18"), "{t}");
+    assert!((fields[2].parse::<f64>().unwrap() - pnl).abs() < 1e-9, "{t} vs {pnl}");
+    assert!(parquet("experiences.parquet", "reward").starts_with(&format!("{} 26 ", trades.len())));
+    assert!(parquet("samples.parquet", "horizon").contains(" 22 "));
     assert_eq!(count("experiences.csv"), format!("{} 26", trades.len()));
     let samples = count("samples.csv");
     assert!(samples.ends_with(" 22") && !samples.starts_with("0 "), "{samples}");

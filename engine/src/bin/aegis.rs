@@ -27,7 +27,7 @@ enum Command {
     Journal(JournalArgs),
     /// Backtest: recorded data through the same brain and desk, as fast as possible.
     Replay(ReplayArgs),
-    /// Write a data directory's trades and experiences as CSV.
+    /// Write a data directory's trades and experiences as CSV and Parquet.
     Export(ExportArgs),
 }
 
@@ -35,7 +35,7 @@ enum Command {
 struct ExportArgs {
     /// The data directory.
     dir: PathBuf,
-    /// Where trades.csv, experiences.csv and samples.csv go.
+    /// Where trades, experiences and samples go (`.csv` and `.parquet` each).
     #[arg(long)]
     out: PathBuf,
     /// Config whose [ml] ring capacities the data directory was created with (default: embedded).
@@ -575,7 +575,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         bar_samples: file.ml.bar_samples.max(1),
         ..Default::default()
     };
-    let n = aegis::ledger::export_csv(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
+    let n = aegis::ledger::export(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
     eprintln!(
         "aegis export: {} trades, {} experiences, {} bar samples → {}",
         n.trades,
