@@ -1,7 +1,7 @@
 //! The paper broker (SPEC §6): entries fill at the next trade plus slippage, exits at the
-//! first trade through the target or stop (or at the next trade after a decay, rotation or
-//! manual close), liquidation when a trade or mark price crosses the isolated liquidation
-//! price, funding at each funding time, taker fees on both legs. Equity is the wallet plus
+//! first trade or mark price through the target or stop (or at the next trade after a
+//! decay, rotation or manual close), liquidation when a trade or mark price crosses the
+//! isolated liquidation price, funding at each funding time, taker fees on both legs. Equity is the wallet plus
 //! unrealised PnL at the latest price; the daily-loss and drawdown guards read it.
 //!
 //! Everything is sized at construction: positions live in a vector with fixed capacity,
@@ -425,18 +425,10 @@ impl PaperBroker {
             return;
         }
         let p = self.positions[i];
-        let reason = if let Some(reason) = p.closing {
-            Some(reason)
-        } else if crossed(p.side, price, p.liquidation) {
+        if p.closing.is_none() && crossed(p.side, price, p.liquidation) {
             return self.liquidate(i, time_ms, closed);
-        } else if p.side.sign() * (price - p.target) >= 0.0 {
-            Some(ExitReason::TakeProfit)
-        } else if p.side.sign() * (price - p.stop) <= 0.0 {
-            Some(ExitReason::StopLoss)
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        }
+        if let Some(reason) = p.closing.or_else(|| target_or_stop(&p, price)) {
             self.fill_exit(i, price, time_ms, reason, closed);
         }
     }
@@ -469,8 +461,12 @@ impl PaperBroker {
             self.funding[s] = Funding { rate: funding_rate, next_time_ms: next_funding_ms };
         }
         if let Some(i) = self.positions.iter().position(|p| p.symbol == symbol && p.filled) {
-            if crossed(self.positions[i].side, mark, self.positions[i].liquidation) {
+            let p = self.positions[i];
+            if crossed(p.side, mark, p.liquidation) {
                 self.liquidate(i, time_ms, closed);
+            } else if let Some(reason) = target_or_stop(&p, mark) {
+                // Stop- and take-profit-market orders working on the mark price.
+                self.fill_exit(i, mark, time_ms, reason, closed);
             }
         }
     }
@@ -574,6 +570,17 @@ impl PaperBroker {
     }
 }
 
+/// The exit `price` triggers for an open position: its target, or its stop.
+fn target_or_stop(p: &Position, price: f64) -> Option<ExitReason> {
+    if p.side.sign() * (price - p.target) >= 0.0 {
+        Some(ExitReason::TakeProfit)
+    } else if p.side.sign() * (price - p.stop) <= 0.0 {
+        Some(ExitReason::StopLoss)
+    } else {
+        None
+    }
+}
+
 /// Whether `price` reached a liquidation price from the position's side (0: never).
 fn crossed(side: Side, price: f64, liquidation: f64) -> bool {
     liquidation > 0.0
@@ -666,6 +673,23 @@ mod tests {
         assert_eq!(t.reason, ExitReason::StopLoss);
         assert!((t.entry_price - 99.9).abs() < 1e-9 && (t.exit_price - 102.6025).abs() < 1e-9);
         assert!(t.pnl < 0.0 && t.reward < 0);
+    }
+
+    #[test]
+    fn stops_and_targets_also_work_on_the_mark_price() {
+        let mut b = broker(NO_SLIP);
+        b.submit(0, &order(Side::Long, 1.0, 3.0, 100.0), Rule::Momentum, 0.8, None, &[0.0; FEATURES], 0)
+            .unwrap();
+        let trades = collect(&mut b, |b, out| {
+            b.on_trade(0, 100.0, 1, &mut |t| out(t));
+            b.on_mark(0, 98.5, 0.0, 0, 2, &mut |t| out(t));
+            b.on_mark(0, 97.9, 0.0, 0, 3, &mut |t| out(t));
+        });
+        assert_eq!(trades.len(), 1);
+        assert_eq!(
+            (trades[0].reason, trades[0].exit_price, trades[0].exit_time_ms),
+            (ExitReason::StopLoss, 97.9, 3)
+        );
     }
 
     #[test]
@@ -778,8 +802,11 @@ mod tests {
     fn guards_halt_entries_after_a_bad_day_and_a_deep_drawdown() {
         let mut b = broker(NO_SLIP);
         let f = [0.0; FEATURES];
-        // 1× (never liquidated): 10 units marked from 100 down to 49 lose 510, 5.1 %.
-        b.submit(0, &order(Side::Long, 10.0, 1.0, 100.0), Rule::Momentum, 0.8, None, &f, 0).unwrap();
+        // 1× (never liquidated), stop far away: 10 units marked from 100 down to 49 lose
+        // 510, 5.1 %, unrealised.
+        let mut o = order(Side::Long, 10.0, 1.0, 100.0);
+        o.stop = 1.0;
+        b.submit(0, &o, Rule::Momentum, 0.8, None, &f, 0).unwrap();
         collect(&mut b, |b, out| {
             b.on_trade(0, 100.0, 1, &mut |t| out(t));
             b.on_mark(0, 49.0, 0.0, 0, 2, &mut |t| out(t));
