@@ -346,25 +346,26 @@ pub type JournalRecord = (String, Result<Value, String>);
 pub fn read_journals(dir: &Path) -> Result<Vec<JournalRecord>, std::io::Error> {
     let mut out = Vec::new();
     for name in JOURNALS {
-        let path = dir.join("journal").join(format!("{name}.journal"));
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let mut reader = aegis_journal::FrameReader::new(&bytes);
-        for payload in reader.by_ref() {
-            let parsed = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"));
-            out.push((name.to_string(), parsed));
-        }
-        if let Some(torn) = reader.torn() {
-            let what = format!(
-                "torn tail at byte {} ({torn}): {} bytes not read",
-                reader.offset(),
-                bytes.len() - reader.offset()
-            );
-            out.push((name.to_string(), Err(what)));
-        }
+        out.extend(read_journal(dir, name)?.into_iter().map(|r| (name.to_string(), r)));
+    }
+    Ok(out)
+}
+
+/// The records of the journal `name` under `dir` (none when it does not exist), then, if
+/// its tail is torn, an error saying where.
+pub fn read_journal(dir: &Path, name: &str) -> Result<Vec<Result<Value, String>>, std::io::Error> {
+    let path = dir.join("journal").join(format!("{name}.journal"));
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = aegis_journal::FrameReader::new(&bytes);
+    let mut out: Vec<Result<Value, String>> =
+        reader.by_ref().map(|p| serde_json::from_slice(p).map_err(|e| format!("not JSON: {e}"))).collect();
+    if let Some(torn) = reader.torn() {
+        let (at, left) = (reader.offset(), bytes.len() - reader.offset());
+        out.push(Err(format!("torn tail at byte {at} ({torn}): {left} bytes not read")));
     }
     Ok(out)
 }
@@ -459,11 +460,10 @@ impl Table {
 
 /// The trades journal as a table.
 fn trades_table(dir: &Path) -> Result<Table, String> {
-    let records: Vec<Value> = read_journals(dir)
+    let records: Vec<Value> = read_journal(dir, "trades")
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .into_iter()
-        .filter(|(j, _)| j == "trades")
-        .filter_map(|(_, r)| r.ok())
+        .filter_map(Result::ok)
         .collect();
     let int = |k: &str| Column::Int(records.iter().map(|v| v[k].as_i64().unwrap_or(0)).collect());
     let float = |k: &str| Column::Float(records.iter().map(|v| v[k].as_f64().unwrap_or(f64::NAN)).collect());

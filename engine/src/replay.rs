@@ -99,8 +99,8 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
             dir
         }
         None => {
-            scratch = tempdir()?;
-            &scratch.0
+            scratch = tempfile::tempdir()?;
+            scratch.path()
         }
     };
     let data = DataConfig {
@@ -192,22 +192,6 @@ fn replay_rules(info: &exchange_sim::market::SymbolInfo) -> Option<aegis_trading
         brackets,
     )
     .ok()
-}
-
-/// A scratch directory removed on drop (the journals of a replay nobody asked to keep).
-struct TempDir(PathBuf);
-
-fn tempdir() -> std::io::Result<TempDir> {
-    let dir =
-        std::env::temp_dir().join(format!("aegis-replay-{}-{}", std::process::id(), crate::clock::now_ns()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(TempDir(dir))
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// What the report is computed from.

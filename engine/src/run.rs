@@ -213,6 +213,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
     let mut table = SymbolTable::with_capacity(config.symbols.len().max(1));
     let mut rules = Vec::with_capacity(config.symbols.len());
+    let mut untradable = BTreeMap::new();
     for symbol in &config.symbols {
         let upper = symbol.to_ascii_uppercase();
         let entry = served.iter().find(|(s, _)| *s == upper);
@@ -220,18 +221,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
         }
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
-        let found = entry.map_or(Err("not in exchangeInfo".to_string()), |(_, r)| r.clone());
-        if let Err(reason) = &found {
-            tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
+        match entry.map_or(Err("not in exchangeInfo".to_string()), |(_, r)| r.clone()) {
+            Ok(r) => rules.push(Some(r)),
+            Err(reason) => {
+                tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
+                untradable.insert(upper, reason);
+                rules.push(None);
+            }
         }
-        rules.push(found);
     }
-    let untradable: BTreeMap<String, String> = config
-        .symbols
-        .iter()
-        .zip(&rules)
-        .filter_map(|(s, r)| r.as_ref().err().map(|e| (s.to_ascii_uppercase(), e.clone())))
-        .collect();
     let table = Arc::new(table);
     let plans = plan_endpoints(&config, &table, Some(&tls))?;
     let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
@@ -322,7 +320,6 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
         None => (None, None),
     };
-    let rules = rules.into_iter().map(Result::ok).collect();
     let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
     let (ledger, recovery, restored) = match opened {
         Some(o) => {

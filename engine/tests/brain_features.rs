@@ -40,7 +40,7 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         results_rx,
         requests_tx,
         Some(bars_tx),
-        paper_desk(1),
+        common::paper_desk(1),
         stats.clone(),
     );
     let mut pushed = 0;
@@ -85,14 +85,4 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         assert_eq!(g, e, "bar {}", e.open_time_ms);
     }
     assert_eq!(symbol.latest_features(), expected.last().unwrap().features);
-}
-
-/// A paper desk with default settings and no durable output.
-fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
-    aegis::brain::desk::Desk::new(
-        aegis::brain::desk::TradingConfig::default(),
-        vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
-        None,
-        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
-    )
 }

@@ -21,11 +21,10 @@ fn run(dir: &Path, extra: &[&str]) -> Value {
 }
 
 fn journal(dir: &Path, name: &str) -> Vec<Value> {
-    aegis::ledger::read_journals(&dir.join("data"))
+    aegis::ledger::read_journal(&dir.join("data"), name)
         .unwrap()
         .into_iter()
-        .filter(|(j, _)| j == name)
-        .map(|(_, r)| r.expect("whole record"))
+        .map(|r| r.expect("whole record"))
         .collect()
 }
 

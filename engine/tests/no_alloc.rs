@@ -122,7 +122,7 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
         results_rx,
         requests_tx,
         None,
-        paper_desk(table.len()),
+        common::paper_desk(table.len()),
         stats.clone(),
     );
     // 300 minutes of closed klines before the capture, so the features are warm when the
@@ -155,14 +155,4 @@ fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
     let price = (60_000 + (k * 37) % 101 - 50) * 100_000_000;
     let prices = [price, price + 2_000_000_000, price - 3_000_000_000, price - 1_000_000_000];
     common::closed_kline(open_time_ms, prices, 1_000_000_000 + i128::from(k) * 1_000_000, 10 + k as u64)
-}
-
-/// A paper desk with default settings and no durable output.
-fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
-    aegis::brain::desk::Desk::new(
-        aegis::brain::desk::TradingConfig::default(),
-        vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
-        None,
-        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
-    )
 }

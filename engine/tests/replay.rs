@@ -38,11 +38,10 @@ fn the_same_recording_replays_to_identical_journals_and_reports() {
         assert_eq!(read(&a, rel), read(&b, rel), "{rel} differs between two replays");
     }
     let report: serde_json::Value = serde_json::from_slice(&read(&a, "report.json")).unwrap();
-    let trades: Vec<serde_json::Value> = aegis::ledger::read_journals(&a.path().join("data"))
+    let trades: Vec<serde_json::Value> = aegis::ledger::read_journal(&a.path().join("data"), "trades")
         .unwrap()
         .into_iter()
-        .filter(|(j, _)| j == "trades")
-        .map(|(_, r)| r.unwrap())
+        .map(|r| r.expect("whole record"))
         .collect();
     assert!(!trades.is_empty(), "the teacher trades the recorded series: {report}");
     assert_eq!(report["trades"].as_u64(), Some(trades.len() as u64));

@@ -243,31 +243,13 @@ impl Desk {
     /// A trade print on `symbol`.
     pub fn on_trade(&mut self, symbol: u16, price: f64, time_ms: i64) {
         self.last_time_ms = self.last_time_ms.max(time_ms);
-        let before = self.account_key();
-        let mut closed = [None; SNAPSHOT_POSITIONS];
-        let mut n = 0;
-        self.broker.on_trade(symbol, price, time_ms, &mut |t| {
-            if n < closed.len() {
-                closed[n] = Some(*t);
-                n += 1;
-            }
-        });
-        self.after(closed, before);
+        self.with_broker(|b, out| b.on_trade(symbol, price, time_ms, &mut |t| out(t)));
     }
 
     /// A mark price on `symbol` (with its funding rate and next funding time).
     pub fn on_mark(&mut self, symbol: u16, mark: f64, rate: f64, next_funding_ms: i64, time_ms: i64) {
         self.last_time_ms = self.last_time_ms.max(time_ms);
-        let before = self.account_key();
-        let mut closed = [None; SNAPSHOT_POSITIONS];
-        let mut n = 0;
-        self.broker.on_mark(symbol, mark, rate, next_funding_ms, time_ms, &mut |t| {
-            if n < closed.len() {
-                closed[n] = Some(*t);
-                n += 1;
-            }
-        });
-        self.after(closed, before);
+        self.with_broker(|b, out| b.on_mark(symbol, mark, rate, next_funding_ms, time_ms, &mut |t| out(t)));
     }
 
     /// A closed 1m bar with its features: label, then (live bars only) decay and, unless the
@@ -376,16 +358,20 @@ impl Desk {
 
     /// Closes every position (shutdown with `flatten_on_shutdown`).
     pub fn flatten(&mut self) {
+        let time_ms = self.last_time_ms;
+        self.with_broker(|b, out| b.flatten(ExitReason::Shutdown, time_ms, &mut |t| out(t)));
+    }
+
+    /// Runs one broker call that may close trades: each closed trade goes to the writer as
+    /// it happens, then (when the account changed) a snapshot.
+    fn with_broker(&mut self, call: impl FnOnce(&mut PaperBroker, &mut dyn FnMut(&ClosedTrade))) {
         let before = self.account_key();
-        let mut closed = [None; SNAPSHOT_POSITIONS];
-        let mut n = 0;
-        self.broker.flatten(ExitReason::Shutdown, self.last_time_ms, &mut |t| {
-            if n < closed.len() {
-                closed[n] = Some(*t);
-                n += 1;
-            }
+        let (out, stats, pnl) = (&mut self.out, &self.stats, &mut self.pnl);
+        call(&mut self.broker, &mut |t| {
+            *pnl += t.pnl;
+            push(out, stats, DeskEvent::Closed(*t));
         });
-        self.after(closed, before);
+        self.after(before);
     }
 
     /// What changes when a fill, close or funding payment happens (fills flip `filled`,
@@ -395,11 +381,7 @@ impl Desk {
         (self.broker.closed_trades(), self.broker.positions().len(), filled, self.broker.wallet().to_bits())
     }
 
-    fn after(&mut self, closed: [Option<ClosedTrade>; SNAPSHOT_POSITIONS], before: (u64, usize, usize, u64)) {
-        for trade in closed.into_iter().flatten() {
-            self.pnl += trade.pnl;
-            self.emit(DeskEvent::Closed(trade));
-        }
+    fn after(&mut self, before: (u64, usize, usize, u64)) {
         if self.account_key() != before {
             let mut positions = [None; SNAPSHOT_POSITIONS];
             for (slot, p) in positions.iter_mut().zip(self.broker.positions()) {
@@ -418,11 +400,7 @@ impl Desk {
     }
 
     fn emit(&mut self, event: DeskEvent) {
-        if let Some(out) = &mut self.out {
-            if out.push(event).is_err() {
-                self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        push(&mut self.out, &self.stats, event);
     }
 
     fn publish(&self) {
@@ -432,6 +410,15 @@ impl Desk {
         s.equity.store(self.broker.equity().to_bits(), Ordering::Relaxed);
         s.open_positions
             .store(self.broker.positions().iter().filter(|p| p.filled).count() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Hands `event` to the writer's ring; a full ring counts a drop.
+fn push(out: &mut Option<rtrb::Producer<DeskEvent>>, stats: &DeskStats, event: DeskEvent) {
+    if let Some(out) = out {
+        if out.push(event).is_err() {
+            stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

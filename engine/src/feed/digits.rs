@@ -13,19 +13,6 @@ pub const ASCII_ZEROS: u64 = 0x3030_3030_3030_3030;
 /// Powers of ten that scale a fraction of `n` digits to eight.
 const FRACTION_SCALE: [u64; 9] = [100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
 
-/// Up to eight bytes from the front of `bytes`, little-endian; missing bytes read as 0x00.
-#[inline(always)]
-pub fn load_word(bytes: &[u8]) -> u64 {
-    if let Some(head) = bytes.first_chunk::<8>() {
-        return u64::from_le_bytes(*head);
-    }
-    let mut buf = [0u8; 8];
-    for (dst, src) in buf.iter_mut().zip(bytes) {
-        *dst = *src;
-    }
-    u64::from_le_bytes(buf)
-}
-
 /// Up to sixteen bytes from the front of `bytes`, little-endian; missing bytes read as 0x00.
 #[inline(always)]
 pub fn load_window(bytes: &[u8]) -> u128 {

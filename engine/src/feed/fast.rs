@@ -7,7 +7,7 @@
 //! template emits nothing unless the whole payload matched, so falling back never doubles
 //! a record.
 
-use super::digits::{self, load_window, load_word};
+use super::digits::{self, load_window};
 use aegis_wire::decimal::{parse_fixed8, Sign};
 use aegis_wire::{
     AggTrade, BookTicker, DepthChunk, Event, EventKind, Header, Level, Record, SymbolId, SymbolTable, Trade,
@@ -82,29 +82,24 @@ impl<'a> Cursor<'a> {
         self.uint().and_then(|v| i64::try_from(v).ok())
     }
 
-    /// A string without escapes or control characters (anything else: `None`).
+    /// A string without escapes or control characters (anything else: `None`), scanned a
+    /// 16-byte window at a time.
     fn string(&mut self) -> Option<&'a [u8]> {
         self.lit(b"\"")?;
         let start = self.pos;
         let mut at = start;
         loop {
             let rest = self.bytes.get(at..)?;
-            if rest.is_empty() {
-                return None;
-            }
-            let word = load_word(rest);
-            let special = special_bytes(word);
-            if special != 0 {
-                let offset = (special.trailing_zeros() / 8) as usize;
-                if offset < rest.len().min(8) {
-                    if rest[offset] != b'"' {
-                        return None;
-                    }
-                    self.pos = at + offset + 1;
-                    return Some(&self.bytes[start..at + offset]);
+            // Bytes past the end read as 0x00, a control byte: the scan stops there.
+            let offset = first_special(load_window(rest), b'"');
+            if offset < 16 {
+                if rest.get(offset) != Some(&b'"') {
+                    return None;
                 }
+                self.pos = at + offset + 1;
+                return Some(&self.bytes[start..at + offset]);
             }
-            at += 8;
+            at += 16;
         }
     }
 
@@ -315,17 +310,6 @@ fn first_special(window: u128, stop: u8) -> usize {
         | zero_byte(window ^ (ONES * u128::from(stop)))
         | (window.wrapping_sub(ONES * 0x20) & !window & HIGHS);
     (hits.trailing_zeros() / 8) as usize
-}
-
-/// A mask with the high bit set in each byte that is `"`, `\\` or below 0x20.
-fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    quote | backslash | control
 }
 
 /// `{"e":"aggTrade","E":…,"a":…,"s":"…","p":"…","q":"…","f":…,"l":…,"T":…,"m":…}`

@@ -127,3 +127,13 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         data: aegis::ledger::DataConfig::default(),
     }
 }
+
+/// A paper desk with default settings and no durable output.
+pub fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
+    aegis::brain::desk::Desk::new(
+        aegis::brain::desk::TradingConfig::default(),
+        vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
+        None,
+        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
+    )
+}

@@ -185,7 +185,7 @@ impl Synthetic {
         let end_ms = self.now_ms + minutes as i64 * MINUTE_MS;
         // Through the step that starts at the last boundary, which closes the last minute.
         while self.now_ms <= end_ms {
-            let batch = self.next_batch().unwrap_or(Batch { time_ns: 0, msgs: Vec::new() });
+            let Some(batch) = self.next_batch() else { break };
             for msg in batch.msgs.iter().filter(|m| wanted(&m.stream)) {
                 writeln!(out, "{} {}", batch.time_ns, msg.envelope)?;
                 lines += 1;
