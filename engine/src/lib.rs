@@ -7,6 +7,7 @@
 //!   the desk (decisions, sizing, the paper broker).
 //! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
 //! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
+//! - [`latency`]: per-stage latency histograms (read → parsed → brain → decision).
 //! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
 //! - [`run`]: wiring a run together and its summary.
 //! - [`replay`]: recorded data through the same brain and desk, as a deterministic backtest.
@@ -16,6 +17,7 @@
 pub mod brain;
 pub mod clock;
 pub mod feed;
+pub mod latency;
 pub mod ledger;
 pub mod replay;
 pub mod rest;

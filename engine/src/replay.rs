@@ -89,6 +89,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
         flatten_on_shutdown: false,
         prints_from_klines: !has(EventKind::AggTrade) && !has(EventKind::Trade),
         fill_gaps: false,
+        latency_skip_events: 0,
     };
     let scratch;
     let dir: &Path = match &config.journal {

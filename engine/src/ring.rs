@@ -1,9 +1,9 @@
 //! The shard → brain hand-off: an `rtrb` SPSC ring of record slots, and the full-ring
 //! policy of SPEC §2 (a bounded spin, then drop, count and mark the symbol for resync).
 //!
-//! The producer archives a record straight into the ring's next slot; the consumer reads
-//! records in place from the ring (zero copy). Neither side allocates, locks or makes a
-//! syscall.
+//! The producer archives a record straight into the ring's next slot, stamped with the
+//! push time (the end of parsing, for the per-stage latency); the consumer reads records in
+//! place from the ring (zero copy). Neither side allocates, locks or makes a syscall.
 
 use aegis_wire::{Event, Header, Record, RecordSlot, Resync, ResyncReason, SymbolId};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,9 +18,16 @@ pub struct RingStats {
     pub dropped: AtomicU64,
 }
 
+/// One ring slot: the archived record and when it was pushed.
+#[derive(Default)]
+struct StampedSlot {
+    pushed_ns: u64,
+    slot: RecordSlot,
+}
+
 /// The producing end, with the full-ring policy.
 pub struct RingProducer {
-    inner: rtrb::Producer<RecordSlot>,
+    inner: rtrb::Producer<StampedSlot>,
     spin_limit: u32,
     stats: Arc<RingStats>,
     /// Symbols that lost an event and still need a resync notice pushed.
@@ -30,7 +37,7 @@ pub struct RingProducer {
 
 /// The consuming end.
 pub struct RingConsumer {
-    inner: rtrb::Consumer<RecordSlot>,
+    inner: rtrb::Consumer<StampedSlot>,
     stats: Arc<RingStats>,
 }
 
@@ -75,8 +82,9 @@ impl RingProducer {
         loop {
             if let Ok(mut chunk) = self.inner.write_chunk_uninit(1) {
                 let (first, _) = chunk.as_mut_slices();
-                let slot = first[0].write(RecordSlot::default());
-                if slot.write(record).is_err() {
+                let pushed_ns = crate::clock::now_ns();
+                let stamped = first[0].write(StampedSlot { pushed_ns, slot: RecordSlot::default() });
+                if stamped.slot.write(record).is_err() {
                     return false;
                 }
                 // SAFETY: the one slot of this chunk was initialised on the line above.
@@ -116,18 +124,19 @@ impl RingProducer {
 }
 
 impl RingConsumer {
-    /// Hands every queued record to `apply`, read in place; returns how many there were.
-    pub fn drain(&mut self, mut apply: impl FnMut(&aegis_wire::record::ArchivedRecord)) -> usize {
+    /// Hands every queued record, read in place, and its push time (`clock::now_ns`) to
+    /// `apply`; returns how many there were.
+    pub fn drain(&mut self, mut apply: impl FnMut(&aegis_wire::record::ArchivedRecord, u64)) -> usize {
         let n = self.inner.slots();
         if n == 0 {
             return 0;
         }
         let Ok(chunk) = self.inner.read_chunk(n) else { return 0 };
         let (a, b) = chunk.as_slices();
-        for slot in a.iter().chain(b) {
+        for stamped in a.iter().chain(b) {
             // Slots are only written by `RingProducer::push`, so they always validate.
-            if let Ok(record) = slot.read() {
-                apply(record);
+            if let Ok(record) = stamped.slot.read() {
+                apply(record, stamped.pushed_ns);
             }
         }
         chunk.commit_all();
@@ -164,13 +173,18 @@ mod tests {
         for id in 0..5 {
             assert!(p.push(&trade(1, id)));
         }
+        let before = crate::clock::now_ns();
         let mut ids = Vec::new();
-        c.drain(|r| {
+        let mut stamps = Vec::new();
+        c.drain(|r, pushed_ns| {
             if let aegis_wire::record::ArchivedEvent::Trade(t) = &r.event {
                 ids.push(t.trade_id.to_native());
             }
+            stamps.push(pushed_ns);
         });
         assert_eq!(ids, vec![0, 1, 2, 3, 4]);
+        assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "push stamps in order: {stamps:?}");
+        assert!(stamps[4] <= before, "stamped at push, before the drain: {stamps:?} vs {before}");
     }
 
     #[test]
@@ -180,10 +194,10 @@ mod tests {
         assert!(p.push(&trade(3, 2)));
         assert!(!p.push(&trade(3, 3)), "full: dropped after the spin");
         assert_eq!(p.stats().dropped.load(Ordering::Relaxed), 1);
-        assert_eq!(c.drain(|_| {}), 2);
+        assert_eq!(c.drain(|_, _| {}), 2);
         assert!(p.push(&trade(3, 4)));
         let mut seen = Vec::new();
-        c.drain(|r| seen.push(format!("{:?}", r.event)));
+        c.drain(|r, _| seen.push(format!("{:?}", r.event)));
         assert!(seen[0].contains("RingDrop"), "{seen:?}");
         assert!(seen[1].contains("Trade"), "{seen:?}");
     }

@@ -97,6 +97,11 @@ pub struct RunConfig {
     pub flatten_on_shutdown: bool,
     /// The data directory and what is kept in it.
     pub data: crate::ledger::DataConfig,
+    /// Exchange events left out of the latency histograms at start.
+    pub latency_skip_events: u64,
+    /// Set once every symbol's features are warm (at once with no warm-up bars): a
+    /// benchmark's feed waits for it.
+    pub warm: Option<Arc<AtomicBool>>,
 }
 
 /// Why a run could not start.
@@ -192,6 +197,8 @@ fn plan_endpoints(
 pub struct RunReport {
     /// The summary JSON (see `--summary`).
     pub summary: Value,
+    /// The brain's per-stage latency (also in the summary as percentiles).
+    pub latency: Option<crate::latency::StageLatency>,
 }
 
 /// Runs the engine until `run_for` elapses or `stop` is set.
@@ -245,6 +252,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         flatten_on_shutdown: config.flatten_on_shutdown,
         prints_from_klines: !has(&|k, _| k == EventKind::AggTrade || k == EventKind::Trade),
         fill_gaps: true,
+        latency_skip_events: config.latency_skip_events,
     };
     let (use_glommio, transport_note) = match config.transport {
         TransportChoice::Mio => (false, "mio (configured)".to_string()),
@@ -369,6 +377,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut next_report = started + Duration::from_secs(1);
     let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
     while !stop.load(Ordering::Relaxed) && config.run_for.is_none_or(|d| started.elapsed() < d) {
+        if let Some(warm) = config.warm.as_ref().filter(|w| !w.load(Ordering::Relaxed)) {
+            let all_warm = brain_stats.symbols.iter().all(|s| s.features_warm.load(Ordering::Relaxed) == 1);
+            if config.warmup_bars == 0 || all_warm {
+                warm.store(true, Ordering::Release);
+            }
+        }
         let trades = desk_stats.trades_closed.load(Ordering::Relaxed);
         if config.stop_after_events.is_some_and(|n| events_seen() >= n)
             || config.stop_after_trades.is_some_and(|n| trades >= n)
@@ -412,7 +426,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     brain_stop.store(true, Ordering::Release);
     brain_thread.thread().unpark();
-    let _ = brain_thread.join();
+    let latency = brain_thread.join().ok();
     worker_stop.store(true, Ordering::Relaxed);
     let _ = worker_thread.join();
     let journal_failures = writer_thread.and_then(|t| t.join().ok()).unwrap_or(0);
@@ -439,7 +453,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["transport"] = Value::from(transport_note);
     let lag_max_ns_run = lag_max_ns_run.max(brain_stats.lag_max_ns.load(Ordering::Relaxed));
     summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
-    Ok(RunReport { summary })
+    summary["latency"] = latency.as_ref().map_or(Value::Null, |l| l.summary());
+    Ok(RunReport { summary, latency })
 }
 
 /// Where closed bars and their features are written.

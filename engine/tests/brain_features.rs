@@ -31,6 +31,7 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
         flatten_on_shutdown: false,
         prints_from_klines: false,
         fill_gaps: true,
+        latency_skip_events: 0,
     };
     let stats = std::sync::Arc::new(BrainStats::new(1));
     let mut brain = Brain::new(

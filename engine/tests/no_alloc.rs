@@ -93,7 +93,8 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     while at < bytes.len() {
         match decoder.decode(&bytes[at..]).expect("valid frames") {
             Decoded::Message(WsMessage::Text(text), n) => {
-                parse_message(text, None, &table, 0, &mut |r| records.push(*r)).expect("parse");
+                // A non-zero read time, so the brain measures every event's stages too.
+                parse_message(text, None, &table, 1, &mut |r| records.push(*r)).expect("parse");
                 at += n;
             }
             Decoded::Fragment(n) | Decoded::Message(_, n) => at += n,
@@ -113,6 +114,7 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
         flatten_on_shutdown: false,
         prints_from_klines: false,
         fill_gaps: true,
+        latency_skip_events: 0,
     };
     let stats = std::sync::Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::new(
@@ -139,10 +141,12 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     for r in measured {
         producer.push(r);
     }
+    let measured_before = brain.latency().events();
     let before = allocations();
     let handled = brain.poll_once();
     let after = allocations();
     assert_eq!(handled, measured.len());
+    assert_eq!(brain.latency().events() - measured_before, handled as u64, "every event's latency recorded");
     assert_eq!(after - before, 0, "allocations while the brain applied {handled} records");
     let closed = stats.symbols[0].bars_closed.load(std::sync::atomic::Ordering::Relaxed);
     assert!(closed >= 302, "history plus trade-built bars: {closed}");

@@ -27,7 +27,7 @@ fn hop(c: &mut Criterion) {
         b.iter(|| {
             producer.push(black_box(&r));
             let mut id = 0;
-            consumer.drain(|a| id = a.header.recv_ns.to_native());
+            consumer.drain(|a, _| id = a.header.recv_ns.to_native());
             id
         })
     });

@@ -844,6 +844,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             trade_experiences: file.ml.trade_experiences.max(1),
             bar_samples: file.ml.bar_samples.max(1),
         },
+        latency_skip_events: 0,
+        warm: None,
     };
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",

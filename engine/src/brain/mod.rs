@@ -11,6 +11,7 @@ pub mod book;
 pub mod desk;
 
 use crate::feed::shard::{kind_index, Idle};
+use crate::latency::{StageLatency, Stamps};
 use crate::rest::RestRequest;
 use crate::ring::RingConsumer;
 use aegis_analytics::flow::FlowAccumulator;
@@ -185,6 +186,8 @@ pub struct BrainConfig {
     pub prints_from_klines: bool,
     /// A REST worker answers: missing minutes are fetched (else counted and skipped).
     pub fill_gaps: bool,
+    /// Exchange events left out of the latency histograms at start (warm-up).
+    pub latency_skip_events: u64,
 }
 
 /// The brain: its input rings and its state.
@@ -203,6 +206,7 @@ struct Core {
     bars_out: Option<rtrb::Producer<ClosedBar>>,
     stats: Arc<BrainStats>,
     lag_countdown: u32,
+    latency: StageLatency,
 }
 
 impl Brain {
@@ -222,12 +226,21 @@ impl Brain {
         Self {
             shard_rings,
             rest_results,
-            core: Core { config, desk, states, rest_requests, bars_out, stats, lag_countdown: 0 },
+            core: Core {
+                latency: StageLatency::new(config.latency_skip_events),
+                config,
+                desk,
+                states,
+                rest_requests,
+                bars_out,
+                stats,
+                lag_countdown: 0,
+            },
         }
     }
 
-    /// Runs until `stop`, then drains what is queued.
-    pub fn run(mut self, stop: Arc<AtomicBool>) {
+    /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
+    pub fn run(mut self, stop: Arc<AtomicBool>) -> StageLatency {
         if let Some(core) = self.core.config.core {
             core_affinity::set_for_current(core_affinity::CoreId { id: core });
         }
@@ -241,7 +254,7 @@ impl Brain {
                     if self.core.config.flatten_on_shutdown {
                         self.core.desk.flatten();
                     }
-                    return;
+                    return self.core.latency;
                 }
                 idle = idle.saturating_add(1);
                 match self.core.config.idle {
@@ -260,29 +273,42 @@ impl Brain {
     /// Drains every ring once; returns the records handled.
     pub fn poll_once(&mut self) -> usize {
         let mut n = 0;
+        // One clock read per record: a record's decision time is the next one's receipt.
+        let mut clock = 0;
         for ring in &mut self.shard_rings {
-            n += ring.drain(|r| {
-                self.core.sample_lag(r.header.recv_ns.to_native());
-                self.core.apply(r, false)
+            n += ring.drain(|r, parsed_ns| {
+                let receipt_ns = if clock == 0 { crate::clock::now_ns() } else { clock };
+                self.core.apply(r, false);
+                clock = crate::clock::now_ns();
+                let read_ns = r.header.recv_ns.to_native();
+                self.core.measure(Stamps { read_ns, parsed_ns, receipt_ns, decided_ns: clock });
             });
         }
-        n += self.rest_results.drain(|r| self.core.apply(r, true));
+        n += self.rest_results.drain(|r, _| self.core.apply(r, true));
         n
+    }
+
+    /// The per-stage latency measured so far.
+    pub fn latency(&self) -> &StageLatency {
+        &self.core.latency
     }
 }
 
-/// One record in this many has its shard-read → brain delay measured.
+/// One record in this many updates the shard-read → brain maximum (a shared atomic).
 const LAG_SAMPLE_EVERY: u32 = 64;
 
 impl Core {
-    /// Samples how long a record waited between its shard's read and the brain.
-    fn sample_lag(&mut self, recv_ns: u64) {
-        self.lag_countdown = self.lag_countdown.wrapping_sub(1);
-        if !self.lag_countdown.is_multiple_of(LAG_SAMPLE_EVERY) || recv_ns == 0 {
-            return;
+    /// Records an exchange event's stages; samples the read → brain delay for `lag_max_ns`.
+    fn measure(&mut self, stamps: Stamps) {
+        if stamps.read_ns == 0 {
+            return; // a resync notice, not an exchange event
         }
-        let lag = crate::clock::now_ns().saturating_sub(recv_ns);
-        self.stats.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
+        self.latency.record(stamps);
+        self.lag_countdown = self.lag_countdown.wrapping_sub(1);
+        if self.lag_countdown.is_multiple_of(LAG_SAMPLE_EVERY) {
+            let lag = stamps.receipt_ns.saturating_sub(stamps.read_ns);
+            self.stats.lag_max_ns.fetch_max(lag, Ordering::Relaxed);
+        }
     }
 
     fn request(&mut self, req: RestRequest) {

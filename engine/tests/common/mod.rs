@@ -125,6 +125,8 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         trading: aegis::brain::desk::TradingConfig::default(),
         flatten_on_shutdown: false,
         data: aegis::ledger::DataConfig::default(),
+        latency_skip_events: 0,
+        warm: None,
     }
 }
 

@@ -1,0 +1,150 @@
+//! Per-stage latency of exchange events (SPEC §11): shard read → parsed (the ring push) →
+//! brain receipt → decision, and read → decision end to end, as HdrHistograms the brain
+//! thread keeps. Recording adds into counts sized at start: no allocation, no lock.
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+/// Largest latency a histogram tells apart from "more" (60 s, in ns).
+const MAX_NS: u64 = 60_000_000_000;
+
+/// The four moments of one event, ns on `clock::now_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamps {
+    /// The shard's read returned the frame's bytes.
+    pub read_ns: u64,
+    /// Parsed: the record was pushed into the shard's ring.
+    pub parsed_ns: u64,
+    /// The brain took the record.
+    pub receipt_ns: u64,
+    /// The brain's reaction was complete (SPEC §11's *decision*).
+    pub decided_ns: u64,
+}
+
+/// Latency histograms per stage, and the span the measured events covered.
+#[derive(Clone, Debug)]
+pub struct StageLatency {
+    /// Shard read → record pushed.
+    pub read_to_parsed: Histogram<u64>,
+    /// Record pushed → brain receipt (ring wait).
+    pub parsed_to_brain: Histogram<u64>,
+    /// Brain receipt → decision.
+    pub brain_to_decision: Histogram<u64>,
+    /// Shard read → decision (SPEC §11's wire-to-decision).
+    pub wire_to_decision: Histogram<u64>,
+    skip: u64,
+    first_read_ns: u64,
+    last_decision_ns: u64,
+}
+
+impl StageLatency {
+    /// Empty histograms (1 ns … 60 s, 3 significant digits) that ignore the first
+    /// `skip_events` events (warm-up).
+    pub fn new(skip_events: u64) -> Self {
+        let histogram = || Histogram::new_with_bounds(1, MAX_NS, 3).expect("constant, valid bounds");
+        Self {
+            read_to_parsed: histogram(),
+            parsed_to_brain: histogram(),
+            brain_to_decision: histogram(),
+            wire_to_decision: histogram(),
+            skip: skip_events,
+            first_read_ns: 0,
+            last_decision_ns: 0,
+        }
+    }
+
+    /// Records one event (stamps out of order, such as a clock read before a parse, count as 0).
+    pub fn record(&mut self, s: Stamps) {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        self.read_to_parsed.saturating_record(s.parsed_ns.saturating_sub(s.read_ns));
+        self.parsed_to_brain.saturating_record(s.receipt_ns.saturating_sub(s.parsed_ns));
+        self.brain_to_decision.saturating_record(s.decided_ns.saturating_sub(s.receipt_ns));
+        self.wire_to_decision.saturating_record(s.decided_ns.saturating_sub(s.read_ns));
+        if self.first_read_ns == 0 {
+            self.first_read_ns = s.read_ns;
+        }
+        self.last_decision_ns = s.decided_ns;
+    }
+
+    /// Events measured.
+    pub fn events(&self) -> u64 {
+        self.wire_to_decision.len()
+    }
+
+    /// Measured events per second, from the first one's read to the last one's decision.
+    pub fn events_per_s(&self) -> f64 {
+        let span = self.last_decision_ns.saturating_sub(self.first_read_ns);
+        if span == 0 {
+            return 0.0;
+        }
+        self.events() as f64 * 1e9 / span as f64
+    }
+
+    /// Every stage's percentiles, the event count and the rate.
+    pub fn summary(&self) -> Value {
+        json!({
+            "events": self.events(),
+            "events_per_s": self.events_per_s(),
+            "read_to_parsed": percentiles(&self.read_to_parsed),
+            "parsed_to_brain": percentiles(&self.parsed_to_brain),
+            "brain_to_decision": percentiles(&self.brain_to_decision),
+            "wire_to_decision": percentiles(&self.wire_to_decision),
+        })
+    }
+}
+
+/// p50/p90/p99/p99.9/p99.99/max and the count of one histogram, in ns.
+pub fn percentiles(h: &Histogram<u64>) -> Value {
+    let q = |q: f64| if h.is_empty() { 0 } else { h.value_at_quantile(q) };
+    json!({
+        "count": h.len(),
+        "p50_ns": q(0.5),
+        "p90_ns": q(0.9),
+        "p99_ns": q(0.99),
+        "p999_ns": q(0.999),
+        "p9999_ns": q(0.9999),
+        "max_ns": h.max(),
+        "mean_ns": if h.is_empty() { 0.0 } else { h.mean() },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamps(read: u64) -> Stamps {
+        Stamps { read_ns: read, parsed_ns: read + 100, receipt_ns: read + 300, decided_ns: read + 1_000 }
+    }
+
+    #[test]
+    fn stages_split_the_end_to_end_time() {
+        let mut l = StageLatency::new(0);
+        for i in 0..1_000 {
+            l.record(stamps(1_000_000 + i * 1_000));
+        }
+        let s = l.summary();
+        assert_eq!(s["events"], 1_000);
+        assert_eq!(s["read_to_parsed"]["p50_ns"], 100);
+        assert_eq!(s["parsed_to_brain"]["p99_ns"], 200);
+        assert_eq!(s["brain_to_decision"]["max_ns"], 700);
+        assert_eq!(s["wire_to_decision"]["p50_ns"], 1_000);
+        // 1,000 events from the first read (1 ms) to the last decision (1 ms + 1,000 µs).
+        let rate = l.events_per_s();
+        assert!((rate - 1_000.0 * 1e9 / 1_000_000.0).abs() < 1e-6, "{rate}");
+    }
+
+    #[test]
+    fn warm_up_events_are_skipped_and_backwards_stamps_count_as_zero() {
+        let mut l = StageLatency::new(2);
+        l.record(stamps(10));
+        l.record(stamps(20));
+        assert_eq!(l.events(), 0);
+        l.record(Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
+        assert_eq!(l.events(), 1);
+        assert_eq!(l.read_to_parsed.max(), 0);
+        assert_eq!(l.parsed_to_brain.max(), 200);
+    }
+}
