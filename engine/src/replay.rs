@@ -115,7 +115,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 12);
     let (desk_tx, mut desk_rx) = rtrb::RingBuffer::<DeskEvent>::new(1 << 16);
     let desk_stats = Arc::new(DeskStats::default());
-    let rules = infos.iter().map(replay_rules).collect();
+    let rules = infos.iter().map(rules_of).collect();
     let desk = Desk::new(config.trading, rules, Some(desk_tx), desk_stats.clone());
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::new(
@@ -182,7 +182,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
 
 /// Rules for a replayed symbol from the filters exchange-sim derives for it (tick and step
 /// from the data's precision), with Binance's published brackets.
-fn replay_rules(info: &exchange_sim::market::SymbolInfo) -> Option<aegis_trading::SymbolRules> {
+pub fn rules_of(info: &exchange_sim::market::SymbolInfo) -> Option<aegis_trading::SymbolRules> {
     let fixed = |v: i64| v as f64 / 1e8;
     let brackets = aegis_trading::SymbolRules::usdm_default().brackets().to_vec();
     aegis_trading::SymbolRules::new(

@@ -449,6 +449,7 @@ pub fn run_worker(
                         std::thread::sleep(Duration::from_micros(200));
                     }
                 }
+                results.wake();
             }
             Err(RestError::Budget { wait }) if matches!(req, RestRequest::Depth { .. }) => {
                 depth_blocked_until = Some(Instant::now() + wait);

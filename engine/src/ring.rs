@@ -6,8 +6,9 @@
 //! place from the ring (zero copy). Neither side allocates, locks or makes a syscall.
 
 use aegis_wire::{Event, Header, Record, RecordSlot, Resync, ResyncReason, SymbolId};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Counters of one ring, readable from any thread.
 #[derive(Default, Debug)]
@@ -16,6 +17,39 @@ pub struct RingStats {
     pub pushed: AtomicU64,
     /// Records dropped on a full ring.
     pub dropped: AtomicU64,
+}
+
+/// Wakes a parked consumer (the brain) when a producer has pushed: producers ring it once
+/// per read, and it costs them a syscall only while the consumer is actually parked.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    parked: AtomicBool,
+    sleeper: OnceLock<std::thread::Thread>,
+}
+
+impl Doorbell {
+    /// Wakes the consumer if it is parked.
+    pub fn ring(&self) {
+        // Orders this producer's pushes before the check, against the consumer's
+        // mark-then-check in `park` (otherwise both could miss each other).
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::Relaxed) {
+            if let Some(thread) = self.sleeper.get() {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Parks the calling thread (always the same one) for at most `timeout`, unless
+    /// `has_work` finds something once the thread is marked parked.
+    pub fn park(&self, timeout: Duration, has_work: impl FnOnce() -> bool) {
+        self.sleeper.get_or_init(std::thread::current);
+        self.parked.store(true, Ordering::SeqCst);
+        if !has_work() {
+            std::thread::park_timeout(timeout);
+        }
+        self.parked.store(false, Ordering::Relaxed);
+    }
 }
 
 /// One ring slot: the archived record and when it was pushed.
@@ -33,6 +67,7 @@ pub struct RingProducer {
     /// Symbols that lost an event and still need a resync notice pushed.
     pending_resync: Vec<bool>,
     any_pending: bool,
+    doorbell: Arc<Doorbell>,
 }
 
 /// The consuming end.
@@ -41,8 +76,19 @@ pub struct RingConsumer {
     stats: Arc<RingStats>,
 }
 
-/// A ring of `capacity` slots (a power of two, checked by config validation).
+/// A ring of `capacity` slots (a power of two, checked by config validation) whose consumer
+/// nobody wakes (it polls).
 pub fn ring(capacity: usize, spin_limit: u32, symbols: usize) -> (RingProducer, RingConsumer) {
+    ring_with_doorbell(capacity, spin_limit, symbols, Arc::new(Doorbell::default()))
+}
+
+/// A ring whose producer rings `doorbell` after each batch ([`RingProducer::wake`]).
+pub fn ring_with_doorbell(
+    capacity: usize,
+    spin_limit: u32,
+    symbols: usize,
+    doorbell: Arc<Doorbell>,
+) -> (RingProducer, RingConsumer) {
     let (inner_p, inner_c) = rtrb::RingBuffer::new(capacity);
     let stats = Arc::new(RingStats::default());
     (
@@ -52,6 +98,7 @@ pub fn ring(capacity: usize, spin_limit: u32, symbols: usize) -> (RingProducer, 
             stats: stats.clone(),
             pending_resync: vec![false; symbols],
             any_pending: false,
+            doorbell,
         },
         RingConsumer { inner: inner_c, stats },
     )
@@ -121,9 +168,19 @@ impl RingProducer {
     pub fn stats(&self) -> Arc<RingStats> {
         self.stats.clone()
     }
+
+    /// Wakes the consumer if it parked (after a batch of pushes: once per read).
+    pub fn wake(&self) {
+        self.doorbell.ring();
+    }
 }
 
 impl RingConsumer {
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
     /// Hands every queued record, read in place, and its push time (`clock::now_ns`) to
     /// `apply`; returns how many there were.
     pub fn drain(&mut self, mut apply: impl FnMut(&aegis_wire::record::ArchivedRecord, u64)) -> usize {
@@ -185,6 +242,25 @@ mod tests {
         assert_eq!(ids, vec![0, 1, 2, 3, 4]);
         assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "push stamps in order: {stamps:?}");
         assert!(stamps[4] <= before, "stamped at push, before the drain: {stamps:?} vs {before}");
+    }
+
+    #[test]
+    fn the_doorbell_wakes_a_parked_consumer() {
+        let doorbell = Arc::new(Doorbell::default());
+        let (mut p, mut c) = ring_with_doorbell(8, 0, 4, doorbell.clone());
+        let consumer = std::thread::spawn(move || {
+            // Parks for longer than the test waits: only the doorbell ends it early.
+            let start = std::time::Instant::now();
+            while c.is_empty() {
+                doorbell.park(Duration::from_secs(30), || !c.is_empty());
+            }
+            (c.drain(|_, _| {}), start.elapsed())
+        });
+        assert!(p.push(&trade(1, 1)));
+        p.wake();
+        let (n, waited) = consumer.join().unwrap();
+        assert_eq!(n, 1);
+        assert!(waited < Duration::from_secs(30), "woken by the doorbell, not the timeout");
     }
 
     #[test]

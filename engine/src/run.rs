@@ -8,7 +8,7 @@ use crate::feed::binance::StreamHint;
 use crate::feed::shard::{kind_index, run_shard, EndpointSpec, Idle, ShardConfig, ShardStats};
 use crate::ledger::Ledger;
 use crate::rest::{run_worker, RestClient, RestRequest, RestStats};
-use crate::ring::{ring, RingStats};
+use crate::ring::{ring_with_doorbell, Doorbell, RingStats};
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::{EventKind, SymbolId, SymbolTable};
 use serde_json::{json, Value};
@@ -79,7 +79,8 @@ pub struct RunConfig {
     pub features: aegis_analytics::FeatureConfig,
     /// Print a progress line every second.
     pub progress: bool,
-    /// Stop once the brain has seen this many exchange events (tests, benchmarks).
+    /// Stop once this many exchange events reached the brain or were dropped on a full ring
+    /// (tests, benchmarks).
     pub stop_after_events: Option<u64>,
     /// Stop once the desk has closed this many trades in total (tests, benchmarks).
     pub stop_after_trades: Option<u64>,
@@ -271,12 +272,14 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let shard_stop = Arc::new(AtomicBool::new(false));
     let brain_stop = Arc::new(AtomicBool::new(false));
     let worker_stop = Arc::new(AtomicBool::new(false));
+    let doorbell = Arc::new(Doorbell::default());
     let mut consumers = Vec::new();
     let mut shard_threads = Vec::new();
     let mut shard_stats = Vec::new();
     let mut ring_stats: Vec<Arc<RingStats>> = Vec::new();
     for (id, endpoints) in plans.into_iter().enumerate() {
-        let (producer, consumer) = ring(config.ring_capacity, config.ring_spin, table.len());
+        let (producer, consumer) =
+            ring_with_doorbell(config.ring_capacity, config.ring_spin, table.len(), doorbell.clone());
         ring_stats.push(producer.stats());
         consumers.push(consumer);
         let stats = Arc::new(ShardStats::default());
@@ -304,7 +307,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         )?);
     }
     let (rest_tx, rest_rx) = rtrb::RingBuffer::<RestRequest>::new(4096);
-    let (results_tx, results_rx) = ring(1 << 14, 64, table.len());
+    let (results_tx, results_rx) = ring_with_doorbell(1 << 14, 64, table.len(), doorbell.clone());
     let outputs = BarOutputs { bars: config.bars_out.clone(), features: config.features_out.clone() };
     let (bars_tx, bars_rx) = if outputs.any() {
         let (tx, rx) = rtrb::RingBuffer::<ClosedBar>::new(1 << 12);
@@ -348,7 +351,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         bars_tx,
         desk,
         brain_stats.clone(),
-    );
+    )
+    .with_doorbell(doorbell);
     let brain_thread = {
         let stop = brain_stop.clone();
         std::thread::Builder::new().name("aegis-brain".into()).spawn(move || brain.run(stop))?
@@ -384,7 +388,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             }
         }
         let trades = desk_stats.trades_closed.load(Ordering::Relaxed);
-        if config.stop_after_events.is_some_and(|n| events_seen() >= n)
+        let delivered =
+            || events_seen() + ring_stats.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum::<u64>();
+        if config.stop_after_events.is_some_and(|n| delivered() >= n)
             || config.stop_after_trades.is_some_and(|n| trades >= n)
         {
             // Grace for anything extra (a doubled event would show up now).

@@ -889,26 +889,7 @@ fn start_embedded_sim(sim: &SimSection) -> anyhow::Result<(u16, std::thread::Joi
         "--history-bars".into(),
         history.to_string(),
     ])?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::Builder::new().name("exchange-sim".into()).spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
-        {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "exchange-sim runtime");
-                return;
-            }
-        };
-        let result = runtime.block_on(exchange_sim::run_with(args, move |port, _| {
-            let _ = tx.send(port);
-            Ok(())
-        }));
-        if let Err(e) = result {
-            tracing::error!(error = %e, "exchange-sim stopped");
-        }
-    })?;
-    let port = rx.recv_timeout(Duration::from_secs(30)).context("the embedded exchange-sim did not start")?;
-    Ok((port, thread))
+    exchange_sim::spawn(args)
 }
 
 /// Every symbol the exchange serves (for a run with no symbol list).

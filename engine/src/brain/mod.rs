@@ -13,7 +13,7 @@ pub mod desk;
 use crate::feed::shard::{kind_index, Idle};
 use crate::latency::{StageLatency, Stamps};
 use crate::rest::RestRequest;
-use crate::ring::RingConsumer;
+use crate::ring::{Doorbell, RingConsumer};
 use aegis_analytics::flow::FlowAccumulator;
 use aegis_analytics::{Candle, FeatureConfig, FeatureEngine, FeatureSnapshot, FEATURES};
 use aegis_wire::decimal::to_f64;
@@ -136,7 +136,8 @@ struct SymbolState {
     filling: bool,
     trade_bars: TradeBars,
     rollups: [Rollup; 4],
-    book: Book,
+    /// Only when a diff-depth stream is subscribed (≈ 50 KiB a symbol otherwise unused).
+    book: Option<Box<Book>>,
     snapshot_requested: bool,
     analytics: FeatureEngine,
     flow: FlowAccumulator,
@@ -144,7 +145,7 @@ struct SymbolState {
 }
 
 impl SymbolState {
-    fn new(features: FeatureConfig) -> Self {
+    fn new(features: FeatureConfig, books: bool) -> Self {
         Self {
             last_trade_id: None,
             last_agg_id: None,
@@ -156,7 +157,7 @@ impl SymbolState {
             filling: false,
             trade_bars: TradeBars::default(),
             rollups: ROLLUP_MS.map(Rollup::new),
-            book: Book::new(),
+            book: books.then(|| Box::new(Book::new())),
             snapshot_requested: false,
             analytics: FeatureEngine::new(features),
             flow: FlowAccumulator::new(),
@@ -194,6 +195,7 @@ pub struct BrainConfig {
 pub struct Brain {
     shard_rings: Vec<RingConsumer>,
     rest_results: RingConsumer,
+    doorbell: Arc<Doorbell>,
     core: Core,
 }
 
@@ -222,10 +224,11 @@ impl Brain {
         desk: desk::Desk,
         stats: Arc<BrainStats>,
     ) -> Self {
-        let states = (0..symbols).map(|_| SymbolState::new(config.features)).collect();
+        let states = (0..symbols).map(|_| SymbolState::new(config.features, config.books)).collect();
         Self {
             shard_rings,
             rest_results,
+            doorbell: Arc::new(Doorbell::default()),
             core: Core {
                 latency: StageLatency::new(config.latency_skip_events),
                 config,
@@ -237,6 +240,16 @@ impl Brain {
                 lag_countdown: 0,
             },
         }
+    }
+
+    /// Parks on `doorbell` when idle, so producers that ring it wake the brain at once.
+    pub fn with_doorbell(mut self, doorbell: Arc<Doorbell>) -> Self {
+        self.doorbell = doorbell;
+        self
+    }
+
+    fn has_work(&self) -> bool {
+        self.shard_rings.iter().any(|r| !r.is_empty()) || !self.rest_results.is_empty()
     }
 
     /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
@@ -261,7 +274,8 @@ impl Brain {
                     Idle::Spin => std::hint::spin_loop(),
                     Idle::SpinThenPark if idle < 20_000 => std::hint::spin_loop(),
                     Idle::SpinThenPark | Idle::Park => {
-                        std::thread::park_timeout(std::time::Duration::from_micros(200))
+                        // Producers ring the doorbell; the timeout bounds a stop's wait.
+                        self.doorbell.park(std::time::Duration::from_millis(1), || self.has_work())
                     }
                 }
             } else {
@@ -280,7 +294,8 @@ impl Brain {
                 let receipt_ns = if clock == 0 { crate::clock::now_ns() } else { clock };
                 self.core.apply(r, false);
                 clock = crate::clock::now_ns();
-                let read_ns = r.header.recv_ns.to_native();
+                // Resync notices are not exchange events: not measured.
+                let read_ns = if r.event.kind().is_some() { r.header.recv_ns.to_native() } else { 0 };
                 self.core.measure(Stamps { read_ns, parsed_ns, receipt_ns, decided_ns: clock });
             });
         }
@@ -301,7 +316,7 @@ impl Core {
     /// Records an exchange event's stages; samples the read → brain delay for `lag_max_ns`.
     fn measure(&mut self, stamps: Stamps) {
         if stamps.read_ns == 0 {
-            return; // a resync notice, not an exchange event
+            return; // not an exchange event, or no read time (history, tests)
         }
         self.latency.record(stamps);
         self.lag_countdown = self.lag_countdown.wrapping_sub(1);
@@ -454,13 +469,14 @@ impl Core {
             to_f64(b.ask_price.to_native().into()),
             to_f64(b.ask_qty.to_native().into()),
         );
-        if let SyncState::Synced { last_u } = state.book.state() {
+        let book = state.book.as_deref();
+        if let Some((book, SyncState::Synced { last_u })) = book.map(|b| (b, b.state())) {
             if last_u == u {
                 let top = (
                     Some((b.bid_price.to_native(), b.bid_qty.to_native())),
                     Some((b.ask_price.to_native(), b.ask_qty.to_native())),
                 );
-                let counter = if state.book.best() == top {
+                let counter = if book.best() == top {
                     &self.stats.symbols[i].book_ticker_matches
                 } else {
                     &self.stats.symbols[i].book_ticker_mismatches
@@ -492,17 +508,16 @@ impl Core {
     }
 
     fn on_depth(&mut self, symbol: SymbolId, d: &aegis_wire::record::ArchivedDepthChunk) {
-        if !self.config.books || d.partial {
-            return;
-        }
         let i = usize::from(symbol.0);
+        let state = &mut self.states[i];
+        let Some(book) = state.book.as_deref_mut().filter(|_| !d.partial) else { return };
         let outcome = if d.snapshot {
             if d.last {
-                self.states[i].snapshot_requested = false;
+                state.snapshot_requested = false;
             }
-            self.states[i].book.apply_snapshot_chunk(d)
+            book.apply_snapshot_chunk(d)
         } else {
-            self.states[i].book.apply_diff_chunk(d)
+            book.apply_diff_chunk(d)
         };
         match outcome {
             DiffOutcome::Gap => {
@@ -512,11 +527,11 @@ impl Core {
             DiffOutcome::Stale if !d.snapshot => self.duplicate(symbol),
             _ => {}
         }
-        let state = &self.states[i];
-        let synced = matches!(state.book.state(), SyncState::Synced { .. });
-        let has_snapshot = state.book.state() != SyncState::NeedSnapshot;
+        let Some(book) = self.states[i].book.as_deref() else { return };
+        let synced = matches!(book.state(), SyncState::Synced { .. });
+        let has_snapshot = book.state() != SyncState::NeedSnapshot;
         self.stats.symbols[i].book_in_sync.store(u64::from(synced), Ordering::Relaxed);
-        if synced && d.last && state.book.is_crossed() {
+        if synced && d.last && book.is_crossed() {
             self.stats.symbols[i].book_crossed.fetch_add(1, Ordering::Relaxed);
         }
         if !has_snapshot && !self.states[i].snapshot_requested {
@@ -616,8 +631,8 @@ impl Core {
                     let start_ms = state.last_kline_open.map_or(i64::MIN, |t| t + MINUTE_MS);
                     self.request(RestRequest::Klines { symbol, start_ms, end_ms: i64::MAX });
                 }
-                if self.config.books {
-                    self.states[i].book.desync();
+                if let Some(book) = self.states[i].book.as_deref_mut() {
+                    book.desync();
                     self.request_snapshot(symbol);
                 }
             }

@@ -327,6 +327,7 @@ fn service(
                 let recv_ns = crate::clock::now_ns();
                 let hint = spec.raw_hint;
                 conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
+                ring.wake();
                 if conn.is_open() && !*opened {
                     *opened = true;
                     just_opened = true;

@@ -207,6 +207,7 @@ async fn session(
             conn.process(&mut |text| {
                 deliver(text, spec.raw_hint, &ctx.symbols, recv_ns, &mut ring, stats, started)
             })?;
+            ring.wake();
             if conn.is_open() && opened_at.is_none() {
                 opened_at = Some(Instant::now());
                 match successor_flag.take() {

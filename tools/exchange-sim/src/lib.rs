@@ -131,6 +131,31 @@ pub async fn run_with(
     Ok(())
 }
 
+/// Starts the simulator on its own thread (a 1-worker tokio runtime) for an embedding
+/// process, such as `aegis run` or `aegis-bench`; returns the port once bound, and the thread.
+pub fn spawn(args: Args) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new().name("exchange-sim".into()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "exchange-sim runtime");
+                return;
+            }
+        };
+        let result = runtime.block_on(run_with(args, move |port, _| {
+            let _ = tx.send(port);
+            Ok(())
+        }));
+        if let Err(e) = result {
+            tracing::error!(error = %e, "exchange-sim stopped");
+        }
+    })?;
+    let port = rx.recv_timeout(Duration::from_secs(30)).context("the embedded exchange-sim did not start")?;
+    Ok((port, thread))
+}
+
 async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.clone();
     loop {

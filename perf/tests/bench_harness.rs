@@ -1,0 +1,60 @@
+//! `aegis-bench` end to end on a tiny scenario: both pipelines see every message, the result
+//! JSON has the keys the issue names, and the report and plot are written.
+
+use serde_json::Value;
+use std::process::Command;
+
+#[test]
+fn a_small_run_measures_both_pipelines_and_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("copy.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_aegis-bench"))
+        .args(["--quick", "--symbols", "3", "--latency-events", "3000", "--rate", "5000"])
+        .args(["--throughput-events", "6000", "--memory-symbols", "30", "--no-sweeps"])
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .expect("running aegis-bench");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "aegis-bench failed:\n{stderr}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let same: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("result.json")).unwrap()).unwrap();
+    assert_eq!(r, same);
+    for key in ["p50_ns", "p99_ns", "p999_ns"] {
+        assert!(r["e2e"][key].as_u64().unwrap() > 0, "e2e.{key}: {}", r["e2e"]);
+    }
+    for key in ["p50_ns", "p99_ns"] {
+        assert!(r["baseline"]["e2e"][key].as_u64().unwrap() > 0, "baseline.e2e.{key}");
+    }
+    assert!(r["events_per_s"].as_f64().unwrap() > 0.0);
+    assert!(r["baseline"]["events_per_s"].as_f64().unwrap() > 0.0);
+    for (scenario, messages) in [("latency", 3000u64), ("throughput", 6000)] {
+        let s = &r["scenarios"][scenario];
+        // Every message reached each brain (the engine counts events it applied or dropped).
+        let engine =
+            s["engine"]["events_applied"].as_u64().unwrap() + s["engine"]["ring_drops"].as_u64().unwrap();
+        assert_eq!(engine, messages, "{scenario}: engine events");
+        assert_eq!(
+            s["baseline"]["events_applied"].as_u64().unwrap(),
+            messages,
+            "{scenario}: baseline events"
+        );
+        assert_eq!(s["baseline"]["parse_errors"], 0);
+        // The first 5 % are warm-up; the rest are measured on both sides.
+        let measured = messages - messages / 20;
+        assert_eq!(s["engine"]["latency"]["wire_to_decision"]["count"].as_u64().unwrap(), measured);
+        assert_eq!(s["baseline"]["latency"]["wire_to_decision"]["count"].as_u64().unwrap(), measured);
+    }
+    let mem = &r["memory"];
+    assert_eq!(mem["symbols"], 30);
+    assert!(mem["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{mem}");
+    let bars = r["bars"].as_array().unwrap();
+    assert!(bars.iter().any(|b| b["what"].as_str().unwrap().contains("p99 against the baseline")));
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("SPEC §11 bars") && report.contains("baseline: wire_to_decision"));
+    let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("baseline"));
+}
