@@ -111,23 +111,12 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     };
     let mut ledger = Ledger::open(&data, dir, table.clone())?.ledger;
     let (mut producer, consumer) = ring(1 << 16, 0, table.len());
-    let (_results_tx, results_rx) = ring(16, 0, table.len());
-    let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 12);
     let (desk_tx, mut desk_rx) = rtrb::RingBuffer::<DeskEvent>::new(1 << 16);
     let desk_stats = Arc::new(DeskStats::default());
     let rules = infos.iter().map(rules_of).collect();
     let desk = Desk::new(config.trading, rules, Some(desk_tx), desk_stats.clone());
     let brain_stats = Arc::new(BrainStats::new(table.len()));
-    let mut brain = Brain::new(
-        brain_config,
-        table.len(),
-        vec![consumer],
-        results_rx,
-        requests_tx,
-        None,
-        desk,
-        brain_stats.clone(),
-    );
+    let mut brain = Brain::offline(brain_config, table.len(), consumer, desk, brain_stats.clone());
     let mut book = Book::new(config.trading.broker.starting_equity);
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();

@@ -5,6 +5,7 @@
 
 use aegis::feed::binance::parse_message;
 use aegis::feed::frame::{Decoded, FrameDecoder, WsMessage};
+use aegis_perf::owned::{AggTradeMsg, BookTickerMsg, DepthMsg, TradeMsg};
 use aegis_wire::{Record, SymbolTable};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde::Deserialize;
@@ -15,76 +16,6 @@ use std::io::{Cursor, Read};
 struct Envelope<T> {
     stream: String,
     data: T,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct AggTradeMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    a: u64,
-    s: String,
-    p: String,
-    q: String,
-    f: u64,
-    l: u64,
-    #[serde(rename = "T")]
-    trade_time: i64,
-    m: bool,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BookTickerMsg {
-    e: String,
-    u: u64,
-    s: String,
-    b: String,
-    #[serde(rename = "B")]
-    bid_qty: String,
-    a: String,
-    #[serde(rename = "A")]
-    ask_qty: String,
-    #[serde(rename = "T")]
-    t: i64,
-    #[serde(rename = "E")]
-    event_time: i64,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct DepthMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "T")]
-    t: i64,
-    s: String,
-    #[serde(rename = "U")]
-    first: u64,
-    u: u64,
-    pu: u64,
-    b: Vec<[String; 2]>,
-    a: Vec<[String; 2]>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct TradeMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "T")]
-    t: i64,
-    s: String,
-    #[serde(rename = "t")]
-    id: u64,
-    p: String,
-    q: String,
-    #[serde(rename = "X")]
-    x: String,
-    m: bool,
 }
 
 #[derive(Deserialize)]

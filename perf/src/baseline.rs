@@ -5,6 +5,7 @@
 //! the message handed over by tokio-tungstenite (its read), parsed, taken by the consumer,
 //! decided.
 
+use crate::owned::{AggTradeMsg, BookTickerMsg, Envelope, KlineMsg, MarkPriceMsg};
 use aegis::brain::desk::{Desk, DeskStats, TradingConfig};
 use aegis::brain::{Brain, BrainConfig, BrainStats};
 use aegis::feed::shard::Idle;
@@ -14,105 +15,7 @@ use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
 use aegis_wire::record::{AggTrade, BookTicker, Event, Header, Interval, Kline, MarkPrice, Record};
 use aegis_wire::{SymbolId, SymbolTable};
 use futures_lite::StreamExt;
-use serde::Deserialize;
 use std::sync::Arc;
-
-/// The combined-stream envelope, owned.
-#[derive(Deserialize)]
-struct Envelope {
-    stream: String,
-    data: Box<serde_json::value::RawValue>,
-}
-
-/// `<symbol>@aggTrade`, owned.
-#[derive(Deserialize)]
-#[allow(dead_code)] // deserialised as a typical client does, not all read
-struct AggTradeMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    s: String,
-    a: u64,
-    p: String,
-    q: String,
-    f: u64,
-    l: u64,
-    #[serde(rename = "T")]
-    trade_time: i64,
-    m: bool,
-}
-
-/// `<symbol>@bookTicker`, owned.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BookTickerMsg {
-    e: String,
-    u: u64,
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "T")]
-    transaction_time: i64,
-    s: String,
-    b: String,
-    #[serde(rename = "B")]
-    bid_qty: String,
-    a: String,
-    #[serde(rename = "A")]
-    ask_qty: String,
-}
-
-/// `<symbol>@kline_1m`, owned.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct KlineMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    s: String,
-    k: KlineBody,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct KlineBody {
-    t: i64,
-    #[serde(rename = "T")]
-    close_time: i64,
-    s: String,
-    i: String,
-    f: i64,
-    #[serde(rename = "L")]
-    last_trade: i64,
-    o: String,
-    c: String,
-    h: String,
-    l: String,
-    v: String,
-    n: u64,
-    x: bool,
-    q: String,
-    #[serde(rename = "V")]
-    taker_volume: String,
-    #[serde(rename = "Q")]
-    taker_quote_volume: String,
-}
-
-/// `<symbol>@markPrice@1s`, owned.
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct MarkPriceMsg {
-    e: String,
-    #[serde(rename = "E")]
-    event_time: i64,
-    s: String,
-    p: String,
-    i: String,
-    #[serde(rename = "P")]
-    settle: String,
-    r: String,
-    #[serde(rename = "T")]
-    next_funding: i64,
-}
 
 /// One parsed message on its way to the consumer.
 enum Owned {
@@ -193,8 +96,6 @@ pub fn run(config: BaselineConfig, connected: impl FnOnce()) -> Result<BaselineR
         let (features, trading, rules) = (config.features, config.trading, config.rules.clone());
         std::thread::Builder::new().name("base-brain".into()).spawn(move || {
             let (mut producer, consumer) = ring(1 << 12, 0, table.len());
-            let (_results_tx, results_rx) = ring(16, 0, table.len());
-            let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 12);
             let stats = Arc::new(BrainStats::new(table.len()));
             let desk = Desk::new(trading, rules, None, Arc::new(DeskStats::default()));
             let brain_config = BrainConfig {
@@ -209,16 +110,7 @@ pub fn run(config: BaselineConfig, connected: impl FnOnce()) -> Result<BaselineR
                 fill_gaps: false,
                 latency_skip_events: 0,
             };
-            let mut brain = Brain::new(
-                brain_config,
-                table.len(),
-                vec![consumer],
-                results_rx,
-                requests_tx,
-                None,
-                desk,
-                stats.clone(),
-            );
+            let mut brain = Brain::offline(brain_config, table.len(), consumer, desk, stats.clone());
             for envelope in &history {
                 let _ = aegis::feed::binance::parse_message(envelope.as_bytes(), None, &table, 0, &mut |r| {
                     producer.push(r);

@@ -873,22 +873,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// Starts exchange-sim's synthetic market on a background runtime; returns its port.
 fn start_embedded_sim(sim: &SimSection) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
-    use clap::Parser as _;
-    let speed = if sim.speed.is_empty() { "60".to_string() } else { sim.speed.clone() };
+    let speed = if sim.speed.is_empty() { "60" } else { sim.speed.as_str() };
     let symbols = if sim.symbols == 0 { 20 } else { sim.symbols };
     let history = if sim.history_bars == 0 { 1000 } else { sim.history_bars };
-    let args = exchange_sim::cli::Args::try_parse_from([
-        "exchange-sim".to_string(),
-        "--synthetic".into(),
-        "--symbols".into(),
-        symbols.to_string(),
-        "--seed".into(),
-        sim.seed.to_string(),
-        "--speed".into(),
-        speed,
-        "--history-bars".into(),
-        history.to_string(),
-    ])?;
+    let mut args = exchange_sim::cli::Args::synthetic(symbols as usize, sim.seed, history);
+    args.speed = exchange_sim::cli::parse_speed(speed).map_err(anyhow::Error::msg)?;
     exchange_sim::spawn(args)
 }
 

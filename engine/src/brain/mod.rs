@@ -242,6 +242,20 @@ impl Brain {
         }
     }
 
+    /// A brain fed by one ring and no REST worker (replay, benchmarks): nothing answers its
+    /// requests, so `config.fill_gaps` should be off (gaps are then counted, not filled).
+    pub fn offline(
+        config: BrainConfig,
+        symbols: usize,
+        input: RingConsumer,
+        desk: desk::Desk,
+        stats: Arc<BrainStats>,
+    ) -> Self {
+        let (_, nothing_answers) = crate::ring::ring(16, 0, symbols);
+        let (requests, _) = rtrb::RingBuffer::new(1 << 12);
+        Self::new(config, symbols, vec![input], nothing_answers, requests, None, desk, stats)
+    }
+
     /// Parks on `doorbell` when idle, so producers that ring it wake the brain at once.
     pub fn with_doorbell(mut self, doorbell: Arc<Doorbell>) -> Self {
         self.doorbell = doorbell;

@@ -251,18 +251,8 @@ fn main() -> anyhow::Result<()> {
 
 /// exchange-sim serving REST (exchangeInfo, warm-up klines) for the engine runs.
 fn start_rest_sim(symbols: usize, seed: u64) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
-    let args = exchange_sim::cli::Args::try_parse_from([
-        "exchange-sim".to_string(),
-        "--synthetic".into(),
-        "--symbols".into(),
-        symbols.to_string(),
-        "--seed".into(),
-        seed.to_string(),
-        "--history-bars".into(),
-        HISTORY_BARS.to_string(),
-        "--rest-weight-limit".into(),
-        "1000000".into(),
-    ])?;
+    let mut args = exchange_sim::cli::Args::synthetic(symbols, seed, HISTORY_BARS);
+    args.rest_weight_limit = 1_000_000;
     exchange_sim::spawn(args)
 }
 

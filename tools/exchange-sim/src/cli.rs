@@ -133,6 +133,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl Args {
+    /// A synthetic market of `symbols` symbols from `seed` with `history_bars` of history,
+    /// everything else at its default (for embedding processes).
+    pub fn synthetic(symbols: usize, seed: u64, history_bars: usize) -> Args {
+        let mut args = Args::parse_from(["exchange-sim", "--synthetic"]);
+        args.symbols = symbols.clamp(1, 1_000) as u32;
+        args.seed = seed;
+        args.history_bars = history_bars;
+        args
+    }
+
     /// The fault plan the `--fault` flags describe.
     pub fn fault_plan(&self) -> Result<Faults, crate::fault::FaultSpecError> {
         let mut faults = Faults::default();
