@@ -2,8 +2,10 @@
 //! brain receipt → decision, and read → decision end to end, as HdrHistograms the brain
 //! thread keeps. Recording adds into counts sized at start: no allocation, no lock.
 
+use crate::metrics::SharedStages;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// Largest latency a histogram tells apart from "more" (60 s, in ns).
 const MAX_NS: u64 = 60_000_000_000;
@@ -35,6 +37,8 @@ pub struct StageLatency {
     skip: u64,
     first_read_ns: u64,
     last_decision_ns: u64,
+    /// The metrics endpoint's copy (power-of-two buckets), when one is served.
+    shared: Option<Arc<SharedStages>>,
 }
 
 impl StageLatency {
@@ -50,7 +54,13 @@ impl StageLatency {
             skip: skip_events,
             first_read_ns: 0,
             last_decision_ns: 0,
+            shared: None,
         }
+    }
+
+    /// Also records every event into `shared`, for the metrics endpoint.
+    pub fn share(&mut self, shared: Arc<SharedStages>) {
+        self.shared = Some(shared);
     }
 
     /// Records one event (stamps out of order, such as a clock read before a parse, count as 0).
@@ -59,10 +69,21 @@ impl StageLatency {
             self.skip -= 1;
             return;
         }
-        self.read_to_parsed.saturating_record(s.parsed_ns.saturating_sub(s.read_ns));
-        self.parsed_to_brain.saturating_record(s.receipt_ns.saturating_sub(s.parsed_ns));
-        self.brain_to_decision.saturating_record(s.decided_ns.saturating_sub(s.receipt_ns));
-        self.wire_to_decision.saturating_record(s.decided_ns.saturating_sub(s.read_ns));
+        let stages = [
+            s.parsed_ns.saturating_sub(s.read_ns),
+            s.receipt_ns.saturating_sub(s.parsed_ns),
+            s.decided_ns.saturating_sub(s.receipt_ns),
+            s.decided_ns.saturating_sub(s.read_ns),
+        ];
+        self.read_to_parsed.saturating_record(stages[0]);
+        self.parsed_to_brain.saturating_record(stages[1]);
+        self.brain_to_decision.saturating_record(stages[2]);
+        self.wire_to_decision.saturating_record(stages[3]);
+        if let Some(shared) = &self.shared {
+            for (stage, ns) in stages.into_iter().enumerate() {
+                shared.record(stage, ns);
+            }
+        }
         if self.first_read_ns == 0 {
             self.first_read_ns = s.read_ns;
         }

@@ -263,7 +263,8 @@ fn experience_from_json(v: &Value, symbols: &SymbolTable) -> Option<TradeExperie
     })
 }
 
-fn position_json(p: &Position, symbols: &SymbolTable) -> Value {
+/// A position as the positions journal (and the control socket) shows it.
+pub fn position_json(p: &Position, symbols: &SymbolTable) -> Value {
     json!({
         "id": p.id, "symbol": name(symbols, p.symbol), "side": p.side.name(), "qty": p.qty,
         "leverage": p.leverage, "entry_price": p.entry_price, "entry_time_ms": p.entry_time_ms,

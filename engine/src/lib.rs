@@ -6,19 +6,25 @@
 //! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features, and
 //!   the desk (decisions, sizing, the paper broker).
 //! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
+//! - [`control`]: the control socket (versioned line-delimited JSON) and the brain's command ring.
+//! - [`metrics`]: the Prometheus endpoint and the latency buckets it reads.
+//! - [`doctor`]: host checks for a pinned low-latency run (`aegis doctor`).
 //! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
 //! - [`latency`]: per-stage latency histograms (read → parsed → brain → decision).
 //! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
 //! - [`run`]: wiring a run together and its summary.
 //! - [`replay`]: recorded data through the same brain and desk, as a deterministic backtest.
 //!
-//! Planned: export, the control plane — see ARCHITECTURE.md.
+//! Planned: the watchdog — see ARCHITECTURE.md.
 
 pub mod brain;
 pub mod clock;
+pub mod control;
+pub mod doctor;
 pub mod feed;
 pub mod latency;
 pub mod ledger;
+pub mod metrics;
 pub mod replay;
 pub mod rest;
 pub mod ring;

@@ -17,6 +17,8 @@ pub struct RingStats {
     pub pushed: AtomicU64,
     /// Records dropped on a full ring.
     pub dropped: AtomicU64,
+    /// Records the consumer has taken (`pushed − drained` is the depth).
+    pub drained: AtomicU64,
 }
 
 /// Wakes a parked consumer (the brain) when a producer has pushed: producers ring it once
@@ -197,6 +199,7 @@ impl RingConsumer {
             }
         }
         chunk.commit_all();
+        self.stats.drained.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 

@@ -103,6 +103,10 @@ pub struct RunConfig {
     /// Set once every symbol's features are warm (at once with no warm-up bars): a
     /// benchmark's feed waits for it.
     pub warm: Option<Arc<AtomicBool>>,
+    /// Serve the control socket here (mode 0600).
+    pub control_socket: Option<PathBuf>,
+    /// Serve Prometheus metrics on this loopback address (`127.0.0.1:0` picks a port).
+    pub metrics_addr: Option<String>,
 }
 
 /// Why a run could not start.
@@ -342,6 +346,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
         None => (None, Value::Null, 0),
     };
+    let consumers_len = consumers.len().max(1);
     let brain = Brain::new(
         brain_config,
         table.len(),
@@ -353,6 +358,59 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         brain_stats.clone(),
     )
     .with_doorbell(doorbell);
+    let (brain, control) = match &config.control_socket {
+        Some(path) => {
+            let (link, brain_end) = crate::control::brain_link();
+            let shards = consumers_len;
+            let context = crate::control::ControlContext {
+                table: table.clone(),
+                brain: brain_stats.clone(),
+                desk: desk_stats.clone(),
+                shards: shard_stats.clone(),
+                rings: ring_stats.clone(),
+                assignment: std::sync::Mutex::new(crate::control::Assignment {
+                    shard: (0..table.len()).map(|i| i % shards).collect(),
+                }),
+                data_dir: config.data.dir.clone(),
+                data: config.data.clone(),
+                link: std::sync::Mutex::new(link),
+                started: Instant::now(),
+                transport: transport_note.clone(),
+                mover: None,
+            };
+            let server = crate::control::serve(path, Arc::new(context))
+                .map_err(|e| RunError::Config(format!("control.socket {}: {e}", path.display())))?;
+            eprintln!("aegis: control socket {}", path.display());
+            (brain.with_control(brain_end), Some(server))
+        }
+        None => (brain, None),
+    };
+    // Announced after the control socket is bound: a script that sees this line can use both.
+    let (brain, metrics, metrics_note) = match &config.metrics_addr {
+        Some(addr) => {
+            let stages = Arc::new(crate::metrics::SharedStages::default());
+            let context = crate::metrics::MetricsContext {
+                brain: brain_stats.clone(),
+                desk: desk_stats.clone(),
+                shards: shard_stats.clone(),
+                rings: ring_stats.clone(),
+                stages: stages.clone(),
+            };
+            match crate::metrics::serve(addr, context) {
+                Ok(server) => {
+                    eprintln!("aegis: metrics on http://{}/metrics", server.addr);
+                    let note = json!({ "addr": server.addr.to_string() });
+                    (brain.with_metrics(stages), Some(server), note)
+                }
+                Err(e) => {
+                    // A busy port must not stop the trading engine: say so and run without.
+                    tracing::warn!(%addr, error = %e, "metrics endpoint not served");
+                    (brain, None, json!({ "error": format!("{addr}: {e}") }))
+                }
+            }
+        }
+        None => (brain, None, Value::Null),
+    };
     let brain_thread = {
         let stop = brain_stop.clone();
         std::thread::Builder::new().name("aegis-brain".into()).spawn(move || brain.run(stop))?
@@ -433,6 +491,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     brain_stop.store(true, Ordering::Release);
     brain_thread.thread().unpark();
     let latency = brain_thread.join().ok();
+    drop(control);
+    drop(metrics);
     worker_stop.store(true, Ordering::Relaxed);
     let _ = worker_thread.join();
     let journal_failures = writer_thread.and_then(|t| t.join().ok()).unwrap_or(0);
@@ -460,6 +520,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let lag_max_ns_run = lag_max_ns_run.max(brain_stats.lag_max_ns.load(Ordering::Relaxed));
     summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
     summary["latency"] = latency.as_ref().map_or(Value::Null, |l| l.summary());
+    summary["metrics"] = metrics_note;
     Ok(RunReport { summary, latency })
 }
 

@@ -1,6 +1,8 @@
 //! The `aegis` binary: `aegis run` on the embedded default config runs offline, shows
 //! progress, and stops cleanly on SIGINT with its summary written.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -76,4 +78,49 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
         .filter_map(|l| l.split(',').next())
         .collect();
     assert_eq!(warm_symbols.len(), 20, "warm feature rows for every symbol: {warm_symbols:?}");
+}
+
+/// `aegis doctor` reads the colocated example config and names what this host lacks; its
+/// exit status says how bad (2 here: a 2-core machine has no cores 2–6).
+#[test]
+fn doctor_checks_the_colocated_config_against_this_host() {
+    let out = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["doctor", "--json", "--config"])
+        .arg(common::repo().join("config/colocated.toml"))
+        .output()
+        .unwrap();
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let list = findings.as_array().unwrap();
+    let checks: Vec<&str> = list.iter().map(|f| f["check"].as_str().unwrap()).collect();
+    for check in [
+        "configured cores",
+        "core isolation",
+        "io_uring",
+        "locked memory",
+        "transparent huge pages",
+        "clocksource",
+        "cpu governor",
+    ] {
+        assert!(checks.contains(&check), "{check} missing from {checks:?}");
+    }
+    let worst = list.iter().map(|f| f["level"].as_str().unwrap()).fold(0, |w, l| {
+        w.max(match l {
+            "fail" => 2,
+            "warn" => 1,
+            _ => 0,
+        })
+    });
+    assert_eq!(out.status.code(), Some(worst), "exit status follows the worst finding");
+    let cores = std::thread::available_parallelism().unwrap().get();
+    if cores < 7 {
+        assert_eq!(worst, 2);
+        assert!(list[0]["detail"].as_str().unwrap().contains("do not exist"), "{}", list[0]);
+    }
+    let human = Command::new(env!("CARGO_BIN_EXE_aegis")).args(["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.lines().any(|l| l.starts_with("ok") || l.starts_with("WARN") || l.starts_with("info")),
+        "{text}"
+    );
 }

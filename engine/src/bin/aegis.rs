@@ -29,6 +29,18 @@ enum Command {
     Replay(ReplayArgs),
     /// Write a data directory's trades and experiences as CSV and Parquet.
     Export(ExportArgs),
+    /// Check this host for a pinned low-latency run and say what to fix (exit 0 ok, 1 warnings, 2 failures).
+    Doctor(DoctorArgs),
+}
+
+#[derive(Parser)]
+struct DoctorArgs {
+    /// Config whose cores, shards and io_memory are checked (default: embedded).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// One JSON array of findings instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Parser)]
@@ -137,6 +149,12 @@ struct RunArgs {
     /// Transport: auto, glommio or mio (overrides the config).
     #[arg(long)]
     transport: Option<String>,
+    /// Control socket path (overrides `[control] socket`).
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
+    /// Prometheus endpoint, `127.0.0.1:PORT` (overrides `[metrics] addr`; port 0 picks one).
+    #[arg(long)]
+    metrics_addr: Option<String>,
 }
 
 /// The config file. Unknown keys are refused (with their line) in every section the engine
@@ -151,8 +169,8 @@ struct FileConfig {
     broker: BrokerSection,
     ml: MlSection,
     journal: JournalSection,
-    control: Option<toml::Table>,
-    metrics: Option<toml::Table>,
+    control: ControlSection,
+    metrics: MetricsSection,
     exchange: ExchangeSection,
     streams: StreamsSection,
     symbols: SymbolsSection,
@@ -161,6 +179,22 @@ struct FileConfig {
     ring: RingSection,
     brain: BrainSection,
     features: FeaturesSection,
+}
+
+/// `[control]`: the control socket.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ControlSection {
+    /// Socket path; empty: `<data_dir>/aegis.sock` (none without a data dir).
+    socket: String,
+}
+
+/// `[metrics]`: the Prometheus endpoint.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct MetricsSection {
+    /// Loopback address; empty disables.
+    addr: String,
 }
 
 /// `[features]`: per-symbol analytics sizes; anything left out keeps its default.
@@ -565,7 +599,29 @@ fn main() -> anyhow::Result<()> {
         Command::Journal(args) => journal(args),
         Command::Replay(args) => replay(args),
         Command::Export(args) => export(args),
+        Command::Doctor(args) => doctor(args),
     }
+}
+
+fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
+    // Only the host-facing sections matter here: a config refused elsewhere is still checked.
+    let file = load_config(args.config.as_deref())?;
+    let io_memory =
+        if file.shards.io_memory.is_empty() { 512 << 10 } else { parse_size(&file.shards.io_memory)? };
+    let plan = aegis::doctor::Plan {
+        shards: file.shards.count.max(1),
+        shard_cores: file.shards.cores.clone(),
+        brain_core: file.brain.core,
+        allow_shared_cores: file.allow_shared_cores,
+        io_memory,
+    };
+    let findings = aegis::doctor::check(&aegis::doctor::Host::read(io_memory), &plan);
+    if args.json {
+        println!("{}", aegis::doctor::to_json(&findings));
+    } else {
+        print!("{}", aegis::doctor::render(&findings));
+    }
+    std::process::exit(aegis::doctor::exit_status(&findings));
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
@@ -839,13 +895,24 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         trading: file.trading()?,
         flatten_on_shutdown: file.broker.flatten_on_shutdown,
         data: aegis::ledger::DataConfig {
-            dir: data_dir,
+            dir: data_dir.clone(),
             fsync: file.fsync()?,
             trade_experiences: file.ml.trade_experiences.max(1),
             bar_samples: file.ml.bar_samples.max(1),
         },
         latency_skip_events: 0,
         warm: None,
+        control_socket: args.control_socket.clone().or_else(|| {
+            if file.control.socket.is_empty() {
+                data_dir.as_ref().map(|d| d.join("aegis.sock"))
+            } else {
+                Some(PathBuf::from(&file.control.socket))
+            }
+        }),
+        metrics_addr: args
+            .metrics_addr
+            .clone()
+            .or_else(|| (!file.metrics.addr.is_empty()).then(|| file.metrics.addr.clone())),
     };
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",

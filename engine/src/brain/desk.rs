@@ -141,6 +141,8 @@ pub struct DeskStats {
     pub phase: AtomicU64,
     /// Events the writer ring had no room for.
     pub events_dropped: AtomicU64,
+    /// 1 while an operator has paused new entries.
+    pub paused: AtomicU64,
 }
 
 impl DeskStats {
@@ -198,6 +200,8 @@ pub struct Desk {
     last_time_ms: i64,
     /// The guard currently halting entries.
     halted: Option<Refusal>,
+    /// An operator paused new entries (`aegisctl pause`).
+    paused: bool,
 }
 
 impl Desk {
@@ -223,6 +227,7 @@ impl Desk {
             pnl: 0.0,
             last_time_ms: 0,
             halted: None,
+            paused: false,
         };
         desk.publish();
         desk
@@ -285,6 +290,9 @@ impl Desk {
         }
         if self.last_time_ms - now > self.config.stale_after_ms {
             self.stats.stale_bars.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.paused {
             return;
         }
         let phase = policy::phase(self.broker.closed_trades(), false, &self.config.policy);
@@ -358,8 +366,27 @@ impl Desk {
 
     /// Closes every position (shutdown with `flatten_on_shutdown`).
     pub fn flatten(&mut self) {
+        self.flatten_for(ExitReason::Shutdown);
+    }
+
+    /// Closes every position now at the latest prices, for `reason`.
+    pub fn flatten_for(&mut self, reason: ExitReason) {
         let time_ms = self.last_time_ms;
-        self.with_broker(|b, out| b.flatten(ExitReason::Shutdown, time_ms, &mut |t| out(t)));
+        self.with_broker(|b, out| b.flatten(reason, time_ms, &mut |t| out(t)));
+        self.publish();
+    }
+
+    /// Stops (true) or resumes (false) opening positions; open ones are still managed.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        self.stats.paused.store(u64::from(paused), Ordering::Relaxed);
+    }
+
+    /// Closes `symbol`'s position at its next trade (an operator's close); false when none.
+    pub fn close_manual(&mut self, symbol: u16) -> bool {
+        let closing = self.broker.close(symbol, ExitReason::Manual);
+        self.publish();
+        closing
     }
 
     /// Runs one broker call that may close trades: each closed trade goes to the writer as

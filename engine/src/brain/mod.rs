@@ -10,6 +10,7 @@ pub mod bar;
 pub mod book;
 pub mod desk;
 
+use crate::control::{BrainCommand, BrainControl, BrainReply};
 use crate::feed::shard::{kind_index, Idle};
 use crate::latency::{StageLatency, Stamps};
 use crate::rest::RestRequest;
@@ -196,6 +197,7 @@ pub struct Brain {
     shard_rings: Vec<RingConsumer>,
     rest_results: RingConsumer,
     doorbell: Arc<Doorbell>,
+    control: Option<BrainControl>,
     core: Core,
 }
 
@@ -229,6 +231,7 @@ impl Brain {
             shard_rings,
             rest_results,
             doorbell: Arc::new(Doorbell::default()),
+            control: None,
             core: Core {
                 latency: StageLatency::new(config.latency_skip_events),
                 config,
@@ -262,6 +265,44 @@ impl Brain {
         self
     }
 
+    /// Also records every event's stage latencies into `shared` (the metrics endpoint).
+    pub fn with_metrics(mut self, shared: Arc<crate::metrics::SharedStages>) -> Self {
+        self.core.latency.share(shared);
+        self
+    }
+
+    /// Takes operator commands (pause, close, flatten, positions) from the control plane.
+    pub fn with_control(mut self, control: BrainControl) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// Carries out the operator's commands, if any (between batches, never mid-event).
+    fn serve_control(&mut self) {
+        let Some(control) = self.control.as_mut() else { return };
+        while let Some(command) = control.take_command() {
+            let desk = &mut self.core.desk;
+            match command {
+                BrainCommand::Pause => desk.set_paused(true),
+                BrainCommand::Resume => desk.set_paused(false),
+                BrainCommand::Close(symbol) => {
+                    let closing = desk.close_manual(symbol);
+                    control.reply(BrainReply::Done(closing));
+                    continue;
+                }
+                BrainCommand::Flatten => desk.flatten_for(aegis_trading::ExitReason::Manual),
+                BrainCommand::Positions => {
+                    for p in desk.broker().positions() {
+                        control.reply(BrainReply::Position(*p));
+                    }
+                    control.reply(BrainReply::End);
+                    continue;
+                }
+            }
+            control.reply(BrainReply::Done(true));
+        }
+    }
+
     fn has_work(&self) -> bool {
         self.shard_rings.iter().any(|r| !r.is_empty()) || !self.rest_results.is_empty()
     }
@@ -275,6 +316,7 @@ impl Brain {
         loop {
             let stopping = stop.load(Ordering::Acquire);
             let n = self.poll_once();
+            self.serve_control();
             self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
             if n == 0 {
                 if stopping {

@@ -127,6 +127,8 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         data: aegis::ledger::DataConfig::default(),
         latency_skip_events: 0,
         warm: None,
+        control_socket: None,
+        metrics_addr: None,
     }
 }
 

@@ -305,6 +305,8 @@ fn engine_config(
         data: aegis::ledger::DataConfig::default(),
         latency_skip_events: skip_events(events),
         warm: Some(Arc::new(AtomicBool::new(false))),
+        control_socket: None,
+        metrics_addr: None,
     }
 }
 

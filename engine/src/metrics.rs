@@ -1,0 +1,263 @@
+//! Prometheus metrics (SPEC §9): a loopback HTTP endpoint, served by its own thread, that
+//! renders the shared counters in the text exposition format — per-stage latency
+//! histograms, events per shard and kind, ring depth and drops, reconnects, gaps, malformed
+//! messages, model generation, equity and positions.
+//!
+//! The latency histograms are [`SharedStages`]: power-of-two buckets the brain bumps with a
+//! plain load and store per stage (it is their only writer), read relaxed by the renderer.
+
+use crate::brain::desk::DeskStats;
+use crate::brain::BrainStats;
+use crate::feed::shard::ShardStats;
+use crate::ring::RingStats;
+use aegis_wire::EventKind;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Buckets per stage: upper bounds 2^7 ns (128 ns) … 2^30 ns (≈ 1.07 s), then +Inf.
+const BUCKETS: usize = 24;
+/// The first bucket's bound is 2^FIRST_POW ns.
+const FIRST_POW: u32 = 7;
+
+/// The stages, in `SharedStages` order, as their `stage` label.
+pub const STAGES: [&str; 4] = ["read_to_parsed", "parsed_to_brain", "brain_to_decision", "wire_to_decision"];
+
+/// One stage's histogram.
+#[derive(Debug, Default)]
+struct Buckets {
+    counts: [AtomicU64; BUCKETS + 1],
+    sum_ns: AtomicU64,
+}
+
+/// The brain's latency histograms as the metrics endpoint reads them.
+#[derive(Debug, Default)]
+pub struct SharedStages {
+    stages: [Buckets; 4],
+}
+
+impl SharedStages {
+    /// Adds one observation of `ns` to `stage` (one writer only: the brain).
+    pub fn record(&self, stage: usize, ns: u64) {
+        let Some(b) = self.stages.get(stage) else { return };
+        let index = (64 - ns.saturating_sub(1).leading_zeros()).saturating_sub(FIRST_POW) as usize;
+        let slot = &b.counts[index.min(BUCKETS)];
+        slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        b.sum_ns.store(b.sum_ns.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
+    }
+
+    /// Cumulative (bound in seconds, count) pairs of a stage, +Inf last, and the sum in seconds.
+    fn cumulative(&self, stage: usize) -> (Vec<(String, u64)>, f64) {
+        let b = &self.stages[stage];
+        let mut total = 0;
+        let mut out = Vec::with_capacity(BUCKETS + 1);
+        for (i, c) in b.counts.iter().enumerate() {
+            total += c.load(Ordering::Relaxed);
+            let bound = if i == BUCKETS {
+                "+Inf".to_string()
+            } else {
+                format!("{:e}", (1u64 << (FIRST_POW + i as u32)) as f64 / 1e9)
+            };
+            out.push((bound, total));
+        }
+        (out, b.sum_ns.load(Ordering::Relaxed) as f64 / 1e9)
+    }
+}
+
+/// Everything the endpoint reads.
+pub struct MetricsContext {
+    /// Brain counters.
+    pub brain: Arc<BrainStats>,
+    /// Desk counters.
+    pub desk: Arc<DeskStats>,
+    /// Per shard.
+    pub shards: Vec<Arc<ShardStats>>,
+    /// Per shard ring.
+    pub rings: Vec<Arc<RingStats>>,
+    /// The brain's latency histograms.
+    pub stages: Arc<SharedStages>,
+}
+
+/// One counter of a shard's stats.
+type ShardCounter = fn(&ShardStats) -> &AtomicU64;
+
+/// The exposition text.
+pub fn render(ctx: &MetricsContext) -> String {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::with_capacity(16 * 1024);
+    let family = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        &mut out,
+        "aegis_stage_latency_seconds",
+        "histogram",
+        "Latency of exchange events per stage (read, parsed, brain, decision).",
+    );
+    for (i, stage) in STAGES.iter().enumerate() {
+        let (buckets, sum) = ctx.stages.cumulative(i);
+        for (le, count) in &buckets {
+            let _ =
+                writeln!(out, "aegis_stage_latency_seconds_bucket{{stage=\"{stage}\",le=\"{le}\"}} {count}");
+        }
+        let _ = writeln!(out, "aegis_stage_latency_seconds_sum{{stage=\"{stage}\"}} {sum}");
+        let _ = writeln!(
+            out,
+            "aegis_stage_latency_seconds_count{{stage=\"{stage}\"}} {}",
+            buckets.last().map_or(0, |b| b.1)
+        );
+    }
+    family(&mut out, "aegis_events_total", "counter", "Exchange events parsed, per shard and kind.");
+    for (shard, s) in ctx.shards.iter().enumerate() {
+        for kind in EventKind::ALL {
+            let n = load(&s.events_by_kind[crate::feed::shard::kind_index(kind)]);
+            let _ = writeln!(out, "aegis_events_total{{shard=\"{shard}\",kind=\"{}\"}} {n}", kind.name());
+        }
+    }
+    let per_shard: [(&str, &str, &str, ShardCounter); 3] = [
+        ("aegis_messages_total", "counter", "WebSocket messages received.", |s| &s.messages),
+        ("aegis_malformed_messages_total", "counter", "Messages refused by the parser.", |s| &s.parse_errors),
+        ("aegis_reconnects_total", "counter", "Connections re-established.", |s| &s.reconnects),
+    ];
+    for (name, kind, help, field) in per_shard {
+        family(&mut out, name, kind, help);
+        for (shard, s) in ctx.shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", load(field(s)));
+        }
+    }
+    family(&mut out, "aegis_ring_depth", "gauge", "Records queued in a shard's ring.");
+    for (shard, r) in ctx.rings.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "aegis_ring_depth{{shard=\"{shard}\"}} {}",
+            load(&r.pushed).saturating_sub(load(&r.drained))
+        );
+    }
+    family(&mut out, "aegis_ring_drops_total", "counter", "Records dropped on a full ring.");
+    for (shard, r) in ctx.rings.iter().enumerate() {
+        let _ = writeln!(out, "aegis_ring_drops_total{{shard=\"{shard}\"}} {}", load(&r.dropped));
+    }
+    let d = &ctx.desk;
+    let singles: [(&str, &str, &str, f64); 9] = [
+        (
+            "aegis_gaps_detected_total",
+            "counter",
+            "Sequence gaps detected.",
+            load(&ctx.brain.gaps_detected) as f64,
+        ),
+        ("aegis_gap_fills_total", "counter", "Gaps filled from REST.", load(&ctx.brain.gaps_filled) as f64),
+        ("aegis_model_generation", "gauge", "Generation of the model in use (0: none).", 0.0),
+        ("aegis_equity", "gauge", "Account equity, quote currency.", d.equity()),
+        ("aegis_open_positions", "gauge", "Open positions.", load(&d.open_positions) as f64),
+        ("aegis_trades_closed_total", "counter", "Trades closed.", load(&d.trades_closed) as f64),
+        ("aegis_alerts_total", "counter", "Alerts raised.", load(&d.alerts) as f64),
+        ("aegis_paused", "gauge", "1 while an operator has paused entries.", load(&d.paused) as f64),
+        (
+            "aegis_brain_heartbeat_total",
+            "counter",
+            "Brain loop iterations.",
+            load(&ctx.brain.heartbeat) as f64,
+        ),
+    ];
+    for (name, kind, help, value) in singles {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}
+
+/// A running endpoint; dropping it stops the thread.
+pub struct MetricsServer {
+    /// The bound address (port 0 in the config picks one).
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves `GET /metrics` on `addr` (loopback only).
+pub fn serve(addr: &str, ctx: MetricsContext) -> std::io::Result<MetricsServer> {
+    let listener = TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} is not a loopback address"),
+        ));
+    }
+    listener.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new().name("aegis-metrics".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer(stream, &ctx),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        })?
+    };
+    Ok(MetricsServer { addr, stop, thread: Some(thread) })
+}
+
+fn answer(stream: std::net::TcpStream, ctx: &MetricsContext) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let Ok(mut writer) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(stream);
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    // Skip the headers.
+    let mut header = String::new();
+    while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+        header.clear();
+    }
+    let (status, body) = match request.split_whitespace().take(2).collect::<Vec<_>>().as_slice() {
+        ["GET", "/metrics"] => ("200 OK", render(ctx)),
+        ["GET", _] => ("404 Not Found", "try /metrics\n".to_string()),
+        _ => ("405 Method Not Allowed", "GET only\n".to_string()),
+    };
+    let _ = write!(
+        writer,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_power_of_two_buckets() {
+        let s = SharedStages::default();
+        s.record(0, 100); // ≤ 128 ns
+        s.record(0, 128); // ≤ 128 ns
+        s.record(0, 129); // ≤ 256 ns
+        s.record(0, u64::MAX / 2); // +Inf
+        let (buckets, sum) = s.cumulative(0);
+        assert_eq!(buckets[0], ("1.28e-7".to_string(), 2));
+        assert_eq!(buckets[1], ("2.56e-7".to_string(), 3));
+        assert_eq!(buckets.last().unwrap(), &("+Inf".to_string(), 4));
+        assert_eq!(buckets[BUCKETS - 1].1, 3, "the largest finite bucket holds all but the huge one");
+        assert!(sum > 0.0);
+        assert_eq!(s.cumulative(1).0.last().unwrap().1, 0);
+    }
+}

@@ -1,0 +1,246 @@
+//! `aegisctl`: the operator's command line for a running engine. One request per call over
+//! the control socket (versioned, line-delimited JSON); `--json` prints the engine's answer
+//! as is, otherwise a terminal-sized summary. A refused request exits 1 with its reason on
+//! one line; an unreachable engine exits 2. The binary is [`run`] with the process's
+//! arguments and streams.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "aegisctl", version, about = "Operate a running Aegis engine over its control socket")]
+struct Cli {
+    /// The engine's control socket (default: $AEGIS_CONTROL_SOCKET, else target/aegis-data/aegis.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Print the engine's JSON answer instead of a summary.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The run at a glance.
+    Status,
+    /// Each shard: symbols, events, ring depth, drops, reconnects.
+    Shards,
+    /// Each symbol with its shard.
+    Symbols,
+    /// Move SYMBOL to shard --to (make-before-break).
+    Rebalance {
+        /// The symbol.
+        symbol: String,
+        /// The target shard.
+        #[arg(long)]
+        to: usize,
+    },
+    /// Move every symbol of SHARD to the other shards.
+    Drain {
+        /// The shard.
+        shard: usize,
+    },
+    /// Stop opening positions (open ones are still managed).
+    Pause,
+    /// Open positions again.
+    Resume,
+    /// Open positions and pending entries.
+    Positions,
+    /// Close SYMBOL's position at its next trade.
+    Close {
+        /// The symbol.
+        symbol: String,
+    },
+    /// Close every position now (the kill switch).
+    Flatten,
+    /// The model in use.
+    Model,
+    /// Ask the sidecar to train now.
+    Train,
+    /// Recent alerts.
+    Alerts,
+    /// Export trades and experiences (CSV and Parquet) into --out.
+    Export {
+        /// Output directory (as the engine sees it).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl Command {
+    /// The request line's JSON.
+    fn request(&self) -> Value {
+        let cmd = |name: &str| json!({ "v": 1, "cmd": name });
+        match self {
+            Command::Status => cmd("status"),
+            Command::Shards => cmd("shards"),
+            Command::Symbols => cmd("symbols"),
+            Command::Rebalance { symbol, to } => {
+                json!({ "v": 1, "cmd": "rebalance", "symbol": symbol, "to": to })
+            }
+            Command::Drain { shard } => json!({ "v": 1, "cmd": "drain", "shard": shard }),
+            Command::Pause => cmd("pause"),
+            Command::Resume => cmd("resume"),
+            Command::Positions => cmd("positions"),
+            Command::Close { symbol } => json!({ "v": 1, "cmd": "close", "symbol": symbol }),
+            Command::Flatten => cmd("flatten"),
+            Command::Model => cmd("model"),
+            Command::Train => cmd("train"),
+            Command::Alerts => cmd("alerts"),
+            Command::Export { out } => json!({ "v": 1, "cmd": "export", "out": out }),
+        }
+    }
+}
+
+/// Runs one command line (`args` starts with the program name), writing to `out` and
+/// `err`; returns the exit status.
+pub fn run<I, T>(args: I, out: &mut dyn Write, err: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            if e.use_stderr() {
+                let _ = write!(err, "{e}");
+                return 64;
+            }
+            let _ = write!(out, "{e}");
+            return 0;
+        }
+    };
+    let socket = cli
+        .socket
+        .clone()
+        .or_else(|| std::env::var_os("AEGIS_CONTROL_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/aegis-data/aegis.sock"));
+    let answer = match ask(&socket, &cli.command.request()) {
+        Ok(answer) => answer,
+        Err(e) => {
+            let _ = writeln!(err, "aegisctl: {e:#}");
+            return 2;
+        }
+    };
+    if answer["ok"] != Value::Bool(true) {
+        let _ = writeln!(err, "aegisctl: refused: {}", answer["error"].as_str().unwrap_or("no reason given"));
+        return 1;
+    }
+    let result = &answer["result"];
+    let _ = if cli.json { writeln!(out, "{result}") } else { write!(out, "{}", human(&cli.command, result)) };
+    0
+}
+
+/// Sends one request line and reads one answer line.
+fn ask(socket: &PathBuf, request: &Value) -> anyhow::Result<Value> {
+    let mut stream = UnixStream::connect(socket)
+        .with_context(|| format!("cannot reach the engine at {} (is `aegis run` up?)", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    writeln!(stream, "{request}")?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).context("reading the engine's answer")?;
+    serde_json::from_str(&line).with_context(|| format!("the engine's answer is not JSON: {line:?}"))
+}
+
+fn num(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if f.fract() != 0.0 => format!("{f:.2}"),
+        _ => v.to_string(),
+    }
+}
+
+/// A terminal-sized rendering of an answer.
+fn human(command: &Command, r: &Value) -> String {
+    let mut out = String::new();
+    match command {
+        Command::Status => {
+            for key in [
+                "uptime_s",
+                "transport",
+                "shards",
+                "symbols",
+                "events",
+                "ring_drops",
+                "bars_closed",
+                "trades_closed",
+                "open_positions",
+                "pnl",
+                "equity",
+                "phase",
+                "paused",
+                "alerts",
+                "model_generation",
+            ] {
+                out.push_str(&format!("{key:<18}{}\n", num(&r[key]).trim_matches('"')));
+            }
+        }
+        Command::Shards => {
+            out.push_str(&format!(
+                "{:>5} {:>8} {:>12} {:>10} {:>8} {:>10}\n",
+                "shard", "symbols", "messages", "ring", "drops", "reconnects"
+            ));
+            for s in r["shards"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:>5} {:>8} {:>12} {:>10} {:>8} {:>10}\n",
+                    s["shard"],
+                    s["symbols"].as_array().map_or(0, Vec::len),
+                    s["messages"],
+                    s["ring_depth"],
+                    s["ring_drops"],
+                    s["reconnects"]
+                ));
+            }
+        }
+        Command::Symbols => {
+            out.push_str(&format!(
+                "{:<14} {:>5} {:>10} {:>6} {:>9} {:>6}\n",
+                "symbol", "shard", "events", "bars", "id gaps", "dups"
+            ));
+            for s in r["symbols"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:<14} {:>5} {:>10} {:>6} {:>9} {:>6}\n",
+                    s["symbol"].as_str().unwrap_or("?"),
+                    s["shard"],
+                    s["events"],
+                    s["bars_closed"],
+                    s["trade_id_gaps"],
+                    s["duplicates_dropped"]
+                ));
+            }
+        }
+        Command::Positions => {
+            let list = r["positions"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                out.push_str("no open positions\n");
+            }
+            for p in list {
+                out.push_str(&format!(
+                    "#{:<5} {:<12} {:<5} qty {:<12} {}x entry {:<12} stop {:<12} target {:<12}{}\n",
+                    p["id"],
+                    p["symbol"].as_str().unwrap_or("?"),
+                    p["side"].as_str().unwrap_or("?"),
+                    num(&p["qty"]),
+                    num(&p["leverage"]),
+                    num(&p["entry_price"]),
+                    num(&p["stop"]),
+                    num(&p["target"]),
+                    if p["filled"] == Value::Bool(true) { "" } else { " (pending)" }
+                ));
+            }
+        }
+        Command::Alerts => {
+            out.push_str(&format!("{} alerts\n", r["count"]));
+            for a in r["recent"].as_array().into_iter().flatten() {
+                out.push_str(&format!("{a}\n"));
+            }
+        }
+        _ => out.push_str(&format!("{r}\n")),
+    }
+    out
+}
