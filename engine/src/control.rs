@@ -209,6 +209,69 @@ pub struct Assignment {
     pub shard: Vec<usize>,
 }
 
+/// How long both shards deliver a moving symbol before the source lets go.
+pub const MOVE_OVERLAP: Duration = Duration::from_millis(500);
+
+/// How long a shard has to confirm a subscription.
+const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// The make-before-break mover of a mio run: the target shard subscribes, and once the
+/// exchange confirmed it both shards deliver for [`MOVE_OVERLAP`] (the brain drops what it
+/// already applied, by event identity) before the source unsubscribes. One move at a time.
+pub fn mover(
+    commands: Vec<Mutex<rtrb::Producer<crate::feed::subscription::ShardCommand>>>,
+    shards: Vec<Arc<ShardStats>>,
+    assignment: Arc<Mutex<Assignment>>,
+    table: Arc<SymbolTable>,
+) -> Mover {
+    use crate::feed::subscription::ShardCommand;
+    let next_id = std::sync::atomic::AtomicU64::new(1);
+    let one_at_a_time = Mutex::new(());
+    Box::new(move |symbol, to| {
+        let _guard = one_at_a_time.lock().map_err(|_| "a previous move panicked")?;
+        let name = table.name(aegis_wire::SymbolId(symbol as u16)).unwrap_or("?").to_string();
+        let from = assignment.lock().map_err(|_| "assignment poisoned")?.shard[symbol];
+        if from == to {
+            return Ok(json!({ "symbol": name, "shard": to, "moved": false }));
+        }
+        let send = |shard: usize, command: ShardCommand| -> Result<u64, String> {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let command = match command {
+                ShardCommand::Subscribe { symbol, .. } => ShardCommand::Subscribe { symbol, id },
+                ShardCommand::Unsubscribe { symbol, .. } => ShardCommand::Unsubscribe { symbol, id },
+            };
+            let mut ring = commands[shard].lock().map_err(|_| "shard command ring poisoned")?;
+            ring.push(command).map_err(|_| format!("shard {shard}'s command ring is full"))?;
+            Ok(id)
+        };
+        let confirmed = |shard: usize, id: u64| {
+            let deadline = Instant::now() + SUBSCRIBE_PATIENCE;
+            while shards[shard].acked.load(Ordering::Relaxed) < id {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            true
+        };
+        let sym = aegis_wire::SymbolId(symbol as u16);
+        let id = send(to, ShardCommand::Subscribe { symbol: sym, id: 0 })?;
+        if !confirmed(to, id) {
+            let _ = send(to, ShardCommand::Unsubscribe { symbol: sym, id: 0 });
+            return Err(format!(
+                "shard {to} did not confirm {name}'s subscription within 10 s; it stays on shard {from}"
+            ));
+        }
+        std::thread::sleep(MOVE_OVERLAP);
+        let id = send(from, ShardCommand::Unsubscribe { symbol: sym, id: 0 })?;
+        assignment.lock().map_err(|_| "assignment poisoned")?.shard[symbol] = to;
+        let released = confirmed(from, id);
+        Ok(
+            json!({ "symbol": name, "from": from, "to": to, "overlap_ms": MOVE_OVERLAP.as_millis() as u64, "source_released": released }),
+        )
+    })
+}
+
 /// Everything the control thread reads or drives.
 pub struct ControlContext {
     /// Symbols.
@@ -222,7 +285,7 @@ pub struct ControlContext {
     /// Per shard ring.
     pub rings: Vec<Arc<RingStats>>,
     /// Symbol → shard.
-    pub assignment: Mutex<Assignment>,
+    pub assignment: Arc<Mutex<Assignment>>,
     /// The data dir (journals), if any.
     pub data_dir: Option<PathBuf>,
     /// Ring capacities of the experience log (for `export`).
@@ -233,8 +296,10 @@ pub struct ControlContext {
     pub started: Instant,
     /// Transport in use.
     pub transport: String,
-    /// Moves symbols between shards (set when rebalancing is wired).
+    /// Moves symbols between shards (mio runs).
     pub mover: Option<Mover>,
+    /// Stalls the watchdog reported.
+    pub watchdog_alerts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A running control server; dropping it stops the thread and removes the socket file.
@@ -450,6 +515,8 @@ fn status(ctx: &ControlContext) -> Value {
         "phase": if load(&d.phase) == 1 { "student" } else { "teacher" },
         "paused": load(&d.paused) == 1,
         "alerts": load(&d.alerts),
+        "watchdog_alerts": load(&ctx.watchdog_alerts),
+        "shard_restarts": ctx.shards.iter().map(|s| load(&s.restarts)).sum::<u64>(),
         "model_generation": 0,
     })
 }
@@ -477,6 +544,7 @@ fn shards(ctx: &ControlContext) -> Value {
                 "ring_depth": load(&r.pushed).saturating_sub(load(&r.drained)),
                 "ring_drops": load(&r.dropped),
                 "reconnects": load(&s.reconnects),
+                "restarts": load(&s.restarts),
                 "parse_errors": load(&s.parse_errors),
                 "heartbeat": load(&s.heartbeat),
             })

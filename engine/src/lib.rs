@@ -15,7 +15,7 @@
 //! - [`run`]: wiring a run together and its summary.
 //! - [`replay`]: recorded data through the same brain and desk, as a deterministic backtest.
 //!
-//! Planned: the watchdog — see ARCHITECTURE.md.
+//! - [`watchdog`]: progress counters checked for stalls.
 
 pub mod brain;
 pub mod clock;
@@ -29,3 +29,4 @@ pub mod replay;
 pub mod rest;
 pub mod ring;
 pub mod run;
+pub mod watchdog;

@@ -79,6 +79,8 @@ pub struct MetricsContext {
     pub rings: Vec<Arc<RingStats>>,
     /// The brain's latency histograms.
     pub stages: Arc<SharedStages>,
+    /// Stalls the watchdog reported.
+    pub watchdog_alerts: Arc<AtomicU64>,
 }
 
 /// One counter of a shard's stats.
@@ -117,10 +119,11 @@ pub fn render(ctx: &MetricsContext) -> String {
             let _ = writeln!(out, "aegis_events_total{{shard=\"{shard}\",kind=\"{}\"}} {n}", kind.name());
         }
     }
-    let per_shard: [(&str, &str, &str, ShardCounter); 3] = [
+    let per_shard: [(&str, &str, &str, ShardCounter); 4] = [
         ("aegis_messages_total", "counter", "WebSocket messages received.", |s| &s.messages),
         ("aegis_malformed_messages_total", "counter", "Messages refused by the parser.", |s| &s.parse_errors),
         ("aegis_reconnects_total", "counter", "Connections re-established.", |s| &s.reconnects),
+        ("aegis_shard_restarts_total", "counter", "Shard threads restarted after a panic.", |s| &s.restarts),
     ];
     for (name, kind, help, field) in per_shard {
         family(&mut out, name, kind, help);
@@ -141,7 +144,13 @@ pub fn render(ctx: &MetricsContext) -> String {
         let _ = writeln!(out, "aegis_ring_drops_total{{shard=\"{shard}\"}} {}", load(&r.dropped));
     }
     let d = &ctx.desk;
-    let singles: [(&str, &str, &str, f64); 9] = [
+    let singles: [(&str, &str, &str, f64); 10] = [
+        (
+            "aegis_watchdog_alerts_total",
+            "counter",
+            "Threads the watchdog found stalled.",
+            load(&ctx.watchdog_alerts) as f64,
+        ),
         (
             "aegis_gaps_detected_total",
             "counter",

@@ -6,6 +6,7 @@ use crate::brain::desk::{Desk, DeskEvent, DeskStats};
 use crate::brain::{Brain, BrainConfig, BrainStats, ClosedBar};
 use crate::feed::binance::StreamHint;
 use crate::feed::shard::{kind_index, run_shard, EndpointSpec, Idle, ShardConfig, ShardStats};
+use crate::feed::subscription::ShardCommand;
 use crate::ledger::Ledger;
 use crate::rest::{run_worker, RestClient, RestRequest, RestStats};
 use crate::ring::{ring_with_doorbell, Doorbell, RingStats};
@@ -18,6 +19,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a shard or the brain may make no progress before the watchdog says so.
+const WATCHDOG_STALL: Duration = Duration::from_secs(2);
 
 /// Which transport a shard's sockets use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,13 +155,15 @@ fn split_url(url: &str) -> Result<(SocketAddr, String, String, bool), RunError> 
 }
 
 /// Plans each shard's connections: symbols round-robin over shards, one connection per tier
-/// (one for both when the tiers share a URL), at most 200 streams each.
+/// (one for both when the tiers share a URL), at most 200 streams each; and per tier an
+/// empty connection for live subscriptions to open.
 fn plan_endpoints(
     config: &RunConfig,
     table: &SymbolTable,
     tls: Option<&Arc<rustls::ClientConfig>>,
-) -> Result<Vec<Vec<EndpointSpec>>, RunError> {
+) -> Result<(Vec<Vec<EndpointSpec>>, Vec<EndpointSpec>), RunError> {
     let mut per_shard = vec![Vec::new(); config.shards.max(1)];
+    let mut templates = Vec::new();
     let mut kinds = Vec::new();
     for channel in &config.streams {
         let (kind, partial) = classify_channel(channel.as_bytes())
@@ -172,6 +178,18 @@ fn plan_endpoints(
         for &tier in tiers {
             let url = if tier == Tier::Market { &config.market_ws } else { &config.public_ws };
             let (addr, host, prefix, secure) = split_url(url)?;
+            let spec = |path: String, symbols: Vec<SymbolId>| EndpointSpec {
+                addr,
+                host: host.clone(),
+                path,
+                symbols,
+                raw_hint: None::<StreamHint>,
+                tls: if secure { tls.cloned() } else { None },
+                tier,
+            };
+            if shard == 0 {
+                templates.push(spec(format!("{prefix}/stream?streams="), Vec::new()));
+            }
             let mut streams: Vec<(String, SymbolId)> = Vec::new();
             for (id, name) in &symbols {
                 for (channel, kind, _) in &kinds {
@@ -184,18 +202,11 @@ fn plan_endpoints(
                 let names: Vec<&str> = group.iter().map(|(n, _)| n.as_str()).collect();
                 let mut ids: Vec<SymbolId> = group.iter().map(|(_, id)| *id).collect();
                 ids.dedup();
-                endpoints.push(EndpointSpec {
-                    addr,
-                    host: host.clone(),
-                    path: format!("{prefix}/stream?streams={}", names.join("/")),
-                    symbols: ids,
-                    raw_hint: None::<StreamHint>,
-                    tls: if secure { tls.cloned() } else { None },
-                });
+                endpoints.push(spec(format!("{prefix}/stream?streams={}", names.join("/")), ids));
             }
         }
     }
-    Ok(per_shard)
+    Ok((per_shard, templates))
 }
 
 /// A finished run's counters.
@@ -243,7 +254,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
     }
     let table = Arc::new(table);
-    let plans = plan_endpoints(&config, &table, Some(&tls))?;
+    let (plans, templates) = plan_endpoints(&config, &table, Some(&tls))?;
     let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
         config.streams.iter().filter_map(|c| classify_channel(c.as_bytes())).any(|(k, p)| pred(k, p))
     };
@@ -279,6 +290,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let doorbell = Arc::new(Doorbell::default());
     let mut consumers = Vec::new();
     let mut shard_threads = Vec::new();
+    let mut shard_commands = Vec::new();
     let mut shard_stats = Vec::new();
     let mut ring_stats: Vec<Arc<RingStats>> = Vec::new();
     for (id, endpoints) in plans.into_iter().enumerate() {
@@ -298,14 +310,31 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             backoff_max: config.backoff_max,
             seed: 0x5EED ^ id as u64,
             rotate_after: config.rotate_after,
+            channels: config.streams.clone(),
+            templates: templates.clone(),
+            // Fault injection for the restart test: shard 0 panics once after N messages.
+            panic_after_messages: std::env::var("AEGIS_FAULT_SHARD_PANIC_AFTER")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .filter(|_| id == 0 && !use_glommio),
         };
+        let (commands_tx, commands) = rtrb::RingBuffer::<ShardCommand>::new(64);
+        shard_commands.push(std::sync::Mutex::new(commands_tx));
         let (symbols, stop, io_memory) = (table.clone(), shard_stop.clone(), config.io_memory);
         shard_threads.push(std::thread::Builder::new().name(format!("aegis-shard-{id}")).spawn(
             move || {
                 if use_glommio {
-                    crate::feed::uring::run_shard(shard_config, symbols, producer, stats, stop, io_memory)
+                    crate::feed::uring::run_shard(
+                        shard_config,
+                        symbols,
+                        producer,
+                        stats,
+                        stop,
+                        io_memory,
+                        Some(commands),
+                    )
                 } else {
-                    run_shard(shard_config, symbols, producer, stats, stop)
+                    run_shard(shard_config, symbols, producer, stats, stop, Some(commands))
                 }
             },
         )?);
@@ -358,25 +387,38 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         brain_stats.clone(),
     )
     .with_doorbell(doorbell);
+    let watchdog_alerts = Arc::new(AtomicU64::new(0));
     let (brain, control) = match &config.control_socket {
         Some(path) => {
             let (link, brain_end) = crate::control::brain_link();
             let shards = consumers_len;
+            let assignment = Arc::new(std::sync::Mutex::new(crate::control::Assignment {
+                shard: (0..table.len()).map(|i| i % shards).collect(),
+            }));
+            let mover = if use_glommio {
+                None
+            } else {
+                Some(crate::control::mover(
+                    std::mem::take(&mut shard_commands),
+                    shard_stats.clone(),
+                    assignment.clone(),
+                    table.clone(),
+                ))
+            };
             let context = crate::control::ControlContext {
                 table: table.clone(),
                 brain: brain_stats.clone(),
                 desk: desk_stats.clone(),
                 shards: shard_stats.clone(),
                 rings: ring_stats.clone(),
-                assignment: std::sync::Mutex::new(crate::control::Assignment {
-                    shard: (0..table.len()).map(|i| i % shards).collect(),
-                }),
+                assignment,
                 data_dir: config.data.dir.clone(),
                 data: config.data.clone(),
                 link: std::sync::Mutex::new(link),
                 started: Instant::now(),
                 transport: transport_note.clone(),
-                mover: None,
+                mover,
+                watchdog_alerts: watchdog_alerts.clone(),
             };
             let server = crate::control::serve(path, Arc::new(context))
                 .map_err(|e| RunError::Config(format!("control.socket {}: {e}", path.display())))?;
@@ -390,6 +432,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         Some(addr) => {
             let stages = Arc::new(crate::metrics::SharedStages::default());
             let context = crate::metrics::MetricsContext {
+                watchdog_alerts: watchdog_alerts.clone(),
                 brain: brain_stats.clone(),
                 desk: desk_stats.clone(),
                 shards: shard_stats.clone(),
@@ -438,6 +481,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut lag_max_ns_run = 0u64;
     let mut next_report = started + Duration::from_secs(1);
     let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
+    let mut names: Vec<String> = (0..shard_stats.len()).map(|i| format!("shard {i}")).collect();
+    names.push("brain".into());
+    let mut watchdog = crate::watchdog::Watchdog::new(names, WATCHDOG_STALL, Instant::now());
+    let mut heartbeats: Vec<u64> = Vec::with_capacity(shard_stats.len() + 1);
     while !stop.load(Ordering::Relaxed) && config.run_for.is_none_or(|d| started.elapsed() < d) {
         if let Some(warm) = config.warm.as_ref().filter(|w| !w.load(Ordering::Relaxed)) {
             let all_warm = brain_stats.symbols.iter().all(|s| s.features_warm.load(Ordering::Relaxed) == 1);
@@ -456,6 +503,20 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             break;
         }
         std::thread::sleep(Duration::from_millis(20).min(config.run_for.unwrap_or(Duration::MAX)));
+        heartbeats.clear();
+        heartbeats.extend(shard_stats.iter().map(|s| s.heartbeat.load(Ordering::Relaxed)));
+        heartbeats.push(brain_stats.heartbeat.load(Ordering::Relaxed));
+        for event in watchdog.observe(Instant::now(), &heartbeats) {
+            match event {
+                crate::watchdog::WatchEvent::Stalled { name, still } => {
+                    watchdog_alerts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(thread = %name, still_ms = still.as_millis() as u64, "watchdog: no progress");
+                }
+                crate::watchdog::WatchEvent::Recovered { name } => {
+                    tracing::info!(thread = %name, "watchdog: progressing again")
+                }
+            }
+        }
         if config.progress && Instant::now() >= next_report {
             next_report += Duration::from_secs(1);
             let events: u64 = brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum();
@@ -521,6 +582,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
     summary["latency"] = latency.as_ref().map_or(Value::Null, |l| l.summary());
     summary["metrics"] = metrics_note;
+    summary["watchdog_alerts"] = Value::from(watchdog_alerts.load(Ordering::Relaxed));
+    summary["shard_restarts"] =
+        Value::from(shard_stats.iter().map(|s| s.restarts.load(Ordering::Relaxed)).sum::<u64>());
     Ok(RunReport { summary, latency })
 }
 

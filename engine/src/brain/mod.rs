@@ -130,6 +130,10 @@ struct SymbolState {
     last_trade_id: Option<u64>,
     last_agg_id: Option<u64>,
     last_agg_last_trade: Option<u64>,
+    /// The ring whose trades were applied last, and that trade's read time (see
+    /// `Core::trade_from`).
+    trade_leader: u8,
+    trade_leader_ns: u64,
     last_book_ticker_u: u64,
     last_mark_time: i64,
     last_kline_open: Option<i64>,
@@ -151,6 +155,8 @@ impl SymbolState {
             last_trade_id: None,
             last_agg_id: None,
             last_agg_last_trade: None,
+            trade_leader: 0,
+            trade_leader_ns: 0,
             last_book_ticker_u: 0,
             last_mark_time: 0,
             last_kline_open: None,
@@ -345,17 +351,18 @@ impl Brain {
         let mut n = 0;
         // One clock read per record: a record's decision time is the next one's receipt.
         let mut clock = 0;
-        for ring in &mut self.shard_rings {
+        for (index, ring) in self.shard_rings.iter_mut().enumerate() {
+            let source = Source::Ring(index as u8);
             n += ring.drain(|r, parsed_ns| {
                 let receipt_ns = if clock == 0 { crate::clock::now_ns() } else { clock };
-                self.core.apply(r, false);
+                self.core.apply(r, source);
                 clock = crate::clock::now_ns();
                 // Resync notices are not exchange events: not measured.
                 let read_ns = if r.event.kind().is_some() { r.header.recv_ns.to_native() } else { 0 };
                 self.core.measure(Stamps { read_ns, parsed_ns, receipt_ns, decided_ns: clock });
             });
         }
-        n += self.rest_results.drain(|r, _| self.core.apply(r, true));
+        n += self.rest_results.drain(|r, _| self.core.apply(r, Source::Rest));
         n
     }
 
@@ -364,6 +371,19 @@ impl Brain {
         &self.core.latency
     }
 }
+
+/// Where a record came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A shard's ring (its index).
+    Ring(u8),
+    /// The REST worker (fills, snapshots).
+    Rest,
+}
+
+/// How long the ring delivering a symbol's trades may be silent before another ring's
+/// trades that skip ahead are taken (with the gap counted).
+const LEADER_PATIENCE_NS: u64 = 2_000_000_000;
 
 /// One record in this many updates the shard-read → brain maximum (a shared atomic).
 const LAG_SAMPLE_EVERY: u32 = 64;
@@ -388,7 +408,13 @@ impl Core {
         }
     }
 
-    fn apply(&mut self, record: &ArchivedRecord, from_rest: bool) {
+    fn apply(&mut self, record: &ArchivedRecord, source: Source) {
+        let from_rest = source == Source::Rest;
+        let ring = match source {
+            Source::Ring(ring) => ring,
+            Source::Rest => u8::MAX,
+        };
+        let read_ns = record.header.recv_ns.to_native();
         let index = usize::from(record.header.symbol.0.to_native());
         if index >= self.states.len() {
             return;
@@ -404,6 +430,7 @@ impl Core {
         match &record.event {
             ArchivedEvent::Trade(t) => self.on_trade(
                 symbol,
+                (ring, read_ns),
                 t.trade_id.to_native(),
                 TradePrint {
                     time_ms: t.trade_time_ms.to_native(),
@@ -414,6 +441,7 @@ impl Core {
             ),
             ArchivedEvent::AggTrade(a) => self.on_agg_trade(
                 symbol,
+                (ring, read_ns),
                 a.agg_id.to_native(),
                 a.first_trade_id.to_native(),
                 a.last_trade_id.to_native(),
@@ -448,7 +476,24 @@ impl Core {
         self.stats.symbols[usize::from(symbol.0)].duplicates_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn on_trade(&mut self, symbol: SymbolId, id: u64, print: TradePrint) {
+    /// Whether a trade that follows on (`contiguous`) or skips ahead may apply. A skip is
+    /// taken from the ring that delivered this symbol's last trade (a real gap, counted) or
+    /// once that ring has been silent for `LEADER_PATIENCE`; from another ring it is held
+    /// back, because while a symbol moves between shards the new subscription can run ahead
+    /// of the old one, whose backlog still holds the skipped trades. Both deliver until the
+    /// move ends, so the held-back trade arrives again, in order.
+    fn trade_from(&mut self, i: usize, (ring, read_ns): (u8, u64), contiguous: bool) -> bool {
+        let state = &mut self.states[i];
+        let leader_silent = read_ns.saturating_sub(state.trade_leader_ns) > LEADER_PATIENCE_NS;
+        if !contiguous && ring != state.trade_leader && !leader_silent {
+            return false;
+        }
+        state.trade_leader = ring;
+        state.trade_leader_ns = read_ns;
+        true
+    }
+
+    fn on_trade(&mut self, symbol: SymbolId, from: (u8, u64), id: u64, print: TradePrint) {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if let Some(last) = state.last_trade_id {
@@ -456,6 +501,14 @@ impl Core {
                 self.duplicate(symbol);
                 return;
             }
+        }
+        let contiguous = state.last_trade_id.is_none_or(|last| id == last + 1);
+        if !self.trade_from(i, from, contiguous) {
+            self.duplicate(symbol);
+            return;
+        }
+        let state = &mut self.states[i];
+        if let Some(last) = state.last_trade_id {
             if id > last + 1 {
                 self.stats.symbols[i].trade_id_gaps.fetch_add(id - last - 1, Ordering::Relaxed);
             }
@@ -477,13 +530,27 @@ impl Core {
         }
     }
 
-    fn on_agg_trade(&mut self, symbol: SymbolId, agg_id: u64, first: u64, last: u64, print: TradePrint) {
+    fn on_agg_trade(
+        &mut self,
+        symbol: SymbolId,
+        from: (u8, u64),
+        agg_id: u64,
+        first: u64,
+        last: u64,
+        print: TradePrint,
+    ) {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
             self.duplicate(symbol);
             return;
         }
+        let contiguous = state.last_agg_last_trade.is_none_or(|prev| first <= prev + 1);
+        if !self.trade_from(i, from, contiguous) {
+            self.duplicate(symbol);
+            return;
+        }
+        let state = &mut self.states[i];
         if let Some(prev_last) = state.last_agg_last_trade {
             if first > prev_last + 1 {
                 self.stats.symbols[i].trade_id_gaps.fetch_add(first - prev_last - 1, Ordering::Relaxed);

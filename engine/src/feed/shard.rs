@@ -8,7 +8,9 @@
 
 use super::binance::{parse_message, StreamHint};
 use super::conn::{ConnError, WsConn};
+use super::subscription::{path_streams, request, symbol_streams, with_streams, ShardCommand};
 use crate::ring::RingProducer;
+use aegis_wire::stream::{Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::{Event, EventKind, Header, Record, Resync, ResyncReason, SymbolId, SymbolTable};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -47,6 +49,8 @@ pub struct EndpointSpec {
     pub raw_hint: Option<StreamHint>,
     /// TLS settings for a `wss://` endpoint.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The endpoint tier it connects to (`Unrouted`: one URL for both).
+    pub tier: Tier,
 }
 
 /// A shard's settings.
@@ -71,6 +75,14 @@ pub struct ShardConfig {
     /// Replace each connection after this long, make-before-break, so the exchange's
     /// lifetime limit never cuts the feed.
     pub rotate_after: Option<Duration>,
+    /// Stream channels per symbol (`aggTrade`, `kline_1m`, …), for live subscriptions.
+    pub channels: Vec<String>,
+    /// One connection per tier with an empty stream list: what a live subscription opens
+    /// when no connection of its tier has room.
+    pub templates: Vec<EndpointSpec>,
+    /// Fault injection for tests (`AEGIS_FAULT_SHARD_PANIC_AFTER`): panic once after this
+    /// many messages.
+    pub panic_after_messages: Option<u64>,
 }
 
 /// Counters a shard publishes for other threads (relaxed atomics, no locks on the hot path).
@@ -92,6 +104,13 @@ pub struct ShardStats {
     pub rotations: AtomicU64,
     /// Loop iterations (the watchdog's progress counter).
     pub heartbeat: AtomicU64,
+    /// The largest live-subscription request id carried out (answered by the exchange, or
+    /// applied by reconnecting with the new stream list).
+    pub acked: AtomicU64,
+    /// Live-subscription requests the exchange refused.
+    pub subscription_errors: AtomicU64,
+    /// Times the shard panicked and was restarted.
+    pub restarts: AtomicU64,
     /// The latest parse error, described (written at most once a second).
     pub last_error: Mutex<String>,
     last_error_at_ms: AtomicU64,
@@ -119,6 +138,29 @@ struct Endpoint {
     /// [`ROTATION_OVERLAP`] has passed, so whatever the old one still had in flight arrives.
     successor_live_since: Option<Instant>,
     next_rotation_try: Instant,
+    /// No streams left: not reconnected until a subscription reuses it.
+    retired: bool,
+    /// A live-subscription id to acknowledge once this connection opens.
+    pending_ack: u64,
+}
+
+impl Endpoint {
+    /// A connection to open now.
+    fn waiting(spec: EndpointSpec) -> Self {
+        let now = Instant::now();
+        Endpoint {
+            spec,
+            link: Link::Waiting { retry_at: now },
+            attempt: 0,
+            ever_opened: false,
+            opened_at: None,
+            successor: None,
+            successor_live_since: None,
+            next_rotation_try: now,
+            retired: false,
+            pending_ack: 0,
+        }
+    }
 }
 
 /// How long the old and the new connection overlap during a rotation.
@@ -127,47 +169,90 @@ pub(crate) const ROTATION_OVERLAP: Duration = Duration::from_millis(500);
 /// mio tokens at and above this are successors (token − base = endpoint index).
 const SUCCESSOR_TOKEN: usize = 1 << 20;
 
-/// Runs a shard on the mio (epoll) transport until `stop` is set.
+/// Runs a shard on the mio (epoll) transport until `stop` is set, restarting it in place
+/// if it panics: its connections are opened again from the stream lists they had (live
+/// subscriptions included), and a resync notice per symbol makes the brain fill what the
+/// restart missed. Restarts are counted (`restarts`) and at most ten a second.
 pub fn run_shard(
-    config: ShardConfig,
+    mut config: ShardConfig,
     symbols: Arc<SymbolTable>,
     mut ring: RingProducer,
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
+    mut commands: Option<rtrb::Consumer<ShardCommand>>,
 ) -> io::Result<()> {
+    loop {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_once(&mut config, &symbols, &mut ring, &stats, &stop, commands.as_mut())
+        }));
+        let Err(panic) = attempt else { return attempt.unwrap_or(Ok(())) };
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        stats.restarts.fetch_add(1, Ordering::Relaxed);
+        note_error(&stats, Instant::now(), &format!("shard {} panicked ({what}); restarted", config.id));
+        tracing::error!(shard = config.id, %what, "shard panicked; restarting it");
+        config.panic_after_messages = None;
+        let now_ns = crate::clock::now_ns();
+        let mut resynced = Vec::new();
+        for symbol in config.endpoints.iter().flat_map(|e| e.symbols.iter().copied()) {
+            if !resynced.contains(&symbol) {
+                resynced.push(symbol);
+                ring.push(&Record {
+                    header: Header { symbol, event_time_ms: 0, recv_ns: now_ns },
+                    event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
+                });
+            }
+        }
+        ring.wake();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One life of a shard: until `stop`, or a panic.
+fn run_once(
+    config: &mut ShardConfig,
+    symbols: &Arc<SymbolTable>,
+    ring: &mut RingProducer,
+    stats: &Arc<ShardStats>,
+    stop: &AtomicBool,
+    mut commands: Option<&mut rtrb::Consumer<ShardCommand>>,
+) -> io::Result<()> {
+    let (symbols, stats) = (symbols.clone(), stats.clone());
     if let Some(core) = config.core {
         core_affinity::set_for_current(core_affinity::CoreId { id: core });
     }
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(64);
-    let now = Instant::now();
-    let mut endpoints: Vec<Endpoint> = config
-        .endpoints
-        .iter()
-        .map(|spec| Endpoint {
-            spec: spec.clone(),
-            link: Link::Waiting { retry_at: now },
-            attempt: 0,
-            ever_opened: false,
-            opened_at: None,
-            successor: None,
-            successor_live_since: None,
-            next_rotation_try: now,
-        })
-        .collect();
+    let mut endpoints: Vec<Endpoint> =
+        config.endpoints.iter().map(|spec| Endpoint::waiting(spec.clone())).collect();
     let mut jitter = config.seed | 1;
     let mut idle_spins = 0u32;
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        while let Some(command) = commands.as_mut().and_then(|c| c.pop().ok()) {
+            apply_command(command, &mut endpoints, config, &symbols, &poll, &stats);
+            // What a restart reconnects to (rare: one copy per command).
+            config.endpoints = endpoints.iter().map(|e| e.spec.clone()).collect();
+        }
+        if config.panic_after_messages.is_some_and(|n| stats.messages.load(Ordering::Relaxed) >= n) {
+            panic!(
+                "injected fault: shard {} panics after {} messages",
+                config.id,
+                stats.messages.load(Ordering::Relaxed)
+            );
+        }
         let now = Instant::now();
         for (i, ep) in endpoints.iter_mut().enumerate() {
             if let Link::Waiting { retry_at } = ep.link {
-                if now >= retry_at {
+                if now >= retry_at && !ep.retired {
                     ep.link =
                         connect(&poll, i, &ep.spec, config.max_message, config.seed ^ u64::from(ep.attempt))
                             .unwrap_or(Link::Waiting {
-                                retry_at: now + backoff(&config, ep.attempt, &mut jitter),
+                                retry_at: now + backoff(config, ep.attempt, &mut jitter),
                             });
                     ep.attempt += 1;
                 }
@@ -201,23 +286,26 @@ pub fn run_shard(
             let token = event.token().0;
             if token >= SUCCESSOR_TOKEN {
                 let Some(ep) = endpoints.get_mut(token - SUCCESSOR_TOKEN) else { continue };
-                service_successor(ep, &poll, &symbols, &mut ring, &stats, started);
+                service_successor(ep, &poll, &symbols, ring, &stats, started);
                 continue;
             }
             let Some(ep) = endpoints.get_mut(token) else { continue };
-            let result = service(&mut ep.link, &ep.spec, &symbols, &mut ring, &stats, started);
+            let result = service(&mut ep.link, &ep.spec, &symbols, ring, &stats, started);
             match result {
                 Ok(true) => {
                     announce_open(
                         &ep.spec,
                         ep.ever_opened,
-                        &mut ring,
+                        ring,
                         &stats,
                         started.elapsed().as_nanos() as u64,
                     );
                     ep.ever_opened = true;
                     ep.attempt = 0;
                     ep.opened_at = Some(Instant::now());
+                    if ep.pending_ack > 0 {
+                        stats.acked.fetch_max(std::mem::take(&mut ep.pending_ack), Ordering::Relaxed);
+                    }
                 }
                 Ok(false) => {}
                 Err(err) => {
@@ -225,14 +313,109 @@ pub fn run_shard(
                     stats.disconnects.fetch_add(1, Ordering::Relaxed);
                     note_error(&stats, started, &format!("{} {}: {err}", ep.spec.host, ep.spec.path));
                     ep.opened_at = None;
-                    ep.link = Link::Waiting {
-                        retry_at: Instant::now() + backoff(&config, ep.attempt, &mut jitter),
-                    };
+                    ep.link =
+                        Link::Waiting { retry_at: Instant::now() + backoff(config, ep.attempt, &mut jitter) };
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Carries out a live (un)subscription on this shard's connections (mio transport).
+///
+/// Subscribing adds the symbol's streams to a connection of each tier with room (or opens
+/// one), sending SUBSCRIBE on a live connection or reconnecting one still opening with the
+/// new list; unsubscribing sends UNSUBSCRIBE and retires a connection left with no streams.
+/// Either way the connection's URL follows, so a reconnect asks for the same streams.
+fn apply_command(
+    command: ShardCommand,
+    endpoints: &mut Vec<Endpoint>,
+    config: &ShardConfig,
+    symbols: &SymbolTable,
+    poll: &Poll,
+    stats: &ShardStats,
+) {
+    let (symbol, id, subscribe) = match command {
+        ShardCommand::Subscribe { symbol, id } => (symbol, id, true),
+        ShardCommand::Unsubscribe { symbol, id } => (symbol, id, false),
+    };
+    let Some(lower) = symbols.name(symbol).map(str::to_ascii_lowercase) else { return };
+    for template in &config.templates {
+        let names = symbol_streams(&lower, &config.channels, template.tier);
+        if names.is_empty() {
+            continue;
+        }
+        if subscribe {
+            let room = |ep: &Endpoint| {
+                ep.spec.tier == template.tier
+                    && path_streams(&ep.spec.path).len() + names.len() <= MAX_STREAMS_PER_CONNECTION
+            };
+            let index = match endpoints.iter().position(room) {
+                Some(i) => i,
+                None => {
+                    endpoints
+                        .push(Endpoint::waiting(EndpointSpec { symbols: Vec::new(), ..template.clone() }));
+                    endpoints.len() - 1
+                }
+            };
+            let ep = &mut endpoints[index];
+            let mut streams: Vec<String> =
+                path_streams(&ep.spec.path).into_iter().map(str::to_string).collect();
+            streams.extend(names.iter().filter(|n| !streams.contains(n)).cloned().collect::<Vec<_>>());
+            ep.spec.path = with_streams(&ep.spec.path, &streams);
+            if !ep.spec.symbols.contains(&symbol) {
+                ep.spec.symbols.push(symbol);
+            }
+            ep.retired = false;
+            match &mut ep.link {
+                Link::Live { conn, opened: true, .. } => {
+                    conn.send_text(request("SUBSCRIBE", &names, id).as_bytes())
+                }
+                Link::Live { .. } => {
+                    // Still opening with the old list: start again with the new one.
+                    close_link(
+                        poll,
+                        std::mem::replace(&mut ep.link, Link::Waiting { retry_at: Instant::now() }),
+                    );
+                    ep.pending_ack = id;
+                }
+                Link::Waiting { .. } => {
+                    ep.link = Link::Waiting { retry_at: Instant::now() };
+                    ep.pending_ack = id;
+                }
+            }
+        } else {
+            for ep in endpoints
+                .iter_mut()
+                .filter(|ep| ep.spec.symbols.contains(&symbol) && ep.spec.tier == template.tier)
+            {
+                let kept: Vec<String> = path_streams(&ep.spec.path)
+                    .into_iter()
+                    .filter(|s| !names.iter().any(|n| n == s))
+                    .map(str::to_string)
+                    .collect();
+                ep.spec.path = with_streams(&ep.spec.path, &kept);
+                ep.spec.symbols.retain(|s| *s != symbol);
+                if let Link::Live { conn, opened: true, .. } = &mut ep.link {
+                    conn.send_text(request("UNSUBSCRIBE", &names, id).as_bytes());
+                }
+                if kept.is_empty() {
+                    // Closing the connection ends the subscription for certain: no answer
+                    // will come on it, so acknowledge here.
+                    stats.acked.fetch_max(id, Ordering::Relaxed);
+                    ep.retired = true;
+                    if let Link::Live { conn, .. } = &mut ep.link {
+                        conn.send_close(1000);
+                    }
+                    close_link(
+                        poll,
+                        std::mem::replace(&mut ep.link, Link::Waiting { retry_at: Instant::now() }),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Sends a queued close frame if any, and stops watching the socket (dropping it closes it).
@@ -384,7 +567,17 @@ pub(crate) fn deliver(
                 stats.events_by_kind[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
             }
         }
-        Ok(super::binance::Parsed::Reply { .. }) => {}
+        Ok(super::binance::Parsed::Reply { id, ok: true }) => {
+            stats.acked.fetch_max(id, Ordering::Relaxed);
+        }
+        Ok(super::binance::Parsed::Reply { id, ok: false }) => {
+            stats.subscription_errors.fetch_add(1, Ordering::Relaxed);
+            note_error(
+                stats,
+                started,
+                &format!("subscription request {id} refused: {}", String::from_utf8_lossy(text)),
+            );
+        }
         Err(e) => {
             stats.parse_errors.fetch_add(1, Ordering::Relaxed);
             let head = &text[..text.len().min(120)];

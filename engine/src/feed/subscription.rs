@@ -30,7 +30,8 @@ const STREAMS: &str = "streams=";
 
 /// The streams a combined-stream path carries (`/stream?streams=a/b` → `[a, b]`).
 pub fn path_streams(path: &str) -> Vec<&str> {
-    path.split_once(STREAMS).map_or(Vec::new(), |(_, list)| list.split('/').filter(|s| !s.is_empty()).collect())
+    path.split_once(STREAMS)
+        .map_or(Vec::new(), |(_, list)| list.split('/').filter(|s| !s.is_empty()).collect())
 }
 
 /// `path` with its stream list replaced by `streams`.
@@ -46,7 +47,8 @@ pub fn symbol_streams(lower_symbol: &str, channels: &[String], tier: Tier) -> Ve
         .iter()
         .filter(|c| {
             tier == Tier::Unrouted
-                || aegis_wire::stream::classify_channel(c.as_bytes()).is_some_and(|(kind, _)| tier_of(kind) == tier)
+                || aegis_wire::stream::classify_channel(c.as_bytes())
+                    .is_some_and(|(kind, _)| tier_of(kind) == tier)
         })
         .map(|c| format!("{lower_symbol}@{c}"))
         .collect()
@@ -74,10 +76,14 @@ mod tests {
 
     #[test]
     fn a_symbols_streams_follow_the_connections_tier() {
-        let channels: Vec<String> = ["aggTrade", "bookTicker", "kline_1m"].iter().map(|s| s.to_string()).collect();
+        let channels: Vec<String> =
+            ["aggTrade", "bookTicker", "kline_1m"].iter().map(|s| s.to_string()).collect();
         assert_eq!(symbol_streams("btcusdt", &channels, Tier::Unrouted).len(), 3);
         assert_eq!(symbol_streams("btcusdt", &channels, Tier::Public), vec!["btcusdt@bookTicker"]);
-        assert_eq!(symbol_streams("btcusdt", &channels, Tier::Market), vec!["btcusdt@aggTrade", "btcusdt@kline_1m"]);
+        assert_eq!(
+            symbol_streams("btcusdt", &channels, Tier::Market),
+            vec!["btcusdt@aggTrade", "btcusdt@kline_1m"]
+        );
         assert_eq!(
             request("SUBSCRIBE", &["a@trade".into(), "b@trade".into()], 7),
             r#"{"method":"SUBSCRIBE","params":["a@trade","b@trade"],"id":7}"#

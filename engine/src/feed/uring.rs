@@ -55,6 +55,8 @@ pub fn run_shard(
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
     io_memory: usize,
+    // Live subscriptions are carried out on mio shards only (the mover refuses on glommio).
+    _commands: Option<rtrb::Consumer<super::subscription::ShardCommand>>,
 ) -> std::io::Result<()> {
     let name = format!("aegis-shard-{}", config.id);
     let handle = builder(&name, config.core, config.idle, io_memory)

@@ -141,7 +141,8 @@ where
 fn ask(socket: &PathBuf, request: &Value) -> anyhow::Result<Value> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("cannot reach the engine at {} (is `aegis run` up?)", socket.display()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
+    // A drain moves symbols one at a time (≈ 0.6 s each): allow for a large shard.
+    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
     writeln!(stream, "{request}")?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).context("reading the engine's answer")?;
