@@ -69,6 +69,8 @@ pub enum Request {
     Train,
     /// Recent alerts.
     Alerts,
+    /// Per-stage latency (bucket bounds of p50, p90, p99, p99.9).
+    Latency,
     /// Export trades and experiences (CSV and Parquet) to a directory.
     Export {
         /// The output directory.
@@ -215,7 +217,7 @@ pub const MOVE_OVERLAP: Duration = Duration::from_millis(500);
 /// How long a shard has to confirm a subscription.
 const SUBSCRIBE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// The make-before-break mover of a mio run: the target shard subscribes, and once the
+/// The make-before-break mover: the target shard subscribes, and once the
 /// exchange confirmed it both shards deliver for [`MOVE_OVERLAP`] (the brain drops what it
 /// already applied, by event identity) before the source unsubscribes. One move at a time.
 pub fn mover(
@@ -296,10 +298,12 @@ pub struct ControlContext {
     pub started: Instant,
     /// Transport in use.
     pub transport: String,
-    /// Moves symbols between shards (mio runs).
+    /// Moves symbols between shards.
     pub mover: Option<Mover>,
     /// Stalls the watchdog reported.
     pub watchdog_alerts: Arc<std::sync::atomic::AtomicU64>,
+    /// The brain's latency buckets.
+    pub stages: Arc<crate::metrics::SharedStages>,
 }
 
 /// A running control server; dropping it stops the thread and removes the socket file.
@@ -460,6 +464,7 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
         })),
         Request::Train => Err("training needs the ML sidecar (issue 6), which is not built yet".into()),
         Request::Alerts => alerts(ctx),
+        Request::Latency => Ok(latency(ctx)),
         Request::Export { out } => {
             let dir = ctx.data_dir.as_ref().ok_or("no data dir: this run keeps no journals")?;
             let exported = crate::ledger::export(dir, Path::new(out), &ctx.data)?;
@@ -573,6 +578,22 @@ fn symbols(ctx: &ControlContext) -> Value {
         })
         .collect();
     json!({ "symbols": list })
+}
+
+fn latency(ctx: &ControlContext) -> Value {
+    let stages: Vec<Value> = crate::metrics::STAGES
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| {
+            let q = |q: f64| ctx.stages.quantile_bound(i, q);
+            json!({
+                "stage": stage,
+                "count": ctx.stages.count(i),
+                "p50_le_ns": q(0.5), "p90_le_ns": q(0.9), "p99_le_ns": q(0.99), "p999_le_ns": q(0.999),
+            })
+        })
+        .collect();
+    json!({ "stages": stages, "note": "upper bounds of power-of-two buckets since start" })
 }
 
 fn alerts(ctx: &ControlContext) -> Result<Value, String> {

@@ -49,6 +49,31 @@ impl SharedStages {
         b.sum_ns.store(b.sum_ns.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
     }
 
+    /// The upper bound (ns) of the bucket holding quantile `q` of `stage` (`None` before any
+    /// observation; `u64::MAX` for the +Inf bucket): "p99 ≤ 2,048 ns".
+    pub fn quantile_bound(&self, stage: usize, q: f64) -> Option<u64> {
+        let b = self.stages.get(stage)?;
+        let counts: Vec<u64> = b.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(if i == BUCKETS { u64::MAX } else { 1u64 << (FIRST_POW + i as u32) });
+            }
+        }
+        None
+    }
+
+    /// Observations of `stage`.
+    pub fn count(&self, stage: usize) -> u64 {
+        self.stages.get(stage).map_or(0, |b| b.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+    }
+
     /// Cumulative (bound in seconds, count) pairs of a stage, +Inf last, and the sum in seconds.
     fn cumulative(&self, stage: usize) -> (Vec<(String, u64)>, f64) {
         let b = &self.stages[stage];
@@ -268,5 +293,10 @@ mod tests {
         assert_eq!(buckets[BUCKETS - 1].1, 3, "the largest finite bucket holds all but the huge one");
         assert!(sum > 0.0);
         assert_eq!(s.cumulative(1).0.last().unwrap().1, 0);
+        assert_eq!(s.quantile_bound(0, 0.5), Some(128));
+        assert_eq!(s.quantile_bound(0, 0.75), Some(256));
+        assert_eq!(s.quantile_bound(0, 1.0), Some(u64::MAX));
+        assert_eq!(s.quantile_bound(1, 0.5), None);
+        assert_eq!(s.count(0), 4);
     }
 }

@@ -316,7 +316,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             panic_after_messages: std::env::var("AEGIS_FAULT_SHARD_PANIC_AFTER")
                 .ok()
                 .and_then(|n| n.parse().ok())
-                .filter(|_| id == 0 && !use_glommio),
+                .filter(|_| id == 0),
         };
         let (commands_tx, commands) = rtrb::RingBuffer::<ShardCommand>::new(64);
         shard_commands.push(std::sync::Mutex::new(commands_tx));
@@ -388,6 +388,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     )
     .with_doorbell(doorbell);
     let watchdog_alerts = Arc::new(AtomicU64::new(0));
+    // The brain's latency buckets, read by the metrics endpoint and the control socket.
+    let stages = Arc::new(crate::metrics::SharedStages::default());
+    let brain = brain.with_metrics(stages.clone());
     let (brain, control) = match &config.control_socket {
         Some(path) => {
             let (link, brain_end) = crate::control::brain_link();
@@ -395,16 +398,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             let assignment = Arc::new(std::sync::Mutex::new(crate::control::Assignment {
                 shard: (0..table.len()).map(|i| i % shards).collect(),
             }));
-            let mover = if use_glommio {
-                None
-            } else {
-                Some(crate::control::mover(
-                    std::mem::take(&mut shard_commands),
-                    shard_stats.clone(),
-                    assignment.clone(),
-                    table.clone(),
-                ))
-            };
+            let mover = Some(crate::control::mover(
+                std::mem::take(&mut shard_commands),
+                shard_stats.clone(),
+                assignment.clone(),
+                table.clone(),
+            ));
             let context = crate::control::ControlContext {
                 table: table.clone(),
                 brain: brain_stats.clone(),
@@ -419,6 +418,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 transport: transport_note.clone(),
                 mover,
                 watchdog_alerts: watchdog_alerts.clone(),
+                stages: stages.clone(),
             };
             let server = crate::control::serve(path, Arc::new(context))
                 .map_err(|e| RunError::Config(format!("control.socket {}: {e}", path.display())))?;
@@ -430,7 +430,6 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     // Announced after the control socket is bound: a script that sees this line can use both.
     let (brain, metrics, metrics_note) = match &config.metrics_addr {
         Some(addr) => {
-            let stages = Arc::new(crate::metrics::SharedStages::default());
             let context = crate::metrics::MetricsContext {
                 watchdog_alerts: watchdog_alerts.clone(),
                 brain: brain_stats.clone(),
@@ -443,7 +442,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 Ok(server) => {
                     eprintln!("aegis: metrics on http://{}/metrics", server.addr);
                     let note = json!({ "addr": server.addr.to_string() });
-                    (brain.with_metrics(stages), Some(server), note)
+                    (brain, Some(server), note)
                 }
                 Err(e) => {
                     // A busy port must not stop the trading engine: say so and run without.

@@ -216,6 +216,30 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     let (head, _) = http_get(&engine.metrics, "/nothing");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
+    // The latency buckets and the dashboard, against the live engine.
+    let latency = json_of(&engine, &["latency"]);
+    let e2e = latency["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["stage"] == "wire_to_decision")
+        .unwrap()
+        .clone();
+    assert!(
+        e2e["count"].as_u64().unwrap() > 100
+            && e2e["p50_le_ns"].as_u64().unwrap() <= e2e["p99_le_ns"].as_u64().unwrap(),
+        "{e2e}"
+    );
+    let (code, frame, err) = aegisctl(&engine, &["top", "--once"]);
+    assert_eq!(code, 0, "{err}");
+    for needle in ["equity", "phase teacher", " shards ", "wire_to_decision", " positions "] {
+        assert!(frame.contains(needle), "{needle} missing from the dashboard:\n{frame}");
+    }
+    assert!(
+        frame.lines().count() <= 32 && frame.lines().all(|l| l.chars().count() <= 110),
+        "fits its terminal:\n{frame}"
+    );
+
     // Every series the Grafana dashboard queries is one the endpoint serves.
     let dashboard = std::fs::read_to_string(common::repo().join("config/grafana-aegis.json")).unwrap();
     let mut queried: Vec<&str> = dashboard

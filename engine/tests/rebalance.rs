@@ -24,13 +24,25 @@ fn aegisctl(socket: &std::path::Path, args: &[&str]) -> Result<Value, String> {
 }
 
 #[test]
-fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event() {
+fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event_on_mio() {
+    symbols_move_between_shards_every_second_without_losing_or_doubling_an_event("mio");
+}
+
+/// The same on glommio shards (io_uring), where glommio can start.
+#[test]
+fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event_on_glommio() {
+    common::on_glommio(env!("CARGO_BIN_EXE_aegis"), || {
+        symbols_move_between_shards_every_second_without_losing_or_doubling_an_event("glommio")
+    });
+}
+
+fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");
     let summary = dir.path().join("summary.json");
     let bars = dir.path().join("bars.csv");
     let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
-        .args(["run", "--quiet", "--for", "300s", "--shards", "2", "--transport", "mio"])
+        .args(["run", "--quiet", "--for", "300s", "--shards", "2", "--transport", transport])
         .args(["--streams", "aggTrade,kline_1m"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))

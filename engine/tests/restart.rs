@@ -26,13 +26,25 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled() {
+fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled_on_mio() {
+    a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("mio");
+}
+
+/// The same on glommio shards (io_uring), where glommio can start.
+#[test]
+fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled_on_glommio() {
+    common::on_glommio(env!("CARGO_BIN_EXE_aegis"), || {
+        a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("glommio")
+    });
+}
+
+fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled(transport: &str) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");
     let (summary, bars) = (dir.path().join("summary.json"), dir.path().join("bars.csv"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
         .env("AEGIS_FAULT_SHARD_PANIC_AFTER", "20000")
-        .args(["run", "--quiet", "--for", "300s", "--transport", "mio", "--streams", "aggTrade,kline_1m"])
+        .args(["run", "--quiet", "--for", "300s", "--transport", transport, "--streams", "aggTrade,kline_1m"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--control-socket")

@@ -8,9 +8,9 @@
 
 use super::binance::{parse_message, StreamHint};
 use super::conn::{ConnError, WsConn};
-use super::subscription::{path_streams, request, symbol_streams, with_streams, ShardCommand};
+use super::subscription::{add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand};
 use crate::ring::RingProducer;
-use aegis_wire::stream::{Tier, MAX_STREAMS_PER_CONNECTION};
+use aegis_wire::stream::Tier;
 use aegis_wire::{Event, EventKind, Header, Record, Resync, ResyncReason, SymbolId, SymbolTable};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -347,11 +347,7 @@ fn apply_command(
             continue;
         }
         if subscribe {
-            let room = |ep: &Endpoint| {
-                ep.spec.tier == template.tier
-                    && path_streams(&ep.spec.path).len() + names.len() <= MAX_STREAMS_PER_CONNECTION
-            };
-            let index = match endpoints.iter().position(room) {
+            let index = match endpoints.iter().position(|ep| has_room(&ep.spec, template.tier, names.len())) {
                 Some(i) => i,
                 None => {
                     endpoints
@@ -360,13 +356,7 @@ fn apply_command(
                 }
             };
             let ep = &mut endpoints[index];
-            let mut streams: Vec<String> =
-                path_streams(&ep.spec.path).into_iter().map(str::to_string).collect();
-            streams.extend(names.iter().filter(|n| !streams.contains(n)).cloned().collect::<Vec<_>>());
-            ep.spec.path = with_streams(&ep.spec.path, &streams);
-            if !ep.spec.symbols.contains(&symbol) {
-                ep.spec.symbols.push(symbol);
-            }
+            add_streams(&mut ep.spec, symbol, &names);
             ep.retired = false;
             match &mut ep.link {
                 Link::Live { conn, opened: true, .. } => {
@@ -390,17 +380,11 @@ fn apply_command(
                 .iter_mut()
                 .filter(|ep| ep.spec.symbols.contains(&symbol) && ep.spec.tier == template.tier)
             {
-                let kept: Vec<String> = path_streams(&ep.spec.path)
-                    .into_iter()
-                    .filter(|s| !names.iter().any(|n| n == s))
-                    .map(str::to_string)
-                    .collect();
-                ep.spec.path = with_streams(&ep.spec.path, &kept);
-                ep.spec.symbols.retain(|s| *s != symbol);
+                let left = remove_streams(&mut ep.spec, symbol, &names);
                 if let Link::Live { conn, opened: true, .. } = &mut ep.link {
                     conn.send_text(request("UNSUBSCRIBE", &names, id).as_bytes());
                 }
-                if kept.is_empty() {
+                if left == 0 {
                     // Closing the connection ends the subscription for certain: no answer
                     // will come on it, so acknowledge here.
                     stats.acked.fetch_max(id, Ordering::Relaxed);

@@ -3,7 +3,8 @@
 //! each connection's URL in step with its live subscriptions, so a reconnect asks for
 //! exactly what the connection carried.
 
-use aegis_wire::stream::{tier_of, Tier};
+use super::shard::EndpointSpec;
+use aegis_wire::stream::{tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::SymbolId;
 
 /// What the control plane asks a shard (`id` is the request id the exchange echoes).
@@ -52,6 +53,38 @@ pub fn symbol_streams(lower_symbol: &str, channels: &[String], tier: Tier) -> Ve
         })
         .map(|c| format!("{lower_symbol}@{c}"))
         .collect()
+}
+
+/// Whether a connection of `tier` can take `more` streams.
+pub fn has_room(spec: &EndpointSpec, tier: Tier, more: usize) -> bool {
+    spec.tier == tier && path_streams(&spec.path).len() + more <= MAX_STREAMS_PER_CONNECTION
+}
+
+/// Adds `symbol`'s stream `names` to a connection's URL and symbol list.
+pub fn add_streams(spec: &mut EndpointSpec, symbol: SymbolId, names: &[String]) {
+    let mut streams: Vec<String> = path_streams(&spec.path).into_iter().map(str::to_string).collect();
+    for name in names {
+        if !streams.contains(name) {
+            streams.push(name.clone());
+        }
+    }
+    spec.path = with_streams(&spec.path, &streams);
+    if !spec.symbols.contains(&symbol) {
+        spec.symbols.push(symbol);
+    }
+}
+
+/// Removes `symbol`'s stream `names` from a connection's URL and symbol list; returns how
+/// many streams it still carries.
+pub fn remove_streams(spec: &mut EndpointSpec, symbol: SymbolId, names: &[String]) -> usize {
+    let kept: Vec<String> = path_streams(&spec.path)
+        .into_iter()
+        .filter(|s| !names.iter().any(|n| n == s))
+        .map(str::to_string)
+        .collect();
+    spec.path = with_streams(&spec.path, &kept);
+    spec.symbols.retain(|s| *s != symbol);
+    kept.len()
 }
 
 /// The exchange request: `{"method":"SUBSCRIBE","params":[…],"id":n}`.

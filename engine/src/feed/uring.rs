@@ -12,6 +12,7 @@ use super::shard::{
     announce_open, backoff, deliver, note_error, EndpointSpec, Idle, ShardConfig, ShardStats,
     ROTATION_OVERLAP,
 };
+use super::subscription::{add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand};
 use crate::ring::RingProducer;
 use aegis_wire::SymbolTable;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -55,8 +56,7 @@ pub fn run_shard(
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
     io_memory: usize,
-    // Live subscriptions are carried out on mio shards only (the mover refuses on glommio).
-    _commands: Option<rtrb::Consumer<super::subscription::ShardCommand>>,
+    mut commands: Option<rtrb::Consumer<ShardCommand>>,
 ) -> std::io::Result<()> {
     let name = format!("aegis-shard-{}", config.id);
     let handle = builder(&name, config.core, config.idle, io_memory)
@@ -68,13 +68,21 @@ pub fn run_shard(
                 stats,
                 stop: stop.clone(),
                 started: Instant::now(),
+                panic_after: Rc::new(Cell::new(config.panic_after_messages)),
+                lines: Rc::new(RefCell::new(Vec::new())),
             };
             for spec in config.endpoints.iter().cloned() {
-                glommio::spawn_local(endpoint(spec, ctx.clone(), None)).detach();
+                let line = Rc::new(RefCell::new(Line::new(spec, 0)));
+                ctx.lines.borrow_mut().push(line.clone());
+                spawn_supervised(line, ctx.clone());
             }
             // Endpoint tasks hand over to their successors on rotation, so the executor
-            // lives until the stop flag, not until the first tasks end.
+            // lives until the stop flag, not until the first tasks end. Meanwhile it takes
+            // live (un)subscriptions from the control plane.
             while !stop.load(Ordering::Relaxed) {
+                while let Some(command) = commands.as_mut().and_then(|c| c.pop().ok()) {
+                    apply_command(command, &ctx);
+                }
                 glommio::timer::sleep(Duration::from_millis(20)).await;
             }
             glommio::timer::sleep(READ_TIMEOUT).await;
@@ -92,6 +100,135 @@ struct Ctx {
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
     started: Instant,
+    /// Fault injection for tests: panic once after this many messages.
+    panic_after: Rc<Cell<Option<u64>>>,
+    /// Every connection of the shard.
+    lines: Rc<RefCell<Vec<SharedLine>>>,
+}
+
+/// What the shard's command loop and a connection's task share: the stream list a
+/// (re)connect asks for, and the requests to send once the connection is open.
+struct Line {
+    spec: EndpointSpec,
+    outbox: Vec<String>,
+    /// A subscription id to acknowledge once a connection opened with the new list.
+    pending_ack: u64,
+    /// No streams left: the task closes the connection and ends.
+    retired: bool,
+    /// A task is driving this line.
+    task_alive: bool,
+}
+
+impl Line {
+    fn new(spec: EndpointSpec, pending_ack: u64) -> Self {
+        Line { spec, outbox: Vec::new(), pending_ack, retired: false, task_alive: false }
+    }
+}
+
+type SharedLine = Rc<RefCell<Line>>;
+
+/// Runs a line's task, restarting it in place if it panics: the panic is counted, a resync
+/// notice per symbol makes the brain fill what was missed, and the task starts again.
+fn spawn_supervised(line: SharedLine, ctx: Ctx) {
+    use futures_lite::FutureExt;
+    line.borrow_mut().task_alive = true;
+    glommio::spawn_local(async move {
+        loop {
+            let run =
+                std::panic::AssertUnwindSafe(endpoint(line.clone(), ctx.clone(), None)).catch_unwind().await;
+            let Err(panic) = run else { break };
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("a panic");
+            ctx.stats.restarts.fetch_add(1, Ordering::Relaxed);
+            note_error(
+                &ctx.stats,
+                ctx.started,
+                &format!("shard {} panicked ({what}); restarted", ctx.config.id),
+            );
+            tracing::error!(shard = ctx.config.id, %what, "shard connection task panicked; restarting it");
+            {
+                let symbols = line.borrow().spec.symbols.clone();
+                let mut ring = ctx.ring.borrow_mut();
+                for symbol in symbols {
+                    ring.push(&aegis_wire::Record {
+                        header: aegis_wire::Header {
+                            symbol,
+                            event_time_ms: 0,
+                            recv_ns: crate::clock::now_ns(),
+                        },
+                        event: aegis_wire::Event::Resync(aegis_wire::Resync {
+                            reason: aegis_wire::ResyncReason::Reconnect,
+                        }),
+                    });
+                }
+                ring.wake();
+            }
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+        }
+        line.borrow_mut().task_alive = false;
+    })
+    .detach();
+}
+
+/// Carries out a live (un)subscription (see `shard::apply_command`, the mio twin): the
+/// request goes out on the line's connection once it is open, the line's URL follows.
+fn apply_command(command: ShardCommand, ctx: &Ctx) {
+    let (symbol, id, subscribe) = match command {
+        ShardCommand::Subscribe { symbol, id } => (symbol, id, true),
+        ShardCommand::Unsubscribe { symbol, id } => (symbol, id, false),
+    };
+    let Some(lower) = ctx.symbols.name(symbol).map(str::to_ascii_lowercase) else { return };
+    for template in &ctx.config.templates {
+        let names = symbol_streams(&lower, &ctx.config.channels, template.tier);
+        if names.is_empty() {
+            continue;
+        }
+        if subscribe {
+            let found = ctx
+                .lines
+                .borrow()
+                .iter()
+                .find(|l| has_room(&l.borrow().spec, template.tier, names.len()))
+                .cloned();
+            let line = match found {
+                Some(line) => line,
+                None => {
+                    let spec = EndpointSpec { symbols: Vec::new(), ..template.clone() };
+                    let line = Rc::new(RefCell::new(Line { retired: true, ..Line::new(spec, 0) }));
+                    ctx.lines.borrow_mut().push(line.clone());
+                    line
+                }
+            };
+            let mut l = line.borrow_mut();
+            add_streams(&mut l.spec, symbol, &names);
+            l.retired = false;
+            if l.task_alive {
+                l.outbox.push(request("SUBSCRIBE", &names, id));
+            } else {
+                // A new or idle line: its connection opens with the new list.
+                l.pending_ack = id;
+                drop(l);
+                spawn_supervised(line, ctx.clone());
+            }
+        } else {
+            for line in ctx.lines.borrow().iter() {
+                let mut l = line.borrow_mut();
+                if !(l.spec.tier == template.tier && l.spec.symbols.contains(&symbol)) {
+                    continue;
+                }
+                let left = remove_streams(&mut l.spec, symbol, &names);
+                l.outbox.push(request("UNSUBSCRIBE", &names, id));
+                if left == 0 {
+                    // The connection closes, which ends the subscription for certain.
+                    l.retired = true;
+                    ctx.stats.acked.fetch_max(id, Ordering::Relaxed);
+                }
+            }
+        }
+    }
 }
 
 /// How a session ended without an error.
@@ -103,16 +240,19 @@ enum Ended {
 /// One endpoint's connection, reconnected with backoff until the run stops. A `successor`
 /// task is a rotation's replacement: it flags `live` once open (no resync: nothing was
 /// missed) and gives up if its first connection fails, leaving the retry to its predecessor.
-async fn endpoint(spec: EndpointSpec, ctx: Ctx, successor: Option<Rc<Cell<bool>>>) {
+async fn endpoint(line: SharedLine, ctx: Ctx, successor: Option<Rc<Cell<bool>>>) {
     let mut attempt = 0u32;
     let mut ever_opened = successor.is_some();
-    let mut jitter = ctx.config.seed ^ (spec.addr.port() as u64) | 1;
+    let mut jitter = ctx.config.seed ^ (line.borrow().spec.addr.port() as u64) | 1;
     let mut read_buf = vec![0u8; 64 * 1024];
     let mut out = Vec::with_capacity(64 * 1024);
     let mut live = successor;
-    while !ctx.stop.load(Ordering::Relaxed) {
+    while !ctx.stop.load(Ordering::Relaxed) && !line.borrow().retired {
+        // Each (re)connect asks for the line's current streams.
+        let spec = line.borrow().spec.clone();
         let result =
-            session(&spec, &ctx, &mut ever_opened, &mut attempt, &mut live, &mut read_buf, &mut out).await;
+            session(&spec, &line, &ctx, &mut ever_opened, &mut attempt, &mut live, &mut read_buf, &mut out)
+                .await;
         match result {
             Ok(Ended::Stopped) | Ok(Ended::Rotated) => return,
             Err(err) => {
@@ -139,6 +279,7 @@ struct Rotation {
 #[allow(clippy::too_many_arguments)]
 async fn session(
     spec: &EndpointSpec,
+    line: &SharedLine,
     ctx: &Ctx,
     ever_opened: &mut bool,
     attempt: &mut u32,
@@ -184,14 +325,35 @@ async fn session(
         } else if let (Some(after), Some(at)) = (config.rotate_after, opened_at) {
             if at.elapsed() >= after {
                 let live = Rc::new(Cell::new(false));
-                glommio::spawn_local(endpoint(spec.clone(), ctx.clone(), Some(live.clone()))).detach();
+                glommio::spawn_local(endpoint(line.clone(), ctx.clone(), Some(live.clone()))).detach();
                 rotation = Some(Rotation { live, spawned: Instant::now(), live_since: None });
             }
+        }
+        if ctx.panic_after.get().is_some_and(|n| stats.messages.load(Ordering::Relaxed) >= n) {
+            ctx.panic_after.set(None);
+            panic!(
+                "injected fault: shard {} panics after {} messages",
+                config.id,
+                stats.messages.load(Ordering::Relaxed)
+            );
+        }
+        let (retired, requests) = {
+            let mut l = line.borrow_mut();
+            (l.retired, if conn.is_open() { std::mem::take(&mut l.outbox) } else { Vec::new() })
+        };
+        for request in &requests {
+            conn.send_text(request.as_bytes());
+        }
+        if retired {
+            conn.send_close(1000);
         }
         if conn.wants_write() {
             out.clear();
             conn.write_to(out)?;
             stream.write_all(out).await?;
+        }
+        if retired {
+            return Ok(Ended::Stopped);
         }
         let n = match stream.read(read_buf).await {
             Ok(0) => return Err(ConnError::Eof),
@@ -216,6 +378,10 @@ async fn session(
                     // A rotation's replacement: the predecessor is still delivering.
                     Some(live) => live.set(true),
                     None => announce_open(spec, *ever_opened, &mut ring, stats, recv_ns),
+                }
+                let ack = std::mem::take(&mut line.borrow_mut().pending_ack);
+                if ack > 0 {
+                    stats.acked.fetch_max(ack, Ordering::Relaxed);
                 }
                 *ever_opened = true;
                 *attempt = 0;

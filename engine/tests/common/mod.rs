@@ -141,3 +141,17 @@ pub fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
         std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
     )
 }
+
+/// Runs `scenario` on glommio shards; where glommio cannot start here, checks instead that
+/// a run asking for it is refused (never a silent skip).
+pub fn on_glommio(aegis: &str, scenario: impl FnOnce()) {
+    if let Err(reason) = aegis::feed::uring::probe(512 << 10) {
+        let out = std::process::Command::new(aegis)
+            .args(["run", "--quiet", "--for", "5s", "--transport", "glommio"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "glommio is unusable here ({reason}) yet a run asking for it started");
+        return;
+    }
+    scenario();
+}

@@ -2,7 +2,7 @@
 //! the control socket (versioned, line-delimited JSON); `--json` prints the engine's answer
 //! as is, otherwise a terminal-sized summary. A refused request exits 1 with its reason on
 //! one line; an unreachable engine exits 2. The binary is [`run`] with the process's
-//! arguments and streams.
+//! arguments and streams; [`top`] is the live dashboard.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub mod top;
 
 #[derive(Parser)]
 #[command(name = "aegisctl", version, about = "Operate a running Aegis engine over its control socket")]
@@ -65,6 +67,17 @@ enum Command {
     Train,
     /// Recent alerts.
     Alerts,
+    /// Per-stage latency since start (bucket bounds of p50, p90, p99, p99.9).
+    Latency,
+    /// A live dashboard: shards, events/s, ring depth, latency, account, positions (q quits).
+    Top {
+        /// Refresh interval, milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// Print one frame as text and exit (scripts, logs).
+        #[arg(long)]
+        once: bool,
+    },
     /// Export trades and experiences (CSV and Parquet) into --out.
     Export {
         /// Output directory (as the engine sees it).
@@ -93,6 +106,8 @@ impl Command {
             Command::Model => cmd("model"),
             Command::Train => cmd("train"),
             Command::Alerts => cmd("alerts"),
+            Command::Latency => cmd("latency"),
+            Command::Top { .. } => cmd("status"),
             Command::Export { out } => json!({ "v": 1, "cmd": "export", "out": out }),
         }
     }
@@ -121,6 +136,29 @@ where
         .clone()
         .or_else(|| std::env::var_os("AEGIS_CONTROL_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("target/aegis-data/aegis.sock"));
+    if let Command::Top { interval_ms, once } = cli.command {
+        let mut ask_one = |what: &str| -> Result<Value, String> {
+            let answer = ask(&socket, &json!({ "v": 1, "cmd": what })).map_err(|e| format!("{e:#}"))?;
+            if answer["ok"] == Value::Bool(true) {
+                Ok(answer["result"].clone())
+            } else {
+                Err(format!("refused: {}", answer["error"].as_str().unwrap_or("no reason given")))
+            }
+        };
+        if once {
+            return match top::fetch(&mut ask_one, None) {
+                Ok(snapshot) => {
+                    let _ = write!(out, "{}", top::render_text(&snapshot, 110, 32));
+                    0
+                }
+                Err(e) => {
+                    let _ = writeln!(err, "aegisctl: {e}");
+                    2
+                }
+            };
+        }
+        return top::live(&mut ask_one, Duration::from_millis(interval_ms.max(100)), err);
+    }
     let answer = match ask(&socket, &cli.command.request()) {
         Ok(answer) => answer,
         Err(e) => {
@@ -232,6 +270,23 @@ fn human(command: &Command, r: &Value) -> String {
                     num(&p["stop"]),
                     num(&p["target"]),
                     if p["filled"] == Value::Bool(true) { "" } else { " (pending)" }
+                ));
+            }
+        }
+        Command::Latency => {
+            out.push_str(&format!(
+                "{:<18} {:>10} {:>12} {:>12} {:>12} {:>12}\n",
+                "stage", "events", "p50 ≤ ns", "p90 ≤ ns", "p99 ≤ ns", "p99.9 ≤ ns"
+            ));
+            for l in r["stages"].as_array().into_iter().flatten() {
+                out.push_str(&format!(
+                    "{:<18} {:>10} {:>12} {:>12} {:>12} {:>12}\n",
+                    l["stage"].as_str().unwrap_or("?"),
+                    l["count"],
+                    l["p50_le_ns"],
+                    l["p90_le_ns"],
+                    l["p99_le_ns"],
+                    l["p999_le_ns"]
                 ));
             }
         }
