@@ -414,6 +414,13 @@ fn symbol_index(ctx: &ControlContext, name: &str) -> Result<u16, String> {
     ctx.table.get(name.as_bytes()).map(|id| id.0).ok_or_else(|| format!("unknown symbol {name:?}"))
 }
 
+fn check_shard(ctx: &ControlContext, shard: usize) -> Result<(), String> {
+    if shard < ctx.shards.len() {
+        return Ok(());
+    }
+    Err(format!("unknown shard {shard}: this run has shards 0..{}", ctx.shards.len()))
+}
+
 fn ask(ctx: &ControlContext, command: BrainCommand) -> Result<Vec<BrainReply>, String> {
     ctx.link.lock().map_err(|_| "the brain link is poisoned".to_string())?.ask(command)
 }
@@ -474,16 +481,12 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
         }
         Request::Rebalance { symbol, to } => {
             let index = symbol_index(ctx, symbol)?;
-            if *to >= ctx.shards.len() {
-                return Err(format!("unknown shard {to}: this run has shards 0..{}", ctx.shards.len()));
-            }
+            check_shard(ctx, *to)?;
             let mover = ctx.mover.as_ref().ok_or("rebalancing is not available in this run")?;
             mover(usize::from(index), *to)
         }
         Request::Drain { shard } => {
-            if *shard >= ctx.shards.len() {
-                return Err(format!("unknown shard {shard}: this run has shards 0..{}", ctx.shards.len()));
-            }
+            check_shard(ctx, *shard)?;
             if ctx.shards.len() < 2 {
                 return Err("a run with one shard has nowhere to drain to".into());
             }

@@ -53,15 +53,14 @@ impl SharedStages {
     /// observation; `u64::MAX` for the +Inf bucket): "p99 ≤ 2,048 ns".
     pub fn quantile_bound(&self, stage: usize, q: f64) -> Option<u64> {
         let b = self.stages.get(stage)?;
-        let counts: Vec<u64> = b.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        let total: u64 = counts.iter().sum();
+        let total = self.count(stage);
         if total == 0 {
             return None;
         }
         let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
         let mut seen = 0;
-        for (i, c) in counts.iter().enumerate() {
-            seen += c;
+        for (i, c) in b.counts.iter().enumerate() {
+            seen += c.load(Ordering::Relaxed);
             if seen >= rank {
                 return Some(if i == BUCKETS { u64::MAX } else { 1u64 << (FIRST_POW + i as u32) });
             }

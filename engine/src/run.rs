@@ -375,7 +375,6 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
         None => (None, Value::Null, 0),
     };
-    let consumers_len = consumers.len().max(1);
     let brain = Brain::new(
         brain_config,
         table.len(),
@@ -394,7 +393,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let (brain, control) = match &config.control_socket {
         Some(path) => {
             let (link, brain_end) = crate::control::brain_link();
-            let shards = consumers_len;
+            let shards = config.shards.max(1);
             let assignment = Arc::new(std::sync::Mutex::new(crate::control::Assignment {
                 shard: (0..table.len()).map(|i| i % shards).collect(),
             }));

@@ -10,7 +10,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A running `aegis run` with a control socket and a metrics port; killed on drop.
 struct Engine {
@@ -40,34 +39,19 @@ fn start() -> Engine {
         .spawn()
         .expect("aegis run");
     // The engine announces its metrics address once it serves it (after binding the socket).
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let metrics = loop {
-        let line = lines.next().expect("aegis exited before serving metrics").unwrap();
-        if let Some(rest) = line.strip_prefix("aegis: metrics on http://") {
-            break rest.trim_end_matches("/metrics").to_string();
-        }
-    };
-    // Keep draining stderr so the engine never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let line = common::wait_for_line(&mut child, "aegis: metrics on http://")
+        .expect("aegis exited before serving metrics");
+    let metrics =
+        line.trim_start_matches("aegis: metrics on http://").trim_end_matches("/metrics").to_string();
     Engine { child, socket, metrics, _dir: dir }
 }
 
-/// `aegisctl --socket … ARGS` (the binary's own entry point, `aegisctl::run`).
 fn aegisctl(engine: &Engine, args: &[&str]) -> (i32, String, String) {
-    let socket = engine.socket.to_str().unwrap();
-    let argv: Vec<String> =
-        ["aegisctl", "--socket", socket].iter().chain(args).map(|s| s.to_string()).collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = aegisctl::run(argv, &mut out, &mut err);
-    (code, String::from_utf8_lossy(&out).to_string(), String::from_utf8_lossy(&err).to_string())
+    common::aegisctl(&engine.socket, args)
 }
 
 fn json_of(engine: &Engine, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let (code, out, err) = aegisctl(engine, &all);
-    assert_eq!(code, 0, "aegisctl {args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    common::aegisctl_json(&engine.socket, args).unwrap_or_else(|e| panic!("aegisctl {args:?}: {e}"))
 }
 
 /// Sends a raw line on the socket; returns the answer line.
@@ -77,15 +61,6 @@ fn raw(socket: &Path, bytes: &[u8]) -> Value {
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line).unwrap();
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-}
-
-/// Waits for `what` to hold (polling a live engine, bounded).
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn http_get(addr: &str, path: &str) -> (String, String) {
@@ -117,7 +92,7 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     assert!(human.contains("equity") && human.lines().all(|l| l.len() < 100), "{human}");
 
     // Wait for the teacher to hold a position, then pause: no new entries while paused.
-    eventually("an open position", || {
+    common::eventually("an open position", || {
         json_of(&engine, &["positions"])["positions"].as_array().is_some_and(|p| !p.is_empty())
     });
     assert_eq!(json_of(&engine, &["pause"])["paused"], true);
@@ -158,13 +133,13 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     let closing = json_of(&engine, &["close", &first]);
     assert_eq!(closing["symbol"], first.as_str());
     json_of(&engine, &["flatten"]);
-    eventually("no open position", || json_of(&engine, &["status"])["open_positions"] == 0);
+    common::eventually("no open position", || json_of(&engine, &["status"])["open_positions"] == 0);
     assert!(json_of(&engine, &["positions"])["positions"].as_array().unwrap().is_empty());
     assert_eq!(json_of(&engine, &["resume"])["paused"], false);
 
     // The journal shows the operator's closes.
     let data = engine.socket.parent().unwrap().join("data");
-    eventually("MANUAL closes in the trades journal", || {
+    common::eventually("MANUAL closes in the trades journal", || {
         aegis::ledger::read_journal(&data, "trades")
             .unwrap()
             .iter()

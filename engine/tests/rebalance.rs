@@ -6,22 +6,8 @@ mod common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn aegisctl(socket: &std::path::Path, args: &[&str]) -> Result<Value, String> {
-    let argv: Vec<String> = ["aegisctl", "--socket", socket.to_str().unwrap(), "--json"]
-        .iter()
-        .chain(args)
-        .map(|s| s.to_string())
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    match aegisctl::run(argv, &mut out, &mut err) {
-        0 => Ok(serde_json::from_slice(&out).unwrap()),
-        code => Err(format!("exit {code}: {}", String::from_utf8_lossy(&err))),
-    }
-}
 
 #[test]
 fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event_on_mio() {
@@ -55,12 +41,10 @@ fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let ready = lines.find_map(|l| l.ok().filter(|l| l.starts_with("aegis: control socket")));
+    let ready = common::wait_for_line(&mut child, "aegis: control socket");
     assert!(ready.is_some(), "the engine did not serve its control socket");
-    std::thread::spawn(move || for _ in lines {});
 
-    let symbols = aegisctl(&socket, &["symbols"]).unwrap();
+    let symbols = common::aegisctl_json(&socket, &["symbols"]).unwrap();
     let list = symbols["symbols"].as_array().unwrap();
     assert!(
         list.iter().any(|s| s["shard"] == 0) && list.iter().any(|s| s["shard"] == 1),
@@ -78,11 +62,17 @@ fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event(
     for round in 0..3 {
         for (symbol, home) in &moving {
             let to = if round % 2 == 0 { 1 - home } else { *home };
-            let moved = aegisctl(&socket, &["rebalance", symbol, "--to", &to.to_string()]).unwrap();
+            let moved =
+                common::aegisctl_json(&socket, &["rebalance", symbol, "--to", &to.to_string()]).unwrap();
             assert_eq!(moved["to"], to, "{moved}");
-            assert_eq!(moved["source_released"], true, "{moved} {}", aegisctl(&socket, &["shards"]).unwrap());
+            assert_eq!(
+                moved["source_released"],
+                true,
+                "{moved} {}",
+                common::aegisctl_json(&socket, &["shards"]).unwrap()
+            );
             moves += 1;
-            let now = aegisctl(&socket, &["symbols"]).unwrap();
+            let now = common::aegisctl_json(&socket, &["symbols"]).unwrap();
             let entry = now["symbols"]
                 .as_array()
                 .unwrap()
@@ -95,22 +85,24 @@ fn symbols_move_between_shards_every_second_without_losing_or_doubling_an_event(
     }
     assert!(started.elapsed() >= Duration::from_secs(6), "12 moves of 500 ms overlap each");
     // A drain moves everything off shard 1.
-    let drained = aegisctl(&socket, &["drain", "1"]).unwrap();
+    let drained = common::aegisctl_json(&socket, &["drain", "1"]).unwrap();
     assert!(!drained["moved"].as_array().unwrap().is_empty());
-    let after = aegisctl(&socket, &["symbols"]).unwrap();
+    let after = common::aegisctl_json(&socket, &["symbols"]).unwrap();
     assert!(after["symbols"].as_array().unwrap().iter().all(|s| s["shard"] == 0), "{after}");
-    let shards = aegisctl(&socket, &["shards"]).unwrap();
+    let shards = common::aegisctl_json(&socket, &["shards"]).unwrap();
     assert!(shards["shards"][1]["symbols"].as_array().unwrap().is_empty());
     // Refusals change nothing.
-    let err = aegisctl(&socket, &["rebalance", "NOSUCHUSDT", "--to", "0"]).unwrap_err();
+    let err = common::aegisctl_json(&socket, &["rebalance", "NOSUCHUSDT", "--to", "0"]).unwrap_err();
     assert!(err.contains("exit 1") && err.contains("unknown symbol"), "{err}");
-    let err = aegisctl(&socket, &["drain", "5"]).unwrap_err();
+    let err = common::aegisctl_json(&socket, &["drain", "5"]).unwrap_err();
     assert!(err.contains("unknown shard 5"), "{err}");
 
     // Let a few more klines close on the one shard, then stop cleanly.
-    let bars_before = aegisctl(&socket, &["status"]).unwrap()["bars_closed"].as_u64().unwrap();
+    let bars_before = common::aegisctl_json(&socket, &["status"]).unwrap()["bars_closed"].as_u64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while aegisctl(&socket, &["status"]).unwrap()["bars_closed"].as_u64().unwrap() < bars_before + 40 {
+    while common::aegisctl_json(&socket, &["status"]).unwrap()["bars_closed"].as_u64().unwrap()
+        < bars_before + 40
+    {
         assert!(Instant::now() < deadline, "bars stopped closing after the drain");
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -6,23 +6,10 @@ mod common;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn status(socket: &std::path::Path, what: &str) -> Value {
-    let argv = ["aegisctl", "--socket", socket.to_str().unwrap(), "--json", what];
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(aegisctl::run(argv, &mut out, &mut err), 0, "{}", String::from_utf8_lossy(&err));
-    serde_json::from_slice(&out).unwrap()
-}
-
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::aegisctl_json(socket, &[what]).unwrap()
 }
 
 #[test]
@@ -56,16 +43,14 @@ fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled(transp
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    assert!(lines.find_map(|l| l.ok().filter(|l| l.starts_with("aegis: control socket"))).is_some());
-    std::thread::spawn(move || for _ in lines {});
+    assert!(common::wait_for_line(&mut child, "aegis: control socket").is_some());
 
-    eventually("the injected panic and the restart", || {
+    common::eventually("the injected panic and the restart", || {
         status(&socket, "shards")["shards"][0]["restarts"] == 1
     });
     let events_then = status(&socket, "status")["events"].as_u64().unwrap();
     let bars_then = status(&socket, "status")["bars_closed"].as_u64().unwrap();
-    eventually("events and bars after the restart", || {
+    common::eventually("events and bars after the restart", || {
         let s = status(&socket, "status");
         s["events"].as_u64().unwrap() > events_then + 5_000
             && s["bars_closed"].as_u64().unwrap() > bars_then + 60

@@ -181,32 +181,20 @@ pub fn run_shard(
     stop: Arc<AtomicBool>,
     mut commands: Option<rtrb::Consumer<ShardCommand>>,
 ) -> io::Result<()> {
+    let started = Instant::now();
     loop {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run_once(&mut config, &symbols, &mut ring, &stats, &stop, commands.as_mut())
         }));
         let Err(panic) = attempt else { return attempt.unwrap_or(Ok(())) };
-        let what = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("a panic");
-        stats.restarts.fetch_add(1, Ordering::Relaxed);
-        note_error(&stats, Instant::now(), &format!("shard {} panicked ({what}); restarted", config.id));
-        tracing::error!(shard = config.id, %what, "shard panicked; restarting it");
+        note_restart(&stats, config.id, started, panic.as_ref());
         config.panic_after_messages = None;
-        let now_ns = crate::clock::now_ns();
-        let mut resynced = Vec::new();
-        for symbol in config.endpoints.iter().flat_map(|e| e.symbols.iter().copied()) {
-            if !resynced.contains(&symbol) {
-                resynced.push(symbol);
-                ring.push(&Record {
-                    header: Header { symbol, event_time_ms: 0, recv_ns: now_ns },
-                    event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
-                });
-            }
-        }
-        ring.wake();
+        let mut symbols: Vec<SymbolId> =
+            config.endpoints.iter().flat_map(|e| e.symbols.iter().copied()).collect();
+        symbols.sort_unstable();
+        symbols.dedup();
+        push_resyncs(&symbols, &mut ring, crate::clock::now_ns());
+        // At most ten restarts a second.
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -520,12 +508,36 @@ pub(crate) fn announce_open(
     if reconnect {
         stats.reconnects.fetch_add(1, Ordering::Relaxed);
     }
-    for &symbol in &spec.symbols {
+    push_resyncs(&spec.symbols, ring, recv_ns);
+}
+
+/// Pushes a `Resync(Reconnect)` notice per symbol, so the brain fills what they may have
+/// missed (a reconnect, a restarted shard).
+pub(crate) fn push_resyncs(symbols: &[SymbolId], ring: &mut RingProducer, recv_ns: u64) {
+    for &symbol in symbols {
         ring.push(&Record {
             header: Header { symbol, event_time_ms: 0, recv_ns },
             event: Event::Resync(Resync { reason: ResyncReason::Reconnect }),
         });
     }
+    ring.wake();
+}
+
+/// Counts a shard (or connection task) restarted after `panic`, and says why.
+pub(crate) fn note_restart(
+    stats: &ShardStats,
+    shard: usize,
+    started: Instant,
+    panic: &(dyn std::any::Any + Send),
+) {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    stats.restarts.fetch_add(1, Ordering::Relaxed);
+    note_error(stats, started, &format!("shard {shard} panicked ({what}); restarted"));
+    tracing::error!(shard, %what, "shard panicked; restarting it");
 }
 
 /// Parses one text message into the ring, counting events and errors.

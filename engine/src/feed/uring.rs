@@ -9,8 +9,8 @@
 
 use super::conn::{ConnError, WsConn};
 use super::shard::{
-    announce_open, backoff, deliver, note_error, EndpointSpec, Idle, ShardConfig, ShardStats,
-    ROTATION_OVERLAP,
+    announce_open, backoff, deliver, note_error, note_restart, push_resyncs, EndpointSpec, Idle, ShardConfig,
+    ShardStats, ROTATION_OVERLAP,
 };
 use super::subscription::{add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand};
 use crate::ring::RingProducer;
@@ -137,35 +137,9 @@ fn spawn_supervised(line: SharedLine, ctx: Ctx) {
             let run =
                 std::panic::AssertUnwindSafe(endpoint(line.clone(), ctx.clone(), None)).catch_unwind().await;
             let Err(panic) = run else { break };
-            let what = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("a panic");
-            ctx.stats.restarts.fetch_add(1, Ordering::Relaxed);
-            note_error(
-                &ctx.stats,
-                ctx.started,
-                &format!("shard {} panicked ({what}); restarted", ctx.config.id),
-            );
-            tracing::error!(shard = ctx.config.id, %what, "shard connection task panicked; restarting it");
-            {
-                let symbols = line.borrow().spec.symbols.clone();
-                let mut ring = ctx.ring.borrow_mut();
-                for symbol in symbols {
-                    ring.push(&aegis_wire::Record {
-                        header: aegis_wire::Header {
-                            symbol,
-                            event_time_ms: 0,
-                            recv_ns: crate::clock::now_ns(),
-                        },
-                        event: aegis_wire::Event::Resync(aegis_wire::Resync {
-                            reason: aegis_wire::ResyncReason::Reconnect,
-                        }),
-                    });
-                }
-                ring.wake();
-            }
+            note_restart(&ctx.stats, ctx.config.id, ctx.started, panic.as_ref());
+            let symbols = line.borrow().spec.symbols.clone();
+            push_resyncs(&symbols, &mut ctx.ring.borrow_mut(), crate::clock::now_ns());
             glommio::timer::sleep(Duration::from_millis(100)).await;
         }
         line.borrow_mut().task_alive = false;

@@ -155,3 +155,43 @@ pub fn on_glommio(aegis: &str, scenario: impl FnOnce()) {
     }
     scenario();
 }
+
+/// `aegisctl --socket SOCKET ARGS` through the binary's own entry point (`aegisctl::run`):
+/// (exit status, stdout, stderr).
+pub fn aegisctl(socket: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let socket = socket.to_str().unwrap();
+    let argv: Vec<String> =
+        ["aegisctl", "--socket", socket].iter().chain(args).map(|s| s.to_string()).collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = aegisctl::run(argv, &mut out, &mut err);
+    (code, String::from_utf8_lossy(&out).to_string(), String::from_utf8_lossy(&err).to_string())
+}
+
+/// `aegisctl … --json ARGS`: the answer, or `exit N: stderr` when refused.
+pub fn aegisctl_json(socket: &std::path::Path, args: &[&str]) -> Result<serde_json::Value, String> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    match aegisctl(socket, &all) {
+        (0, out, _) => serde_json::from_str(&out).map_err(|e| format!("{e}: {out}")),
+        (code, _, err) => Err(format!("exit {code}: {err}")),
+    }
+}
+
+/// Waits for `what` to hold on a live engine (polled every 100 ms, at most two minutes).
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Reads `child`'s stderr until a line starts with `prefix` (returned, `None` if it exited
+/// first), then keeps draining it so the engine never blocks on a full pipe.
+pub fn wait_for_line(child: &mut std::process::Child, prefix: &str) -> Option<String> {
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(child.stderr.take()?).lines();
+    let found = lines.find_map(|l| l.ok().filter(|l| l.starts_with(prefix)));
+    std::thread::spawn(move || for _ in lines {});
+    found
+}
