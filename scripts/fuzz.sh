@@ -2,14 +2,15 @@
 # Runs every cargo-fuzz target (or those named) for a bounded time each, starting from the
 # checked-in seeds (fuzz/seeds/TARGET) plus whatever corpus earlier runs left in
 # fuzz/corpus/TARGET. A crash stops the script with the input kept in fuzz/artifacts/TARGET.
-# Not part of the test suite: long runs belong here, their results in RELIABILITY.md.
+# scripts/test.sh runs every target for 5 s as a smoke test; long runs belong here, their
+# results in RELIABILITY.md.
 #   bash scripts/fuzz.sh [--seconds N] [TARGET...]      (default 30 s per target)
-# Needs the nightly toolchain and cargo-fuzz (`cargo +nightly install cargo-fuzz`).
+# Needs the nightly toolchain and cargo-fuzz (scripts/setup.sh installs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=30
 if [ "${1:-}" = "--seconds" ]; then seconds=$2; shift 2; fi
-command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz --locked
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2 --locked
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^aegis-fuzz$')

@@ -16,6 +16,17 @@ fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
 # rust-toolchain.toml pins the toolchain; make sure its components are present.
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The fuzz smoke run (scripts/fuzz.sh) needs a nightly toolchain (libFuzzer with
+# AddressSanitizer) and cargo-fuzz.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  echo "setup: installing the nightly toolchain for fuzzing"
+  rustup toolchain install nightly --profile minimal \
+    || { echo "setup: no nightly toolchain and rustup cannot fetch one" >&2; exit 1; }
+fi
+if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --version 0.13.2 --locked --quiet
+fi
 
 stamp=.venv/.requirements.sha256
 want=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)

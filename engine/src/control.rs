@@ -351,14 +351,49 @@ pub fn serve(path: &Path, ctx: Arc<ControlContext>) -> std::io::Result<ControlSe
     Ok(ControlServer { path: path.to_path_buf(), stop, thread: Some(thread) })
 }
 
+/// Clients served at once; more are refused (each costs a thread).
+pub const MAX_CLIENTS: usize = 16;
+
 fn accept_loop(listener: UnixListener, ctx: Arc<ControlContext>, stop: Arc<AtomicBool>) {
+    let own_uid = crate::credentials::own_uid();
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let (ctx, stop) = (ctx.clone(), stop.clone());
-                let _ = std::thread::Builder::new()
-                    .name("aegis-ctl-conn".into())
-                    .spawn(move || connection(stream, &ctx, &stop));
+            Ok((mut stream, _)) => {
+                // The socket file is 0600, but a mode can be changed and is briefly the
+                // umask's between bind and chmod: the kernel's word on who connected decides.
+                match peer_uid(&stream) {
+                    Ok(uid) if uid == own_uid || uid == 0 => {}
+                    peer => {
+                        let who = peer.map_or_else(|e| format!("unknown ({e})"), |u| format!("uid {u}"));
+                        tracing::warn!(peer = %who, "control socket: refused a client that is not the engine's user");
+                        let _ = writeln!(
+                            stream,
+                            "{}",
+                            error_line(&format!(
+                                "refused: {who} is not the engine's user (uid {own_uid}) or root"
+                            ))
+                        );
+                        continue;
+                    }
+                }
+                if active.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                    let _ = writeln!(
+                        stream,
+                        "{}",
+                        error_line(&format!("refused: {MAX_CLIENTS} clients already connected"))
+                    );
+                    continue;
+                }
+                active.fetch_add(1, Ordering::Relaxed);
+                let (ctx, stop, done) = (ctx.clone(), stop.clone(), active.clone());
+                let spawned = std::thread::Builder::new().name("aegis-ctl-conn".into()).spawn(move || {
+                    connection(stream, &ctx, &stop);
+                    done.fetch_sub(1, Ordering::Relaxed);
+                });
+                if spawned.is_err() {
+                    active.fetch_sub(1, Ordering::Relaxed);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 std::thread::sleep(Duration::from_millis(20))
@@ -369,6 +404,28 @@ fn accept_loop(listener: UnixListener, ctx: Arc<ControlContext>, stop: Arc<Atomi
             }
         }
     }
+}
+
+/// The user id of the process at the other end of `stream` (SO_PEERCRED).
+pub fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the fd is a live Unix socket owned by `stream`; `cred` and `len` are valid for
+    // writes of `len` bytes, which is exactly the size of `ucred` SO_PEERCRED fills in.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
 }
 
 /// Serves one client: a request per line, a response per line.

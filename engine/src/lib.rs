@@ -7,8 +7,10 @@
 //!   the desk (decisions, sizing, the paper broker).
 //! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
 //! - [`control`]: the control socket (versioned line-delimited JSON) and the brain's command ring.
+//! - [`credentials`]: exchange API keys from the environment or a 0600 file, never logged.
 //! - [`metrics`]: the Prometheus endpoint and the latency buckets it reads.
 //! - [`doctor`]: host checks for a pinned low-latency run (`aegis doctor`).
+//! - [`config`]: the config file, its sections and their checks.
 //! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
 //! - [`latency`]: per-stage latency histograms (read → parsed → brain → decision).
 //! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
@@ -19,7 +21,9 @@
 
 pub mod brain;
 pub mod clock;
+pub mod config;
 pub mod control;
+pub mod credentials;
 pub mod doctor;
 pub mod feed;
 pub mod latency;

@@ -124,3 +124,85 @@ fn doctor_checks_the_colocated_config_against_this_host() {
         "{text}"
     );
 }
+
+/// Every file under `dir`, recursively (the data dir's journals, rings and socket).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// API keys come only from the environment or a file only its owner can read; a run shows
+/// the key masked and the secret nowhere: not in its log (at debug level), its summary or
+/// anything it wrote to its data dir.
+#[test]
+fn api_keys_come_from_env_or_a_private_file_and_never_reach_the_logs() {
+    use std::os::unix::fs::PermissionsExt;
+    const KEY: &str = "AKEYabcdefghijklmnopqrstWXYZ";
+    const SECRET: &str = "SECRET-must-never-appear-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("keys.toml");
+    std::fs::write(&key_file, format!("key = \"{KEY}\"\nsecret = \"{SECRET}\"\n")).unwrap();
+    let with_keys = |setting: &str, name: &str| {
+        let text = aegis::config::DEFAULT_CONFIG.replacen("keys = \"\"", &format!("keys = {setting:?}"), 1);
+        assert_ne!(text, aegis::config::DEFAULT_CONFIG, "the default config has a keys setting");
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let run = |config: &std::path::Path, label: &str, env: bool| {
+        let data = dir.path().join(format!("data-{label}"));
+        let summary = dir.path().join(format!("summary-{label}.json"));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
+        cmd.args(["run", "--for", "3s", "--config"])
+            .arg(config)
+            .arg("--summary")
+            .arg(&summary)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "debug")
+            .env_remove("AEGIS_API_KEY")
+            .env_remove("AEGIS_API_SECRET");
+        if env {
+            cmd.env("AEGIS_API_KEY", KEY).env("AEGIS_API_SECRET", SECRET);
+        }
+        let out = cmd.output().unwrap();
+        let mut seen = [out.stdout, out.stderr].concat();
+        for file in files_under(&data).into_iter().chain([summary.clone()]) {
+            seen.extend(std::fs::read(file).unwrap_or_default());
+        }
+        let seen_text = String::from_utf8_lossy(&seen).into_owned();
+        assert!(!seen_text.contains(SECRET), "{label}: the secret leaked");
+        assert!(!seen_text.contains(KEY), "{label}: the whole key leaked");
+        (out.status, seen_text, std::fs::read_to_string(&summary).ok())
+    };
+
+    let env_config = with_keys("env", "env.toml");
+    let (status, log, summary) = run(&env_config, "env", true);
+    assert!(status.success(), "{log}");
+    assert!(log.contains("API key AKEY…WXYZ from the environment"), "{log}");
+    let summary: serde_json::Value = serde_json::from_str(&summary.unwrap()).unwrap();
+    assert_eq!(summary["api_key"], "AKEY…WXYZ");
+
+    let (status, log, _) = run(&env_config, "env-missing", false);
+    assert!(!status.success() && log.contains("AEGIS_API_KEY is not set"), "{log}");
+
+    let file_config = with_keys(key_file.to_str().unwrap(), "file.toml");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (status, log, _) = run(&file_config, "file-0644", false);
+    assert!(!status.success(), "a key file others can read is refused: {log}");
+    assert!(log.contains("mode 0644") && log.contains(key_file.to_str().unwrap()), "{log}");
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (status, log, _) = run(&file_config, "file-0600", false);
+    assert!(status.success(), "{log}");
+    assert!(log.contains(&format!("API key AKEY…WXYZ from {}", key_file.display())), "{log}");
+}

@@ -235,3 +235,45 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
         );
     }
 }
+
+/// Runs a Python client as the unprivileged user `nobody` (uid 65534): connects to `socket`,
+/// sends a status request and prints what came back, or the connect error.
+fn as_nobody(socket: &Path) -> String {
+    use std::os::unix::process::CommandExt;
+    let script = "import socket,sys\n\
+        s=socket.socket(socket.AF_UNIX)\n\
+        try:\n    s.connect(sys.argv[1])\nexcept OSError as e:\n    print('connect:', e.strerror); sys.exit(0)\n\
+        s.sendall(b'{\"v\":1,\"cmd\":\"status\"}\\n')\n\
+        print(s.makefile().readline().strip())\n";
+    let out =
+        Command::new("python3").arg("-c").arg(script).arg(socket).uid(65534).gid(65534).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Another user cannot operate the engine: the socket's mode keeps them out, and with the
+/// mode opened up the engine itself refuses them (it asks the kernel who connected).
+#[test]
+fn the_control_socket_refuses_other_users() {
+    let engine = start();
+    let mode = std::fs::metadata(&engine.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let own: Value = raw(&engine.socket, b"{\"v\":1,\"cmd\":\"status\"}\n");
+    assert_eq!(own["ok"], true, "the engine's own user is served: {own}");
+    if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
+        eprintln!("not root: cannot start a process as another user; only the socket's mode was checked");
+        return;
+    }
+    // Let `nobody` reach the socket's directory.
+    let dir = engine.socket.parent().unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let refused_by_mode = as_nobody(&engine.socket);
+    assert_eq!(refused_by_mode, "connect: Permission denied", "the 0600 socket keeps nobody out");
+    std::fs::set_permissions(&engine.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let answer = as_nobody(&engine.socket);
+    let answer: Value = serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer:?}"));
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("uid 65534 is not the engine's user"), "{answer}");
+    // Still serving its own user.
+    assert_eq!(raw(&engine.socket, b"{\"v\":1,\"cmd\":\"status\"}\n")["ok"], true);
+}

@@ -7,8 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The embedded default configuration (config/default.toml).
-const DEFAULT_CONFIG: &str = include_str!("../../../config/default.toml");
+use aegis::config::{duration_or, idle_policy, parse_size, FileConfig, SimSection, DEFAULT_CONFIG};
 
 #[derive(Parser)]
 #[command(name = "aegis", version, about = "Aegis: a low-latency Binance USDⓈ-M trading engine")]
@@ -155,434 +154,6 @@ struct RunArgs {
     /// Prometheus endpoint, `127.0.0.1:PORT` (overrides `[metrics] addr`; port 0 picks one).
     #[arg(long)]
     metrics_addr: Option<String>,
-}
-
-/// The config file. Unknown keys are refused (with their line) in every section the engine
-/// reads; the sections of later issues are accepted as tables until their code reads them.
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct FileConfig {
-    data_dir: Option<String>,
-    allow_shared_cores: bool,
-    policy: PolicySection,
-    risk: RiskSection,
-    broker: BrokerSection,
-    ml: MlSection,
-    journal: JournalSection,
-    control: ControlSection,
-    metrics: MetricsSection,
-    exchange: ExchangeSection,
-    streams: StreamsSection,
-    symbols: SymbolsSection,
-    sim: SimSection,
-    shards: ShardsSection,
-    ring: RingSection,
-    brain: BrainSection,
-    features: FeaturesSection,
-}
-
-/// `[control]`: the control socket.
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct ControlSection {
-    /// Socket path; empty: `<data_dir>/aegis.sock` (none without a data dir).
-    socket: String,
-}
-
-/// `[metrics]`: the Prometheus endpoint.
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct MetricsSection {
-    /// Loopback address; empty disables.
-    addr: String,
-}
-
-/// `[features]`: per-symbol analytics sizes; anything left out keeps its default.
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct FeaturesSection {
-    swing_lookback: Option<usize>,
-    order_block_search: Option<usize>,
-    order_blocks: Option<usize>,
-    fair_value_gaps: Option<usize>,
-    swing_levels: Option<usize>,
-    momentum_bars: Option<usize>,
-    realized_vol_short: Option<usize>,
-    realized_vol_long: Option<usize>,
-}
-
-impl FeaturesSection {
-    fn config(&self) -> anyhow::Result<aegis_analytics::FeatureConfig> {
-        let d = aegis_analytics::FeatureConfig::default();
-        let c = aegis_analytics::FeatureConfig {
-            swing_lookback: self.swing_lookback.unwrap_or(d.swing_lookback),
-            order_block_search: self.order_block_search.unwrap_or(d.order_block_search),
-            order_blocks: self.order_blocks.unwrap_or(d.order_blocks),
-            fair_value_gaps: self.fair_value_gaps.unwrap_or(d.fair_value_gaps),
-            swing_levels: self.swing_levels.unwrap_or(d.swing_levels),
-            momentum_bars: self.momentum_bars.unwrap_or(d.momentum_bars),
-            realized_vol_short: self.realized_vol_short.unwrap_or(d.realized_vol_short),
-            realized_vol_long: self.realized_vol_long.unwrap_or(d.realized_vol_long),
-        };
-        let positive = [
-            ("swing_lookback", c.swing_lookback),
-            ("order_block_search", c.order_block_search),
-            ("order_blocks", c.order_blocks),
-            ("fair_value_gaps", c.fair_value_gaps),
-            ("swing_levels", c.swing_levels),
-            ("momentum_bars", c.momentum_bars),
-            ("realized_vol_short", c.realized_vol_short),
-        ];
-        for (key, value) in positive {
-            if value == 0 || value > 4096 {
-                bail!("features.{key}: {value} is outside 1..=4096");
-            }
-        }
-        if c.realized_vol_long <= c.realized_vol_short || c.realized_vol_long > 4096 {
-            bail!(
-                "features.realized_vol_long: {} must exceed realized_vol_short ({}) and be at most 4096",
-                c.realized_vol_long,
-                c.realized_vol_short
-            );
-        }
-        Ok(c)
-    }
-}
-
-/// `[policy]` (SPEC §5).
-#[derive(serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct PolicySection {
-    teacher_trades: u64,
-    teacher_max_leverage: f64,
-    min_confidence: f64,
-    trend_filter_1h: bool,
-    decay_adverse_move: f64,
-}
-
-impl Default for PolicySection {
-    fn default() -> Self {
-        let d = aegis_trading::PolicyConfig::default();
-        Self {
-            teacher_trades: d.teacher_trades,
-            teacher_max_leverage: d.teacher_max_leverage,
-            min_confidence: d.min_confidence,
-            trend_filter_1h: d.trend_filter_1h,
-            decay_adverse_move: 0.01,
-        }
-    }
-}
-
-/// `[risk]` (SPEC §6).
-#[derive(serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RiskSection {
-    starting_equity: String,
-    sizing: String,
-    risk_pct: f64,
-    max_risk_pct: f64,
-    stop_mode: String,
-    take_profit: f64,
-    stop_loss: f64,
-    max_leverage: f64,
-    max_positions: usize,
-    rotation: bool,
-    max_daily_loss_pct: f64,
-    max_drawdown_pct: f64,
-    max_gross_exposure: f64,
-    stale_after: String,
-}
-
-impl Default for RiskSection {
-    fn default() -> Self {
-        let (s, b) = (aegis_trading::SizingConfig::default(), aegis_trading::broker::BrokerConfig::default());
-        Self {
-            starting_equity: b.starting_equity.to_string(),
-            sizing: "fixed_risk".into(),
-            risk_pct: s.risk_pct,
-            max_risk_pct: s.max_risk_pct,
-            stop_mode: "percent".into(),
-            take_profit: s.take_profit,
-            stop_loss: s.stop_loss,
-            max_leverage: aegis_trading::PolicyConfig::default().max_leverage,
-            max_positions: b.max_positions,
-            rotation: b.rotation,
-            max_daily_loss_pct: b.max_daily_loss_pct,
-            max_drawdown_pct: b.max_drawdown_pct,
-            max_gross_exposure: s.max_gross_exposure,
-            stale_after: "5s".into(),
-        }
-    }
-}
-
-/// `[broker]` (SPEC §6).
-#[derive(serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct BrokerSection {
-    mode: String,
-    taker_fee: f64,
-    maker_fee: f64,
-    slippage_bps: f64,
-    flatten_on_shutdown: bool,
-}
-
-impl Default for BrokerSection {
-    fn default() -> Self {
-        let b = aegis_trading::broker::BrokerConfig::default();
-        Self {
-            mode: "paper".into(),
-            taker_fee: b.taker_fee,
-            maker_fee: 0.0002,
-            slippage_bps: b.slippage_bps,
-            flatten_on_shutdown: false,
-        }
-    }
-}
-
-/// `[ml]` (SPEC §7): the parts the engine reads now.
-#[derive(serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct MlSection {
-    spawn_sidecar: bool,
-    label_horizon: usize,
-    bar_samples: usize,
-    trade_experiences: usize,
-    torch_threads: usize,
-}
-
-impl Default for MlSection {
-    fn default() -> Self {
-        Self {
-            spawn_sidecar: true,
-            label_horizon: 5,
-            bar_samples: 262_144,
-            trade_experiences: 5_000,
-            torch_threads: 1,
-        }
-    }
-}
-
-/// `[journal]` (SPEC §8).
-#[derive(serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct JournalSection {
-    fsync: String,
-    fsync_interval: String,
-}
-
-impl Default for JournalSection {
-    fn default() -> Self {
-        Self { fsync: "interval".into(), fsync_interval: "1s".into() }
-    }
-}
-
-/// Checks a fraction setting lies in `range`, naming the key.
-fn fraction(key: &str, value: f64, range: std::ops::RangeInclusive<f64>) -> anyhow::Result<f64> {
-    if !value.is_finite() || !range.contains(&value) {
-        bail!("{key}: {value} is outside {}..={}", range.start(), range.end());
-    }
-    Ok(value)
-}
-
-impl FileConfig {
-    /// The decision and money settings, each checked with its key path.
-    fn trading(&self) -> anyhow::Result<aegis::brain::desk::TradingConfig> {
-        let (p, r, b) = (&self.policy, &self.risk, &self.broker);
-        if b.mode != "paper" {
-            bail!(
-                "broker.mode: {:?} is not available yet (only \"paper\"; live trading is a later milestone)",
-                b.mode
-            );
-        }
-        let starting_equity: f64 = r
-            .starting_equity
-            .parse()
-            .with_context(|| format!("risk.starting_equity: {:?} is not a number", r.starting_equity))?;
-        let max_leverage = fraction("risk.max_leverage", r.max_leverage, 1.0..=125.0)?;
-        if r.max_positions == 0 || r.max_positions > 4 {
-            bail!("risk.max_positions: {} is outside 1..=4", r.max_positions);
-        }
-        if self.ml.label_horizon == 0 || self.ml.label_horizon > 1_440 {
-            bail!("ml.label_horizon: {} is outside 1..=1440", self.ml.label_horizon);
-        }
-        let policy = aegis_trading::PolicyConfig {
-            teacher_trades: p.teacher_trades,
-            teacher_max_leverage: fraction(
-                "policy.teacher_max_leverage",
-                p.teacher_max_leverage,
-                1.0..=125.0,
-            )?,
-            min_confidence: fraction("policy.min_confidence", p.min_confidence, 0.0..=1.0)?,
-            trend_filter_1h: p.trend_filter_1h,
-            max_leverage,
-        };
-        let sizing = aegis_trading::SizingConfig {
-            mode: match r.sizing.as_str() {
-                "fixed_risk" => aegis_trading::sizing::SizingMode::FixedRisk,
-                "kelly" => aegis_trading::sizing::SizingMode::Kelly,
-                other => bail!("risk.sizing: {other:?} is not one of fixed_risk, kelly"),
-            },
-            risk_pct: fraction("risk.risk_pct", r.risk_pct, 0.0..=0.5)?,
-            max_risk_pct: fraction("risk.max_risk_pct", r.max_risk_pct, 0.0..=0.5)?,
-            stop_mode: match r.stop_mode.as_str() {
-                "percent" => aegis_trading::sizing::StopMode::Percent,
-                "atr" => aegis_trading::sizing::StopMode::Atr,
-                other => bail!("risk.stop_mode: {other:?} is not one of percent, atr"),
-            },
-            take_profit: fraction("risk.take_profit", r.take_profit, 1e-6..=100.0)?,
-            stop_loss: fraction("risk.stop_loss", r.stop_loss, 1e-6..=100.0)?,
-            max_gross_exposure: fraction("risk.max_gross_exposure", r.max_gross_exposure, 0.0..=1_000.0)?,
-        };
-        if sizing.stop_mode == aegis_trading::sizing::StopMode::Percent && sizing.stop_loss >= 1.0 {
-            bail!("risk.stop_loss: {} would put a long's stop at or below zero", sizing.stop_loss);
-        }
-        let broker = aegis_trading::broker::BrokerConfig {
-            starting_equity: fraction("risk.starting_equity", starting_equity, 1e-8..=1e15)?,
-            taker_fee: fraction("broker.taker_fee", b.taker_fee, 0.0..=0.1)?,
-            slippage_bps: fraction("broker.slippage_bps", b.slippage_bps, 0.0..=1_000.0)?,
-            max_positions: r.max_positions,
-            rotation: r.rotation,
-            max_daily_loss_pct: fraction("risk.max_daily_loss_pct", r.max_daily_loss_pct, 0.0..=1.0)?,
-            max_drawdown_pct: fraction("risk.max_drawdown_pct", r.max_drawdown_pct, 0.0..=1.0)?,
-        };
-        fraction("broker.maker_fee", b.maker_fee, 0.0..=0.1)?;
-        Ok(aegis::brain::desk::TradingConfig {
-            policy,
-            sizing,
-            broker,
-            decay_adverse_move: fraction("policy.decay_adverse_move", p.decay_adverse_move, 0.0..=1.0)?,
-            label_horizon: self.ml.label_horizon,
-            stale_after_ms: duration_or("risk.stale_after", &r.stale_after, "5s")?.as_millis() as i64,
-        })
-    }
-
-    /// The journal's fsync policy.
-    fn fsync(&self) -> anyhow::Result<aegis_journal::FsyncPolicy> {
-        Ok(match self.journal.fsync.as_str() {
-            "always" => aegis_journal::FsyncPolicy::Always,
-            "never" => aegis_journal::FsyncPolicy::Never,
-            "interval" => aegis_journal::FsyncPolicy::Interval(duration_or(
-                "journal.fsync_interval",
-                &self.journal.fsync_interval,
-                "1s",
-            )?),
-            other => bail!("journal.fsync: {other:?} is not one of always, interval, never"),
-        })
-    }
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct ExchangeSection {
-    mode: String,
-    public_ws: String,
-    market_ws: String,
-    rest: String,
-    extra_ca: String,
-    connection_lifetime: String,
-    rotate_before_lifetime_end: String,
-    max_streams_per_connection: Option<usize>,
-    reconnect_initial: String,
-    reconnect_max: String,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct StreamsSection {
-    kinds: Vec<String>,
-    warmup_bars: usize,
-    depth_snapshot_limit: usize,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct SymbolsSection {
-    list: Vec<String>,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct SimSection {
-    symbols: u32,
-    seed: u64,
-    speed: String,
-    history_bars: usize,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct ShardsSection {
-    count: usize,
-    cores: Vec<usize>,
-    idle: String,
-    max_message: String,
-    transport: String,
-    io_memory: String,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct RingSection {
-    capacity: usize,
-    full_spin_limit: u32,
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct BrainSection {
-    core: Option<usize>,
-    idle: String,
-}
-
-fn idle_policy(key: &str, text: &str) -> anyhow::Result<aegis::feed::shard::Idle> {
-    use aegis::feed::shard::Idle;
-    Ok(match text {
-        "spin" => Idle::Spin,
-        "park" => Idle::Park,
-        "spin-then-park" | "" => Idle::SpinThenPark,
-        other => bail!("{key}: {other:?} is not one of spin, spin-then-park, park"),
-    })
-}
-
-fn duration_or(key: &str, text: &str, default: &str) -> anyhow::Result<Duration> {
-    let text = if text.is_empty() { default } else { text };
-    exchange_sim::cli::parse_duration(text).map_err(|e| anyhow::anyhow!("{key}: {e}"))
-}
-
-impl FileConfig {
-    /// Checks what serde cannot: limits, powers of two, core assignments. Errors name the key.
-    fn validate(&self) -> anyhow::Result<()> {
-        let capacity = self.ring.capacity;
-        if capacity != 0 && (capacity < 2 || !capacity.is_power_of_two()) {
-            bail!("ring.capacity: {capacity} is not a power of two (≥ 2)");
-        }
-        if let Some(n) = self.exchange.max_streams_per_connection {
-            if !(1..=200).contains(&n) {
-                bail!("exchange.max_streams_per_connection: {n} is outside 1..=200 (Binance closes a connection past 200)");
-            }
-        }
-        let cores = &self.shards.cores;
-        if let Some(dup) = cores.iter().enumerate().find_map(|(i, c)| cores[..i].contains(c).then_some(c)) {
-            bail!("shards.cores: core {dup} is given to two shards");
-        }
-        if !cores.is_empty() && cores.len() < self.shards.count.max(1) {
-            bail!("shards.cores: {} core(s) for {} shards", cores.len(), self.shards.count);
-        }
-        if let Some(brain) = self.brain.core.filter(|c| cores.contains(c) && !self.allow_shared_cores) {
-            bail!("brain.core: core {brain} is also a shard's (set allow_shared_cores = true to share)");
-        }
-        idle_policy("shards.idle", &self.shards.idle)?;
-        idle_policy("brain.idle", &self.brain.idle)?;
-        let initial = duration_or("exchange.reconnect_initial", &self.exchange.reconnect_initial, "100ms")?;
-        let max = duration_or("exchange.reconnect_max", &self.exchange.reconnect_max, "30s")?;
-        if initial.is_zero() || initial > max {
-            bail!("exchange.reconnect_initial: {initial:?} must be positive and at most reconnect_max ({max:?})");
-        }
-        self.features.config()?;
-        self.trading()?;
-        self.fsync()?;
-        Ok(())
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -764,27 +335,13 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_size(text: &str) -> anyhow::Result<usize> {
-    let text = text.trim();
-    let (num, mult) = if let Some(n) = text.strip_suffix("MiB") {
-        (n, 1 << 20)
-    } else if let Some(n) = text.strip_suffix("KiB") {
-        (n, 1 << 10)
-    } else {
-        (text, 1)
-    };
-    Ok(num.trim().parse::<usize>().with_context(|| format!("size {text:?}"))? * mult)
-}
-
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
     let text = match path {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
     let name = path.map_or("the embedded config".to_string(), |p| p.display().to_string());
-    let file: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {name}"))?;
-    file.validate().with_context(|| format!("checking {name}"))?;
-    Ok(file)
+    Ok(aegis::config::parse(&text, &name)?)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -792,6 +349,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from));
     if let Some(dir) = &data_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+    }
+    // Paper trading needs no keys; when some are configured they are checked now (a file
+    // others can read is refused) and only their masked form is ever shown.
+    let api_key =
+        aegis::credentials::load(&aegis::credentials::KeySource::from_setting(&file.exchange.keys))?;
+    if let Some(key) = &api_key {
+        eprintln!("aegis: API key {} from {}", key.masked(), key.origin);
     }
     let embedded = args.connect.is_none() && file.exchange.mode != "remote";
     let (public_ws, market_ws, rest, sim_thread) = if embedded {
@@ -868,20 +432,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             other => bail!("shards.transport: {other:?} is not one of auto, glommio, mio"),
         },
         rotate_after: Some(
-            exchange_sim::cli::parse_duration(if file.exchange.connection_lifetime.is_empty() {
-                "24h"
-            } else {
-                &file.exchange.connection_lifetime
-            })
-            .map_err(anyhow::Error::msg)?
-            .saturating_sub(
-                exchange_sim::cli::parse_duration(if file.exchange.rotate_before_lifetime_end.is_empty() {
-                    "30m"
-                } else {
-                    &file.exchange.rotate_before_lifetime_end
-                })
-                .map_err(anyhow::Error::msg)?,
-            ),
+            duration_or("exchange.connection_lifetime", &file.exchange.connection_lifetime, "24h")?
+                .saturating_sub(duration_or(
+                    "exchange.rotate_before_lifetime_end",
+                    &file.exchange.rotate_before_lifetime_end,
+                    "30m",
+                )?),
         ),
         io_memory: if file.shards.io_memory.is_empty() {
             512 << 10
@@ -928,7 +484,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
     }
-    let report = aegis::run::run(config, stop)?;
+    let mut report = aegis::run::run(config, stop)?;
+    report.summary["api_key"] = api_key.as_ref().map(|k| k.masked()).into();
     let text = serde_json::to_string_pretty(&report.summary)?;
     match &args.summary {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,

@@ -176,7 +176,8 @@ impl<const W: usize> RingReader<W> {
         // Loads above happen before the check below.
         fence(Ordering::Acquire);
         let begun = self.ring.word(BEGUN).load(Ordering::Relaxed);
-        (begun <= n + self.capacity as u64).then_some(out)
+        // Saturating: a corrupt done counter can put `n` near u64::MAX.
+        (begun <= n.saturating_add(self.capacity as u64)).then_some(out)
     }
 }
 
@@ -317,6 +318,22 @@ mod tests {
             features: [0.25; FEATURE_COUNT],
         };
         assert_eq!(BarSample::from_words(&b.to_words()), b);
+    }
+
+    #[test]
+    fn corrupt_counters_near_the_end_of_u64_never_panic() {
+        // Found by the experience_ring fuzz target: done = u64::MAX made `n + capacity` overflow.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ring");
+        RingWriter::<3>::open(&path, 4).unwrap().append(&[1, 2, 3]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[BEGUN * 8..BEGUN * 8 + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        bytes[DONE * 8..DONE * 8 + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let r = RingReader::<3>::open(&path, 4).unwrap();
+        assert_eq!(r.range(), u64::MAX - 4..u64::MAX);
+        assert_eq!(r.get(u64::MAX - 1), Some([0, 0, 0]), "slot 2: what the file holds there");
+        assert_eq!(r.get(u64::MAX), None);
     }
 
     #[test]

@@ -1,0 +1,241 @@
+//! Exchange API credentials: read from the environment or from a file only its owner can
+//! read, and never shown whole — the secret prints as `***`, the key as its first and last
+//! four characters.
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// The environment variable holding the API key.
+pub const KEY_VAR: &str = "AEGIS_API_KEY";
+/// The environment variable holding the API secret.
+pub const SECRET_VAR: &str = "AEGIS_API_SECRET";
+
+/// Where the credentials come from (`[exchange] keys`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// No credentials (paper trading needs none).
+    None,
+    /// [`KEY_VAR`] and [`SECRET_VAR`].
+    Env,
+    /// A TOML file with `key` and `secret`, mode 0600 (or stricter), owned by this user.
+    File(PathBuf),
+}
+
+impl KeySource {
+    /// `""` → none, `"env"` → the environment, anything else → a file path.
+    pub fn from_setting(text: &str) -> Self {
+        match text.trim() {
+            "" => Self::None,
+            "env" => Self::Env,
+            path => Self::File(PathBuf::from(path)),
+        }
+    }
+}
+
+/// Why credentials could not be loaded; never contains the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    /// An environment variable is unset or empty.
+    #[error("exchange.keys = \"env\": {0} is not set")]
+    MissingVar(&'static str),
+    /// The key file cannot be read.
+    #[error("exchange.keys: cannot read {path}: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The key file is readable by others than its owner, or owned by someone else.
+    #[error("exchange.keys: {path} is mode {mode:04o} owned by uid {owner}; it must be 0600 (or stricter) and owned by uid {uid} (chmod 600 {path})")]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Its owner.
+        owner: u32,
+        /// This process's user.
+        uid: u32,
+    },
+    /// The key file is not `key = "…"` and `secret = "…"`.
+    #[error("exchange.keys: {path}: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the file's text).
+        reason: String,
+    },
+}
+
+/// A secret string: compared and used, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Box<str>);
+
+impl Secret {
+    /// The secret's text, for signing only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// An API key and its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    key: Secret,
+    secret: Secret,
+    /// Where they were read from, for the log.
+    pub origin: String,
+}
+
+impl ApiKey {
+    /// The key as sent in `X-MBX-APIKEY`.
+    pub fn key(&self) -> &str {
+        self.key.expose()
+    }
+
+    /// The secret requests are signed with.
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+
+    /// The key as logs may show it: first and last four characters.
+    pub fn masked(&self) -> String {
+        let k = self.key.expose();
+        let chars: Vec<char> = k.chars().collect();
+        if chars.len() <= 8 {
+            return "*".repeat(chars.len());
+        }
+        let head: String = chars[..4].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}…{tail}")
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKey({}, secret ***, from {})", self.masked(), self.origin)
+    }
+}
+
+/// Loads the credentials `source` names; `Ok(None)` for [`KeySource::None`].
+pub fn load(source: &KeySource) -> Result<Option<ApiKey>, CredentialsError> {
+    match source {
+        KeySource::None => Ok(None),
+        KeySource::Env => {
+            let var = |name: &'static str| {
+                std::env::var(name)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or(CredentialsError::MissingVar(name))
+            };
+            let (key, secret) = (var(KEY_VAR)?, var(SECRET_VAR)?);
+            Ok(Some(api_key(key.trim(), secret.trim(), "the environment".into())))
+        }
+        KeySource::File(path) => from_file(path).map(Some),
+    }
+}
+
+fn api_key(key: &str, secret: &str, origin: String) -> ApiKey {
+    ApiKey { key: Secret(key.into()), secret: Secret(secret.into()), origin }
+}
+
+fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
+    let unreadable = |source| CredentialsError::Unreadable { path: path.to_path_buf(), source };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    let uid = own_uid();
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o077 != 0 || meta.uid() != uid {
+        return Err(CredentialsError::Exposed { path: path.to_path_buf(), mode, owner: meta.uid(), uid });
+    }
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    let malformed =
+        |reason: &str| CredentialsError::Malformed { path: path.to_path_buf(), reason: reason.into() };
+    // Parse errors from toml quote the offending line, which may hold the secret: report
+    // only that the file is not valid.
+    let table: toml::Table =
+        text.parse().map_err(|_| malformed("not valid TOML (expected key = \"…\" and secret = \"…\")"))?;
+    if let Some(extra) = table.keys().find(|k| *k != "key" && *k != "secret") {
+        return Err(malformed(&format!("unknown field {extra:?} (expected key and secret)")));
+    }
+    let field = |name: &str| {
+        table
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| malformed(&format!("{name} is missing or not a non-empty string")))
+    };
+    Ok(api_key(field("key")?, field("secret")?, path.display().to_string()))
+}
+
+/// This process's real user id.
+pub fn own_uid() -> u32 {
+    // The owner of /proc/self is the process's user; no libc call needed.
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key_file(text: &str, mode: u32) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_private_file_loads_and_never_prints_its_secret() {
+        let (_dir, path) = key_file("key = \"AbCdEfGhIjKlMnOp\"\nsecret = \"s3cr3t-do-not-print\"\n", 0o600);
+        let key = load(&KeySource::File(path)).unwrap().unwrap();
+        assert_eq!(key.key(), "AbCdEfGhIjKlMnOp");
+        assert_eq!(key.secret().expose(), "s3cr3t-do-not-print");
+        assert_eq!(key.masked(), "AbCd…MnOp");
+        let shown = format!("{key:?} {:?}", key.secret());
+        assert!(!shown.contains("s3cr3t") && !shown.contains("AbCdEfGhIjKlMnOp"), "{shown}");
+    }
+
+    #[test]
+    fn a_file_others_can_read_is_refused_with_its_mode() {
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let (_dir, path) = key_file("key = \"k\"\nsecret = \"s\"\n", mode);
+            let e = load(&KeySource::File(path.clone())).unwrap_err().to_string();
+            assert!(e.contains(&format!("{mode:04o}")) && e.contains(&path.display().to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_file_is_refused_without_quoting_it() {
+        for text in [
+            "key = \"k\"\nsecret = s3cr3t-unquoted\n",
+            "key = \"k\"\n",
+            "key = \"k\"\nsecret = \"x\"\npassword = \"s3cr3t\"\n",
+        ] {
+            let (_dir, path) = key_file(text, 0o600);
+            let e = load(&KeySource::File(path)).unwrap_err().to_string();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+    }
+
+    #[test]
+    fn settings_name_their_source() {
+        assert_eq!(KeySource::from_setting(""), KeySource::None);
+        assert_eq!(KeySource::from_setting("env"), KeySource::Env);
+        assert_eq!(
+            KeySource::from_setting("/etc/aegis/keys.toml"),
+            KeySource::File("/etc/aegis/keys.toml".into())
+        );
+        assert!(load(&KeySource::None).unwrap().is_none());
+    }
+}
