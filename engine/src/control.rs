@@ -632,6 +632,7 @@ fn symbols(ctx: &ControlContext) -> Value {
                 "events": load(&s.events),
                 "bars_closed": load(&s.bars_closed),
                 "trade_id_gaps": load(&s.trade_id_gaps),
+                "trade_ids_recovered": load(&s.trade_ids_recovered),
                 "duplicates_dropped": load(&s.duplicates_dropped),
                 "features_warm": load(&s.features_warm) == 1,
             })

@@ -10,10 +10,10 @@ use crate::brain::bar::MINUTE_MS;
 use crate::ring::RingProducer;
 use aegis_trading::rules::{Bracket, SymbolRules};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
-use aegis_wire::stream::{depth_weight, klines_weight};
+use aegis_wire::stream::{depth_weight, klines_weight, AGG_TRADES_WEIGHT};
 use aegis_wire::{
-    DepthChunk, Event, Header, Interval, Kline, Level, Record, Resync, ResyncReason, SymbolId, SymbolTable,
-    DEPTH_LEVELS_PER_CHUNK,
+    AggTrade, DepthChunk, Event, Header, Interval, Kline, Level, Record, Resync, ResyncReason, SymbolId,
+    SymbolTable, DEPTH_LEVELS_PER_CHUNK,
 };
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -39,6 +39,15 @@ pub enum RestRequest {
     Depth {
         /// Symbol.
         symbol: SymbolId,
+    },
+    /// The aggTrades with agg ids in `[from_id, to_id]` (missed on the stream).
+    AggTrades {
+        /// Symbol.
+        symbol: SymbolId,
+        /// First agg id wanted.
+        from_id: u64,
+        /// Last agg id wanted.
+        to_id: u64,
     },
 }
 
@@ -304,6 +313,50 @@ impl RestClient {
         }
     }
 
+    /// The aggTrades with agg ids in `[from_id, to_id]` the exchange still has, oldest
+    /// first, paging by 1,000; then a `TradesFilled` notice.
+    pub fn agg_trades(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        from_id: u64,
+        to_id: u64,
+    ) -> Result<Vec<Record>, RestError> {
+        let mut out = Vec::new();
+        let mut next = from_id;
+        while next <= to_id {
+            let limit = (to_id - next + 1).min(1_000);
+            let path = format!("/fapi/v1/aggTrades?symbol={name}&fromId={next}&limit={limit}");
+            let body = self.get(&path, AGG_TRADES_WEIGHT)?;
+            let rows: Vec<Value> = serde_json::from_str(&body)
+                .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+            let before = next;
+            for row in &rows {
+                let trade = agg_trade_row(row).ok_or_else(|| RestError::Malformed {
+                    path: path.clone(),
+                    reason: format!("bad aggTrade row {row}"),
+                })?;
+                if trade.agg_id < next || trade.agg_id > to_id {
+                    continue;
+                }
+                next = trade.agg_id + 1;
+                out.push(Record {
+                    header: Header { symbol, event_time_ms: trade.trade_time_ms, recv_ns: 0 },
+                    event: Event::AggTrade(trade),
+                });
+            }
+            // A short page or no progress: the exchange has nothing more in the range.
+            if next == before || (rows.len() as u64) < limit {
+                break;
+            }
+        }
+        out.push(Record {
+            header: Header { symbol, event_time_ms: 0, recv_ns: 0 },
+            event: Event::Resync(Resync { reason: ResyncReason::TradesFilled }),
+        });
+        Ok(out)
+    }
+
     /// A depth snapshot of `symbol` as snapshot chunks.
     pub fn depth_snapshot(
         &mut self,
@@ -365,6 +418,20 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
 }
 
+/// One row of `/fapi/v1/aggTrades`.
+fn agg_trade_row(row: &Value) -> Option<AggTrade> {
+    let px = |key: &str| parse_fixed8(row[key].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    Some(AggTrade {
+        agg_id: row["a"].as_u64()?,
+        price: px("p")?,
+        qty: px("q")?,
+        first_trade_id: row["f"].as_u64()?,
+        last_trade_id: row["l"].as_u64()?,
+        trade_time_ms: row["T"].as_i64()?,
+        buyer_is_maker: row["m"].as_bool()?,
+    })
+}
+
 fn kline_row(row: &Value) -> Option<Kline> {
     let px = |i: usize| parse_fixed8(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
     let vol = |i: usize| parse_fixed8_i128(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
@@ -409,13 +476,13 @@ pub fn run_worker(
                 continue;
             }
             match req {
-                RestRequest::Klines { .. } => queue.push_front(req),
+                RestRequest::Klines { .. } | RestRequest::AggTrades { .. } => queue.push_front(req),
                 RestRequest::Depth { .. } => queue.push_back(req),
             }
         }
         let depth_blocked = depth_blocked_until.is_some_and(|t| Instant::now() < t);
         let next = if depth_blocked {
-            queue.iter().position(|r| matches!(r, RestRequest::Klines { .. })).and_then(|i| queue.remove(i))
+            queue.iter().position(|r| !matches!(r, RestRequest::Depth { .. })).and_then(|i| queue.remove(i))
         } else {
             queue.pop_front()
         };
@@ -437,6 +504,10 @@ pub fn run_worker(
             RestRequest::Depth { symbol } => {
                 let name = symbols.name(symbol).unwrap_or_default().to_string();
                 client.depth_snapshot(symbol, &name, depth_limit)
+            }
+            RestRequest::AggTrades { symbol, from_id, to_id } => {
+                let name = symbols.name(symbol).unwrap_or_default().to_string();
+                client.agg_trades(symbol, &name, from_id, to_id)
             }
         };
         match outcome {

@@ -160,6 +160,102 @@ fn a_fault_run_ends_with_every_bar_present_and_the_faults_visible() {
     }
 }
 
+/// Every stream and connection fault exchange-sim has, at once: stalls, fragments, an
+/// oversize frame per connection (the engine closes with 1009 and reconnects), malformed
+/// JSON, duplicates, reordering, depth gaps and missing klines. Nothing is lost: every 1m
+/// bar once, every aggTrade id the stream skipped delivered later exactly once (reordered
+/// ones from the stream, the rest from REST), bad messages counted, and reconnects only for
+/// the faults that end a connection.
+#[test]
+fn a_hostile_feed_loses_no_bar_and_no_trade_and_reconnects_only_when_it_must() {
+    let _serial = serial();
+    let oversize_after = 50_000u64;
+    let port = start_sim(&[
+        "--synthetic",
+        "--symbols",
+        "3",
+        "--seed",
+        "13",
+        "--speed",
+        "120",
+        "--history-bars",
+        "400",
+        "--fault",
+        "stall=4000/200ms",
+        "--fault",
+        "fragment=3/7",
+        "--fault",
+        &format!("oversize-after={oversize_after}"),
+        "--fault",
+        "oversize-bytes=2000000",
+        "--fault",
+        "malformed-every=1999",
+        "--fault",
+        "duplicate-every=101",
+        "--fault",
+        "reorder-every=997",
+        "--fault",
+        "depth-gap-every=20000",
+        "--fault",
+        "missing-kline-every=4",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let bars = dir.path().join("bars.csv");
+    let streams =
+        ["aggTrade", "kline_1m", "bookTicker", "depth@100ms", "markPrice@1s"].map(String::from).to_vec();
+    let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into(), "BNBUSDT".into()], streams);
+    cfg.run_for = Some(Duration::from_secs(20));
+    cfg.bars_out = Some(bars.clone());
+    cfg.depth_snapshot_limit = 100;
+    let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
+    let n = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {summary}"));
+    eprintln!(
+        "messages {}, reconnects {}, parse errors {}, duplicates {}, agg ids skipped {} recovered {} unrecovered {} missing {}, trade ids gap {} recovered {}",
+        n("messages_received"),
+        n("reconnects"),
+        n("parse_errors"),
+        n("duplicates_dropped"),
+        n("agg_ids_skipped"),
+        n("agg_ids_recovered"),
+        n("agg_ids_unrecovered"),
+        n("agg_ids_missing"),
+        n("trade_id_gaps"),
+        n("trade_ids_recovered"),
+    );
+    eprintln!("REST {}", summary["rest"]);
+    // Bad input counted, never fatal.
+    assert!(n("parse_errors") > 0, "malformed messages are counted: {summary}");
+    assert!(n("duplicates_dropped") > 0, "{summary}");
+    // Reconnects: only the oversize frame ends a connection (one per connection's 15,000
+    // messages); stalls, bad JSON, duplicates and reordering never do.
+    let reconnects = n("reconnects");
+    assert!(reconnects >= 1, "{summary}");
+    assert!(reconnects <= n("messages_received") / oversize_after + 2, "{reconnects} reconnects: {summary}");
+    // Trades: what the stream skipped came back, each id once (a second copy is a counted
+    // duplicate); only fills still in flight when the run stopped may be missing.
+    for (symbol, s) in summary["symbols"].as_object().unwrap() {
+        let m = |key: &str| s[key].as_u64().unwrap();
+        assert!(m("agg_ids_skipped") > 0, "{symbol}: reordering and reconnects skip ids: {s}");
+        assert_eq!(m("agg_ids_unrecovered"), 0, "{symbol}: no skipped aggTrade was given up: {s}");
+        assert_eq!(
+            m("agg_ids_skipped"),
+            m("agg_ids_recovered") + m("agg_ids_missing"),
+            "{symbol}: every skipped id is recovered or still being fetched: {s}"
+        );
+        assert!(m("agg_ids_missing") * 20 < m("agg_ids_skipped"), "{symbol}: only a tail in flight: {s}");
+    }
+    assert!(n("trade_ids_recovered") > 0 && n("trade_ids_recovered") <= n("trade_id_gaps"), "{summary}");
+    // Bars: every minute exactly once despite the missing klines and reconnects.
+    let by_symbol = read_bars(&bars);
+    assert_eq!(by_symbol.len(), 3);
+    for (symbol, opens) in by_symbol {
+        assert!(opens.len() > 300 + 5, "{symbol}: {} bars", opens.len());
+        for pair in opens.windows(2) {
+            assert_eq!(pair[1] - pair[0], 60_000, "{symbol}: bar after {} missing or repeated", pair[0]);
+        }
+    }
+}
+
 #[test]
 fn a_tls_run_trusts_the_simulators_ca_for_wss_and_https() {
     let _serial = serial();

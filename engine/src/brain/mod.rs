@@ -9,6 +9,7 @@
 pub mod bar;
 pub mod book;
 pub mod desk;
+pub mod holes;
 
 use crate::control::{BrainCommand, BrainControl, BrainReply};
 use crate::feed::shard::{kind_index, Idle};
@@ -34,6 +35,16 @@ pub struct SymbolStats {
     pub bars_closed: AtomicU64,
     /// Trade ids skipped (trade `t`, or aggTrade `f` after the previous `l`).
     pub trade_id_gaps: AtomicU64,
+    /// Trade ids of those gaps delivered later (a late stream message or a REST fill).
+    pub trade_ids_recovered: AtomicU64,
+    /// aggTrade ids the stream skipped over (each then recovered, given up or still missing).
+    pub agg_ids_skipped: AtomicU64,
+    /// aggTrade ids of those delivered later.
+    pub agg_ids_recovered: AtomicU64,
+    /// aggTrade ids given up: a fill answered without them, or too many holes were open.
+    pub agg_ids_unrecovered: AtomicU64,
+    /// aggTrade ids missing now (a fill not yet asked for or not yet answered).
+    pub agg_ids_missing: AtomicU64,
     /// Events dropped as already applied.
     pub duplicates_dropped: AtomicU64,
     /// 1 when the book is in sync.
@@ -130,6 +141,8 @@ struct SymbolState {
     last_trade_id: Option<u64>,
     last_agg_id: Option<u64>,
     last_agg_last_trade: Option<u64>,
+    /// aggTrade ids skipped over and still expected.
+    agg_holes: holes::Holes,
     /// The ring whose trades were applied last, and that trade's read time (see
     /// `Core::trade_from`).
     trade_leader: u8,
@@ -155,6 +168,7 @@ impl SymbolState {
             last_trade_id: None,
             last_agg_id: None,
             last_agg_last_trade: None,
+            agg_holes: holes::Holes::default(),
             trade_leader: 0,
             trade_leader_ns: 0,
             last_book_ticker_u: 0,
@@ -385,6 +399,10 @@ enum Source {
 /// trades that skip ahead are taken (with the gap counted).
 const LEADER_PATIENCE_NS: u64 = 2_000_000_000;
 
+/// How long skipped aggTrade ids may stay missing before a REST fill is asked for (a
+/// reordered message arrives well within this).
+const TRADE_FILL_PATIENCE_NS: u64 = 500_000_000;
+
 /// One record in this many updates the shard-read → brain maximum (a shared atomic).
 const LAG_SAMPLE_EVERY: u32 = 64;
 
@@ -466,6 +484,7 @@ impl Core {
                     aegis_wire::record::ArchivedResyncReason::Reconnect => ResyncReason::Reconnect,
                     aegis_wire::record::ArchivedResyncReason::RingDrop => ResyncReason::RingDrop,
                     aegis_wire::record::ArchivedResyncReason::GapFilled => ResyncReason::GapFilled,
+                    aegis_wire::record::ArchivedResyncReason::TradesFilled => ResyncReason::TradesFilled,
                 };
                 self.on_resync(symbol, reason)
             }
@@ -542,7 +561,7 @@ impl Core {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
-            self.duplicate(symbol);
+            self.late_agg_trade(i, agg_id, first, last, print);
             return;
         }
         let contiguous = state.last_agg_last_trade.is_none_or(|prev| first <= prev + 1);
@@ -556,12 +575,56 @@ impl Core {
                 self.stats.symbols[i].trade_id_gaps.fetch_add(first - prev_last - 1, Ordering::Relaxed);
             }
         }
+        if let Some(prev) = state.last_agg_id.filter(|prev| agg_id > prev + 1) {
+            // Skipped ahead: the ids in between may still come (reordered) or be fetched.
+            let given_up = state.agg_holes.open(prev + 1, agg_id - 1, from.1);
+            let stats = &self.stats.symbols[i];
+            stats.agg_ids_skipped.fetch_add(agg_id - prev - 1, Ordering::Relaxed);
+            stats.agg_ids_unrecovered.fetch_add(given_up, Ordering::Relaxed);
+            stats.agg_ids_missing.store(state.agg_holes.missing(), Ordering::Relaxed);
+        }
         state.last_agg_id = Some(agg_id);
         state.last_agg_last_trade = Some(last);
         state.last_exchange_ms = state.last_exchange_ms.max(print.time_ms);
         if self.config.flow_from_agg_trades {
             print.add_to(&mut state.flow);
             self.desk.on_trade(symbol.0, to_f64(print.price.into()), print.time_ms);
+        }
+        self.request_trade_fill(symbol, from.1);
+    }
+
+    /// An aggTrade at or behind the last one applied: a missing one arriving late (from the
+    /// stream or a REST fill), applied once, or else a duplicate.
+    fn late_agg_trade(&mut self, i: usize, agg_id: u64, first: u64, last: u64, print: TradePrint) {
+        let state = &mut self.states[i];
+        let mut given_up = 0;
+        if !state.agg_holes.take(agg_id, &mut given_up) {
+            self.duplicate(SymbolId(i as u16));
+            return;
+        }
+        let stats = &self.stats.symbols[i];
+        stats.trade_ids_recovered.fetch_add(last.saturating_sub(first) + 1, Ordering::Relaxed);
+        stats.agg_ids_recovered.fetch_add(1, Ordering::Relaxed);
+        stats.agg_ids_unrecovered.fetch_add(given_up, Ordering::Relaxed);
+        stats.agg_ids_missing.store(state.agg_holes.missing(), Ordering::Relaxed);
+        // Order flow belongs to the open minute: a late print of it still counts there (the
+        // closed minutes' bars come from klines, which the exchange built from every trade).
+        // The broker's price is never moved backwards by a late print.
+        let minute = |ms: i64| ms - ms.rem_euclid(MINUTE_MS);
+        if self.config.flow_from_agg_trades && minute(print.time_ms) == minute(state.last_exchange_ms) {
+            print.add_to(&mut state.flow);
+        }
+    }
+
+    /// Asks the REST worker for the aggTrades this symbol's stream skipped, once they have
+    /// been missing long enough that a reordered message would have arrived.
+    fn request_trade_fill(&mut self, symbol: SymbolId, now_ns: u64) {
+        let state = &mut self.states[usize::from(symbol.0)];
+        if now_ns == 0 || state.agg_holes.is_empty() || !self.config.fill_gaps {
+            return;
+        }
+        if let Some((from_id, to_id)) = state.agg_holes.due(now_ns, TRADE_FILL_PATIENCE_NS) {
+            self.request(RestRequest::AggTrades { symbol, from_id, to_id });
         }
     }
 
@@ -736,6 +799,13 @@ impl Core {
                     self.close_minute(symbol, bar, false);
                 }
                 self.stats.gaps_filled.fetch_add(1, Ordering::Relaxed);
+            }
+            ResyncReason::TradesFilled => {
+                let holes = &mut self.states[i].agg_holes;
+                let given_up = holes.close_requested();
+                let stats = &self.stats.symbols[i];
+                stats.agg_ids_unrecovered.fetch_add(given_up, Ordering::Relaxed);
+                stats.agg_ids_missing.store(holes.missing(), Ordering::Relaxed);
             }
             ResyncReason::RingDrop => {
                 // Records of this symbol were dropped on a full ring. No blind refetch: under

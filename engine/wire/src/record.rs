@@ -307,6 +307,9 @@ pub enum ResyncReason {
     RingDrop,
     /// A requested REST gap fill for the symbol has been delivered in full.
     GapFilled,
+    /// A requested REST fill of missing aggTrades has been delivered (as far as the
+    /// exchange still had them).
+    TradesFilled,
 }
 
 /// A control notice about one symbol (resync needed, or a gap fill complete).

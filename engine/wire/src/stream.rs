@@ -10,6 +10,9 @@ use crate::record::{EventKind, Interval};
 /// Most streams one connection may hold.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 200;
 
+/// Binance's request weight for `/fapi/v1/aggTrades` (any limit).
+pub const AGG_TRADES_WEIGHT: u32 = 20;
+
 /// Binance's request weight for `/fapi/v1/klines` at `limit`.
 pub fn klines_weight(limit: usize) -> u32 {
     match limit {

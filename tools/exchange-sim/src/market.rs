@@ -213,6 +213,11 @@ pub trait Source: Send {
     fn bars_1m(&self, symbol: &str) -> Result<Vec<Bar>, QueryError>;
     /// A REST depth snapshot body for `symbol` with at most `limit` levels per side.
     fn depth_snapshot(&self, symbol: &str, limit: usize) -> Result<String, QueryError>;
+    /// A REST `aggTrades` body for `symbol`: up to `limit` aggTrades from agg id `from_id`
+    /// (the latest ones without it), as far back as the source keeps them.
+    fn agg_trades(&self, _symbol: &str, _from_id: Option<u64>, _limit: usize) -> Result<String, QueryError> {
+        Err(QueryError::Unavailable("aggTrades are not kept by this source".into()))
+    }
     /// Current source time, ms.
     fn now_ms(&self) -> i64;
 }

@@ -141,6 +141,7 @@ pub fn handle(
     let weight = match head.path.as_str() {
         "/fapi/v1/klines" => klines_weight(limit_param(head, 500, 1500).unwrap_or(500)),
         "/fapi/v1/depth" => depth_weight(limit_param(head, 500, 1000).unwrap_or(500)),
+        "/fapi/v1/aggTrades" => aegis_wire::stream::AGG_TRADES_WEIGHT,
         "/fapi/v1/exchangeInfo" | "/fapi/v1/leverageBracket" | "/fapi/v1/ping" | "/fapi/v1/time" => 1,
         _ => {
             let body = error_body(-1000, &format!("unknown endpoint {}", head.path));
@@ -174,9 +175,23 @@ pub fn handle(
         },
         "/fapi/v1/klines" => klines(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         "/fapi/v1/depth" => depth(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
+        "/fapi/v1/aggTrades" => agg_trades(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         _ => bad(-1000, "unreachable"),
     };
     Response { status, body, used_weight: used }
+}
+
+fn agg_trades(head: &RequestHead, source: &dyn Source) -> Result<(u16, String), (i32, String)> {
+    let symbol = symbol_param(head)?;
+    let limit = limit_param(head, 500, 1000)?;
+    let from = head
+        .param("fromId")
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| (-1100, "Illegal characters found in parameter 'fromId'.".to_string()))
+        })
+        .transpose()?;
+    Ok((200, source.agg_trades(symbol, from, limit).map_err(query_error)?))
 }
 
 fn limit_param(head: &RequestHead, default: usize, max: usize) -> Result<usize, (i32, String)> {

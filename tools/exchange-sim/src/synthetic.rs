@@ -85,6 +85,28 @@ struct SymbolSim {
     bars: Vec<Bar>,
     current: Option<Bar>,
     last_top: (i64, i64, i64, i64),
+    /// The latest aggTrades, oldest first, for `/fapi/v1/aggTrades` (gap fills)…
+    recent_aggs: std::collections::VecDeque<AggPrint>,
+    /// …at most this many.
+    recent_aggs_cap: usize,
+}
+
+/// aggTrades kept for REST across all symbols (≈ 48 MiB), shared out evenly: with 20
+/// symbols at 60× speed about a minute of each symbol's flow.
+pub const RECENT_AGG_TRADES: usize = 1 << 20;
+/// Bounds of the per-symbol share.
+const RECENT_AGG_TRADES_PER_SYMBOL: std::ops::RangeInclusive<usize> = 1024..=262_144;
+
+/// One aggTrade as REST serves it.
+#[derive(Clone, Copy, Debug)]
+struct AggPrint {
+    agg: u64,
+    price: i64,
+    qty: i64,
+    first: u64,
+    last: u64,
+    time_ms: i64,
+    buyer_is_maker: bool,
 }
 
 /// A book level as (price in ticks, quantity).
@@ -238,6 +260,11 @@ impl Source for Synthetic {
         Ok(sim.snapshot(limit, self.now_ms))
     }
 
+    fn agg_trades(&self, symbol: &str, from_id: Option<u64>, limit: usize) -> Result<String, QueryError> {
+        let sim = self.symbols.iter().find(|s| &*s.name == symbol).ok_or(QueryError::UnknownSymbol)?;
+        Ok(sim.agg_trades(from_id, limit))
+    }
+
     fn now_ms(&self) -> i64 {
         self.now_ms
     }
@@ -328,6 +355,9 @@ impl SymbolSim {
             last_update_id: 1_000_000 + index as u64 * 7_919,
             next_trade_id: 1,
             next_agg_id: 1,
+            recent_aggs: std::collections::VecDeque::new(),
+            recent_aggs_cap: (RECENT_AGG_TRADES / config.symbols.max(1))
+                .clamp(*RECENT_AGG_TRADES_PER_SYMBOL.start(), *RECENT_AGG_TRADES_PER_SYMBOL.end()),
             funding_rate: 10_000,
             bars: Vec::with_capacity(config.history_bars + 64),
             current: None,
@@ -603,6 +633,43 @@ impl SymbolSim {
             first.time_ms, first.buyer_is_maker
         );
         out.push(Msg::new(self.streams.agg_trade.clone(), EventKind::AggTrade, self.name.clone(), &p));
+        if self.recent_aggs.len() == self.recent_aggs_cap {
+            self.recent_aggs.pop_front();
+        }
+        self.recent_aggs.push_back(AggPrint {
+            agg,
+            price: first.price,
+            qty,
+            first: first_id,
+            last: last_id,
+            time_ms: first.time_ms,
+            buyer_is_maker: first.buyer_is_maker,
+        });
+    }
+
+    /// `/fapi/v1/aggTrades` rows from agg id `from` (the latest `limit` without one).
+    fn agg_trades(&self, from: Option<u64>, limit: usize) -> String {
+        let start = match from {
+            Some(id) => self.recent_aggs.partition_point(|a| a.agg < id),
+            None => self.recent_aggs.len().saturating_sub(limit),
+        };
+        let mut body = String::from("[");
+        for a in self.recent_aggs.iter().skip(start).take(limit) {
+            if body.len() > 1 {
+                body.push(',');
+            }
+            let _ = write!(body, "{{\"a\":{},\"p\":", a.agg);
+            push_quoted(&mut body, i128::from(a.price), self.info.price_precision);
+            body.push_str(",\"q\":");
+            push_quoted(&mut body, i128::from(a.qty), self.info.qty_precision);
+            let _ = write!(
+                body,
+                ",\"f\":{},\"l\":{},\"T\":{},\"m\":{}}}",
+                a.first, a.last, a.time_ms, a.buyer_is_maker
+            );
+        }
+        body.push(']');
+        body
     }
 
     fn record_fill(&mut self, fill: &Fill, id: u64) {
@@ -803,5 +870,37 @@ fn empty_bar(open_time_ms: i64, price: i64) -> Bar {
         trades: 0,
         first_trade_id: -1,
         last_trade_id: -1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_agg_trades_repeat_the_streamed_ones_from_any_id() {
+        let mut market =
+            Synthetic::new(&SyntheticConfig { symbols: 2, history_bars: 5, ..Default::default() });
+        let mut streamed: Vec<serde_json::Value> = Vec::new();
+        while streamed.len() < 300 {
+            for msg in market.next_batch().unwrap().msgs {
+                if msg.kind == EventKind::AggTrade && &*msg.symbol == "BTCUSDT" {
+                    streamed.push(serde_json::from_str(msg.payload()).unwrap());
+                }
+            }
+        }
+        let from = streamed[100]["a"].as_u64().unwrap();
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&market.agg_trades("BTCUSDT", Some(from), 50).unwrap()).unwrap();
+        assert_eq!(rows.len(), 50);
+        for (row, live) in rows.iter().zip(&streamed[100..150]) {
+            for key in ["a", "p", "q", "f", "l", "T", "m"] {
+                assert_eq!(row[key], live[key], "{key}: {row} vs {live}");
+            }
+        }
+        let latest: Vec<serde_json::Value> =
+            serde_json::from_str(&market.agg_trades("BTCUSDT", None, 3).unwrap()).unwrap();
+        assert_eq!(latest.last().unwrap()["a"], streamed.last().unwrap()["a"]);
+        assert!(market.agg_trades("NOPEUSDT", None, 3).is_err());
     }
 }
