@@ -96,6 +96,11 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A key and secret from wherever the caller read them (`origin` names that for logs).
+    pub fn new(key: &str, secret: &str, origin: &str) -> Self {
+        api_key(key, secret, origin.to_string())
+    }
+
     /// The key as sent in `X-MBX-APIKEY`.
     pub fn key(&self) -> &str {
         self.key.expose()
@@ -174,6 +179,12 @@ fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
             .ok_or_else(|| malformed(&format!("{name} is missing or not a non-empty string")))
     };
     Ok(api_key(field("key")?, field("secret")?, path.display().to_string()))
+}
+
+/// A secret for tests (documented example keys).
+#[cfg(test)]
+pub(crate) fn test_secret(text: &str) -> Secret {
+    Secret(text.into())
 }
 
 /// This process's real user id.

@@ -6,6 +6,7 @@
 //! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features, and
 //!   the desk (decisions, sizing, the paper broker).
 //! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
+//! - [`live`]: signed trading requests and the order client for Binance USDⓈ-M (in progress).
 //! - [`control`]: the control socket (versioned line-delimited JSON) and the brain's command ring.
 //! - [`credentials`]: exchange API keys from the environment or a 0600 file, never logged.
 //! - [`metrics`]: the Prometheus endpoint and the latency buckets it reads.
@@ -28,6 +29,7 @@ pub mod doctor;
 pub mod feed;
 pub mod latency;
 pub mod ledger;
+pub mod live;
 pub mod metrics;
 pub mod replay;
 pub mod rest;

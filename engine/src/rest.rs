@@ -185,44 +185,12 @@ impl RestClient {
     }
 
     fn exchange(&self, path: &str) -> Result<(u16, String, String), RestError> {
-        let io = |source| RestError::Io { path: path.to_string(), source };
-        let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).map_err(io)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: aegis\r\nConnection: close\r\n\r\n",
-            self.host
-        );
-        let mut raw = Vec::new();
-        match &self.tls {
-            None => {
-                let mut stream = stream;
-                stream.write_all(request.as_bytes()).map_err(io)?;
-                stream.read_to_end(&mut raw).map_err(io)?;
-            }
-            Some(config) => {
-                let name = self.host.rsplit_once(':').map_or(self.host.as_str(), |(h, _)| h);
-                let session = crate::feed::tls::session(config, name)
-                    .map_err(|e| RestError::Malformed { path: path.to_string(), reason: e.to_string() })?;
-                let mut tls = rustls::StreamOwned::new(session, stream);
-                tls.write_all(request.as_bytes()).map_err(io)?;
-                // A server may end without close_notify; what was read so far is the answer.
-                if let Err(e) = tls.read_to_end(&mut raw) {
-                    if raw.is_empty() {
-                        return Err(io(e));
-                    }
-                }
-            }
-        }
-        let text = String::from_utf8_lossy(&raw);
-        let malformed =
-            |reason: &str| RestError::Malformed { path: path.to_string(), reason: reason.to_string() };
-        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| malformed("no header end"))?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| malformed("no status"))?;
-        Ok((status, head.to_ascii_lowercase(), body.to_string()))
+        http_request(
+            &self.addr,
+            &self.host,
+            self.tls.as_ref(),
+            &HttpRequest { method: "GET", path, headers: &[], body: "" },
+        )
     }
 
     /// Reads exchangeInfo: the symbols served with their trading rules, and the
@@ -327,7 +295,9 @@ impl RestClient {
         while next <= to_id {
             let limit = (to_id - next + 1).min(1_000);
             let path = format!("/fapi/v1/aggTrades?symbol={name}&fromId={next}&limit={limit}");
-            let body = self.get(&path, AGG_TRADES_WEIGHT)?;
+            // Like depth snapshots, trade fills leave a quarter of the minute's weight to
+            // the kline fills the bars wait on.
+            let body = self.get_leaving(&path, AGG_TRADES_WEIGHT, self.weight_limit / 4)?;
             let rows: Vec<Value> = serde_json::from_str(&body)
                 .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
             let before = next;
@@ -414,7 +384,77 @@ impl RestClient {
     }
 }
 
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+/// One HTTP/1.1 request (`Connection: close`).
+pub struct HttpRequest<'a> {
+    /// `GET`, `POST`, `DELETE`.
+    pub method: &'a str,
+    /// Path and query.
+    pub path: &'a str,
+    /// Extra headers (name, value).
+    pub headers: &'a [(&'a str, &'a str)],
+    /// Form body (`application/x-www-form-urlencoded`), empty for none.
+    pub body: &'a str,
+}
+
+/// Sends `request` to `addr` (TLS when `tls` is given, verifying `host`), reads the answer
+/// to the end; returns the status, the head (lowercase) and the body.
+pub fn http_request(
+    addr: &SocketAddr,
+    host: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    request: &HttpRequest,
+) -> Result<(u16, String, String), RestError> {
+    let path = request.path;
+    let io = |source| RestError::Io { path: path.to_string(), source };
+    let stream = TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(io)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
+    let mut text = format!(
+        "{} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: aegis\r\nConnection: close\r\n",
+        request.method
+    );
+    for (name, value) in request.headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !request.body.is_empty() {
+        text.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            request.body.len()
+        ));
+    }
+    text.push_str("\r\n");
+    text.push_str(request.body);
+    let mut raw = Vec::new();
+    match tls {
+        None => {
+            let mut stream = stream;
+            stream.write_all(text.as_bytes()).map_err(io)?;
+            stream.read_to_end(&mut raw).map_err(io)?;
+        }
+        Some(config) => {
+            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            let session = crate::feed::tls::session(config, name)
+                .map_err(|e| RestError::Malformed { path: path.to_string(), reason: e.to_string() })?;
+            let mut tls = rustls::StreamOwned::new(session, stream);
+            tls.write_all(text.as_bytes()).map_err(io)?;
+            // A server may end without close_notify; what was read so far is the answer.
+            if let Err(e) = tls.read_to_end(&mut raw) {
+                if raw.is_empty() {
+                    return Err(io(e));
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let malformed =
+        |reason: &str| RestError::Malformed { path: path.to_string(), reason: reason.to_string() };
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| malformed("no header end"))?;
+    let status =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| malformed("no status"))?;
+    Ok((status, head.to_ascii_lowercase(), body.to_string()))
+}
+
+/// A header's value in a lowercase response head.
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
 }
 
@@ -465,24 +505,26 @@ pub fn run_worker(
     stop: Arc<AtomicBool>,
 ) {
     let mut queue: std::collections::VecDeque<RestRequest> = std::collections::VecDeque::new();
-    // Set while depth snapshots are out of budget: kline fills still go (from the reserve).
+    // Set while depth snapshots and trade fills are out of budget: kline fills still go
+    // (from the reserve those two leave).
     let mut depth_blocked_until: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         while let Ok(req) = requests.pop() {
             // Requests already queued are merged (staggering re-snapshots). Kline fills jump
             // the queue: they are cheap, and a symbol's bars (and features) wait on them,
-            // while a storm of depth re-snapshots could otherwise starve them of weight.
+            // while a storm of depth re-snapshots or trade fills (weight 20 each) could
+            // otherwise starve them of weight.
             if queue.contains(&req) {
                 continue;
             }
             match req {
-                RestRequest::Klines { .. } | RestRequest::AggTrades { .. } => queue.push_front(req),
-                RestRequest::Depth { .. } => queue.push_back(req),
+                RestRequest::Klines { .. } => queue.push_front(req),
+                RestRequest::Depth { .. } | RestRequest::AggTrades { .. } => queue.push_back(req),
             }
         }
         let depth_blocked = depth_blocked_until.is_some_and(|t| Instant::now() < t);
         let next = if depth_blocked {
-            queue.iter().position(|r| !matches!(r, RestRequest::Depth { .. })).and_then(|i| queue.remove(i))
+            queue.iter().position(|r| matches!(r, RestRequest::Klines { .. })).and_then(|i| queue.remove(i))
         } else {
             queue.pop_front()
         };
@@ -522,7 +564,7 @@ pub fn run_worker(
                 }
                 results.wake();
             }
-            Err(RestError::Budget { wait }) if matches!(req, RestRequest::Depth { .. }) => {
+            Err(RestError::Budget { wait }) if !matches!(req, RestRequest::Klines { .. }) => {
                 depth_blocked_until = Some(Instant::now() + wait);
                 queue.push_front(req);
             }

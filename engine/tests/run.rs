@@ -189,7 +189,7 @@ fn a_hostile_feed_loses_no_bar_and_no_trade_and_reconnects_only_when_it_must() {
         "--fault",
         "oversize-bytes=2000000",
         "--fault",
-        "malformed-every=1999",
+        "malformed-every=4999",
         "--fault",
         "duplicate-every=101",
         "--fault",

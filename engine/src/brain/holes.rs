@@ -80,19 +80,25 @@ impl Holes {
         true
     }
 
-    /// The range a REST fill should ask for: every hole open at least `patience_ns` (now
-    /// marked requested), unless a fill is already out. `None` when there is nothing to ask.
-    pub fn due(&mut self, now_ns: u64, patience_ns: u64) -> Option<(u64, u64)> {
+    /// The range a REST fill should ask for: the oldest hole open at least `patience_ns`,
+    /// with every other due hole that fits in the same `span` ids (one page of the
+    /// endpoint), all marked requested — unless a fill is already out. `None` when there is
+    /// nothing to ask.
+    pub fn due(&mut self, now_ns: u64, patience_ns: u64, span: u64) -> Option<(u64, u64)> {
         let holes = &mut self.holes[..self.len];
         if holes.iter().any(|h| h.requested) {
             return None;
         }
-        let mut range: Option<(u64, u64)> = None;
-        for h in holes.iter_mut().filter(|h| h.opened_ns.saturating_add(patience_ns) <= now_ns) {
+        let is_due = |h: &Hole| h.opened_ns.saturating_add(patience_ns) <= now_ns;
+        let oldest = holes.iter().find(|h| is_due(h))?.first;
+        let (mut first, mut last) = (u64::MAX, 0);
+        let joins =
+            |h: &Hole| h.first == oldest || (h.first > oldest && h.last < oldest.saturating_add(span));
+        for h in holes.iter_mut().filter(|h| is_due(h) && joins(h)) {
             h.requested = true;
-            range = Some(range.map_or((h.first, h.last), |(a, b)| (a.min(h.first), b.max(h.last))));
+            (first, last) = (first.min(h.first), last.max(h.last));
         }
-        range
+        Some((first, last))
     }
 
     /// A fill has answered: what it did not deliver is no longer to be had. Gives up the
@@ -145,15 +151,29 @@ mod tests {
     fn a_fill_is_asked_once_after_the_patience_and_closes_what_it_asked_for() {
         let mut holes = Holes::default();
         holes.open(5, 6, 1_000);
-        assert_eq!(holes.due(1_400, 500), None, "too soon: the stream may still deliver it");
+        assert_eq!(holes.due(1_400, 500, 1_000), None, "too soon: the stream may still deliver it");
         holes.open(20, 20, 1_450);
-        assert_eq!(holes.due(1_500, 500), Some((5, 6)));
-        assert_eq!(holes.due(2_000, 500), None, "one fill out at a time");
+        assert_eq!(holes.due(1_500, 500, 1_000), Some((5, 6)));
+        assert_eq!(holes.due(2_000, 500, 1_000), None, "one fill out at a time");
         let mut given_up = 0;
         assert!(holes.take(5, &mut given_up));
         assert_eq!(holes.close_requested(), 1, "6 never came");
         assert_eq!(holes.missing(), 1, "20 was opened after the request");
-        assert_eq!(holes.due(2_000, 500), Some((20, 20)));
+        assert_eq!(holes.due(2_000, 500, 1_000), Some((20, 20)));
+    }
+
+    #[test]
+    fn due_holes_within_one_page_share_a_fill() {
+        let mut holes = Holes::default();
+        holes.open(100, 110, 0);
+        holes.open(500, 520, 0);
+        holes.open(1_200, 1_201, 0);
+        assert_eq!(holes.due(10, 0, 1_000), Some((100, 520)), "1,200 is past the page");
+        assert_eq!(holes.close_requested(), 11 + 21);
+        assert_eq!(holes.due(10, 0, 1_000), Some((1_200, 1_201)));
+        holes.close_requested();
+        holes.open(5_000, 9_999, 0);
+        assert_eq!(holes.due(10, 0, 1_000), Some((5_000, 9_999)), "a long hole is asked for whole");
     }
 
     #[test]

@@ -403,6 +403,10 @@ const LEADER_PATIENCE_NS: u64 = 2_000_000_000;
 /// reordered message arrives well within this).
 const TRADE_FILL_PATIENCE_NS: u64 = 500_000_000;
 
+/// aggTrade ids one REST fill asks for at most (five pages, weight 100); the rest of a
+/// longer outage is given up and counted.
+const MAX_TRADE_FILL_IDS: u64 = 5_000;
+
 /// One record in this many updates the shard-read → brain maximum (a shared atomic).
 const LAG_SAMPLE_EVERY: u32 = 64;
 
@@ -561,7 +565,7 @@ impl Core {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
-            self.late_agg_trade(i, agg_id, first, last, print);
+            self.late_agg_trade(i, from.0 == u8::MAX, agg_id, first, last, print);
             return;
         }
         let contiguous = state.last_agg_last_trade.is_none_or(|prev| first <= prev + 1);
@@ -595,11 +599,23 @@ impl Core {
 
     /// An aggTrade at or behind the last one applied: a missing one arriving late (from the
     /// stream or a REST fill), applied once, or else a duplicate.
-    fn late_agg_trade(&mut self, i: usize, agg_id: u64, first: u64, last: u64, print: TradePrint) {
+    fn late_agg_trade(
+        &mut self,
+        i: usize,
+        from_rest: bool,
+        agg_id: u64,
+        first: u64,
+        last: u64,
+        print: TradePrint,
+    ) {
         let state = &mut self.states[i];
         let mut given_up = 0;
         if !state.agg_holes.take(agg_id, &mut given_up) {
-            self.duplicate(SymbolId(i as u16));
+            // A fill's page spans whatever lies between holes too: that overlap is expected,
+            // not a duplicate the stream sent.
+            if !from_rest {
+                self.duplicate(SymbolId(i as u16));
+            }
             return;
         }
         let stats = &self.stats.symbols[i];
@@ -623,7 +639,12 @@ impl Core {
         if now_ns == 0 || state.agg_holes.is_empty() || !self.config.fill_gaps {
             return;
         }
-        if let Some((from_id, to_id)) = state.agg_holes.due(now_ns, TRADE_FILL_PATIENCE_NS) {
+        // Holes near each other share one page (weight 20 however many ids it holds); one
+        // long outage is fetched up to a few pages, the rest given up and counted — under a
+        // storm of reconnects the weight budget cannot refetch everything, and the bars'
+        // kline fills come first.
+        if let Some((from_id, to_id)) = state.agg_holes.due(now_ns, TRADE_FILL_PATIENCE_NS, 1_000) {
+            let to_id = to_id.min(from_id.saturating_add(MAX_TRADE_FILL_IDS - 1));
             self.request(RestRequest::AggTrades { symbol, from_id, to_id });
         }
     }

@@ -82,6 +82,12 @@ pub struct Args {
     /// REST request weight allowed per minute.
     #[arg(long, default_value_t = 2400)]
     pub rest_weight_limit: u32,
+    /// An API key the signed trading endpoints accept, as `KEY:SECRET` (repeatable).
+    #[arg(long = "api-key", value_parser = parse_api_key)]
+    pub api_keys: Vec<(String, String)>,
+    /// New orders allowed per 10 s per key (Binance: 300); past it, 429 with -1015.
+    #[arg(long, default_value_t = 300)]
+    pub order_limit_10s: u32,
     /// Inject a fault: drop-after=N, drop-prob=P, stall=EVERY/DURATION, fragment=K[/EVERY],
     /// oversize-after=N, oversize-bytes=B, malformed-every=N, duplicate-every=N,
     /// reorder-every=N, depth-gap-every=N, missing-kline-every=N. Repeatable.
@@ -143,6 +149,11 @@ impl Args {
         args
     }
 
+    /// The API keys as a map (key → secret).
+    pub fn key_map(&self) -> std::collections::HashMap<String, String> {
+        self.api_keys.iter().cloned().collect()
+    }
+
     /// The fault plan the `--fault` flags describe.
     pub fn fault_plan(&self) -> Result<Faults, crate::fault::FaultSpecError> {
         let mut faults = Faults::default();
@@ -150,6 +161,14 @@ impl Args {
             faults.apply(spec)?;
         }
         Ok(faults)
+    }
+}
+
+/// Parses `KEY:SECRET`.
+fn parse_api_key(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((k, s)) if !k.is_empty() && !s.is_empty() => Ok((k.to_string(), s.to_string())),
+        _ => Err("expected KEY:SECRET".into()),
     }
 }
 

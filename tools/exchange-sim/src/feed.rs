@@ -66,6 +66,7 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
                 }
             }
         }
+        match_resting_orders(&shared, &batch.msgs, (batch.time_ns / 1_000_000) as i64);
         for msg in batch.msgs {
             publisher.publish(msg);
         }
@@ -77,6 +78,29 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
         let _ = shared.feed.send(held);
     }
     publisher.merge();
+}
+
+/// Resting orders fill against the batch's aggTrades (before clients see them).
+fn match_resting_orders(shared: &Shared, msgs: &[Msg], now_ms: i64) {
+    let mut venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
+    if !venue.has_resting() {
+        return;
+    }
+    let decimal = |payload: &str, key: &str| {
+        let start = payload.find(key)? + key.len();
+        let end = start + payload[start..].find('"')?;
+        aegis_wire::decimal::parse_fixed8(
+            &payload.as_bytes()[start..end],
+            aegis_wire::decimal::Sign::Forbidden,
+        )
+        .ok()
+    };
+    for msg in msgs.iter().filter(|m| m.kind == EventKind::AggTrade) {
+        let payload = msg.payload();
+        if let (Some(price), Some(qty)) = (decimal(payload, "\"p\":\""), decimal(payload, "\"q\":\"")) {
+            venue.on_trade(&msg.symbol, price, qty, now_ms);
+        }
+    }
 }
 
 struct Publisher {

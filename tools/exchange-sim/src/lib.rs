@@ -18,6 +18,7 @@ pub mod server;
 pub mod stats;
 pub mod synthetic;
 pub mod tls;
+pub mod venue;
 pub mod ws;
 
 use anyhow::Context;
@@ -105,6 +106,8 @@ pub async fn run_with(
         shutdown_rx,
         args.seed,
     );
+    *shared.venue.lock().unwrap_or_else(|p| p.into_inner()) =
+        venue::Venue::new(args.key_map()).with_order_limit(args.order_limit_10s);
     let started = Instant::now();
     tokio::spawn(feed::run_feed(shared.clone(), capacity));
     tokio::spawn(accept_loop(listener, tls, shared.clone()));

@@ -218,6 +218,11 @@ pub trait Source: Send {
     fn agg_trades(&self, _symbol: &str, _from_id: Option<u64>, _limit: usize) -> Result<String, QueryError> {
         Err(QueryError::Unavailable("aggTrades are not kept by this source".into()))
     }
+    /// The top `depth` levels of `symbol`'s book as (price, qty) fixed-point ×1e8, best
+    /// first: (bids, asks). What market and crossing limit orders fill against.
+    fn book(&self, _symbol: &str, _depth: usize) -> Result<crate::venue::Book, QueryError> {
+        Err(QueryError::Unavailable("this source has no book to trade against".into()))
+    }
     /// Current source time, ms.
     fn now_ms(&self) -> i64;
 }

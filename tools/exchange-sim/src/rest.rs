@@ -132,8 +132,9 @@ pub fn handle(
     head: &RequestHead,
     source: &dyn Source,
     budget: &mut WeightBudget,
-    weight_limit: u32,
+    limits: Limits,
 ) -> Response {
+    let weight_limit = limits.weight_per_minute;
     let bad = |code: i32, msg: &str| (400, error_body(code, msg));
     if head.method != "GET" {
         return Response { status: 405, body: error_body(-1000, "only GET is served"), used_weight: 0 };
@@ -162,7 +163,7 @@ pub fn handle(
     let (status, body) = match head.path.as_str() {
         "/fapi/v1/ping" => (200, "{}".to_string()),
         "/fapi/v1/time" => (200, format!("{{\"serverTime\":{}}}", source.now_ms())),
-        "/fapi/v1/exchangeInfo" => (200, exchange_info(source, weight_limit)),
+        "/fapi/v1/exchangeInfo" => (200, exchange_info(source, limits)),
         "/fapi/v1/leverageBracket" => match head.param("symbol") {
             Some(s) => match source.symbols().into_iter().find(|i| i.symbol == s) {
                 Some(info) => (200, format!("[{}]", bracket_entry(&info))),
@@ -337,11 +338,21 @@ fn bracket_entry(info: &SymbolInfo) -> String {
     format!("{{\"symbol\":\"{}\",\"brackets\":{}}}", info.symbol, bracket_list(info))
 }
 
-fn exchange_info(source: &dyn Source, weight_limit: u32) -> String {
+/// The rate limits exchangeInfo announces (and the server enforces).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Request weight per minute.
+    pub weight_per_minute: u32,
+    /// New orders per 10 s per key.
+    pub orders_per_10s: u32,
+}
+
+fn exchange_info(source: &dyn Source, limits: Limits) -> String {
+    let (weight_limit, orders_10s) = (limits.weight_per_minute, limits.orders_per_10s);
     let mut out = String::with_capacity(4096);
     let _ = write!(
         out,
-        "{{\"timezone\":\"UTC\",\"serverTime\":{},\"futuresType\":\"U_MARGINED\",\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":{weight_limit}}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":1200}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":300}}],\"exchangeFilters\":[],\"symbols\":[",
+        "{{\"timezone\":\"UTC\",\"serverTime\":{},\"futuresType\":\"U_MARGINED\",\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":{weight_limit}}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":1200}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":{orders_10s}}}],\"exchangeFilters\":[],\"symbols\":[",
         source.now_ms()
     );
     for (i, info) in source.symbols().iter().enumerate() {

@@ -65,6 +65,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Source seed, mixed into per-connection fault randomness.
     pub seed: u64,
+    /// The signed trading API: keys, orders, matching.
+    pub venue: Mutex<crate::venue::Venue>,
     next_conn_id: AtomicU64,
 }
 
@@ -95,6 +97,7 @@ impl Shared {
             start_signal: Notify::new(),
             shutdown,
             seed,
+            venue: Mutex::new(crate::venue::Venue::default()),
             next_conn_id: AtomicU64::new(1),
         })
     }
@@ -131,16 +134,67 @@ where
             return;
         }
         let keep_alive = !head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        if crate::venue::is_trading_path(&head.path) {
+            let Some(body) = read_body(&mut io, &mut buf, &head).await else { return };
+            let response = trading(&shared, &head, &body);
+            shared.stats().rest(&head.path, response.status);
+            if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
+                return;
+            }
+            continue;
+        }
         let response = {
             let source = shared.source();
             let mut budget = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
-            rest::handle(&head, source.as_ref(), &mut budget, shared.weight_limit)
+            let orders_per_10s = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).order_limit_10s();
+            let limits = rest::Limits { weight_per_minute: shared.weight_limit, orders_per_10s };
+            rest::handle(&head, source.as_ref(), &mut budget, limits)
         };
         shared.stats().rest(&head.path, response.status);
         if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
             return;
         }
     }
+}
+
+/// The largest request body read (a signed order is a few hundred bytes).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads the body `Content-Length` announces (after the head, partly in `buf` already).
+async fn read_body<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    head: &RequestHead,
+) -> Option<String> {
+    let len: usize = head.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    if len > MAX_BODY_BYTES {
+        return None;
+    }
+    while buf.len() < len {
+        let mut chunk = [0u8; 4096];
+        match io.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body: Vec<u8> = buf.drain(..len).collect();
+    String::from_utf8(body).ok()
+}
+
+/// Answers a signed trading request against the venue, the book and the source's clock.
+fn trading(shared: &Shared, head: &RequestHead, body: &str) -> rest::Response {
+    let source = shared.source();
+    let mut venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
+    let pace = match shared.speed {
+        crate::cli::Speed::Factor(f) => f,
+        crate::cli::Speed::Max => 1_000.0,
+    };
+    let answer = crate::venue::handle(&mut venue, head, body, source.as_ref(), pace);
+    let (status, body) = match answer {
+        Ok(body) => (200, body),
+        Err(r) => (r.status, format!("{{\"code\":{},\"msg\":{}}}", r.code, serde_json::Value::from(r.msg))),
+    };
+    rest::Response { status, body, used_weight: 0 }
 }
 
 /// Reads one request head; bytes after it stay in `buf`.

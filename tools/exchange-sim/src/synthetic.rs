@@ -260,6 +260,15 @@ impl Source for Synthetic {
         Ok(sim.snapshot(limit, self.now_ms))
     }
 
+    fn book(&self, symbol: &str, depth: usize) -> Result<crate::venue::Book, QueryError> {
+        let sim = self.symbols.iter().find(|s| &*s.name == symbol).ok_or(QueryError::UnknownSymbol)?;
+        let level = |(ticks, qty): (&i64, &i64)| (sim.price(*ticks), *qty);
+        Ok(crate::venue::Book {
+            bids: sim.bids.iter().rev().take(depth).map(level).collect(),
+            asks: sim.asks.iter().take(depth).map(level).collect(),
+        })
+    }
+
     fn agg_trades(&self, symbol: &str, from_id: Option<u64>, limit: usize) -> Result<String, QueryError> {
         let sim = self.symbols.iter().find(|s| &*s.name == symbol).ok_or(QueryError::UnknownSymbol)?;
         Ok(sim.agg_trades(from_id, limit))

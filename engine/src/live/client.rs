@@ -1,0 +1,317 @@
+//! The signed trading client: places, cancels and queries orders on Binance USDⓈ-M (or
+//! exchange-sim), with the exchange's clock, idempotent retries and the order-count limits
+//! from exchangeInfo's `rateLimits`.
+
+use super::order::{OrderRequest, OrderState};
+use super::sign::{local_ms, signed_params, ServerClock};
+use crate::credentials::ApiKey;
+use crate::rest::{header, http_request, HttpRequest, RestError};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a trading request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TradeError {
+    /// The request may or may not have reached the exchange (connect, write or read
+    /// failed): query by client id before acting on it.
+    #[error("transport: {0}")]
+    Transport(#[from] RestError),
+    /// The exchange refused it, with its code and reason.
+    #[error("refused by the exchange (HTTP {status}, code {code}): {msg}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Binance error code.
+        code: i32,
+        /// Binance's message.
+        msg: String,
+    },
+    /// Over a rate limit (HTTP 429 or 418 from the exchange, or our own order-count limiter
+    /// before sending): nothing was done; try again after `retry_after`.
+    #[error("rate limited ({reason}); retry after {retry_after:?}")]
+    RateLimited {
+        /// Which limit.
+        reason: String,
+        /// How long to wait.
+        retry_after: Duration,
+    },
+    /// An answer that is not what the endpoint documents.
+    #[error("{path}: unexpected answer: {reason}")]
+    Malformed {
+        /// The endpoint.
+        path: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Binance's code for a `timestamp` outside `recvWindow` of its clock.
+const TIMESTAMP_OUTSIDE_WINDOW: i32 = -1021;
+/// Binance's code for a `newClientOrderId` already used by an open order.
+const CLIENT_ID_DUPLICATED: i32 = -4116;
+/// Tries of a placement whose outcome was unknown (same client id each time).
+const PLACE_TRIES: usize = 3;
+
+/// One order-count window (`rateLimitType = ORDERS`).
+#[derive(Clone, Debug)]
+struct Window {
+    span: Duration,
+    limit: usize,
+    sent: VecDeque<Instant>,
+}
+
+/// Counts new orders against exchangeInfo's `ORDERS` limits and refuses, before sending,
+/// one that would break them.
+#[derive(Clone, Debug, Default)]
+pub struct OrderLimiter {
+    windows: Vec<Window>,
+}
+
+impl OrderLimiter {
+    /// Limits from exchangeInfo's `rateLimits` array (entries other than `ORDERS` ignored).
+    pub fn from_rate_limits(rate_limits: &Value) -> Self {
+        let windows = rate_limits
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["rateLimitType"] == "ORDERS")
+            .filter_map(|l| {
+                let unit = match l["interval"].as_str()? {
+                    "SECOND" => 1,
+                    "MINUTE" => 60,
+                    "HOUR" => 3_600,
+                    "DAY" => 86_400,
+                    _ => return None,
+                };
+                let span = Duration::from_secs(unit * l["intervalNum"].as_u64()?);
+                Some(Window { span, limit: l["limit"].as_u64()? as usize, sent: VecDeque::new() })
+            })
+            .collect();
+        Self { windows }
+    }
+
+    /// Takes one order from every window at `now`, or says how long until one frees up.
+    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        for w in &mut self.windows {
+            while w.sent.front().is_some_and(|t| now.duration_since(*t) >= w.span) {
+                w.sent.pop_front();
+            }
+        }
+        if let Some(wait) = self
+            .windows
+            .iter()
+            .filter(|w| w.sent.len() >= w.limit)
+            .filter_map(|w| w.sent.front().map(|t| w.span.saturating_sub(now.duration_since(*t))))
+            .max()
+        {
+            return Err(wait);
+        }
+        for w in &mut self.windows {
+            w.sent.push_back(now);
+        }
+        Ok(())
+    }
+}
+
+/// A signed trading client for one exchange base URL.
+pub struct TradeClient {
+    addr: SocketAddr,
+    host: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    key: ApiKey,
+    clock: ServerClock,
+    recv_window_ms: u64,
+    limiter: OrderLimiter,
+}
+
+impl TradeClient {
+    /// A client for `base` (`http://host:port` or `https://host:port`); `tls` for https.
+    pub fn new(base: &str, key: ApiKey, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, TradeError> {
+        let malformed =
+            |reason: &str| TradeError::Malformed { path: base.to_string(), reason: reason.into() };
+        let (scheme, host) = base.split_once("://").ok_or_else(|| malformed("not a URL"))?;
+        let host = host.trim_end_matches('/');
+        let port = if scheme == "https" { 443 } else { 80 };
+        let with_port = if host.contains(':') { host.to_string() } else { format!("{host}:{port}") };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| malformed(&e.to_string()))?
+            .next()
+            .ok_or_else(|| malformed("no address"))?;
+        if (scheme == "https") != tls.is_some() {
+            return Err(malformed("https needs a TLS config, http none"));
+        }
+        Ok(Self {
+            addr,
+            host: host.to_string(),
+            tls,
+            key,
+            clock: ServerClock::default(),
+            recv_window_ms: 5_000,
+            limiter: OrderLimiter::default(),
+        })
+    }
+
+    /// Counts new orders against these limits from now on.
+    pub fn with_limiter(mut self, limiter: OrderLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The exchange clock in use.
+    pub fn clock(&self) -> ServerClock {
+        self.clock
+    }
+
+    /// Replaces the clock (tests skew it; `sync_clock` measures it).
+    pub fn set_clock(&mut self, clock: ServerClock) {
+        self.clock = clock;
+    }
+
+    /// Measures the exchange clock's offset from `/fapi/v1/time`.
+    pub fn sync_clock(&mut self) -> Result<ServerClock, TradeError> {
+        let sent = local_ms();
+        let v = self.send("GET", "/fapi/v1/time", "", false)?;
+        let received = local_ms();
+        let server = v["serverTime"].as_i64().ok_or_else(|| TradeError::Malformed {
+            path: "/fapi/v1/time".into(),
+            reason: "no serverTime".into(),
+        })?;
+        self.clock = ServerClock::from_round_trip(sent, server, received);
+        Ok(self.clock)
+    }
+
+    /// Places `order`. An unknown outcome is retried with the same client id (so it lands
+    /// at most once: a retry told the id is taken reads the order that landed).
+    pub fn place(&mut self, order: &OrderRequest) -> Result<OrderState, TradeError> {
+        self.limiter.take(Instant::now()).map_err(|wait| TradeError::RateLimited {
+            reason: "order-count limit from exchangeInfo".into(),
+            retry_after: wait,
+        })?;
+        let params = order.params();
+        let mut last = None;
+        for attempt in 0..PLACE_TRIES {
+            match self.signed("POST", "/fapi/v1/order", &params) {
+                Ok(v) => return state(&v, "/fapi/v1/order"),
+                Err(TradeError::Transport(e)) => last = Some(TradeError::Transport(e)),
+                Err(TradeError::Rejected { code: CLIENT_ID_DUPLICATED, .. }) if attempt > 0 => {
+                    return self.query(&order.symbol, &order.client_id)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| TradeError::Malformed {
+            path: "/fapi/v1/order".into(),
+            reason: "no attempt made".into(),
+        }))
+    }
+
+    /// The order with client id `client_id`.
+    pub fn query(&mut self, symbol: &str, client_id: &str) -> Result<OrderState, TradeError> {
+        let v =
+            self.signed("GET", "/fapi/v1/order", &format!("symbol={symbol}&origClientOrderId={client_id}"))?;
+        state(&v, "/fapi/v1/order")
+    }
+
+    /// Cancels the order with client id `client_id`.
+    pub fn cancel(&mut self, symbol: &str, client_id: &str) -> Result<OrderState, TradeError> {
+        let v = self.signed(
+            "DELETE",
+            "/fapi/v1/order",
+            &format!("symbol={symbol}&origClientOrderId={client_id}"),
+        )?;
+        state(&v, "/fapi/v1/order")
+    }
+
+    /// Open orders of `symbol`, or of every symbol.
+    pub fn open_orders(&mut self, symbol: Option<&str>) -> Result<Vec<OrderState>, TradeError> {
+        let params = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
+        let v = self.signed("GET", "/fapi/v1/openOrders", &params)?;
+        v.as_array()
+            .ok_or_else(|| TradeError::Malformed {
+                path: "/fapi/v1/openOrders".into(),
+                reason: "not an array".into(),
+            })?
+            .iter()
+            .map(|o| state(o, "/fapi/v1/openOrders"))
+            .collect()
+    }
+
+    /// Sends a signed request; one refused for its timestamp is re-signed once after the
+    /// clock is measured again (the local clock drifted, or was never synced).
+    fn signed(&mut self, method: &str, path: &str, params: &str) -> Result<Value, TradeError> {
+        let query = signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
+        match self.send(method, path, &query, true) {
+            Err(TradeError::Rejected { code: TIMESTAMP_OUTSIDE_WINDOW, .. }) => {
+                self.sync_clock()?;
+                let query =
+                    signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
+                self.send(method, path, &query, true)
+            }
+            other => other,
+        }
+    }
+
+    /// Sends one request; POST parameters go in the body, others in the query string.
+    fn send(&self, method: &str, path: &str, params: &str, with_key: bool) -> Result<Value, TradeError> {
+        let (target, body) = match (method, params.is_empty()) {
+            ("POST", _) => (path.to_string(), params),
+            (_, true) => (path.to_string(), ""),
+            (_, false) => (format!("{path}?{params}"), ""),
+        };
+        let key_header = [("X-MBX-APIKEY", self.key.key())];
+        let headers: &[(&str, &str)] = if with_key { &key_header } else { &[] };
+        let request = HttpRequest { method, path: &target, headers, body };
+        let (status, head, text) = http_request(&self.addr, &self.host, self.tls.as_ref(), &request)?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| TradeError::Malformed {
+            path: path.to_string(),
+            reason: format!("not JSON ({e})"),
+        })?;
+        let code = value["code"].as_i64().unwrap_or(0) as i32;
+        let msg = || value["msg"].as_str().unwrap_or("").to_string();
+        match status {
+            200 => Ok(value),
+            429 | 418 => Err(TradeError::RateLimited {
+                reason: format!("HTTP {status}, code {code}: {}", msg()),
+                retry_after: Duration::from_secs(
+                    header(&head, "retry-after").and_then(|v| v.parse().ok()).unwrap_or(1),
+                ),
+            }),
+            _ => Err(TradeError::Rejected { status, code, msg: msg() }),
+        }
+    }
+}
+
+fn state(v: &Value, path: &str) -> Result<OrderState, TradeError> {
+    OrderState::from_json(v)
+        .ok_or_else(|| TradeError::Malformed { path: path.to_string(), reason: format!("not an order: {v}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_limiter_follows_exchange_info() {
+        let limits: Value = serde_json::from_str(
+            r#"[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400},
+                {"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":2},
+                {"rateLimitType":"ORDERS","interval":"MINUTE","intervalNum":1,"limit":3}]"#,
+        )
+        .unwrap();
+        let mut limiter = OrderLimiter::from_rate_limits(&limits);
+        let t0 = Instant::now();
+        assert!(limiter.take(t0).is_ok() && limiter.take(t0).is_ok());
+        assert_eq!(
+            limiter.take(t0 + Duration::from_secs(1)),
+            Err(Duration::from_secs(9)),
+            "10 s window full"
+        );
+        assert!(limiter.take(t0 + Duration::from_secs(10)).is_ok(), "the 10 s window freed up");
+        let wait = limiter.take(t0 + Duration::from_secs(11)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(49), "the minute window: 3 sent since t0");
+    }
+}

@@ -1,0 +1,201 @@
+//! The order life cycle over real loopback HTTP against exchange-sim's signed endpoints and
+//! matching engine: new → partially filled → filled, cancel, refusals with the exchange's
+//! reason, idempotent retries by client id, the clock check, and the order-count limit.
+
+mod common;
+
+use aegis::credentials::ApiKey;
+use aegis::live::client::{OrderLimiter, TradeClient, TradeError};
+use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
+use aegis::live::sign::ServerClock;
+use common::start_sim;
+use serde_json::Value;
+use std::time::Duration;
+
+const KEY: &str = "aegis-test-key-0123456789";
+const SECRET: &str = "aegis-test-secret-9876543210";
+
+fn sim(order_limit: u32) -> (u16, String) {
+    let port = start_sim(&[
+        "--synthetic",
+        "--symbols",
+        "2",
+        "--seed",
+        "21",
+        "--speed",
+        "60",
+        "--api-key",
+        &format!("{KEY}:{SECRET}"),
+        "--order-limit-10s",
+        &order_limit.to_string(),
+    ]);
+    (port, format!("http://127.0.0.1:{port}"))
+}
+
+fn client(base: &str, secret: &str) -> TradeClient {
+    let mut c = TradeClient::new(base, ApiKey::new(KEY, secret, "the test"), None).unwrap();
+    c.sync_clock().expect("server time");
+    c
+}
+
+/// The public part of the exchange: exchangeInfo and the book's top (a subscriber must
+/// exist before the synthetic market starts moving, so the book is read over REST).
+fn public(port: u16, path: &str) -> Value {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
+    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn best(port: u16, symbol: &str) -> (f64, f64, f64) {
+    let book = public(port, &format!("/fapi/v1/depth?symbol={symbol}&limit=5"));
+    let level = |side: &str, i: usize| book[side][0][i].as_str().unwrap().parse::<f64>().unwrap();
+    (level("bids", 0), level("asks", 0), level("asks", 1))
+}
+
+fn order(ids: &mut ClientIds, side: Side, kind: OrderKind, quantity: f64) -> OrderRequest {
+    OrderRequest { symbol: "BTCUSDT".into(), side, kind, quantity, client_id: ids.next_id() }
+}
+
+/// Keeps the synthetic market moving: it starts when a client holds a stream.
+fn subscribe(port: u16) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+    let url = format!("ws://127.0.0.1:{port}/stream?streams=btcusdt@aggTrade");
+    tungstenite::connect(url).expect("subscribe").0
+}
+
+#[test]
+fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
+    // The synthetic market stands still until a client holds a stream: the book read here
+    // is the one the first orders meet.
+    let (port, base) = sim(300);
+    let mut c = client(&base, SECRET);
+    let mut ids = ClientIds::new(1);
+    let (bid, ask, _) = best(port, "BTCUSDT");
+
+    // Far below the market: rests as NEW, shows in openOrders, then is cancelled.
+    let resting =
+        c.place(&order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01)).unwrap();
+    assert_eq!(resting.status, OrderStatus::New);
+    let open = c.open_orders(Some("BTCUSDT")).unwrap();
+    assert!(open.iter().any(|o| o.client_id == resting.client_id), "{open:?}");
+    let cancelled = c.cancel("BTCUSDT", &resting.client_id).unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Canceled);
+    match c.cancel("BTCUSDT", &resting.client_id) {
+        Err(TradeError::Rejected { code: -2011, msg, .. }) => assert!(msg.contains("Unknown order"), "{msg}"),
+        other => panic!("a second cancel is refused with the reason: {other:?}"),
+    }
+
+    // At the best ask for more than the ask holds: part fills at once, the rest waits for
+    // trades at or below the price — sellers hit the bid, below it — once the market moves.
+    let top = public(port, "/fapi/v1/depth?symbol=BTCUSDT&limit=5");
+    let top_qty: f64 = top["asks"][0][1].as_str().unwrap().parse().unwrap();
+    let buy = order(&mut ids, Side::Buy, OrderKind::Limit { price: ask }, top_qty * 3.0);
+    let first = c.place(&buy).unwrap();
+    assert_eq!(first.status, OrderStatus::PartiallyFilled, "{first:?}");
+    assert!(first.executed_qty > 0.0 && first.executed_qty < first.orig_qty);
+    let ws = subscribe(port);
+    let mut filled = None;
+    common::eventually("the rest of the order filled by later trades", || {
+        filled = c.query("BTCUSDT", &buy.client_id).ok().filter(|o| o.status == OrderStatus::Filled);
+        filled.is_some()
+    });
+    let filled = filled.unwrap();
+    assert!((filled.executed_qty - filled.orig_qty).abs() < 1e-9);
+    assert!(filled.avg_price <= ask + 1e-9, "never above the limit: {filled:?}");
+
+    // A market order fills at once.
+    let market = c.place(&order(&mut ids, Side::Sell, OrderKind::Market, 0.002)).unwrap();
+    assert_eq!(market.status, OrderStatus::Filled);
+    assert!(market.avg_price > 0.0 && market.avg_price <= bid * 1.01);
+
+    // Reduce-only stop and take-profit legs rest until their price.
+    let stop = c
+        .place(&order(&mut ids, Side::Sell, OrderKind::StopMarket { stop: (bid * 0.5).round() }, 0.002))
+        .unwrap();
+    let take = c
+        .place(&order(&mut ids, Side::Sell, OrderKind::TakeProfitMarket { stop: (ask * 2.0).round() }, 0.002))
+        .unwrap();
+    assert_eq!((stop.status, take.status), (OrderStatus::New, OrderStatus::New));
+    for leg in [&stop, &take] {
+        assert_eq!(c.cancel("BTCUSDT", &leg.client_id).unwrap().status, OrderStatus::Canceled);
+    }
+    drop(ws);
+}
+
+#[test]
+fn refusals_carry_the_exchanges_reason_and_retries_land_once() {
+    let (port, base) = sim(300);
+    let mut c = client(&base, SECRET);
+    let mut ids = ClientIds::new(2);
+    let (bid, _, _) = best(port, "BTCUSDT");
+    let refused = |r: Result<_, TradeError>| match r {
+        Err(TradeError::Rejected { code, msg, .. }) => (code, msg),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let (code, msg) = refused(c.place(&order(&mut ids, Side::Buy, OrderKind::Market, 0.0)));
+    assert_eq!(code, -4003, "{msg}");
+    let unknown =
+        OrderRequest { symbol: "NOPEUSDT".into(), ..order(&mut ids, Side::Buy, OrderKind::Market, 1.0) };
+    assert_eq!(refused(c.place(&unknown)).0, -1121);
+    assert_eq!(refused(c.query("BTCUSDT", "never-sent")).0, -2013);
+
+    // A wrong secret: the signature does not verify.
+    let mut forged = client(&base, "not-the-secret");
+    assert_eq!(refused(forged.place(&order(&mut ids, Side::Buy, OrderKind::Market, 0.001))).0, -1022);
+
+    // The same client id twice (a retry after a lost answer): the order exists once, and
+    // a repeated placement reads it back rather than failing or doubling it.
+    let once = order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01);
+    let placed = c.place(&once).unwrap();
+    let (code, _) = refused(c.place(&once));
+    assert_eq!(code, -4116, "the exchange refuses a duplicate id; the client's retry path reads it back");
+    let open = c.open_orders(Some("BTCUSDT")).unwrap();
+    assert_eq!(open.iter().filter(|o| o.client_id == once.client_id).count(), 1);
+    assert_eq!(c.query("BTCUSDT", &once.client_id).unwrap().order_id, placed.order_id);
+
+    // A clock 2 min ahead (past even the 60× simulator's scaled window): refused as outside
+    // recvWindow, re-synced, placed.
+    let synced = c.clock();
+    c.set_clock(ServerClock { offset_ms: synced.offset_ms + 120_000 });
+    let late = c.place(&order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01));
+    assert_eq!(late.unwrap().status, OrderStatus::New);
+    assert!(
+        (c.clock().offset_ms - synced.offset_ms).abs() < 5_000,
+        "re-synced: {:?} vs {synced:?}",
+        c.clock()
+    );
+}
+
+#[test]
+fn the_order_count_limit_is_kept_by_the_client_and_enforced_by_the_exchange() {
+    let (port, base) = sim(3);
+    let (bid, _, _) = best(port, "BTCUSDT");
+    let info = public(port, "/fapi/v1/exchangeInfo");
+    let mut ids = ClientIds::new(3);
+    let far =
+        |ids: &mut ClientIds| order(ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01);
+
+    // With the limiter from exchangeInfo (3 per 10 s here) the client refuses the fourth
+    // order itself, before sending anything.
+    let mut careful = client(&base, SECRET).with_limiter(OrderLimiter::from_rate_limits(&info["rateLimits"]));
+    for _ in 0..3 {
+        careful.place(&far(&mut ids)).unwrap();
+    }
+    match careful.place(&far(&mut ids)) {
+        Err(TradeError::RateLimited { reason, retry_after }) => {
+            assert!(reason.contains("exchangeInfo"), "{reason}");
+            assert!(retry_after <= Duration::from_secs(10));
+        }
+        other => panic!("expected the client's own refusal: {other:?}"),
+    }
+    // A client without it is answered by the exchange: 429, code -1015.
+    let mut blind = client(&base, SECRET);
+    match blind.place(&far(&mut ids)) {
+        Err(TradeError::RateLimited { reason, retry_after }) => {
+            assert!(reason.contains("429") && reason.contains("-1015"), "{reason}");
+            assert!(retry_after >= Duration::from_secs(1));
+        }
+        other => panic!("expected 429: {other:?}"),
+    }
+}

@@ -1,0 +1,735 @@
+//! The signed trading API and its matching engine: API keys, signature and timestamp checks,
+//! orders (MARKET, LIMIT, reduce-only STOP_MARKET / TAKE_PROFIT_MARKET), cancels and
+//! queries, filled against the source's book and, for resting orders, its later trades in
+//! price-time priority (partial fills included).
+
+use aegis_wire::decimal::{parse_fixed8, Sign};
+use aegis_wire::SCALE;
+use std::collections::HashMap;
+
+/// Largest `recvWindow` Binance accepts, ms.
+pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
+/// `recvWindow` when a request gives none, ms.
+pub const DEFAULT_RECV_WINDOW_MS: i64 = 5_000;
+
+/// HMAC-SHA256 of `payload` with `secret`, lowercase hex (Binance's `signature`).
+pub fn sign(secret: &str, payload: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, payload.as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Order side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// BUY.
+    Buy,
+    /// SELL.
+    Sell,
+}
+
+/// Order type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderType {
+    /// Fills at once against the book.
+    Market,
+    /// Fills at its price or better; the rest waits.
+    Limit,
+    /// Becomes a market order when a trade reaches `stopPrice` against the position.
+    StopMarket,
+    /// Becomes a market order when a trade reaches `stopPrice` in the position's favour.
+    TakeProfitMarket,
+}
+
+/// Order status, as Binance names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Accepted, nothing filled.
+    New,
+    /// Some filled, the rest waiting.
+    PartiallyFilled,
+    /// All filled.
+    Filled,
+    /// Cancelled by its owner.
+    Canceled,
+    /// A market order the book could not fill completely: the rest expired.
+    Expired,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::New => "NEW",
+            Status::PartiallyFilled => "PARTIALLY_FILLED",
+            Status::Filled => "FILLED",
+            Status::Canceled => "CANCELED",
+            Status::Expired => "EXPIRED",
+        }
+    }
+
+    fn open(self) -> bool {
+        matches!(self, Status::New | Status::PartiallyFilled)
+    }
+}
+
+/// One order.
+#[derive(Clone, Debug)]
+pub struct Order {
+    /// Exchange id.
+    pub order_id: u64,
+    /// The client's id (`newClientOrderId`).
+    pub client_order_id: String,
+    /// Whose.
+    pub api_key: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Side.
+    pub side: Side,
+    /// Type.
+    pub kind: OrderType,
+    /// Limit price (fixed-point ×1e8), 0 for market orders.
+    pub price: i64,
+    /// Trigger price of stop and take-profit orders.
+    pub stop_price: i64,
+    /// Quantity ordered (fixed-point ×1e8).
+    pub orig_qty: i64,
+    /// Quantity filled.
+    pub executed_qty: i64,
+    /// Quote filled (price × qty, fixed-point ×1e8).
+    pub cum_quote: i128,
+    /// Status.
+    pub status: Status,
+    /// Reduce-only.
+    pub reduce_only: bool,
+    /// Last change, ms.
+    pub update_time: i64,
+}
+
+impl Order {
+    fn remaining(&self) -> i64 {
+        self.orig_qty - self.executed_qty
+    }
+
+    fn fill(&mut self, price: i64, qty: i64, now_ms: i64) {
+        self.executed_qty += qty;
+        self.cum_quote += i128::from(price) * i128::from(qty) / i128::from(SCALE);
+        self.status = if self.remaining() == 0 { Status::Filled } else { Status::PartiallyFilled };
+        self.update_time = now_ms;
+    }
+
+    /// The order as Binance's order endpoints answer it.
+    pub fn json(&self) -> String {
+        let avg = if self.executed_qty > 0 {
+            (self.cum_quote * i128::from(SCALE) / i128::from(self.executed_qty)) as i64
+        } else {
+            0
+        };
+        let kind = match self.kind {
+            OrderType::Market => "MARKET",
+            OrderType::Limit => "LIMIT",
+            OrderType::StopMarket => "STOP_MARKET",
+            OrderType::TakeProfitMarket => "TAKE_PROFIT_MARKET",
+        };
+        let side = if self.side == Side::Buy { "BUY" } else { "SELL" };
+        serde_json::json!({
+            "orderId": self.order_id,
+            "symbol": self.symbol,
+            "status": self.status.name(),
+            "clientOrderId": self.client_order_id,
+            "price": fixed(i128::from(self.price)),
+            "avgPrice": fixed(i128::from(avg)),
+            "origQty": fixed(i128::from(self.orig_qty)),
+            "executedQty": fixed(i128::from(self.executed_qty)),
+            "cumQuote": fixed(self.cum_quote),
+            "timeInForce": if self.kind == OrderType::Limit { "GTC" } else { "GTE_GTC" },
+            "type": kind,
+            "origType": kind,
+            "reduceOnly": self.reduce_only,
+            "side": side,
+            "stopPrice": fixed(i128::from(self.stop_price)),
+            "updateTime": self.update_time,
+        })
+        .to_string()
+    }
+}
+
+/// A fixed-point ×1e8 value as a decimal string with 8 places.
+fn fixed(v: i128) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let a = v.unsigned_abs();
+    format!("{sign}{}.{:08}", a / SCALE as u128, a % SCALE as u128)
+}
+
+/// A refusal with Binance's error code, HTTP status and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: u16,
+    /// Binance error code.
+    pub code: i32,
+    /// Message.
+    pub msg: String,
+}
+
+fn refuse(status: u16, code: i32, msg: impl Into<String>) -> Refusal {
+    Refusal { status, code, msg: msg.into() }
+}
+
+/// The parameters of a signed request (query string and body, as sent).
+pub struct Params<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+    signed_part: String,
+}
+
+impl<'a> Params<'a> {
+    /// Splits `query` and `body` (both `a=1&b=2`); the signature covers `query` then `body`
+    /// without the `signature` pair.
+    pub fn new(query: &'a str, body: &'a str) -> Self {
+        let pairs: Vec<(&str, &str)> = [query, body]
+            .into_iter()
+            .flat_map(|s| s.split('&'))
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+            .collect();
+        let unsigned =
+            |s: &str| s.split('&').filter(|kv| !kv.starts_with("signature=")).collect::<Vec<_>>().join("&");
+        let signed_part = unsigned(query) + &unsigned(body);
+        Self { pairs, signed_part }
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+
+    fn required(&self, name: &str) -> Result<&'a str, Refusal> {
+        self.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+            refuse(
+                400,
+                -1102,
+                format!("Mandatory parameter '{name}' was not sent, was empty/null, or malformed."),
+            )
+        })
+    }
+
+    fn decimal(&self, name: &str) -> Result<i64, Refusal> {
+        let v = self.required(name)?;
+        parse_fixed8(v.as_bytes(), Sign::Forbidden)
+            .map_err(|_| refuse(400, -1100, format!("Illegal characters found in parameter '{name}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")))
+    }
+}
+
+/// Whether `path` is one of the signed trading endpoints [`handle`] serves.
+pub fn is_trading_path(path: &str) -> bool {
+    matches!(path, "/fapi/v1/order" | "/fapi/v1/openOrders")
+}
+
+/// Serves one signed trading request: authenticates it, then places, queries, cancels or
+/// lists orders. The source gives the clock and the book.
+pub fn handle(
+    venue: &mut Venue,
+    head: &crate::rest::RequestHead,
+    body: &str,
+    source: &dyn crate::market::Source,
+    pace: f64,
+) -> Result<String, Refusal> {
+    let params = Params::new(&head.query, body);
+    // The exchange's clock is the market's (what `/fapi/v1/time` serves), so a client that
+    // syncs to it signs valid timestamps; at an accelerated speed the window scales.
+    let now_ms = source.now_ms();
+    let key = venue.authenticate(head.header("x-mbx-apikey"), &params, now_ms, pace)?;
+    match (head.method.as_str(), head.path.as_str()) {
+        ("POST", "/fapi/v1/order") => {
+            let symbol = params.required("symbol")?;
+            let book = source.book(symbol, 20).map_err(|e| match e {
+                crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
+                crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
+            })?;
+            venue.place(&key, &params, &book, now_ms)
+        }
+        ("GET", "/fapi/v1/order") => venue.query(&key, &params),
+        ("DELETE", "/fapi/v1/order") => venue.cancel(&key, &params, now_ms),
+        ("GET", "/fapi/v1/openOrders") => Ok(venue.open_orders(&key, &params)),
+        _ => Err(refuse(405, -1000, format!("{} {} is not served", head.method, head.path))),
+    }
+}
+
+/// The book a market order sweeps: (price, qty) levels, best first.
+pub struct Book {
+    /// Bids, best (highest) first.
+    pub bids: Vec<(i64, i64)>,
+    /// Asks, best (lowest) first.
+    pub asks: Vec<(i64, i64)>,
+}
+
+/// API keys and every order.
+#[derive(Default)]
+pub struct Venue {
+    keys: HashMap<String, String>,
+    orders: Vec<Order>,
+    next_order_id: u64,
+    order_limit_10s: u32,
+    recent_new_orders: HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+}
+
+impl Venue {
+    /// A venue accepting `keys` (api key → secret), 300 new orders per 10 s per key.
+    pub fn new(keys: HashMap<String, String>) -> Self {
+        Self {
+            keys,
+            orders: Vec::new(),
+            next_order_id: 1,
+            order_limit_10s: 300,
+            recent_new_orders: HashMap::new(),
+        }
+    }
+
+    /// The same with `limit` new orders per 10 s per key.
+    pub fn with_order_limit(mut self, limit: u32) -> Self {
+        self.order_limit_10s = limit;
+        self
+    }
+
+    /// New orders allowed per 10 s per key.
+    pub fn order_limit_10s(&self) -> u32 {
+        self.order_limit_10s
+    }
+
+    /// Whether any order rests (so trades need matching).
+    pub fn has_resting(&self) -> bool {
+        self.orders.iter().any(|o| o.status.open())
+    }
+
+    /// Counts a new order of `key` against the 10 s order limit (wall clock, as Binance's).
+    fn count_new_order(&mut self, key: &str) -> Result<(), Refusal> {
+        let now = std::time::Instant::now();
+        let recent = self.recent_new_orders.entry(key.to_string()).or_default();
+        while recent.front().is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(10)) {
+            recent.pop_front();
+        }
+        if recent.len() >= self.order_limit_10s as usize {
+            return Err(refuse(
+                429,
+                -1015,
+                format!(
+                    "Too many new orders; current limit is {} orders per TEN_SECONDS.",
+                    self.order_limit_10s
+                ),
+            ));
+        }
+        recent.push_back(now);
+        Ok(())
+    }
+
+    /// Checks the API key header, the signature and the timestamp against the exchange's
+    /// clock `now_ms`, whose time runs `pace` times as fast as the wall clock's (the
+    /// accepted window scales with it); returns the key.
+    pub fn authenticate(
+        &self,
+        api_key: Option<&str>,
+        params: &Params,
+        now_ms: i64,
+        pace: f64,
+    ) -> Result<String, Refusal> {
+        let key = api_key
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| refuse(401, -2015, "Invalid API-key, IP, or permissions for action."))?;
+        let secret = self
+            .keys
+            .get(key)
+            .ok_or_else(|| refuse(401, -2015, "Invalid API-key, IP, or permissions for action."))?;
+        let timestamp: i64 = params
+            .required("timestamp")?
+            .parse()
+            .map_err(|_| refuse(400, -1100, "Illegal characters found in parameter 'timestamp'."))?;
+        let window = match params.get("recvWindow") {
+            None => DEFAULT_RECV_WINDOW_MS,
+            Some(w) => w
+                .parse::<i64>()
+                .ok()
+                .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
+                .ok_or_else(|| refuse(400, -1131, "recvWindow must be less than 60000"))?,
+        };
+        let scaled = |ms: i64| (ms as f64 * pace.max(1.0)) as i64;
+        if timestamp > now_ms + scaled(1_000) || now_ms - timestamp > scaled(window) {
+            return Err(refuse(400, -1021, "Timestamp for this request is outside of the recvWindow."));
+        }
+        let given = params.required("signature")?;
+        if !given.eq_ignore_ascii_case(&sign(secret, &params.signed_part)) {
+            return Err(refuse(400, -1022, "Signature for this request is not valid."));
+        }
+        Ok(key.to_string())
+    }
+
+    /// `POST /fapi/v1/order`: validates, then fills what the book allows at once.
+    pub fn place(&mut self, key: &str, params: &Params, book: &Book, now_ms: i64) -> Result<String, Refusal> {
+        let symbol = params.required("symbol")?.to_string();
+        let side = match params.required("side")? {
+            "BUY" => Side::Buy,
+            "SELL" => Side::Sell,
+            _ => return Err(refuse(400, -1117, "Invalid side.")),
+        };
+        let kind = match params.required("type")? {
+            "MARKET" => OrderType::Market,
+            "LIMIT" => OrderType::Limit,
+            "STOP_MARKET" => OrderType::StopMarket,
+            "TAKE_PROFIT_MARKET" => OrderType::TakeProfitMarket,
+            _ => return Err(refuse(400, -1116, "Invalid orderType.")),
+        };
+        let orig_qty = params.decimal("quantity")?;
+        if orig_qty <= 0 {
+            return Err(refuse(400, -4003, "Quantity less than or equal to zero."));
+        }
+        let price = if kind == OrderType::Limit {
+            params.required("timeInForce")?;
+            params.decimal("price")?
+        } else {
+            0
+        };
+        let stop_price = if matches!(kind, OrderType::StopMarket | OrderType::TakeProfitMarket) {
+            params.decimal("stopPrice")?
+        } else {
+            0
+        };
+        let client_order_id = match params.get("newClientOrderId") {
+            Some(id) if id.is_empty() || id.len() > 36 => {
+                return Err(refuse(400, -4015, "Client order id is not valid."))
+            }
+            Some(id) => id.to_string(),
+            None => format!("sim-{}", self.next_order_id),
+        };
+        if self
+            .orders
+            .iter()
+            .any(|o| o.api_key == key && o.client_order_id == client_order_id && o.status.open())
+        {
+            return Err(refuse(400, -4116, "ClientOrderId is duplicated."));
+        }
+        self.count_new_order(key)?;
+        let mut order = Order {
+            order_id: self.next_order_id,
+            client_order_id,
+            api_key: key.to_string(),
+            symbol,
+            side,
+            kind,
+            price,
+            stop_price,
+            orig_qty,
+            executed_qty: 0,
+            cum_quote: 0,
+            status: Status::New,
+            reduce_only: params.get("reduceOnly") == Some("true"),
+            update_time: now_ms,
+        };
+        self.next_order_id += 1;
+        if matches!(kind, OrderType::Market | OrderType::Limit) {
+            sweep(&mut order, book, now_ms);
+        }
+        let answer = order.json();
+        self.orders.push(order);
+        Ok(answer)
+    }
+
+    /// The order `orderId` or `origClientOrderId` names, of this key.
+    fn find(&mut self, key: &str, params: &Params) -> Result<&mut Order, Refusal> {
+        let symbol = params.required("symbol")?;
+        let by_id = params.get("orderId").and_then(|v| v.parse::<u64>().ok());
+        let by_client = params.get("origClientOrderId");
+        if by_id.is_none() && by_client.is_none() {
+            return Err(refuse(400, -1102, "Either orderId or origClientOrderId must be sent."));
+        }
+        self.orders
+            .iter_mut()
+            .rev()
+            .find(|o| {
+                o.api_key == key
+                    && o.symbol == symbol
+                    && by_id.is_none_or(|id| o.order_id == id)
+                    && by_client.is_none_or(|c| o.client_order_id == c)
+            })
+            .ok_or_else(|| refuse(400, -2013, "Order does not exist."))
+    }
+
+    /// `GET /fapi/v1/order`.
+    pub fn query(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        Ok(self.find(key, params)?.json())
+    }
+
+    /// `DELETE /fapi/v1/order`: an open order becomes CANCELED; anything else is refused.
+    pub fn cancel(&mut self, key: &str, params: &Params, now_ms: i64) -> Result<String, Refusal> {
+        let order = self.find(key, params)?;
+        if !order.status.open() {
+            return Err(refuse(400, -2011, "Unknown order sent."));
+        }
+        order.status = Status::Canceled;
+        order.update_time = now_ms;
+        Ok(order.json())
+    }
+
+    /// `GET /fapi/v1/openOrders` (one symbol, or all).
+    pub fn open_orders(&self, key: &str, params: &Params) -> String {
+        let symbol = params.get("symbol");
+        let open: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|o| o.api_key == key && o.status.open() && symbol.is_none_or(|s| o.symbol == s))
+            .map(Order::json)
+            .collect();
+        format!("[{}]", open.join(","))
+    }
+
+    /// A trade printed on the market: resting limit orders it reaches fill against it in
+    /// price-time priority (best price first, then the oldest), up to its quantity; stop and
+    /// take-profit orders it reaches trigger and fill at its price.
+    pub fn on_trade(&mut self, symbol: &str, price: i64, qty: i64, now_ms: i64) {
+        let mut left = qty;
+        let mut resting: Vec<usize> = (0..self.orders.len())
+            .filter(|&i| {
+                let o = &self.orders[i];
+                o.symbol == symbol && o.status.open() && reaches(o, price)
+            })
+            .collect();
+        // Best price first (highest bid, lowest ask), then time (order id).
+        resting.sort_by_key(|&i| {
+            let o = &self.orders[i];
+            let rank = match (o.kind, o.side) {
+                (OrderType::Limit, Side::Buy) => -o.price,
+                (OrderType::Limit, Side::Sell) => o.price,
+                _ => i64::MIN, // triggered stops go first: they are market orders now
+            };
+            (rank, o.order_id)
+        });
+        for i in resting {
+            if left == 0 {
+                break;
+            }
+            let order = &mut self.orders[i];
+            let fill = order.remaining().min(left);
+            order.fill(price, fill, now_ms);
+            left -= fill;
+        }
+    }
+}
+
+/// Whether a trade at `price` reaches `order`.
+fn reaches(order: &Order, price: i64) -> bool {
+    match (order.kind, order.side) {
+        (OrderType::Limit, Side::Buy) => price <= order.price,
+        (OrderType::Limit, Side::Sell) => price >= order.price,
+        // A stop closes a long (SELL) when price falls to it, a short (BUY) when it rises.
+        (OrderType::StopMarket, Side::Sell) | (OrderType::TakeProfitMarket, Side::Buy) => {
+            price <= order.stop_price
+        }
+        (OrderType::StopMarket, Side::Buy) | (OrderType::TakeProfitMarket, Side::Sell) => {
+            price >= order.stop_price
+        }
+        (OrderType::Market, _) => false,
+    }
+}
+
+/// Fills `order` against the opposite side of `book` as far as its price allows; a market
+/// order's unfilled rest expires.
+fn sweep(order: &mut Order, book: &Book, now_ms: i64) {
+    let levels = if order.side == Side::Buy { &book.asks } else { &book.bids };
+    for &(price, qty) in levels {
+        if order.remaining() == 0 {
+            break;
+        }
+        let acceptable = match (order.kind, order.side) {
+            (OrderType::Market, _) => true,
+            (_, Side::Buy) => price <= order.price,
+            (_, Side::Sell) => price >= order.price,
+        };
+        if !acceptable {
+            break;
+        }
+        order.fill(price, order.remaining().min(qty), now_ms);
+    }
+    if order.kind == OrderType::Market && order.remaining() > 0 {
+        order.status = Status::Expired;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dbefbc809e3e83c283a984c3a1459732ea7db1360ca80c5c2c8867408d28cc83";
+    const SECRET: &str = "2b5eb11e18796d12d88f13dc27dbbd02c2cc51ff7059765ed9821957d82bb4d9";
+
+    #[test]
+    fn signatures_match_binances_documented_examples() {
+        // USDⓈ-M futures "SIGNED endpoint examples for POST /fapi/v1/order" (HMAC).
+        assert_eq!(
+            sign(SECRET, "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000&timestamp=1591702613943"),
+            "3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
+        );
+        // Spot API's example (same scheme).
+        assert_eq!(
+            sign(
+                "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j",
+                "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+            ),
+            "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+        );
+    }
+
+    fn venue() -> Venue {
+        Venue::new(HashMap::from([(KEY.to_string(), SECRET.to_string())]))
+    }
+
+    fn signed(query: &str, now: i64) -> String {
+        let q = format!("{query}&timestamp={now}");
+        format!("{q}&signature={}", sign(SECRET, &q))
+    }
+
+    #[test]
+    fn requests_are_authenticated_by_key_signature_and_time() {
+        let v = venue();
+        let now = 1_700_000_000_000;
+        let ok = signed("symbol=BTCUSDT", now);
+        assert_eq!(v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 10, 1.0).unwrap(), KEY);
+        // Split between query and body, the signature covers the query then the body,
+        // concatenated as they are (Binance's totalParams).
+        let body = format!("timestamp={now}");
+        let body = format!("{body}&signature={}", sign(SECRET, &format!("symbol=BTCUSDT{body}")));
+        assert!(v.authenticate(Some(KEY), &Params::new("symbol=BTCUSDT", &body), now, 1.0).is_ok());
+        let tampered = ok.replace("BTCUSDT", "ETHUSDT");
+        assert_eq!(v.authenticate(Some(KEY), &Params::new(&tampered, ""), now, 1.0).unwrap_err().code, -1022);
+        assert_eq!(v.authenticate(Some("nope"), &Params::new(&ok, ""), now, 1.0).unwrap_err().code, -2015);
+        assert_eq!(v.authenticate(None, &Params::new(&ok, ""), now, 1.0).unwrap_err().code, -2015);
+        assert_eq!(
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 6_000, 1.0).unwrap_err().code,
+            -1021
+        );
+        assert_eq!(
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), now - 2_000, 1.0).unwrap_err().code,
+            -1021
+        );
+        assert!(
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 6_000, 60.0).is_ok(),
+            "a 60× clock, a 60× window"
+        );
+    }
+
+    fn book() -> Book {
+        let p = |x: i64| x * SCALE;
+        Book { bids: vec![(p(99), p(1)), (p(98), p(2))], asks: vec![(p(101), p(1)), (p(102), p(2))] }
+    }
+
+    fn place(v: &mut Venue, query: &str) -> Result<serde_json::Value, Refusal> {
+        v.place(KEY, &Params::new(query, ""), &book(), 0).map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    #[test]
+    fn a_limit_order_fills_partly_at_once_then_from_later_trades_in_price_time_priority() {
+        let mut v = venue();
+        let o = place(
+            &mut v,
+            "symbol=X&side=BUY&type=LIMIT&timeInForce=GTC&quantity=3&price=101&newClientOrderId=a",
+        )
+        .unwrap();
+        assert_eq!(
+            (o["status"].as_str(), o["executedQty"].as_str()),
+            (Some("PARTIALLY_FILLED"), Some("1.00000000"))
+        );
+        let worse = place(
+            &mut v,
+            "symbol=X&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=100&newClientOrderId=b",
+        )
+        .unwrap();
+        assert_eq!(worse["status"], "NEW");
+        let dup = place(
+            &mut v,
+            "symbol=X&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=100&newClientOrderId=b",
+        );
+        assert_eq!(dup.unwrap_err().code, -4116);
+        // A trade of 1.5 at 100 reaches both; the better price (101) takes it first.
+        v.on_trade("X", 100 * SCALE, 3 * SCALE / 2, 5);
+        let a: serde_json::Value =
+            serde_json::from_str(&v.query(KEY, &Params::new("symbol=X&origClientOrderId=a", "")).unwrap())
+                .unwrap();
+        assert_eq!(
+            (a["status"].as_str(), a["executedQty"].as_str()),
+            (Some("PARTIALLY_FILLED"), Some("2.50000000"))
+        );
+        v.on_trade("X", 100 * SCALE, SCALE, 6);
+        let a: serde_json::Value =
+            serde_json::from_str(&v.query(KEY, &Params::new("symbol=X&origClientOrderId=a", "")).unwrap())
+                .unwrap();
+        assert_eq!(a["status"], "FILLED");
+        assert_eq!(a["avgPrice"], "100.33333333", "(101 + 1.5×100 + 0.5×100) / 3");
+        let b: serde_json::Value =
+            serde_json::from_str(&v.query(KEY, &Params::new("symbol=X&origClientOrderId=b", "")).unwrap())
+                .unwrap();
+        assert_eq!(b["executedQty"], "0.50000000", "time and price priority: b gets what a left");
+        let cancelled: serde_json::Value = serde_json::from_str(
+            &v.cancel(KEY, &Params::new("symbol=X&origClientOrderId=b", ""), 7).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cancelled["status"], "CANCELED");
+        assert_eq!(
+            v.cancel(KEY, &Params::new("symbol=X&origClientOrderId=b", ""), 8).unwrap_err().code,
+            -2011
+        );
+        assert_eq!(v.open_orders(KEY, &Params::new("symbol=X", "")), "[]");
+    }
+
+    #[test]
+    fn market_orders_sweep_the_book_and_stops_wait_for_their_price() {
+        let mut v = venue();
+        let m = place(&mut v, "symbol=X&side=SELL&type=MARKET&quantity=2").unwrap();
+        assert_eq!((m["status"].as_str(), m["avgPrice"].as_str()), (Some("FILLED"), Some("98.50000000")));
+        let thin = place(&mut v, "symbol=X&side=BUY&type=MARKET&quantity=5").unwrap();
+        assert_eq!(
+            (thin["status"].as_str(), thin["executedQty"].as_str()),
+            (Some("EXPIRED"), Some("3.00000000"))
+        );
+        let stop =
+            place(&mut v, "symbol=X&side=SELL&type=STOP_MARKET&quantity=1&stopPrice=95&reduceOnly=true")
+                .unwrap();
+        assert_eq!((stop["status"].as_str(), stop["reduceOnly"].as_bool()), (Some("NEW"), Some(true)));
+        v.on_trade("X", 96 * SCALE, SCALE, 1);
+        assert_eq!(v.orders.last().unwrap().status, Status::New);
+        v.on_trade("X", 95 * SCALE, SCALE, 2);
+        assert_eq!(v.orders.last().unwrap().status, Status::Filled);
+    }
+
+    #[test]
+    fn new_orders_past_the_ten_second_limit_get_429() {
+        let mut v = venue().with_order_limit(2);
+        for id in ["a", "b"] {
+            assert!(place(
+                &mut v,
+                &format!(
+                    "symbol=X&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=90&newClientOrderId={id}"
+                )
+            )
+            .is_ok());
+        }
+        let third = place(
+            &mut v,
+            "symbol=X&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=90&newClientOrderId=c",
+        );
+        let refusal = third.unwrap_err();
+        assert_eq!((refusal.status, refusal.code), (429, -1015));
+    }
+
+    #[test]
+    fn bad_orders_are_refused_with_binances_codes() {
+        let mut v = venue();
+        for (query, code) in [
+            ("symbol=X&side=UP&type=MARKET&quantity=1", -1117),
+            ("symbol=X&side=BUY&type=ICEBERG&quantity=1", -1116),
+            ("symbol=X&side=BUY&type=LIMIT&quantity=1&price=100", -1102),
+            ("symbol=X&side=BUY&type=MARKET&quantity=0", -4003),
+            ("symbol=X&side=BUY&type=MARKET&quantity=abc", -1100),
+            ("symbol=X&side=BUY&type=STOP_MARKET&quantity=1", -1102),
+            ("side=BUY&type=MARKET&quantity=1", -1102),
+        ] {
+            assert_eq!(place(&mut v, query).unwrap_err().code, code, "{query}");
+        }
+        assert_eq!(v.query(KEY, &Params::new("symbol=X&orderId=99", "")).unwrap_err().code, -2013);
+    }
+}
