@@ -7,6 +7,7 @@ mod common;
 use aegis::credentials::ApiKey;
 use aegis::live::client::{OrderLimiter, TradeClient, TradeError};
 use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
+use aegis::live::reconcile::{reconcile, Difference, JournalPosition};
 use aegis::live::sign::ServerClock;
 use common::start_sim;
 use serde_json::Value;
@@ -19,7 +20,7 @@ fn sim(order_limit: u32) -> (u16, String) {
     let port = start_sim(&[
         "--synthetic",
         "--symbols",
-        "2",
+        "3",
         "--seed",
         "21",
         "--speed",
@@ -198,4 +199,67 @@ fn the_order_count_limit_is_kept_by_the_client_and_enforced_by_the_exchange() {
         }
         other => panic!("expected 429: {other:?}"),
     }
+}
+
+#[test]
+fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
+    let (port, base) = sim(300);
+    let mut c = client(&base, SECRET);
+    let mut ids = ClientIds::new(4);
+    c.set_leverage("BTCUSDT", 5).unwrap();
+    c.set_margin_type("BTCUSDT", true).unwrap();
+    c.set_margin_type("BTCUSDT", true).expect("already isolated is fine");
+    let on = |symbol: &str, side, kind, quantity, ids: &mut ClientIds| OrderRequest {
+        symbol: symbol.into(),
+        side,
+        kind,
+        quantity,
+        client_id: ids.next_id(),
+    };
+    assert_eq!(
+        c.place(&on("BTCUSDT", Side::Buy, OrderKind::Market, 0.01, &mut ids)).unwrap().status,
+        OrderStatus::Filled
+    );
+    assert_eq!(
+        c.place(&on("ETHUSDT", Side::Sell, OrderKind::Market, 0.5, &mut ids)).unwrap().status,
+        OrderStatus::Filled
+    );
+    let (bid, _, _) = best(port, "BTCUSDT");
+    let stop = on("BTCUSDT", Side::Sell, OrderKind::StopMarket { stop: (bid * 0.9).round() }, 0.01, &mut ids);
+    assert_eq!(c.place(&stop).unwrap().status, OrderStatus::New);
+    let (bnb_bid, _, _) = best(port, "BNBUSDT");
+    let stray = on("BNBUSDT", Side::Buy, OrderKind::Limit { price: (bnb_bid * 0.5).round() }, 1.0, &mut ids);
+    c.place(&stray).unwrap();
+
+    let positions = c.positions().unwrap();
+    let amount = |s: &str| positions.iter().find(|p| p.symbol == s).map(|p| p.amount);
+    assert_eq!((amount("BTCUSDT"), amount("ETHUSDT"), amount("BNBUSDT")), (Some(0.01), Some(-0.5), None));
+    assert_eq!(positions.iter().find(|p| p.symbol == "BTCUSDT").unwrap().leverage, 5);
+
+    // The journal believes BTC is open (right) and BNB is open (wrong); it has no ETH.
+    let journal = [
+        JournalPosition { symbol: "BTCUSDT".into(), amount: 0.01 },
+        JournalPosition { symbol: "BNBUSDT".into(), amount: 1.0 },
+    ];
+    let open = c.open_orders(None).unwrap();
+    let report = reconcile(&journal, &positions, &open, 1e-9);
+    assert_eq!(report.matched, vec!["BTCUSDT".to_string()]);
+    assert!(report
+        .differences
+        .contains(&Difference::ClosedAtExchange { symbol: "BNBUSDT".into(), journal: 1.0 }));
+    assert!(report
+        .differences
+        .contains(&Difference::UnknownAtExchange { symbol: "ETHUSDT".into(), exchange: -0.5 }));
+    assert!(report
+        .differences
+        .contains(&Difference::StrayOrder { symbol: "BNBUSDT".into(), client_id: stray.client_id.clone() }));
+    assert_eq!(report.differences.len(), 3, "the BTC stop belongs to an open position: {report:?}");
+
+    // The kill switch: every order cancelled, every position closed reduce-only.
+    let closes = c.flatten(&mut ids).unwrap();
+    assert_eq!(closes.len(), 2);
+    assert!(closes.iter().all(|o| o.status == OrderStatus::Filled), "{closes:?}");
+    assert!(c.positions().unwrap().is_empty());
+    assert!(c.open_orders(None).unwrap().is_empty());
+    assert_eq!(c.query("BTCUSDT", &stop.client_id).unwrap().status, OrderStatus::Canceled);
 }

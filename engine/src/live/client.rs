@@ -52,6 +52,8 @@ pub enum TradeError {
 const TIMESTAMP_OUTSIDE_WINDOW: i32 = -1021;
 /// Binance's code for a `newClientOrderId` already used by an open order.
 const CLIENT_ID_DUPLICATED: i32 = -4116;
+/// Binance's code for a margin type that is already the one asked for.
+const NO_NEED_TO_CHANGE_MARGIN_TYPE: i32 = -4046;
 /// Tries of a placement whose outcome was unknown (same client id each time).
 const PLACE_TRIES: usize = 3;
 
@@ -242,6 +244,78 @@ impl TradeClient {
 
     /// Sends a signed request; one refused for its timestamp is re-signed once after the
     /// clock is measured again (the local clock drifted, or was never synced).
+    /// Sets `symbol`'s leverage.
+    pub fn set_leverage(&mut self, symbol: &str, leverage: u32) -> Result<(), TradeError> {
+        self.signed("POST", "/fapi/v1/leverage", &format!("symbol={symbol}&leverage={leverage}")).map(|_| ())
+    }
+
+    /// Sets `symbol`'s margin type; already being that type is success.
+    pub fn set_margin_type(&mut self, symbol: &str, isolated: bool) -> Result<(), TradeError> {
+        let kind = if isolated { "ISOLATED" } else { "CROSSED" };
+        match self.signed("POST", "/fapi/v1/marginType", &format!("symbol={symbol}&marginType={kind}")) {
+            Ok(_) | Err(TradeError::Rejected { code: NO_NEED_TO_CHANGE_MARGIN_TYPE, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Open positions (non-zero amounts) at the exchange.
+    pub fn positions(&mut self) -> Result<Vec<ExchangePosition>, TradeError> {
+        let v = self.signed("GET", "/fapi/v2/positionRisk", "")?;
+        let rows = v.as_array().ok_or_else(|| TradeError::Malformed {
+            path: "/fapi/v2/positionRisk".into(),
+            reason: "not an array".into(),
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let p = ExchangePosition::from_json(row).ok_or_else(|| TradeError::Malformed {
+                path: "/fapi/v2/positionRisk".into(),
+                reason: format!("not a position: {row}"),
+            })?;
+            if p.amount != 0.0 {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cancels every open order of `symbol`.
+    pub fn cancel_all(&mut self, symbol: &str) -> Result<(), TradeError> {
+        self.signed("DELETE", "/fapi/v1/allOpenOrders", &format!("symbol={symbol}")).map(|_| ())
+    }
+
+    /// The kill switch: cancels every open order, then closes every position with a
+    /// reduce-only market order (client ids from `ids`). Returns the closing orders.
+    pub fn flatten(&mut self, ids: &mut super::order::ClientIds) -> Result<Vec<OrderState>, TradeError> {
+        let mut symbols: Vec<String> = self.open_orders(None)?.into_iter().map(|o| o.symbol).collect();
+        let positions = self.positions()?;
+        symbols.extend(positions.iter().map(|p| p.symbol.clone()));
+        symbols.sort();
+        symbols.dedup();
+        for symbol in &symbols {
+            self.cancel_all(symbol)?;
+        }
+        let mut closes = Vec::new();
+        for p in positions {
+            let side = if p.amount > 0.0 { super::order::Side::Sell } else { super::order::Side::Buy };
+            let order = OrderRequest {
+                symbol: p.symbol.clone(),
+                side,
+                kind: super::order::OrderKind::Market,
+                quantity: p.amount.abs(),
+                client_id: ids.next_id(),
+            };
+            closes.push(self.place_reduce_only(&order)?);
+        }
+        Ok(closes)
+    }
+
+    /// Places `order` with `reduceOnly=true` (it can only shrink a position).
+    pub fn place_reduce_only(&mut self, order: &OrderRequest) -> Result<OrderState, TradeError> {
+        let params = format!("{}&reduceOnly=true", order.params());
+        let v = self.signed("POST", "/fapi/v1/order", &params)?;
+        state(&v, "/fapi/v1/order")
+    }
+
     fn signed(&mut self, method: &str, path: &str, params: &str) -> Result<Value, TradeError> {
         let query = signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
         match self.send(method, path, &query, true) {
@@ -282,6 +356,32 @@ impl TradeClient {
             }),
             _ => Err(TradeError::Rejected { status, code, msg: msg() }),
         }
+    }
+}
+
+/// A position as `/fapi/v2/positionRisk` reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExchangePosition {
+    /// Symbol.
+    pub symbol: String,
+    /// Signed quantity: positive long, negative short.
+    pub amount: f64,
+    /// Average entry price.
+    pub entry_price: f64,
+    /// Leverage set.
+    pub leverage: u32,
+}
+
+impl ExchangePosition {
+    /// Reads one `positionRisk` row.
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let num = |key: &str| v[key].as_str()?.parse::<f64>().ok().filter(|x| x.is_finite());
+        Some(Self {
+            symbol: v["symbol"].as_str()?.to_string(),
+            amount: num("positionAmt")?,
+            entry_price: num("entryPrice")?,
+            leverage: v["leverage"].as_str()?.parse().ok()?,
+        })
     }
 }
 

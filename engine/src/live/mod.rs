@@ -4,8 +4,11 @@
 //!
 //! - [`sign`]: HMAC-SHA256 signatures, `timestamp`/`recvWindow`, the exchange's clock.
 //! - [`order`]: order requests, statuses and answers, `newClientOrderId`s.
-//! - [`client`]: place, cancel, query, open orders; idempotent retries, order-count limits.
+//! - [`client`]: place, cancel, query, open orders, positions, leverage, margin type, the
+//!   flatten kill switch; idempotent retries, order-count limits.
+//! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
 
 pub mod client;
 pub mod order;
+pub mod reconcile;
 pub mod sign;

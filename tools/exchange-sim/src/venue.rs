@@ -153,6 +153,45 @@ impl Order {
     }
 }
 
+/// A key's position in one symbol (one-way mode: `positionSide = BOTH`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Position {
+    /// Signed quantity (fixed-point ×1e8): positive long, negative short.
+    pub amount: i64,
+    /// Average entry price (fixed-point ×1e8).
+    pub entry_price: i64,
+    /// Leverage set for the symbol.
+    pub leverage: u32,
+    /// Isolated margin (else cross).
+    pub isolated: bool,
+}
+
+impl Default for Position {
+    fn default() -> Self {
+        Self { amount: 0, entry_price: 0, leverage: 20, isolated: false }
+    }
+}
+
+impl Position {
+    /// Applies a fill of `qty` at `price` on `side`.
+    fn fill(&mut self, side: Side, price: i64, qty: i64) {
+        let delta = if side == Side::Buy { qty } else { -qty };
+        let after = self.amount + delta;
+        if self.amount == 0 || self.amount.signum() == delta.signum() {
+            // Opening or adding: the entry becomes the quantity-weighted average.
+            let old = i128::from(self.amount.abs()) * i128::from(self.entry_price);
+            let new = i128::from(qty) * i128::from(price);
+            self.entry_price = ((old + new) / i128::from(after.abs().max(1))) as i64;
+        } else if after != 0 && after.signum() != self.amount.signum() {
+            self.entry_price = price; // flipped: the rest opened at this price
+        }
+        if after == 0 {
+            self.entry_price = 0;
+        }
+        self.amount = after;
+    }
+}
+
 /// A fixed-point ×1e8 value as a decimal string with 8 places.
 fn fixed(v: i128) -> String {
     let sign = if v < 0 { "-" } else { "" };
@@ -221,7 +260,15 @@ impl<'a> Params<'a> {
 
 /// Whether `path` is one of the signed trading endpoints [`handle`] serves.
 pub fn is_trading_path(path: &str) -> bool {
-    matches!(path, "/fapi/v1/order" | "/fapi/v1/openOrders")
+    matches!(
+        path,
+        "/fapi/v1/order"
+            | "/fapi/v1/openOrders"
+            | "/fapi/v1/allOpenOrders"
+            | "/fapi/v1/leverage"
+            | "/fapi/v1/marginType"
+            | "/fapi/v2/positionRisk"
+    )
 }
 
 /// Serves one signed trading request: authenticates it, then places, queries, cancels or
@@ -250,6 +297,13 @@ pub fn handle(
         ("GET", "/fapi/v1/order") => venue.query(&key, &params),
         ("DELETE", "/fapi/v1/order") => venue.cancel(&key, &params, now_ms),
         ("GET", "/fapi/v1/openOrders") => Ok(venue.open_orders(&key, &params)),
+        ("DELETE", "/fapi/v1/allOpenOrders") => venue.cancel_all(&key, &params, now_ms),
+        ("POST", "/fapi/v1/leverage") => venue.set_leverage(&key, &params),
+        ("POST", "/fapi/v1/marginType") => venue.set_margin_type(&key, &params),
+        ("GET", "/fapi/v2/positionRisk") => Ok(venue.position_risk(&key, &params, |symbol| {
+            let book = source.book(symbol, 1).ok()?;
+            Some((book.bids.first()?.0 + book.asks.first()?.0) / 2)
+        })),
         _ => Err(refuse(405, -1000, format!("{} {} is not served", head.method, head.path))),
     }
 }
@@ -270,6 +324,7 @@ pub struct Venue {
     next_order_id: u64,
     order_limit_10s: u32,
     recent_new_orders: HashMap<String, std::collections::VecDeque<std::time::Instant>>,
+    positions: HashMap<(String, String), Position>,
 }
 
 impl Venue {
@@ -281,6 +336,7 @@ impl Venue {
             next_order_id: 1,
             order_limit_10s: 300,
             recent_new_orders: HashMap::new(),
+            positions: HashMap::new(),
         }
     }
 
@@ -422,9 +478,18 @@ impl Venue {
             reduce_only: params.get("reduceOnly") == Some("true"),
             update_time: now_ms,
         };
+        if order.reduce_only && matches!(kind, OrderType::Market | OrderType::Limit) {
+            let reducible = self.reducible(&order);
+            if reducible == 0 {
+                return Err(refuse(400, -2022, "ReduceOnly Order is rejected."));
+            }
+            order.orig_qty = order.orig_qty.min(reducible);
+        }
         self.next_order_id += 1;
         if matches!(kind, OrderType::Market | OrderType::Limit) {
+            let before = (order.executed_qty, order.cum_quote);
             sweep(&mut order, book, now_ms);
+            self.book_fill(&order, before);
         }
         let answer = order.json();
         self.orders.push(order);
@@ -467,6 +532,104 @@ impl Venue {
         Ok(order.json())
     }
 
+    /// How much of `order`'s side would reduce its key's position in its symbol.
+    fn reducible(&self, order: &Order) -> i64 {
+        let amount =
+            self.positions.get(&(order.api_key.clone(), order.symbol.clone())).map_or(0, |p| p.amount);
+        match order.side {
+            Side::Sell if amount > 0 => amount,
+            Side::Buy if amount < 0 => -amount,
+            _ => 0,
+        }
+    }
+
+    /// Books what `order` filled since `before` (executed qty, cumulative quote) into its
+    /// key's position.
+    fn book_fill(&mut self, order: &Order, before: (i64, i128)) {
+        let qty = order.executed_qty - before.0;
+        if qty == 0 {
+            return;
+        }
+        let price = ((order.cum_quote - before.1) * i128::from(SCALE) / i128::from(qty)) as i64;
+        let position = self.positions.entry((order.api_key.clone(), order.symbol.clone())).or_default();
+        position.fill(order.side, price, qty);
+    }
+
+    /// `POST /fapi/v1/leverage`.
+    pub fn set_leverage(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        let symbol = params.required("symbol")?;
+        let leverage: u32 = params
+            .required("leverage")?
+            .parse()
+            .ok()
+            .filter(|l| (1..=125).contains(l))
+            .ok_or_else(|| refuse(400, -4028, "Leverage is not valid"))?;
+        self.positions.entry((key.to_string(), symbol.to_string())).or_default().leverage = leverage;
+        Ok(serde_json::json!({"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol})
+            .to_string())
+    }
+
+    /// `POST /fapi/v1/marginType`; not allowed while a position is open.
+    pub fn set_margin_type(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        let symbol = params.required("symbol")?;
+        let isolated = match params.required("marginType")? {
+            "ISOLATED" => true,
+            "CROSSED" => false,
+            _ => return Err(refuse(400, -4044, "The margin type cannot be recognized.")),
+        };
+        let position = self.positions.entry((key.to_string(), symbol.to_string())).or_default();
+        if position.isolated == isolated {
+            return Err(refuse(400, -4046, "No need to change margin type."));
+        }
+        if position.amount != 0 {
+            return Err(refuse(400, -4048, "Margin type cannot be changed if there exists position."));
+        }
+        position.isolated = isolated;
+        Ok("{\"code\":200,\"msg\":\"success\"}".into())
+    }
+
+    /// `GET /fapi/v2/positionRisk` (one symbol, or every symbol with a position or setting).
+    pub fn position_risk(&self, key: &str, params: &Params, mark: impl Fn(&str) -> Option<i64>) -> String {
+        let symbol = params.get("symbol");
+        let mut rows: Vec<(&String, &Position)> = self
+            .positions
+            .iter()
+            .filter(|((k, s), _)| k == key && symbol.is_none_or(|want| s == want))
+            .map(|((_, s), p)| (s, p))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let rows: Vec<String> = rows
+            .into_iter()
+            .map(|(s, p)| {
+                let mark = mark(s).unwrap_or(p.entry_price);
+                let pnl = i128::from(p.amount) * i128::from(mark - p.entry_price) / i128::from(SCALE);
+                serde_json::json!({
+                    "symbol": s,
+                    "positionAmt": fixed(i128::from(p.amount)),
+                    "entryPrice": fixed(i128::from(p.entry_price)),
+                    "markPrice": fixed(i128::from(mark)),
+                    "unRealizedProfit": fixed(pnl),
+                    "leverage": p.leverage.to_string(),
+                    "marginType": if p.isolated { "isolated" } else { "cross" },
+                    "positionSide": "BOTH",
+                })
+                .to_string()
+            })
+            .collect();
+        format!("[{}]", rows.join(","))
+    }
+
+    /// `DELETE /fapi/v1/allOpenOrders`: cancels every open order of the symbol.
+    pub fn cancel_all(&mut self, key: &str, params: &Params, now_ms: i64) -> Result<String, Refusal> {
+        let symbol = params.required("symbol")?;
+        for o in self.orders.iter_mut().filter(|o| o.api_key == key && o.symbol == symbol && o.status.open())
+        {
+            o.status = Status::Canceled;
+            o.update_time = now_ms;
+        }
+        Ok("{\"code\":200,\"msg\":\"The operation of cancel all open order is done.\"}".into())
+    }
+
     /// `GET /fapi/v1/openOrders` (one symbol, or all).
     pub fn open_orders(&self, key: &str, params: &Params) -> String {
         let symbol = params.get("symbol");
@@ -504,9 +667,22 @@ impl Venue {
             if left == 0 {
                 break;
             }
-            let order = &mut self.orders[i];
-            let fill = order.remaining().min(left);
+            let mut order = self.orders[i].clone();
+            let mut fill = order.remaining().min(left);
+            if order.reduce_only {
+                fill = fill.min(self.reducible(&order));
+                if fill == 0 {
+                    // Nothing left to reduce: a triggered stop or take-profit expires.
+                    order.status = Status::Expired;
+                    order.update_time = now_ms;
+                    self.orders[i] = order;
+                    continue;
+                }
+            }
+            let before = (order.executed_qty, order.cum_quote);
             order.fill(price, fill, now_ms);
+            self.book_fill(&order, before);
+            self.orders[i] = order;
             left -= fill;
         }
     }
@@ -694,6 +870,45 @@ mod tests {
         assert_eq!(v.orders.last().unwrap().status, Status::New);
         v.on_trade("X", 95 * SCALE, SCALE, 2);
         assert_eq!(v.orders.last().unwrap().status, Status::Filled);
+    }
+
+    #[test]
+    fn fills_build_positions_and_reduce_only_orders_only_reduce() {
+        let mut v = venue();
+        assert_eq!(
+            place(&mut v, "symbol=X&side=SELL&type=MARKET&quantity=1&reduceOnly=true").unwrap_err().code,
+            -2022
+        );
+        place(&mut v, "symbol=X&side=BUY&type=MARKET&quantity=2").unwrap(); // 1 @ 101, 1 @ 102
+        let risk = |v: &Venue| -> serde_json::Value {
+            serde_json::from_str(&v.position_risk(KEY, &Params::new("symbol=X", ""), |_| Some(100 * SCALE)))
+                .unwrap()
+        };
+        assert_eq!(
+            (risk(&v)[0]["positionAmt"].as_str(), risk(&v)[0]["entryPrice"].as_str()),
+            (Some("2.00000000"), Some("101.50000000"))
+        );
+        assert_eq!(risk(&v)[0]["unRealizedProfit"], "-3.00000000");
+        assert_eq!(
+            v.set_margin_type(KEY, &Params::new("symbol=X&marginType=ISOLATED", "")).unwrap_err().code,
+            -4048
+        );
+        // A reduce-only sell of 5 is cut to the 2 held.
+        let closed = place(&mut v, "symbol=X&side=SELL&type=MARKET&quantity=5&reduceOnly=true").unwrap();
+        assert_eq!(closed["executedQty"], "2.00000000");
+        assert_eq!(risk(&v)[0]["positionAmt"], "0.00000000");
+        assert!(v.set_margin_type(KEY, &Params::new("symbol=X&marginType=ISOLATED", "")).is_ok());
+        assert_eq!(
+            v.set_margin_type(KEY, &Params::new("symbol=X&marginType=ISOLATED", "")).unwrap_err().code,
+            -4046
+        );
+        assert!(v.set_leverage(KEY, &Params::new("symbol=X&leverage=7", "")).is_ok());
+        assert_eq!(risk(&v)[0]["leverage"], "7");
+        assert_eq!(v.set_leverage(KEY, &Params::new("symbol=X&leverage=200", "")).unwrap_err().code, -4028);
+        // A stop with nothing to reduce expires when triggered.
+        place(&mut v, "symbol=X&side=SELL&type=STOP_MARKET&quantity=1&stopPrice=95&reduceOnly=true").unwrap();
+        v.on_trade("X", 90 * SCALE, SCALE, 1);
+        assert_eq!(v.orders.last().unwrap().status, Status::Expired);
     }
 
     #[test]

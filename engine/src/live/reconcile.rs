@@ -1,0 +1,139 @@
+//! Restart reconciliation: the positions the journal says are open against the positions
+//! and orders the exchange reports, each difference named so it can be resolved and
+//! reported.
+
+use super::client::ExchangePosition;
+use super::order::OrderState;
+
+/// A position the journal holds (symbol, signed quantity).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JournalPosition {
+    /// Symbol.
+    pub symbol: String,
+    /// Signed quantity: positive long, negative short.
+    pub amount: f64,
+}
+
+/// One difference between the journal and the exchange.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Difference {
+    /// The journal has it open; the exchange has nothing (closed while we were down, e.g.
+    /// by its stop): close it in the journal at the exchange's terms.
+    ClosedAtExchange {
+        /// Symbol.
+        symbol: String,
+        /// What the journal held.
+        journal: f64,
+    },
+    /// The exchange holds a position the journal does not know (opened by hand, or the
+    /// journal lost its record): adopt it or flatten it, and alert.
+    UnknownAtExchange {
+        /// Symbol.
+        symbol: String,
+        /// What the exchange holds.
+        exchange: f64,
+    },
+    /// Both hold one, of different sizes or sides: the exchange's is the truth.
+    SizeMismatch {
+        /// Symbol.
+        symbol: String,
+        /// The journal's.
+        journal: f64,
+        /// The exchange's.
+        exchange: f64,
+    },
+    /// An order still open at the exchange that no open position accounts for (a stop or
+    /// take-profit leg left behind): cancel it.
+    StrayOrder {
+        /// Symbol.
+        symbol: String,
+        /// Its client id.
+        client_id: String,
+    },
+}
+
+/// What reconciliation found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reconciliation {
+    /// Positions on which both sides agree.
+    pub matched: Vec<String>,
+    /// Everything else.
+    pub differences: Vec<Difference>,
+}
+
+/// Compares the journal's open positions with the exchange's positions and open orders;
+/// quantities within `tolerance` agree.
+pub fn reconcile(
+    journal: &[JournalPosition],
+    exchange: &[ExchangePosition],
+    open_orders: &[OrderState],
+    tolerance: f64,
+) -> Reconciliation {
+    let mut out = Reconciliation::default();
+    for j in journal {
+        match exchange.iter().find(|e| e.symbol == j.symbol) {
+            None => out
+                .differences
+                .push(Difference::ClosedAtExchange { symbol: j.symbol.clone(), journal: j.amount }),
+            Some(e) if (e.amount - j.amount).abs() <= tolerance => out.matched.push(j.symbol.clone()),
+            Some(e) => out.differences.push(Difference::SizeMismatch {
+                symbol: j.symbol.clone(),
+                journal: j.amount,
+                exchange: e.amount,
+            }),
+        }
+    }
+    for e in exchange.iter().filter(|e| !journal.iter().any(|j| j.symbol == e.symbol)) {
+        out.differences.push(Difference::UnknownAtExchange { symbol: e.symbol.clone(), exchange: e.amount });
+    }
+    for o in open_orders.iter().filter(|o| !exchange.iter().any(|e| e.symbol == o.symbol)) {
+        out.differences
+            .push(Difference::StrayOrder { symbol: o.symbol.clone(), client_id: o.client_id.clone() });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::order::OrderStatus;
+
+    fn ex(symbol: &str, amount: f64) -> ExchangePosition {
+        ExchangePosition { symbol: symbol.into(), amount, entry_price: 100.0, leverage: 5 }
+    }
+
+    fn jr(symbol: &str, amount: f64) -> JournalPosition {
+        JournalPosition { symbol: symbol.into(), amount }
+    }
+
+    #[test]
+    fn every_kind_of_difference_is_named() {
+        let stray = OrderState {
+            order_id: 9,
+            client_id: "aegis-x-9".into(),
+            symbol: "SOLUSDT".into(),
+            status: OrderStatus::New,
+            orig_qty: 1.0,
+            executed_qty: 0.0,
+            avg_price: 0.0,
+        };
+        let kept = OrderState { symbol: "BTCUSDT".into(), client_id: "aegis-x-1".into(), ..stray.clone() };
+        let r = reconcile(
+            &[jr("BTCUSDT", 0.01), jr("ETHUSDT", -0.5), jr("BNBUSDT", 2.0)],
+            &[ex("BTCUSDT", 0.01), ex("BNBUSDT", 1.0), ex("XRPUSDT", 100.0)],
+            &[stray, kept],
+            1e-9,
+        );
+        assert_eq!(r.matched, vec!["BTCUSDT".to_string()]);
+        assert_eq!(
+            r.differences,
+            vec![
+                Difference::ClosedAtExchange { symbol: "ETHUSDT".into(), journal: -0.5 },
+                Difference::SizeMismatch { symbol: "BNBUSDT".into(), journal: 2.0, exchange: 1.0 },
+                Difference::UnknownAtExchange { symbol: "XRPUSDT".into(), exchange: 100.0 },
+                Difference::StrayOrder { symbol: "SOLUSDT".into(), client_id: "aegis-x-9".into() },
+            ]
+        );
+        assert_eq!(reconcile(&[], &[], &[], 1e-9), Reconciliation::default());
+    }
+}
