@@ -9,6 +9,7 @@ use aegis::live::client::{OrderLimiter, TradeClient, TradeError};
 use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
 use aegis::live::reconcile::{reconcile, Difference, JournalPosition};
 use aegis::live::sign::ServerClock;
+use aegis::live::user_stream::{UserEvent, UserStream};
 use common::start_sim;
 use serde_json::Value;
 use std::time::Duration;
@@ -17,7 +18,13 @@ const KEY: &str = "aegis-test-key-0123456789";
 const SECRET: &str = "aegis-test-secret-9876543210";
 
 fn sim(order_limit: u32) -> (u16, String) {
+    sim_with(order_limit, "60m")
+}
+
+fn sim_with(order_limit: u32, listen_key_ttl: &str) -> (u16, String) {
     let port = start_sim(&[
+        "--listen-key-ttl",
+        listen_key_ttl,
         "--synthetic",
         "--symbols",
         "3",
@@ -262,4 +269,63 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     assert!(c.positions().unwrap().is_empty());
     assert!(c.open_orders(None).unwrap().is_empty());
     assert_eq!(c.query("BTCUSDT", &stop.client_id).unwrap().status, OrderStatus::Canceled);
+}
+
+/// Waits for the first event `pick` accepts (others are skipped); fails after 30 s.
+fn expect<T>(stream: &mut UserStream, what: &str, mut pick: impl FnMut(&UserEvent) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Some(event) = stream.next_event(Duration::from_millis(500)).expect("user stream") {
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    }
+    panic!("no {what} on the user-data stream");
+}
+
+#[test]
+fn the_user_data_stream_reports_fills_and_recovers_from_an_expired_listen_key() {
+    let (port, base) = sim_with(300, "2s");
+    let ws_base = format!("ws://127.0.0.1:{port}");
+    let mut c = client(&base, SECRET);
+    let mut ids = ClientIds::new(5);
+    let mut stream = UserStream::open(&mut c, &ws_base).unwrap();
+
+    let buy = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    c.place(&buy).unwrap();
+    let id = buy.client_id.clone();
+    expect(&mut stream, "the order's NEW", |e| {
+        matches!(e, UserEvent::Order(o) if o.client_id == id && o.execution == "NEW").then_some(())
+    });
+    let fill = expect(&mut stream, "the order's fill", |e| match e {
+        UserEvent::Order(o) if o.client_id == id && o.execution == "TRADE" => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!((fill.status, fill.filled_qty), (OrderStatus::Filled, 0.01));
+    assert!(fill.last_price > 0.0);
+    let position = expect(&mut stream, "the account update", |e| match e {
+        UserEvent::Account(p) => p.iter().find(|p| p.symbol == "BTCUSDT").cloned(),
+        _ => None,
+    });
+    assert_eq!(position.amount, 0.01);
+
+    // A keep-alive extends the key; without one it lapses: the stream says so and ends.
+    c.keep_alive_listen_key().unwrap();
+    expect(&mut stream, "listenKeyExpired", |e| (*e == UserEvent::Expired).then_some(()));
+    match c.keep_alive_listen_key() {
+        Err(TradeError::Rejected { code: -1125, .. }) => {}
+        other => panic!("an expired listenKey cannot be kept alive: {other:?}"),
+    }
+    let old_key = stream.listen_key.clone();
+    let mut stream = stream.recover(&mut c).unwrap();
+    assert_ne!(stream.listen_key, old_key, "a new listenKey");
+    // Nothing is replayed: what happened in between is read back through REST.
+    assert_eq!(c.positions().unwrap().iter().find(|p| p.symbol == "BTCUSDT").map(|p| p.amount), Some(0.01));
+    let sell = order(&mut ids, Side::Sell, OrderKind::Market, 0.01);
+    c.place(&sell).unwrap();
+    let id = sell.client_id.clone();
+    expect(&mut stream, "the next order's fill on the new stream", |e| {
+        matches!(e, UserEvent::Order(o) if o.client_id == id && o.status == OrderStatus::Filled).then_some(())
+    });
 }

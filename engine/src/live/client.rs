@@ -316,6 +316,22 @@ impl TradeClient {
         state(&v, "/fapi/v1/order")
     }
 
+    /// Creates (or returns the live) user-data listenKey; valid 60 min from its last
+    /// keep-alive.
+    pub fn create_listen_key(&mut self) -> Result<String, TradeError> {
+        let v = self.send("POST", "/fapi/v1/listenKey", "", true)?;
+        v["listenKey"].as_str().map(str::to_string).ok_or_else(|| TradeError::Malformed {
+            path: "/fapi/v1/listenKey".into(),
+            reason: format!("no listenKey in {v}"),
+        })
+    }
+
+    /// Extends the listenKey's life (Binance asks for one every 60 min at most; send one
+    /// every 30). Refused with -1125 once it has expired.
+    pub fn keep_alive_listen_key(&mut self) -> Result<(), TradeError> {
+        self.send("PUT", "/fapi/v1/listenKey", "", true).map(|_| ())
+    }
+
     fn signed(&mut self, method: &str, path: &str, params: &str) -> Result<Value, TradeError> {
         let query = signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
         match self.send(method, path, &query, true) {

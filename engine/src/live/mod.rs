@@ -7,8 +7,10 @@
 //! - [`client`]: place, cancel, query, open orders, positions, leverage, margin type, the
 //!   flatten kill switch; idempotent retries, order-count limits.
 //! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
+//! - [`user_stream`]: order and account updates pushed over the listenKey WebSocket.
 
 pub mod client;
 pub mod order;
 pub mod reconcile;
 pub mod sign;
+pub mod user_stream;

@@ -85,6 +85,9 @@ pub struct Args {
     /// An API key the signed trading endpoints accept, as `KEY:SECRET` (repeatable).
     #[arg(long = "api-key", value_parser = parse_api_key)]
     pub api_keys: Vec<(String, String)>,
+    /// How long a listenKey lives after its last keep-alive (Binance: 60 min).
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    pub listen_key_ttl: Duration,
     /// New orders allowed per 10 s per key (Binance: 300); past it, 429 with -1015.
     #[arg(long, default_value_t = 300)]
     pub order_limit_10s: u32,

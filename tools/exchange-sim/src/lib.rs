@@ -106,8 +106,9 @@ pub async fn run_with(
         shutdown_rx,
         args.seed,
     );
-    *shared.venue.lock().unwrap_or_else(|p| p.into_inner()) =
-        venue::Venue::new(args.key_map()).with_order_limit(args.order_limit_10s);
+    *shared.venue.lock().unwrap_or_else(|p| p.into_inner()) = venue::Venue::new(args.key_map())
+        .with_order_limit(args.order_limit_10s)
+        .with_listen_key_ttl(args.listen_key_ttl);
     let started = Instant::now();
     tokio::spawn(feed::run_feed(shared.clone(), capacity));
     tokio::spawn(accept_loop(listener, tls, shared.clone()));

@@ -256,6 +256,61 @@ fn route(head: &RequestHead) -> Result<(Tier, Mode, Vec<String>), String> {
     Err(format!("no WebSocket endpoint at {}", head.path))
 }
 
+/// Serves a user-data stream: the owner's order and account events as they happen, then
+/// `listenKeyExpired` and a close once its listenKey lapses.
+async fn user_session<R, W>(
+    reader: R,
+    mut writer: W,
+    leftover: Vec<u8>,
+    shared: Arc<Shared>,
+    listen_key: String,
+    owner: String,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let venue = || shared.venue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut events = venue().subscribe_events();
+    let (ctrl_tx, mut ctrl_rx) = mpsc::channel(64);
+    let reader_task = tokio::spawn(read_frames(reader, leftover, ctrl_tx, shared.limits.max_incoming_per_s));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut out = Vec::new();
+    loop {
+        out.clear();
+        let mut done = false;
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(e) if *e.api_key == *owner => ws::encode_text(&mut out, e.json.as_bytes(), 1),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            },
+            _ = tick.tick() => {
+                if venue().listen_key_owner(&listen_key).is_some() {
+                    continue;
+                }
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": now as u64, "listenKey": listen_key });
+                ws::encode_text(&mut out, expired.to_string().as_bytes(), 1);
+                ws::encode_close(&mut out, close_code::NORMAL, "listenKey expired");
+                done = true;
+            }
+            ctrl = ctrl_rx.recv() => match ctrl {
+                Some(Ctrl::Ping(payload)) => ws::encode_frame(&mut out, true, opcode::PONG, &payload),
+                Some(Ctrl::Pong) | Some(Ctrl::Request(_)) => continue,
+                Some(Ctrl::Close { .. }) | None => {
+                    ws::encode_close(&mut out, close_code::NORMAL, "");
+                    done = true;
+                }
+            },
+        }
+        if writer.write_all(&out).await.is_err() || done {
+            break;
+        }
+    }
+    reader_task.abort();
+    let _ = writer.shutdown().await;
+}
+
 /// Messages from the reader half to the writer half.
 enum Ctrl {
     Ping(Vec<u8>),
@@ -288,6 +343,21 @@ where
         let _ = writer.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
         return;
     };
+    // `/ws/<listenKey>`: a user-data stream.
+    let listen = head.path.strip_prefix("/ws/").and_then(|lk| {
+        let owner = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).listen_key_owner(lk)?;
+        Some((lk.to_string(), owner))
+    });
+    if let Some((listen_key, owner)) = listen {
+        let accept = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            ws::accept_key(&key)
+        );
+        if writer.write_all(accept.as_bytes()).await.is_ok() {
+            user_session(reader, writer, leftover, shared, listen_key, owner).await;
+        }
+        return;
+    }
     let route = route(&head);
     if let Err(reason) = &route {
         let body = format!("{{\"code\":-1000,\"msg\":{}}}", serde_json::Value::from(reason.as_str()));

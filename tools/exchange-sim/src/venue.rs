@@ -6,6 +6,7 @@
 use aegis_wire::decimal::{parse_fixed8, Sign};
 use aegis_wire::SCALE;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Largest `recvWindow` Binance accepts, ms.
 pub const MAX_RECV_WINDOW_MS: i64 = 60_000;
@@ -268,6 +269,7 @@ pub fn is_trading_path(path: &str) -> bool {
             | "/fapi/v1/leverage"
             | "/fapi/v1/marginType"
             | "/fapi/v2/positionRisk"
+            | "/fapi/v1/listenKey"
     )
 }
 
@@ -280,6 +282,14 @@ pub fn handle(
     source: &dyn crate::market::Source,
     pace: f64,
 ) -> Result<String, Refusal> {
+    if head.path == "/fapi/v1/listenKey" {
+        // USER_STREAM security: the API key header only, no signature.
+        let key = head
+            .header("x-mbx-apikey")
+            .filter(|k| venue.keys.contains_key(*k))
+            .ok_or_else(|| refuse(401, -2015, "Invalid API-key, IP, or permissions for action."))?;
+        return venue.listen_key(&head.method, key);
+    }
     let params = Params::new(&head.query, body);
     // The exchange's clock is the market's (what `/fapi/v1/time` serves), so a client that
     // syncs to it signs valid timestamps; at an accelerated speed the window scales.
@@ -316,8 +326,16 @@ pub struct Book {
     pub asks: Vec<(i64, i64)>,
 }
 
+/// One user-data stream event for the API key it concerns.
+#[derive(Clone, Debug)]
+pub struct UserEvent {
+    /// Whose.
+    pub api_key: Arc<str>,
+    /// The event's JSON.
+    pub json: Arc<str>,
+}
+
 /// API keys and every order.
-#[derive(Default)]
 pub struct Venue {
     keys: HashMap<String, String>,
     orders: Vec<Order>,
@@ -325,6 +343,16 @@ pub struct Venue {
     order_limit_10s: u32,
     recent_new_orders: HashMap<String, std::collections::VecDeque<std::time::Instant>>,
     positions: HashMap<(String, String), Position>,
+    /// listenKey → (API key, expiry).
+    listen_keys: HashMap<String, (String, std::time::Instant)>,
+    listen_key_ttl: std::time::Duration,
+    events: tokio::sync::broadcast::Sender<UserEvent>,
+}
+
+impl Default for Venue {
+    fn default() -> Self {
+        Self::new(HashMap::new())
+    }
 }
 
 impl Venue {
@@ -337,7 +365,93 @@ impl Venue {
             order_limit_10s: 300,
             recent_new_orders: HashMap::new(),
             positions: HashMap::new(),
+            listen_keys: HashMap::new(),
+            listen_key_ttl: std::time::Duration::from_secs(3_600),
+            events: tokio::sync::broadcast::channel(4_096).0,
         }
+    }
+
+    /// The same with listenKeys valid for `ttl` after their last keep-alive (Binance: 60 min).
+    pub fn with_listen_key_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.listen_key_ttl = ttl;
+        self
+    }
+
+    /// User-data events as they happen (every key's; a stream filters its own).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<UserEvent> {
+        self.events.subscribe()
+    }
+
+    /// The API key a live listenKey belongs to, or `None` (unknown or expired).
+    pub fn listen_key_owner(&self, listen_key: &str) -> Option<String> {
+        let (owner, expires) = self.listen_keys.get(listen_key)?;
+        (std::time::Instant::now() < *expires).then(|| owner.clone())
+    }
+
+    /// `POST`/`PUT`/`DELETE /fapi/v1/listenKey`: create (or return the key's live one,
+    /// extended), keep alive, close.
+    pub fn listen_key(&mut self, method: &str, key: &str) -> Result<String, Refusal> {
+        let now = std::time::Instant::now();
+        let live = self
+            .listen_keys
+            .iter()
+            .find(|(_, (owner, exp))| owner == key && now < *exp)
+            .map(|(k, _)| k.clone());
+        match (method, live) {
+            ("POST", Some(lk)) | ("PUT", Some(lk)) => {
+                self.listen_keys.insert(lk.clone(), (key.to_string(), now + self.listen_key_ttl));
+                Ok(serde_json::json!({ "listenKey": lk }).to_string())
+            }
+            ("POST", None) => {
+                let lk = format!(
+                    "lk{:016x}{:08x}",
+                    self.next_order_id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    self.listen_keys.len()
+                );
+                self.next_order_id += 1;
+                self.listen_keys.insert(lk.clone(), (key.to_string(), now + self.listen_key_ttl));
+                Ok(serde_json::json!({ "listenKey": lk }).to_string())
+            }
+            ("DELETE", Some(lk)) => {
+                self.listen_keys.remove(&lk);
+                Ok("{}".into())
+            }
+            (_, None) => Err(refuse(400, -1125, "This listenKey does not exist.")),
+            _ => Err(refuse(405, -1000, "unsupported method")),
+        }
+    }
+
+    /// Publishes an ORDER_TRADE_UPDATE for `order` (execution type `exec`, last fill).
+    fn emit_order(&self, order: &Order, exec: &str, last_qty: i64, last_price: i64) {
+        let v: serde_json::Value = serde_json::from_str(&order.json()).unwrap_or_default();
+        let event = serde_json::json!({
+            "e": "ORDER_TRADE_UPDATE",
+            "E": order.update_time,
+            "T": order.update_time,
+            "o": {
+                "s": order.symbol, "c": order.client_order_id, "S": v["side"], "o": v["type"],
+                "q": v["origQty"], "p": v["price"], "ap": v["avgPrice"], "sp": v["stopPrice"],
+                "x": exec, "X": v["status"], "i": order.order_id,
+                "l": fixed(i128::from(last_qty)), "z": v["executedQty"], "L": fixed(i128::from(last_price)),
+                "T": order.update_time, "R": order.reduce_only, "ps": "BOTH",
+            }
+        });
+        let _ = self
+            .events
+            .send(UserEvent { api_key: order.api_key.as_str().into(), json: event.to_string().into() });
+    }
+
+    /// Publishes an ACCOUNT_UPDATE with `key`'s position in `symbol`.
+    fn emit_account(&self, key: &str, symbol: &str, now_ms: i64) {
+        let p = self.positions.get(&(key.to_string(), symbol.to_string())).cloned().unwrap_or_default();
+        let event = serde_json::json!({
+            "e": "ACCOUNT_UPDATE", "E": now_ms, "T": now_ms,
+            "a": { "m": "ORDER", "B": [], "P": [{
+                "s": symbol, "pa": fixed(i128::from(p.amount)), "ep": fixed(i128::from(p.entry_price)),
+                "mt": if p.isolated { "isolated" } else { "cross" }, "ps": "BOTH",
+            }]}
+        });
+        let _ = self.events.send(UserEvent { api_key: key.into(), json: event.to_string().into() });
     }
 
     /// The same with `limit` new orders per 10 s per key.
@@ -486,10 +600,27 @@ impl Venue {
             order.orig_qty = order.orig_qty.min(reducible);
         }
         self.next_order_id += 1;
+        self.emit_order(&Order { status: Status::New, ..order.clone() }, "NEW", 0, 0);
         if matches!(kind, OrderType::Market | OrderType::Limit) {
             let before = (order.executed_qty, order.cum_quote);
             sweep(&mut order, book, now_ms);
             self.book_fill(&order, before);
+            if order.executed_qty > 0 {
+                let avg = (order.cum_quote * i128::from(SCALE) / i128::from(order.executed_qty)) as i64;
+                self.emit_order(
+                    &Order {
+                        status: if order.remaining() == 0 { Status::Filled } else { Status::PartiallyFilled },
+                        ..order.clone()
+                    },
+                    "TRADE",
+                    order.executed_qty,
+                    avg,
+                );
+                self.emit_account(key, &order.symbol, now_ms);
+            }
+            if order.status == Status::Expired {
+                self.emit_order(&order, "EXPIRED", 0, 0);
+            }
         }
         let answer = order.json();
         self.orders.push(order);
@@ -529,6 +660,8 @@ impl Venue {
         }
         order.status = Status::Canceled;
         order.update_time = now_ms;
+        let order = order.clone();
+        self.emit_order(&order, "CANCELED", 0, 0);
         Ok(order.json())
     }
 
@@ -675,6 +808,7 @@ impl Venue {
                     // Nothing left to reduce: a triggered stop or take-profit expires.
                     order.status = Status::Expired;
                     order.update_time = now_ms;
+                    self.emit_order(&order, "EXPIRED", 0, 0);
                     self.orders[i] = order;
                     continue;
                 }
@@ -682,6 +816,8 @@ impl Venue {
             let before = (order.executed_qty, order.cum_quote);
             order.fill(price, fill, now_ms);
             self.book_fill(&order, before);
+            self.emit_order(&order, "TRADE", fill, price);
+            self.emit_account(&order.api_key, &order.symbol, now_ms);
             self.orders[i] = order;
             left -= fill;
         }

@@ -1,0 +1,189 @@
+//! The user-data stream: order updates (new, fills, cancels, expiries) and account updates
+//! (positions) pushed by the exchange over a WebSocket named by a listenKey, and recovery
+//! when the listenKey expires or the connection drops.
+
+use super::client::{TradeClient, TradeError};
+use super::order::OrderStatus;
+use serde_json::Value;
+use std::net::TcpStream;
+use std::time::Duration;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// One order's change, from `ORDER_TRADE_UPDATE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderUpdate {
+    /// Symbol.
+    pub symbol: String,
+    /// Our client id.
+    pub client_id: String,
+    /// What happened: `NEW`, `TRADE`, `CANCELED`, `EXPIRED`, …
+    pub execution: String,
+    /// The order's status after it.
+    pub status: OrderStatus,
+    /// Quantity of this fill (0 when not a fill).
+    pub last_qty: f64,
+    /// Price of this fill.
+    pub last_price: f64,
+    /// Quantity filled so far.
+    pub filled_qty: f64,
+}
+
+/// A position after an `ACCOUNT_UPDATE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PositionUpdate {
+    /// Symbol.
+    pub symbol: String,
+    /// Signed quantity.
+    pub amount: f64,
+    /// Average entry price.
+    pub entry_price: f64,
+}
+
+/// One user-data event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UserEvent {
+    /// An order changed.
+    Order(OrderUpdate),
+    /// Positions changed.
+    Account(Vec<PositionUpdate>),
+    /// The listenKey lapsed: the stream is over; [`UserStream::recover`] opens a new one.
+    Expired,
+}
+
+/// Reads one user-data message; `None` for kinds not used here (or malformed).
+pub fn parse_event(text: &str) -> Option<UserEvent> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let num = |x: &Value| x.as_str()?.parse::<f64>().ok().filter(|f| f.is_finite());
+    match v["e"].as_str()? {
+        "ORDER_TRADE_UPDATE" => {
+            let o = &v["o"];
+            let status = match o["X"].as_str()? {
+                "NEW" => OrderStatus::New,
+                "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
+                "FILLED" => OrderStatus::Filled,
+                "CANCELED" => OrderStatus::Canceled,
+                "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
+                "REJECTED" => OrderStatus::Rejected,
+                _ => return None,
+            };
+            Some(UserEvent::Order(OrderUpdate {
+                symbol: o["s"].as_str()?.to_string(),
+                client_id: o["c"].as_str()?.to_string(),
+                execution: o["x"].as_str()?.to_string(),
+                status,
+                last_qty: num(&o["l"])?,
+                last_price: num(&o["L"])?,
+                filled_qty: num(&o["z"])?,
+            }))
+        }
+        "ACCOUNT_UPDATE" => {
+            let positions = v["a"]["P"]
+                .as_array()?
+                .iter()
+                .map(|p| {
+                    Some(PositionUpdate {
+                        symbol: p["s"].as_str()?.to_string(),
+                        amount: num(&p["pa"])?,
+                        entry_price: num(&p["ep"])?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some(UserEvent::Account(positions))
+        }
+        "listenKeyExpired" => Some(UserEvent::Expired),
+        _ => None,
+    }
+}
+
+/// A connected user-data stream.
+pub struct UserStream {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    ws_base: String,
+    /// The listenKey it is named by.
+    pub listen_key: String,
+}
+
+impl UserStream {
+    /// Creates a listenKey through `client` and connects to `ws_base/ws/<listenKey>`.
+    pub fn open(client: &mut TradeClient, ws_base: &str) -> Result<Self, TradeError> {
+        let listen_key = client.create_listen_key()?;
+        let url = format!("{}/ws/{listen_key}", ws_base.trim_end_matches('/'));
+        let (ws, _) = tungstenite::connect(url.as_str()).map_err(|e| TradeError::Malformed {
+            path: url.clone(),
+            reason: format!("user stream connect: {e}"),
+        })?;
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .map_err(|e| TradeError::Malformed { path: url.clone(), reason: e.to_string() })?;
+        }
+        Ok(Self { ws, ws_base: ws_base.to_string(), listen_key })
+    }
+
+    /// The next event, waiting at most about `timeout`; `Ok(None)` when none came.
+    /// Message kinds not used here are skipped; a closed connection is an error.
+    pub fn next_event(&mut self, timeout: Duration) -> Result<Option<UserEvent>, TradeError> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(text)) => {
+                    if let Some(event) = parse_event(&text) {
+                        return Ok(Some(event));
+                    }
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) => {
+                    return Err(TradeError::Malformed {
+                        path: format!("user stream {}", self.listen_key),
+                        reason: format!("closed: {e}"),
+                    })
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// After an expiry or a dropped connection: a new listenKey and connection. Events in
+    /// between are not replayed: re-read open orders and positions through the client.
+    pub fn recover(self, client: &mut TradeClient) -> Result<Self, TradeError> {
+        let base = self.ws_base.clone();
+        drop(self);
+        Self::open(client, &base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Event shapes from Binance's USDⓈ-M user-data stream documentation.
+    #[test]
+    fn documented_events_are_read() {
+        let order = r#"{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST","S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04","x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","T":1568879465650,"t":0,"R":false,"ps":"BOTH"}}"#;
+        assert_eq!(
+            parse_event(order),
+            Some(UserEvent::Order(OrderUpdate {
+                symbol: "BTCUSDT".into(),
+                client_id: "TEST".into(),
+                execution: "NEW".into(),
+                status: OrderStatus::New,
+                last_qty: 0.0,
+                last_price: 0.0,
+                filled_qty: 0.0,
+            }))
+        );
+        let account = r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"0","ep":"0.00000","bep":"0","cr":"200","up":"0","mt":"isolated","iw":"0.00000000","ps":"BOTH"},{"s":"BTCUSDT","pa":"20","ep":"6563.66500","bep":"6563.6","cr":"0","up":"2850.21200","mt":"isolated","iw":"13200.70726908","ps":"LONG"}]}}"#;
+        let Some(UserEvent::Account(p)) = parse_event(account) else { panic!("account update") };
+        assert_eq!((p.len(), p[1].amount, p[1].entry_price), (2, 20.0, 6563.665));
+        assert_eq!(
+            parse_event(r#"{"e":"listenKeyExpired","E":1576653824250,"listenKey":"x"}"#),
+            Some(UserEvent::Expired)
+        );
+        assert_eq!(parse_event(r#"{"e":"MARGIN_CALL"}"#), None);
+        assert_eq!(parse_event("not json"), None);
+    }
+}
