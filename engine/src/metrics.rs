@@ -168,7 +168,10 @@ pub fn render(ctx: &MetricsContext) -> String {
         let _ = writeln!(out, "aegis_ring_drops_total{{shard=\"{shard}\"}} {}", load(&r.dropped));
     }
     let d = &ctx.desk;
-    let singles: [(&str, &str, &str, f64); 10] = [
+    let sum = |f: fn(&crate::brain::SymbolStats) -> &AtomicU64| {
+        ctx.brain.symbols.iter().map(|s| load(f(s))).sum::<u64>()
+    };
+    let singles: [(&str, &str, &str, f64); 12] = [
         (
             "aegis_watchdog_alerts_total",
             "counter",
@@ -182,6 +185,18 @@ pub fn render(ctx: &MetricsContext) -> String {
             load(&ctx.brain.gaps_detected) as f64,
         ),
         ("aegis_gap_fills_total", "counter", "Gaps filled from REST.", load(&ctx.brain.gaps_filled) as f64),
+        (
+            "aegis_agg_trades_recovered_total",
+            "counter",
+            "Skipped aggTrade ids delivered later (late on the stream or by a REST fill).",
+            sum(|s| &s.agg_ids_recovered) as f64,
+        ),
+        (
+            "aegis_agg_trades_unrecovered_total",
+            "counter",
+            "Skipped aggTrade ids given up (the fill did not return them, or the weight budget ran out).",
+            sum(|s| &s.agg_ids_unrecovered) as f64,
+        ),
         ("aegis_model_generation", "gauge", "Generation of the model in use (0: none).", 0.0),
         ("aegis_equity", "gauge", "Account equity, quote currency.", d.equity()),
         ("aegis_open_positions", "gauge", "Open positions.", load(&d.open_positions) as f64),
