@@ -5,7 +5,7 @@
 mod common;
 
 use aegis::credentials::ApiKey;
-use aegis::live::client::{OrderLimiter, TradeClient, TradeError};
+use aegis::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
 use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
 use aegis::live::reconcile::{reconcile, Difference, JournalPosition};
 use aegis::live::sign::ServerClock;
@@ -22,7 +22,13 @@ fn sim(order_limit: u32) -> (u16, String) {
 }
 
 fn sim_with(order_limit: u32, listen_key_ttl: &str) -> (u16, String) {
+    sim_args(order_limit, listen_key_ttl, 2400)
+}
+
+fn sim_args(order_limit: u32, listen_key_ttl: &str, weight_limit: u32) -> (u16, String) {
     let port = start_sim(&[
+        "--rest-weight-limit",
+        &weight_limit.to_string(),
         "--listen-key-ttl",
         listen_key_ttl,
         "--synthetic",
@@ -328,4 +334,29 @@ fn the_user_data_stream_reports_fills_and_recovers_from_an_expired_listen_key() 
     expect(&mut stream, "the next order's fill on the new stream", |e| {
         matches!(e, UserEvent::Order(o) if o.client_id == id && o.status == OrderStatus::Filled).then_some(())
     });
+}
+
+#[test]
+fn signed_calls_keep_to_the_request_weight_from_exchange_info() {
+    // 12 weight a minute, shared by every client of this address (as Binance counts per IP).
+    let (port, base) = sim_args(300, "60m", 12);
+    let info = public(port, "/fapi/v1/exchangeInfo"); // weight 1
+    let budget = WeightBudget::from_rate_limits(&info["rateLimits"]);
+    let mut careful = client(&base, SECRET).with_weight_budget(budget); // time: weight 1
+    careful.positions().unwrap(); // 5
+    careful.positions().unwrap(); // 5: 12 used
+    match careful.positions() {
+        Err(TradeError::RateLimited { reason, retry_after }) => {
+            assert!(reason.contains("request-weight budget"), "refused before sending: {reason}");
+            assert!(retry_after <= Duration::from_secs(60));
+        }
+        other => panic!("expected the client's own refusal: {other:?}"),
+    }
+    let mut blind = TradeClient::new(&base, ApiKey::new(KEY, SECRET, "the test"), None).unwrap();
+    match blind.positions() {
+        Err(TradeError::RateLimited { reason, .. }) => {
+            assert!(reason.contains("429") && reason.contains("-1003"), "{reason}")
+        }
+        other => panic!("the exchange answers 429 to a client that overspends: {other:?}"),
+    }
 }

@@ -118,6 +118,50 @@ impl OrderLimiter {
     }
 }
 
+/// The request weight used this minute, as the exchange last reported it
+/// (`X-MBX-USED-WEIGHT-1M`), against exchangeInfo's `REQUEST_WEIGHT` limit.
+#[derive(Clone, Debug, Default)]
+pub struct WeightBudget {
+    limit: Option<u32>,
+    used: u32,
+    window: Option<Instant>,
+}
+
+impl WeightBudget {
+    /// The limit from exchangeInfo's `rateLimits` (none: unlimited until told).
+    pub fn from_rate_limits(rate_limits: &Value) -> Self {
+        let limit = rate_limits
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| {
+                l["rateLimitType"] == "REQUEST_WEIGHT" && l["interval"] == "MINUTE" && l["intervalNum"] == 1
+            })
+            .and_then(|l| l["limit"].as_u64())
+            .map(|l| l as u32);
+        Self { limit, used: 0, window: None }
+    }
+
+    /// Whether `weight` more fits this minute; else how long until the minute turns.
+    fn check(&mut self, weight: u32, now: Instant) -> Result<(), Duration> {
+        let start = *self.window.get_or_insert(now);
+        if now.duration_since(start) >= Duration::from_secs(60) {
+            (self.window, self.used) = (Some(now), 0);
+        }
+        match self.limit {
+            Some(limit) if self.used + weight > limit => {
+                Err(Duration::from_secs(60).saturating_sub(now.duration_since(start)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adopts the exchange's count after an answer.
+    fn reported(&mut self, used: u32) {
+        self.used = used;
+    }
+}
+
 /// A signed trading client for one exchange base URL.
 pub struct TradeClient {
     addr: SocketAddr,
@@ -127,6 +171,7 @@ pub struct TradeClient {
     clock: ServerClock,
     recv_window_ms: u64,
     limiter: OrderLimiter,
+    weight: WeightBudget,
 }
 
 impl TradeClient {
@@ -154,12 +199,19 @@ impl TradeClient {
             clock: ServerClock::default(),
             recv_window_ms: 5_000,
             limiter: OrderLimiter::default(),
+            weight: WeightBudget::default(),
         })
     }
 
     /// Counts new orders against these limits from now on.
     pub fn with_limiter(mut self, limiter: OrderLimiter) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Keeps signed calls within this request-weight budget from now on.
+    pub fn with_weight_budget(mut self, budget: WeightBudget) -> Self {
+        self.weight = budget;
         self
     }
 
@@ -345,8 +397,15 @@ impl TradeClient {
         }
     }
 
-    /// Sends one request; POST parameters go in the body, others in the query string.
-    fn send(&self, method: &str, path: &str, params: &str, with_key: bool) -> Result<Value, TradeError> {
+    /// Sends one request (refused here, unsent, when it would overspend the minute's
+    /// request weight); POST parameters go in the body, others in the query string.
+    fn send(&mut self, method: &str, path: &str, params: &str, with_key: bool) -> Result<Value, TradeError> {
+        self.weight.check(request_weight(method, path, params), Instant::now()).map_err(|wait| {
+            TradeError::RateLimited {
+                reason: "request-weight budget from exchangeInfo".into(),
+                retry_after: wait,
+            }
+        })?;
         let (target, body) = match (method, params.is_empty()) {
             ("POST", _) => (path.to_string(), params),
             (_, true) => (path.to_string(), ""),
@@ -356,6 +415,9 @@ impl TradeClient {
         let headers: &[(&str, &str)] = if with_key { &key_header } else { &[] };
         let request = HttpRequest { method, path: &target, headers, body };
         let (status, head, text) = http_request(&self.addr, &self.host, self.tls.as_ref(), &request)?;
+        if let Some(used) = header(&head, "x-mbx-used-weight-1m").and_then(|v| v.parse().ok()) {
+            self.weight.reported(used);
+        }
         let value: Value = serde_json::from_str(&text).map_err(|e| TradeError::Malformed {
             path: path.to_string(),
             reason: format!("not JSON ({e})"),
@@ -401,6 +463,17 @@ impl ExchangePosition {
     }
 }
 
+/// Request weight of a trading endpoint (Binance's documentation): new orders count
+/// against the order limits instead, an all-symbol open-orders query is 40.
+fn request_weight(method: &str, path: &str, params: &str) -> u32 {
+    match (method, path) {
+        ("POST", "/fapi/v1/order") => 0,
+        ("GET", "/fapi/v1/openOrders") if !params.contains("symbol=") => 40,
+        ("GET", "/fapi/v2/positionRisk") => 5,
+        _ => 1,
+    }
+}
+
 fn state(v: &Value, path: &str) -> Result<OrderState, TradeError> {
     OrderState::from_json(v)
         .ok_or_else(|| TradeError::Malformed { path: path.to_string(), reason: format!("not an order: {v}") })
@@ -409,6 +482,22 @@ fn state(v: &Value, path: &str) -> Result<OrderState, TradeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weight_budget_refuses_what_would_overspend_the_minute() {
+        let limits: Value = serde_json::from_str(
+            r#"[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":10}]"#,
+        )
+        .unwrap();
+        let mut budget = WeightBudget::from_rate_limits(&limits);
+        let t0 = Instant::now();
+        assert!(budget.check(5, t0).is_ok());
+        budget.reported(8);
+        assert_eq!(budget.check(5, t0 + Duration::from_secs(20)), Err(Duration::from_secs(40)));
+        assert!(budget.check(2, t0 + Duration::from_secs(20)).is_ok());
+        assert!(budget.check(5, t0 + Duration::from_secs(60)).is_ok(), "a new minute");
+        assert!(WeightBudget::default().check(1_000_000, t0).is_ok(), "no limit known: nothing refused");
+    }
 
     #[test]
     fn the_order_limiter_follows_exchange_info() {

@@ -183,6 +183,21 @@ async fn read_body<S: AsyncRead + Unpin>(
 
 /// Answers a signed trading request against the venue, the book and the source's clock.
 fn trading(shared: &Shared, head: &RequestHead, body: &str) -> rest::Response {
+    // Trading endpoints spend from the same per-minute request weight as market data.
+    let weight = crate::venue::request_weight(&head.method, &head.path, &format!("{}&{body}", head.query));
+    let used = {
+        let mut budget = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
+        match budget.charge(weight, Instant::now()) {
+            Ok(used) => used,
+            Err((status, used)) => {
+                let body = format!(
+                    "{{\"code\":-1003,\"msg\":\"Too many requests; current limit is {} request weight per 1 MINUTE.\"}}",
+                    shared.weight_limit
+                );
+                return rest::Response { status, body, used_weight: used };
+            }
+        }
+    };
     let source = shared.source();
     let mut venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
     let pace = match shared.speed {
@@ -194,7 +209,7 @@ fn trading(shared: &Shared, head: &RequestHead, body: &str) -> rest::Response {
         Ok(body) => (200, body),
         Err(r) => (r.status, format!("{{\"code\":{},\"msg\":{}}}", r.code, serde_json::Value::from(r.msg))),
     };
-    rest::Response { status, body, used_weight: 0 }
+    rest::Response { status, body, used_weight: used }
 }
 
 /// Reads one request head; bytes after it stay in `buf`.

@@ -273,6 +273,18 @@ pub fn is_trading_path(path: &str) -> bool {
     )
 }
 
+/// Request weight (`x-mbx-used-weight-1m`) of a trading endpoint, as Binance documents it:
+/// new orders count against the order limits instead (0 here), an all-symbol open-orders
+/// query is 40.
+pub fn request_weight(method: &str, path: &str, query: &str) -> u32 {
+    match (method, path) {
+        ("POST", "/fapi/v1/order") => 0,
+        ("GET", "/fapi/v1/openOrders") if !query.contains("symbol=") => 40,
+        ("GET", "/fapi/v2/positionRisk") => 5,
+        _ => 1,
+    }
+}
+
 /// Serves one signed trading request: authenticates it, then places, queries, cancels or
 /// lists orders. The source gives the clock and the book.
 pub fn handle(
