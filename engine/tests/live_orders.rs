@@ -7,7 +7,7 @@ mod common;
 use aegis::credentials::ApiKey;
 use aegis::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
 use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
-use aegis::live::reconcile::{reconcile, Difference, JournalPosition};
+use aegis::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
 use aegis::live::sign::ServerClock;
 use aegis::live::user_stream::{UserEvent, UserStream};
 use common::start_sim;
@@ -268,9 +268,23 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
         .contains(&Difference::StrayOrder { symbol: "BNBUSDT".into(), client_id: stray.client_id.clone() }));
     assert_eq!(report.differences.len(), 3, "the BTC stop belongs to an open position: {report:?}");
 
+    // Resolved: the stray order cancelled, the unknown ETH short closed, the journal told
+    // to close BNB.
+    let done = resolve(&mut c, &report, UnknownPosition::Flatten, &mut ids).unwrap();
+    assert_eq!(done.cancelled, vec![stray.client_id.clone()]);
+    assert_eq!(done.flattened.len(), 1);
+    assert_eq!(
+        (done.flattened[0].symbol.as_str(), done.flattened[0].status),
+        ("ETHUSDT", OrderStatus::Filled)
+    );
+    assert_eq!(done.closed_in_journal, vec!["BNBUSDT".to_string()]);
+    let left = c.positions().unwrap();
+    assert_eq!(left.iter().map(|p| p.symbol.as_str()).collect::<Vec<_>>(), vec!["BTCUSDT"]);
+    assert_eq!(reconcile(&journal[..1], &left, &c.open_orders(None).unwrap(), 1e-9).differences, vec![]);
+
     // The kill switch: every order cancelled, every position closed reduce-only.
     let closes = c.flatten(&mut ids).unwrap();
-    assert_eq!(closes.len(), 2);
+    assert_eq!(closes.len(), 1);
     assert!(closes.iter().all(|o| o.status == OrderStatus::Filled), "{closes:?}");
     assert!(c.positions().unwrap().is_empty());
     assert!(c.open_orders(None).unwrap().is_empty());

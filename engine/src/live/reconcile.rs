@@ -2,8 +2,8 @@
 //! and orders the exchange reports, each difference named so it can be resolved and
 //! reported.
 
-use super::client::ExchangePosition;
-use super::order::OrderState;
+use super::client::{ExchangePosition, TradeClient, TradeError};
+use super::order::{ClientIds, OrderKind, OrderRequest, OrderState, Side};
 
 /// A position the journal holds (symbol, signed quantity).
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +93,89 @@ pub fn reconcile(
     out
 }
 
+/// What to do with a position the exchange holds that the journal does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownPosition {
+    /// Close it (reduce-only market order): the engine trades only what it decided.
+    Flatten,
+    /// Keep it: the journal adopts it as the exchange reports it.
+    Adopt,
+}
+
+/// What resolving the differences did, for the journal and the operator.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resolution {
+    /// Stray orders cancelled (client ids).
+    pub cancelled: Vec<String>,
+    /// Closing orders for unknown positions.
+    pub flattened: Vec<OrderState>,
+    /// Unknown positions kept: the journal must adopt them.
+    pub adopted: Vec<(String, f64)>,
+    /// Symbols whose journal position the exchange closed: the journal must close them.
+    pub closed_in_journal: Vec<String>,
+    /// Journal positions to resize to the exchange's amount (the exchange is the truth).
+    pub resized_in_journal: Vec<(String, f64)>,
+}
+
+/// Acts on `report` at the exchange: cancels stray orders and flattens (or adopts) unknown
+/// positions; says what the journal must change. Stops at the first failed request.
+pub fn resolve(
+    client: &mut TradeClient,
+    report: &Reconciliation,
+    unknown: UnknownPosition,
+    ids: &mut ClientIds,
+) -> Result<Resolution, TradeError> {
+    let mut out = Resolution::default();
+    for difference in &report.differences {
+        match difference {
+            Difference::StrayOrder { symbol, client_id } => {
+                client.cancel(symbol, client_id)?;
+                out.cancelled.push(client_id.clone());
+            }
+            Difference::UnknownAtExchange { symbol, exchange } => match unknown {
+                UnknownPosition::Adopt => out.adopted.push((symbol.clone(), *exchange)),
+                UnknownPosition::Flatten => {
+                    let close = OrderRequest {
+                        symbol: symbol.clone(),
+                        side: if *exchange > 0.0 { Side::Sell } else { Side::Buy },
+                        kind: OrderKind::Market,
+                        quantity: exchange.abs(),
+                        client_id: ids.next_id(),
+                    };
+                    out.flattened.push(client.place_reduce_only(&close)?);
+                }
+            },
+            Difference::ClosedAtExchange { symbol, .. } => out.closed_in_journal.push(symbol.clone()),
+            Difference::SizeMismatch { symbol, exchange, .. } => {
+                out.resized_in_journal.push((symbol.clone(), *exchange))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One line per difference, for the log and the alerts journal.
+pub fn describe(report: &Reconciliation) -> Vec<String> {
+    report
+        .differences
+        .iter()
+        .map(|d| match d {
+            Difference::ClosedAtExchange { symbol, journal } => {
+                format!("{symbol}: the journal holds {journal}, the exchange nothing (closed while down)")
+            }
+            Difference::UnknownAtExchange { symbol, exchange } => {
+                format!("{symbol}: the exchange holds {exchange}, unknown to the journal")
+            }
+            Difference::SizeMismatch { symbol, journal, exchange } => {
+                format!("{symbol}: the journal holds {journal}, the exchange {exchange}")
+            }
+            Difference::StrayOrder { symbol, client_id } => {
+                format!("{symbol}: order {client_id} open at the exchange with no position behind it")
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +218,8 @@ mod tests {
             ]
         );
         assert_eq!(reconcile(&[], &[], &[], 1e-9), Reconciliation::default());
+        let lines = describe(&r);
+        assert_eq!(lines.len(), 4);
+        assert!(lines[3].contains("aegis-x-9") && lines[0].contains("ETHUSDT"), "{lines:?}");
     }
 }
