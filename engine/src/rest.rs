@@ -507,7 +507,7 @@ pub fn run_worker(
     let mut queue: std::collections::VecDeque<RestRequest> = std::collections::VecDeque::new();
     // Set while depth snapshots and trade fills are out of budget: kline fills still go
     // (from the reserve those two leave).
-    let mut depth_blocked_until: Option<Instant> = None;
+    let mut low_priority_blocked_until: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         while let Ok(req) = requests.pop() {
             // Requests already queued are merged (staggering re-snapshots). Kline fills jump
@@ -522,14 +522,14 @@ pub fn run_worker(
                 RestRequest::Depth { .. } | RestRequest::AggTrades { .. } => queue.push_back(req),
             }
         }
-        let depth_blocked = depth_blocked_until.is_some_and(|t| Instant::now() < t);
-        let next = if depth_blocked {
+        let low_priority_blocked = low_priority_blocked_until.is_some_and(|t| Instant::now() < t);
+        let next = if low_priority_blocked {
             queue.iter().position(|r| matches!(r, RestRequest::Klines { .. })).and_then(|i| queue.remove(i))
         } else {
             queue.pop_front()
         };
         let Some(req) = next else {
-            std::thread::sleep(Duration::from_millis(if depth_blocked { 20 } else { 1 }));
+            std::thread::sleep(Duration::from_millis(if low_priority_blocked { 20 } else { 1 }));
             continue;
         };
         let outcome = match req {
@@ -565,7 +565,7 @@ pub fn run_worker(
                 results.wake();
             }
             Err(RestError::Budget { wait }) if !matches!(req, RestRequest::Klines { .. }) => {
-                depth_blocked_until = Some(Instant::now() + wait);
+                low_priority_blocked_until = Some(Instant::now() + wait);
                 queue.push_front(req);
             }
             Err(RestError::Budget { wait }) => {

@@ -134,7 +134,7 @@ pub enum RunError {
 
 /// Address, `host:port`, path prefix and whether TLS is on, of a `ws(s)://` or
 /// `http(s)://` URL.
-fn split_url(url: &str) -> Result<(SocketAddr, String, String, bool), RunError> {
+pub(crate) fn split_url(url: &str) -> Result<(SocketAddr, String, String, bool), RunError> {
     let bad = |reason: &str| RunError::Url { url: url.to_string(), reason: reason.to_string() };
     let (rest, tls) = if let Some(r) = url.strip_prefix("ws://").or_else(|| url.strip_prefix("http://")) {
         (r, false)

@@ -399,6 +399,9 @@ enum Source {
 /// trades that skip ahead are taken (with the gap counted).
 const LEADER_PATIENCE_NS: u64 = 2_000_000_000;
 
+/// The ring number REST results are applied under (no shard has it).
+const REST_RING: u8 = u8::MAX;
+
 /// How long skipped aggTrade ids may stay missing before a REST fill is asked for (a
 /// reordered message arrives well within this).
 const TRADE_FILL_PATIENCE_NS: u64 = 500_000_000;
@@ -434,7 +437,7 @@ impl Core {
         let from_rest = source == Source::Rest;
         let ring = match source {
             Source::Ring(ring) => ring,
-            Source::Rest => u8::MAX,
+            Source::Rest => REST_RING,
         };
         let read_ns = record.header.recv_ns.to_native();
         let index = usize::from(record.header.symbol.0.to_native());
@@ -565,7 +568,7 @@ impl Core {
         let i = usize::from(symbol.0);
         let state = &mut self.states[i];
         if state.last_agg_id.is_some_and(|prev| agg_id <= prev) {
-            self.late_agg_trade(i, from.0 == u8::MAX, agg_id, first, last, print);
+            self.late_agg_trade(i, from.0 == REST_RING, agg_id, first, last, print);
             return;
         }
         let contiguous = state.last_agg_last_trade.is_none_or(|prev| first <= prev + 1);

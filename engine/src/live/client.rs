@@ -8,7 +8,7 @@ use crate::credentials::ApiKey;
 use crate::rest::{header, http_request, HttpRequest, RestError};
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,23 +177,14 @@ pub struct TradeClient {
 impl TradeClient {
     /// A client for `base` (`http://host:port` or `https://host:port`); `tls` for https.
     pub fn new(base: &str, key: ApiKey, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, TradeError> {
-        let malformed =
-            |reason: &str| TradeError::Malformed { path: base.to_string(), reason: reason.into() };
-        let (scheme, host) = base.split_once("://").ok_or_else(|| malformed("not a URL"))?;
-        let host = host.trim_end_matches('/');
-        let port = if scheme == "https" { 443 } else { 80 };
-        let with_port = if host.contains(':') { host.to_string() } else { format!("{host}:{port}") };
-        let addr = with_port
-            .to_socket_addrs()
-            .map_err(|e| malformed(&e.to_string()))?
-            .next()
-            .ok_or_else(|| malformed("no address"))?;
-        if (scheme == "https") != tls.is_some() {
-            return Err(malformed("https needs a TLS config, http none"));
+        let malformed = |reason: String| TradeError::Malformed { path: base.to_string(), reason };
+        let (addr, host, _, https) = crate::run::split_url(base).map_err(|e| malformed(e.to_string()))?;
+        if https != tls.is_some() {
+            return Err(malformed("https needs a TLS config, http none".into()));
         }
         Ok(Self {
             addr,
-            host: host.to_string(),
+            host,
             tls,
             key,
             clock: ServerClock::default(),

@@ -184,7 +184,8 @@ async fn read_body<S: AsyncRead + Unpin>(
 /// Answers a signed trading request against the venue, the book and the source's clock.
 fn trading(shared: &Shared, head: &RequestHead, body: &str) -> rest::Response {
     // Trading endpoints spend from the same per-minute request weight as market data.
-    let weight = crate::venue::request_weight(&head.method, &head.path, &format!("{}&{body}", head.query));
+    // Only GET openOrders depends on a parameter, and GET parameters are in the query.
+    let weight = crate::venue::request_weight(&head.method, &head.path, &head.query);
     let used = {
         let mut budget = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
         match budget.charge(weight, Instant::now()) {
@@ -303,8 +304,7 @@ async fn user_session<R, W>(
                 if venue().listen_key_owner(&listen_key).is_some() {
                     continue;
                 }
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": now as u64, "listenKey": listen_key });
+                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": wall_ms(), "listenKey": listen_key });
                 ws::encode_text(&mut out, expired.to_string().as_bytes(), 1);
                 ws::encode_close(&mut out, close_code::NORMAL, "listenKey expired");
                 done = true;
@@ -324,6 +324,11 @@ async fn user_session<R, W>(
     }
     reader_task.abort();
     let _ = writer.shutdown().await;
+}
+
+/// Wall-clock ms since the epoch (ping payloads, user-stream event times).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Messages from the reader half to the writer half.
@@ -523,7 +528,7 @@ impl Session {
                     if self.last_pong.elapsed() > limits.pong_timeout {
                         return self.close(writer, close_code::POLICY, "pong timeout").await;
                     }
-                    let stamp = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis()));
+                    let stamp = wall_ms().to_string();
                     ws::encode_frame(&mut self.out, true, opcode::PING, stamp.as_bytes());
                 },
                 _ = &mut lifetime => return self.close(writer, close_code::GOING_AWAY, "connection lifetime reached").await,

@@ -120,6 +120,11 @@ impl Order {
 
     /// The order as Binance's order endpoints answer it.
     pub fn json(&self) -> String {
+        self.value().to_string()
+    }
+
+    /// The same as a JSON value (user-data events pick fields from it).
+    fn value(&self) -> serde_json::Value {
         let avg = if self.executed_qty > 0 {
             (self.cum_quote * i128::from(SCALE) / i128::from(self.executed_qty)) as i64
         } else {
@@ -150,7 +155,6 @@ impl Order {
             "stopPrice": fixed(i128::from(self.stop_price)),
             "updateTime": self.update_time,
         })
-        .to_string()
     }
 }
 
@@ -435,7 +439,7 @@ impl Venue {
 
     /// Publishes an ORDER_TRADE_UPDATE for `order` (execution type `exec`, last fill).
     fn emit_order(&self, order: &Order, exec: &str, last_qty: i64, last_price: i64) {
-        let v: serde_json::Value = serde_json::from_str(&order.json()).unwrap_or_default();
+        let v = order.value();
         let event = serde_json::json!({
             "e": "ORDER_TRADE_UPDATE",
             "E": order.update_time,
@@ -612,7 +616,7 @@ impl Venue {
             order.orig_qty = order.orig_qty.min(reducible);
         }
         self.next_order_id += 1;
-        self.emit_order(&Order { status: Status::New, ..order.clone() }, "NEW", 0, 0);
+        self.emit_order(&order, "NEW", 0, 0);
         if matches!(kind, OrderType::Market | OrderType::Limit) {
             let before = (order.executed_qty, order.cum_quote);
             sweep(&mut order, book, now_ms);
