@@ -244,7 +244,7 @@ impl Default for RiskSection {
 #[derive(serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerSection {
-    /// `paper` (live is a later milestone).
+    /// `paper` (the default) or `live` (orders at the exchange; needs `exchange.keys`).
     pub mode: String,
     /// Taker fee rate.
     pub taker_fee: f64,
@@ -254,6 +254,8 @@ pub struct BrokerSection {
     pub slippage_bps: f64,
     /// Close every position when the run stops.
     pub flatten_on_shutdown: bool,
+    /// Live: how often the user-data listenKey is kept alive.
+    pub keep_alive: String,
 }
 
 impl Default for BrokerSection {
@@ -265,6 +267,7 @@ impl Default for BrokerSection {
             maker_fee: 0.0002,
             slippage_bps: b.slippage_bps,
             flatten_on_shutdown: false,
+            keep_alive: "30m".into(),
         }
     }
 }
@@ -322,14 +325,23 @@ pub fn fraction(key: &str, value: f64, range: std::ops::RangeInclusive<f64>) -> 
 }
 
 impl FileConfig {
+    /// Whether orders go to the exchange (`broker.mode = "live"`).
+    pub fn live(&self) -> bool {
+        self.broker.mode == "live"
+    }
+
     /// The decision and money settings, each checked with its key path.
     pub fn trading(&self) -> Result<crate::brain::desk::TradingConfig> {
         let (p, r, b) = (&self.policy, &self.risk, &self.broker);
-        if b.mode != "paper" {
-            invalid!(
-                "broker.mode: {:?} is not available yet (only \"paper\"; live trading is a later milestone)",
-                b.mode
-            );
+        if !matches!(b.mode.as_str(), "paper" | "live") {
+            invalid!("broker.mode: {:?} is not one of paper, live", b.mode);
+        }
+        if b.mode == "live" && self.exchange.keys.is_empty() {
+            invalid!("broker.mode: \"live\" needs exchange.keys (\"env\" or a 0600 key file)");
+        }
+        let keep_alive = duration_or("broker.keep_alive", &b.keep_alive, "30m")?;
+        if keep_alive.is_zero() || keep_alive >= Duration::from_secs(3_600) {
+            invalid!("broker.keep_alive: {keep_alive:?} must be above zero and under the listenKey's 60 min");
         }
         let starting_equity: f64 = r.starting_equity.parse().map_err(|_| {
             ConfigError::Invalid(format!("risk.starting_equity: {:?} is not a number", r.starting_equity))
@@ -433,6 +445,8 @@ pub struct ExchangeSection {
     pub reconnect_max: String,
     /// API credentials: empty (none; paper needs none), `env`, or a 0600 key file's path.
     pub keys: String,
+    /// User-data stream WebSocket base (`…/ws/<listenKey>`); empty: the market tier's host.
+    pub user_ws: String,
 }
 
 /// `[streams]`: what is subscribed per symbol.

@@ -8,6 +8,8 @@ use crate::feed::binance::StreamHint;
 use crate::feed::shard::{kind_index, run_shard, EndpointSpec, Idle, ShardConfig, ShardStats};
 use crate::feed::subscription::ShardCommand;
 use crate::ledger::Ledger;
+use crate::live::client::TradeClient;
+use crate::live::gateway::{ExecReport, Gateway, GatewayLinks, GatewaySettings, GatewayStats, OrderIntent};
 use crate::rest::{run_worker, RestClient, RestRequest, RestStats};
 use crate::ring::{ring_with_doorbell, Doorbell, RingStats};
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
@@ -111,6 +113,19 @@ pub struct RunConfig {
     pub control_socket: Option<PathBuf>,
     /// Serve Prometheus metrics on this loopback address (`127.0.0.1:0` picks a port).
     pub metrics_addr: Option<String>,
+    /// Trade at the exchange (`broker.mode = "live"`); `None`: paper.
+    pub live: Option<LiveConfig>,
+}
+
+/// What live trading needs besides the market data settings.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// The API key (signs every trading request).
+    pub key: crate::credentials::ApiKey,
+    /// User-data stream WebSocket base (`…/ws/<listenKey>` is appended).
+    pub user_ws: String,
+    /// How often the listenKey is kept alive.
+    pub keep_alive: Duration,
 }
 
 /// Why a run could not start.
@@ -364,7 +379,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         }
         None => (None, None),
     };
-    let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    let desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    let (mut desk, venue_rings) = match &config.live {
+        Some(_) => {
+            let (intents_tx, intents_rx) = rtrb::RingBuffer::<OrderIntent>::new(256);
+            let (reports_tx, reports_rx) = rtrb::RingBuffer::<ExecReport>::new(1024);
+            (desk.with_venue(intents_tx, reports_rx), Some((intents_rx, reports_tx)))
+        }
+        None => (desk, None),
+    };
     let (ledger, recovery, restored) = match opened {
         Some(o) => {
             let restored = o.account.map_or(0, |a| {
@@ -374,6 +397,20 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             (Some(o.ledger), o.recovery, restored)
         }
         None => (None, Value::Null, 0),
+    };
+    let gateway_stats = Arc::new(GatewayStats::default());
+    let (gateway, reconciliation) = match (&config.live, venue_rings) {
+        (Some(live), Some((intents, reports))) => {
+            let (gateway, report) =
+                start_gateway(&config, live, &tls, table.clone(), desk.broker().positions(), GatewayLinks {
+                    intents,
+                    reports,
+                    doorbell: doorbell.clone(),
+                    stats: gateway_stats.clone(),
+                })?;
+            (Some(gateway), json!({ "matched": report.matched, "lines": report.lines }))
+        }
+        _ => (None, Value::Null),
     };
     let brain = Brain::new(
         brain_config,
@@ -455,6 +492,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let brain_thread = {
         let stop = brain_stop.clone();
         std::thread::Builder::new().name("aegis-brain".into()).spawn(move || brain.run(stop))?
+    };
+    let gateway_stop = Arc::new(AtomicBool::new(false));
+    let gateway_thread = match gateway {
+        Some(gateway) => {
+            let stop = gateway_stop.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("aegis-gateway".into())
+                    .spawn(move || gateway.run(stop, GATEWAY_DRAIN))?,
+            )
+        }
+        None => None,
     };
     let worker_thread = {
         let (symbols, stop, warmup, limit) =
@@ -550,6 +599,11 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     brain_stop.store(true, Ordering::Release);
     brain_thread.thread().unpark();
     let latency = brain_thread.join().ok();
+    // After the brain: a shutdown flatten's intents are already in the ring.
+    gateway_stop.store(true, Ordering::Release);
+    if let Some(t) = gateway_thread {
+        let _ = t.join();
+    }
     drop(control);
     drop(metrics);
     worker_stop.store(true, Ordering::Relaxed);
@@ -576,6 +630,26 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         "events_dropped": load(&d.events_dropped),
     });
     summary["transport"] = Value::from(transport_note);
+    summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
+    if config.live.is_some() {
+        let g = &gateway_stats;
+        summary["live"] = json!({
+            "reconciliation": reconciliation,
+            "orders_sent": load(&g.orders_sent),
+            "orders_refused": load(&g.orders_refused),
+            "entries": load(&g.entries),
+            "exits": load(&g.exits),
+            "rate_limited": load(&g.rate_limited),
+            "entries_skipped": load(&g.entries_skipped),
+            "stream_recoveries": load(&g.stream_recoveries),
+            "keep_alives": load(&g.keep_alives),
+            "reconciliation_differences": load(&g.differences),
+            "flattens": load(&g.flattens),
+            "reports_dropped": load(&g.reports_dropped),
+            "intents_dropped": load(&d.intents_dropped),
+            "reports_unmatched": load(&d.reports_unmatched),
+        });
+    }
     let lag_max_ns_run = lag_max_ns_run.max(brain_stats.lag_max_ns.load(Ordering::Relaxed));
     summary["lag_max_us"] = Value::from(lag_max_ns_run as f64 / 1e3);
     summary["latency"] = latency.as_ref().map_or(Value::Null, |l| l.summary());
@@ -584,6 +658,31 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["shard_restarts"] =
         Value::from(shard_stats.iter().map(|s| s.restarts.load(Ordering::Relaxed)).sum::<u64>());
     Ok(RunReport { summary, latency })
+}
+
+/// How long the gateway keeps working on closes and kill switches after the brain stopped.
+const GATEWAY_DRAIN: Duration = Duration::from_secs(10);
+
+/// Connects the execution gateway (clock, limits, restart reconciliation, user stream).
+fn start_gateway(
+    config: &RunConfig,
+    live: &LiveConfig,
+    tls: &Arc<rustls::ClientConfig>,
+    table: Arc<SymbolTable>,
+    restored: &[aegis_trading::Position],
+    links: GatewayLinks,
+) -> Result<(Gateway, crate::live::gateway::StartReport), RunError> {
+    let (_, _, _, https) = split_url(&config.rest)?;
+    let client = TradeClient::new(&config.rest, live.key.clone(), https.then(|| tls.clone()))
+        .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
+    let settings = GatewaySettings {
+        ws_base: live.user_ws.clone(),
+        keep_alive: live.keep_alive,
+        journal: config.data.dir.as_ref().map(|d| d.join("journal").join("orders.journal")),
+        fsync: config.data.fsync,
+    };
+    Gateway::start(client, settings, table, restored, links)
+        .map_err(|e| RunError::Config(format!("live trading: starting the gateway: {e}")))
 }
 
 /// Where closed bars and their features are written.

@@ -357,9 +357,16 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(key) = &api_key {
         eprintln!("aegis: API key {} from {}", key.masked(), key.origin);
     }
+    let live = file.live();
+    let live_key = match (&api_key, live) {
+        (Some(key), true) => Some(key.clone()),
+        (None, true) => bail!("broker.mode = \"live\" needs API keys: set exchange.keys"),
+        _ => None,
+    };
     let embedded = args.connect.is_none() && file.exchange.mode != "remote";
     let (public_ws, market_ws, rest, sim_thread) = if embedded {
-        let (port, thread) = start_embedded_sim(&file.sim)?;
+        // Live against the embedded simulator: it accepts the configured key.
+        let (port, thread) = start_embedded_sim(&file.sim, live_key.as_ref())?;
         let base = format!("ws://127.0.0.1:{port}");
         (format!("{base}/public"), format!("{base}/market"), format!("http://127.0.0.1:{port}"), Some(thread))
     } else if let Some(url) = &args.connect {
@@ -389,7 +396,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let pin = |core: usize| (core < cores).then_some(core);
     let config = aegis::run::RunConfig {
         public_ws,
-        market_ws,
+        market_ws: market_ws.clone(),
         rest,
         symbols,
         streams,
@@ -469,7 +476,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             .metrics_addr
             .clone()
             .or_else(|| (!file.metrics.addr.is_empty()).then(|| file.metrics.addr.clone())),
+        live: match live_key {
+            Some(key) => Some(aegis::run::LiveConfig {
+                key,
+                user_ws: if file.exchange.user_ws.is_empty() {
+                    origin(&market_ws)
+                } else {
+                    file.exchange.user_ws.clone()
+                },
+                keep_alive: duration_or("broker.keep_alive", &file.broker.keep_alive, "30m")?,
+            }),
+            None => None,
+        },
     };
+    if config.live.is_some() {
+        eprintln!("aegis: LIVE trading: orders go to {} (user stream {})", config.rest, origin(&market_ws));
+    }
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",
         config.symbols.len(),
@@ -495,13 +517,29 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts exchange-sim's synthetic market on a background runtime; returns its port.
-fn start_embedded_sim(sim: &SimSection) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+/// `scheme://host:port` of a URL (its path dropped).
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => url[..after_scheme + i].to_string(),
+        None => url.to_string(),
+    }
+}
+
+/// Starts exchange-sim's synthetic market on a background runtime (accepting `key` on its
+/// signed endpoints); returns its port.
+fn start_embedded_sim(
+    sim: &SimSection,
+    key: Option<&aegis::credentials::ApiKey>,
+) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
     let speed = if sim.speed.is_empty() { "60" } else { sim.speed.as_str() };
     let symbols = if sim.symbols == 0 { 20 } else { sim.symbols };
     let history = if sim.history_bars == 0 { 1000 } else { sim.history_bars };
     let mut args = exchange_sim::cli::Args::synthetic(symbols as usize, sim.seed, history);
     args.speed = exchange_sim::cli::parse_speed(speed).map_err(anyhow::Error::msg)?;
+    if let Some(key) = key {
+        args.api_keys.push((key.key().to_string(), key.secret().expose().to_string()));
+    }
     exchange_sim::spawn(args)
 }
 

@@ -11,6 +11,7 @@ use aegis_trading::policy::{self, Phase, PolicyConfig};
 use aegis_trading::sizing::{self, SizingConfig, Skip};
 use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, Rule, Side, SymbolRules};
 use aegis_wire::experience::BarSample;
+use crate::live::gateway::{ExecReport, OrderIntent};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most positions a snapshot carries (twice `max_positions` plus one, rotation included).
@@ -143,6 +144,10 @@ pub struct DeskStats {
     pub events_dropped: AtomicU64,
     /// 1 while an operator has paused new entries.
     pub paused: AtomicU64,
+    /// Order intents the venue ring had no room for (live).
+    pub intents_dropped: AtomicU64,
+    /// Venue reports naming a trade the desk does not hold (live).
+    pub reports_unmatched: AtomicU64,
 }
 
 impl DeskStats {
@@ -202,6 +207,16 @@ pub struct Desk {
     halted: Option<Refusal>,
     /// An operator paused new entries (`aegisctl pause`).
     paused: bool,
+    /// The live venue's rings, when a venue fills orders.
+    venue: Option<Venue>,
+}
+
+/// The desk's ends of the rings to and from the execution gateway.
+struct Venue {
+    intents: rtrb::Producer<OrderIntent>,
+    reports: rtrb::Consumer<ExecReport>,
+    /// Trades already asked to close (a `Close` goes once per trade).
+    asked: [u64; SNAPSHOT_POSITIONS],
 }
 
 impl Desk {
@@ -228,9 +243,123 @@ impl Desk {
             last_time_ms: 0,
             halted: None,
             paused: false,
+            venue: None,
         };
         desk.publish();
         desk
+    }
+
+    /// Trades through a venue from now on: entries and closes go out as intents, fills and
+    /// exits come back as reports (applied by [`Self::poll_venue`]).
+    pub fn with_venue(
+        mut self,
+        intents: rtrb::Producer<OrderIntent>,
+        reports: rtrb::Consumer<ExecReport>,
+    ) -> Self {
+        self.broker.set_venue_fills();
+        self.venue = Some(Venue { intents, reports, asked: [0; SNAPSHOT_POSITIONS] });
+        self
+    }
+
+    /// Whether a venue fills the orders.
+    pub fn has_venue(&self) -> bool {
+        self.venue.is_some()
+    }
+
+    /// Whether venue reports are waiting.
+    pub fn venue_pending(&self) -> bool {
+        self.venue.as_ref().is_some_and(|v| !v.reports.is_empty())
+    }
+
+    /// Applies the venue's reports; returns how many.
+    pub fn poll_venue(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(report) = self.venue.as_mut().and_then(|v| v.reports.pop().ok()) {
+            n += 1;
+            let applied = match report {
+                ExecReport::Entered { id, price, qty, time_ms } => {
+                    // The market data's clock is the desk's: a report's estimate never
+                    // moves a fill before the latest event seen.
+                    let time_ms = self.last_time_ms.max(time_ms);
+                    let mut applied = false;
+                    self.with_broker(|b, _| applied = b.venue_entry(id, price, qty, time_ms));
+                    applied
+                }
+                ExecReport::Exited { id, price, time_ms, reason } => {
+                    let time_ms = self.last_time_ms.max(time_ms);
+                    let mut applied = false;
+                    self.with_broker(|b, out| applied = b.venue_exit(id, price, time_ms, reason, &mut |t| out(t)));
+                    applied
+                }
+                ExecReport::Resized { id, qty } => {
+                    let applied = self.broker.venue_resize(id, qty);
+                    self.after((u64::MAX, 0, 0, 0));
+                    applied
+                }
+                ExecReport::Cancelled { id } => {
+                    let mut applied = false;
+                    self.with_broker(|b, _| applied = b.venue_cancel(id));
+                    applied
+                }
+                ExecReport::Alert(alert) => {
+                    self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+                    self.emit(DeskEvent::Alert(alert));
+                    true
+                }
+            };
+            if !applied {
+                self.stats.reports_unmatched.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if n > 0 {
+            self.send_closes();
+        }
+        n
+    }
+
+    /// Sends one `Close` for each position newly marked closing (decay, rotation, an
+    /// operator's close).
+    fn send_closes(&mut self) {
+        let Some(venue) = self.venue.as_mut() else { return };
+        let positions = self.broker.positions();
+        for slot in venue.asked.iter_mut() {
+            if *slot != 0 && !positions.iter().any(|p| p.id == *slot) {
+                *slot = 0;
+            }
+        }
+        for p in positions {
+            let Some(reason) = p.closing else { continue };
+            if venue.asked.contains(&p.id) {
+                continue;
+            }
+            let intent = OrderIntent::Close { id: p.id, symbol: p.symbol, reason };
+            match venue.asked.iter_mut().find(|s| **s == 0) {
+                Some(slot) if venue.intents.push(intent).is_ok() => *slot = p.id,
+                _ => {
+                    self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Asks the venue to open trade `id` (just accepted by the broker); a full ring
+    /// forgets the entry.
+    fn send_open(&mut self, id: u64) {
+        let Some(venue) = self.venue.as_mut() else { return };
+        let Some(p) = self.broker.positions().iter().find(|p| p.id == id) else { return };
+        let intent = OrderIntent::Open {
+            id,
+            symbol: p.symbol,
+            side: p.side,
+            qty: p.qty,
+            leverage: p.leverage,
+            stop: p.stop,
+            target: p.target,
+        };
+        if venue.intents.push(intent).is_err() {
+            self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
+            self.broker.venue_cancel(id);
+        }
     }
 
     /// Puts back the account a previous run journaled.
@@ -286,6 +415,7 @@ impl Desk {
             };
             if let Some(reason) = decay::check(&held, snapshot, close, self.config.decay_adverse_move) {
                 self.broker.close(symbol, ExitReason::SignalDecay(reason));
+                self.send_closes();
             }
         }
         if self.last_time_ms - now > self.config.stale_after_ms {
@@ -321,7 +451,10 @@ impl Desk {
                     &snapshot.features,
                     now,
                 ) {
-                    Ok(id) => Outcome::Submitted(id),
+                    Ok(id) => {
+                        self.send_open(id);
+                        Outcome::Submitted(id)
+                    }
                     Err(refusal) => Outcome::Refused(refusal),
                 }
             }
@@ -339,6 +472,7 @@ impl Desk {
             outcome,
         };
         self.emit(DeskEvent::Signal(note));
+        self.send_closes();
         self.publish();
     }
 
@@ -370,9 +504,20 @@ impl Desk {
     }
 
     /// Closes every position now at the latest prices, for `reason`.
+    /// With a venue, the venue's kill switch runs (every order cancelled, every position
+    /// closed at the exchange, unknown ones included) and the exits come back as reports.
     pub fn flatten_for(&mut self, reason: ExitReason) {
         let time_ms = self.last_time_ms;
         self.with_broker(|b, out| b.flatten(reason, time_ms, &mut |t| out(t)));
+        if let Some(venue) = self.venue.as_mut() {
+            if venue.intents.push(OrderIntent::Flatten { reason }).is_err() {
+                self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            // The kill switch covers every position: no separate closes.
+            for (slot, p) in venue.asked.iter_mut().zip(self.broker.positions()) {
+                *slot = p.id;
+            }
+        }
         self.publish();
     }
 
@@ -385,6 +530,7 @@ impl Desk {
     /// Closes `symbol`'s position at its next trade (an operator's close); false when none.
     pub fn close_manual(&mut self, symbol: u16) -> bool {
         let closing = self.broker.close(symbol, ExitReason::Manual);
+        self.send_closes();
         self.publish();
         closing
     }

@@ -324,7 +324,9 @@ impl Brain {
     }
 
     fn has_work(&self) -> bool {
-        self.shard_rings.iter().any(|r| !r.is_empty()) || !self.rest_results.is_empty()
+        self.shard_rings.iter().any(|r| !r.is_empty())
+            || !self.rest_results.is_empty()
+            || self.core.desk.venue_pending()
     }
 
     /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
@@ -341,7 +343,7 @@ impl Brain {
             if n == 0 {
                 if stopping {
                     if self.core.config.flatten_on_shutdown {
-                        self.core.desk.flatten();
+                        self.flatten_at_shutdown();
                     }
                     return self.core.latency;
                 }
@@ -356,6 +358,21 @@ impl Brain {
                 }
             } else {
                 idle = 0;
+            }
+        }
+    }
+
+    /// Closes every position with reason SHUTDOWN; with a venue, waits (a bounded time) for
+    /// the exits it reports so they reach the journal.
+    fn flatten_at_shutdown(&mut self) {
+        self.core.desk.flatten();
+        let deadline = std::time::Instant::now() + SHUTDOWN_EXITS_WAIT;
+        while self.core.desk.has_venue()
+            && !self.core.desk.broker().positions().is_empty()
+            && std::time::Instant::now() < deadline
+        {
+            if self.core.desk.poll_venue() == 0 {
+                self.doorbell.park(std::time::Duration::from_millis(1), || self.core.desk.venue_pending());
             }
         }
     }
@@ -377,6 +394,7 @@ impl Brain {
             });
         }
         n += self.rest_results.drain(|r, _| self.core.apply(r, Source::Rest));
+        n += self.core.desk.poll_venue();
         n
     }
 
@@ -398,6 +416,9 @@ enum Source {
 /// How long the ring delivering a symbol's trades may be silent before another ring's
 /// trades that skip ahead are taken (with the gap counted).
 const LEADER_PATIENCE_NS: u64 = 2_000_000_000;
+
+/// How long a shutdown with `flatten_on_shutdown` waits for a venue's exit reports.
+const SHUTDOWN_EXITS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The ring number REST results are applied under (no shard has it).
 const REST_RING: u8 = u8::MAX;

@@ -206,6 +206,14 @@ impl TradeClient {
         self
     }
 
+    /// Takes the order-count and request-weight limits from the exchange's exchangeInfo.
+    pub fn load_rate_limits(&mut self) -> Result<(), TradeError> {
+        let info = self.send("GET", "/fapi/v1/exchangeInfo", "", false)?;
+        self.limiter = OrderLimiter::from_rate_limits(&info["rateLimits"]);
+        self.weight = WeightBudget::from_rate_limits(&info["rateLimits"]);
+        Ok(())
+    }
+
     /// The exchange clock in use.
     pub fn clock(&self) -> ServerClock {
         self.clock

@@ -1,6 +1,6 @@
-//! Live trading on Binance USDⓈ-M (issue 10, in progress): signed requests, orders and the
-//! trading client. Paper trading stays the default; nothing here runs unless a live broker
-//! is configured with keys.
+//! Live trading on Binance USDⓈ-M: signed requests, orders, the trading client and the
+//! execution gateway behind the desk. Paper trading stays the default; nothing here runs
+//! unless `broker.mode = "live"` is configured with keys.
 //!
 //! - [`sign`]: HMAC-SHA256 signatures, `timestamp`/`recvWindow`, the exchange's clock.
 //! - [`order`]: order requests, statuses and answers, `newClientOrderId`s.
@@ -8,8 +8,10 @@
 //!   flatten kill switch; idempotent retries, order-count limits.
 //! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
 //! - [`user_stream`]: order and account updates pushed over the listenKey WebSocket.
+//! - [`gateway`]: the execution thread between the desk's rings and the exchange.
 
 pub mod client;
+pub mod gateway;
 pub mod order;
 pub mod reconcile;
 pub mod sign;

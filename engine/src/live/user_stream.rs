@@ -27,6 +27,8 @@ pub struct OrderUpdate {
     pub last_price: f64,
     /// Quantity filled so far.
     pub filled_qty: f64,
+    /// Average price of what filled so far.
+    pub avg_price: f64,
 }
 
 /// A position after an `ACCOUNT_UPDATE`.
@@ -75,6 +77,7 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
                 last_qty: num(&o["l"])?,
                 last_price: num(&o["L"])?,
                 filled_qty: num(&o["z"])?,
+                avg_price: num(&o["ap"])?,
             }))
         }
         "ACCOUNT_UPDATE" => {
@@ -174,6 +177,7 @@ mod tests {
                 last_qty: 0.0,
                 last_price: 0.0,
                 filled_qty: 0.0,
+                avg_price: 0.0,
             }))
         );
         let account = r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"0","ep":"0.00000","bep":"0","cr":"200","up":"0","mt":"isolated","iw":"0.00000000","ps":"BOTH"},{"s":"BTCUSDT","pa":"20","ep":"6563.66500","bep":"6563.6","cr":"0","up":"2850.21200","mt":"isolated","iw":"13200.70726908","ps":"LONG"}]}}"#;

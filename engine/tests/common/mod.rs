@@ -129,6 +129,7 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         warm: None,
         control_socket: None,
         metrics_addr: None,
+        live: None,
     }
 }
 

@@ -220,6 +220,8 @@ pub struct PaperBroker {
     day_start_equity: f64,
     next_id: u64,
     closed_trades: u64,
+    /// Fills come from a venue's reports, not from trade prints (live trading).
+    venue_fills: bool,
 }
 
 impl PaperBroker {
@@ -239,7 +241,20 @@ impl PaperBroker {
             day_start_equity: config.starting_equity,
             next_id: 1,
             closed_trades: 0,
+            venue_fills: false,
         }
+    }
+
+    /// From now on fills, exits and liquidations are reported by a venue
+    /// ([`Self::venue_entry`], [`Self::venue_exit`]) instead of simulated: prices only mark
+    /// positions to market, the exchange's own orders hold the stops and targets.
+    pub fn set_venue_fills(&mut self) {
+        self.venue_fills = true;
+    }
+
+    /// Whether a venue reports the fills.
+    pub fn venue_fills(&self) -> bool {
+        self.venue_fills
     }
 
     /// Puts back a journaled state after a restart: wallet, trade count, next id and the
@@ -402,6 +417,11 @@ impl PaperBroker {
                 p.closing.get_or_insert(reason);
                 true
             }
+            Some(p) if self.venue_fills => {
+                // The entry is at the venue: it is cancelled (or closed once it fills) there.
+                p.closing.get_or_insert(reason);
+                true
+            }
             Some(_) => {
                 // Not filled yet: cancelling costs nothing.
                 self.positions.retain(|p| p.symbol != symbol);
@@ -419,9 +439,13 @@ impl PaperBroker {
             return;
         }
         *last = price;
+        if self.venue_fills {
+            return;
+        }
         let Some(i) = self.positions.iter().position(|p| p.symbol == symbol) else { return };
         if !self.positions[i].filled {
-            self.fill_entry(i, price, time_ms);
+            let fill = self.slipped(price, self.positions[i].side == Side::Long);
+            self.fill_entry(i, fill, self.positions[i].qty, time_ms);
             return;
         }
         let p = self.positions[i];
@@ -448,6 +472,10 @@ impl PaperBroker {
             return;
         }
         self.last_price[s] = mark;
+        if self.venue_fills {
+            // The exchange charges funding and runs liquidations, stops and targets.
+            return;
+        }
         let due = self.funding[s];
         if due.next_time_ms > 0 && time_ms >= due.next_time_ms {
             for p in self.positions.iter_mut().filter(|p| p.symbol == symbol && p.filled) {
@@ -473,12 +501,73 @@ impl PaperBroker {
 
     /// Closes every filled position now at the latest price (shutdown with
     /// `flatten_on_shutdown`), cancelling pending entries.
+    /// With venue fills every position is only marked closing: the venue reports the exits.
     pub fn flatten(&mut self, reason: ExitReason, time_ms: i64, closed: &mut impl FnMut(&ClosedTrade)) {
+        if self.venue_fills {
+            for p in &mut self.positions {
+                p.closing.get_or_insert(reason);
+            }
+            return;
+        }
         self.positions.retain(|p| p.filled);
         while let Some(p) = self.positions.last().copied() {
             let price = self.price_or_entry(&p);
             self.fill_exit(self.positions.len() - 1, price, time_ms, reason, closed);
         }
+    }
+
+    /// The venue filled trade `id`'s entry: `qty` at average `price` (the taker fee is
+    /// charged at the configured rate). False when no pending entry has that id.
+    pub fn venue_entry(&mut self, id: u64, price: f64, qty: f64, time_ms: i64) -> bool {
+        let valid = price.is_finite() && price > 0.0 && qty.is_finite() && qty > 0.0;
+        match self.positions.iter().position(|p| p.id == id && !p.filled) {
+            Some(i) if valid => {
+                self.fill_entry(i, price, qty, time_ms);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The venue closed trade `id` at average `price`, for `reason` (the taker fee is
+    /// charged at the configured rate). False when no filled position has that id.
+    pub fn venue_exit(
+        &mut self,
+        id: u64,
+        price: f64,
+        time_ms: i64,
+        reason: ExitReason,
+        closed: &mut impl FnMut(&ClosedTrade),
+    ) -> bool {
+        let valid = price.is_finite() && price > 0.0;
+        match self.positions.iter().position(|p| p.id == id && p.filled) {
+            Some(i) if valid => {
+                self.fill_exit(i, price, time_ms, reason, closed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The venue holds trade `id` at `qty` (restart reconciliation: the exchange is the
+    /// truth). False when no filled position has that id.
+    pub fn venue_resize(&mut self, id: u64, qty: f64) -> bool {
+        match self.positions.iter_mut().find(|p| p.id == id && p.filled) {
+            Some(p) if qty.is_finite() && qty > 0.0 => {
+                p.margin *= qty / p.qty;
+                p.qty = qty;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The venue refused or cancelled trade `id`'s entry before any of it filled: it is
+    /// forgotten. False when no pending entry has that id.
+    pub fn venue_cancel(&mut self, id: u64) -> bool {
+        let before = self.positions.len();
+        self.positions.retain(|p| p.id != id || p.filled);
+        self.positions.len() != before
     }
 
     fn slipped(&self, price: f64, buying: bool) -> f64 {
@@ -490,15 +579,15 @@ impl PaperBroker {
         }
     }
 
-    fn fill_entry(&mut self, i: usize, price: f64, time_ms: i64) {
+    fn fill_entry(&mut self, i: usize, fill: f64, qty: f64, time_ms: i64) {
         let p = self.positions[i];
-        let fill = self.slipped(price, p.side == Side::Long);
-        let notional = fill * p.qty;
+        let notional = fill * qty;
         let fee = notional * self.config.taker_fee;
         let margin = notional / p.leverage;
-        let liquidation = self.rules[usize::from(p.symbol)].liquidation_price(p.side, fill, p.qty, margin);
+        let liquidation = self.rules[usize::from(p.symbol)].liquidation_price(p.side, fill, qty, margin);
         self.wallet -= fee;
         let p = &mut self.positions[i];
+        p.qty = qty;
         p.entry_price = fill;
         p.entry_time_ms = time_ms;
         p.margin = margin;
@@ -516,7 +605,7 @@ impl PaperBroker {
         closed: &mut impl FnMut(&ClosedTrade),
     ) {
         let p = self.positions[i];
-        let fill = self.slipped(price, p.side == Side::Short);
+        let fill = if self.venue_fills { price } else { self.slipped(price, p.side == Side::Short) };
         let fee = fill * p.qty * self.config.taker_fee;
         let gross = p.side.sign() * (fill - p.entry_price) * p.qty;
         self.wallet += gross - fee;
@@ -842,5 +931,49 @@ mod tests {
         });
         assert_eq!((trades.len(), trades[0].reason, trades[0].features[0]), (1, ExitReason::Shutdown, 1.0));
         assert!(b.positions().is_empty());
+    }
+
+    #[test]
+    fn with_venue_fills_prices_only_mark_and_the_venue_fills_and_exits() {
+        let mut b = broker(NO_SLIP);
+        b.set_venue_fills();
+        let id = b
+            .submit(0, &order(Side::Long, 2.0, 3.0, 100.0), Rule::Momentum, 0.8, None, &[0.0; FEATURES], 0)
+            .unwrap();
+        // Far past the target and the stop: nothing fills or exits without the venue.
+        let none = collect(&mut b, |b, out| {
+            b.on_trade(0, 100.0, 1, &mut |t| out(t));
+            b.on_trade(0, 200.0, 2, &mut |t| out(t));
+            b.on_mark(0, 10.0, 0.01, 5, 6, &mut |t| out(t));
+        });
+        assert!(none.is_empty() && !b.positions()[0].filled);
+        assert!(!b.venue_entry(id + 1, 100.0, 1.0, 3), "unknown id");
+        assert!(b.venue_entry(id, 101.0, 1.5, 3), "a partial entry: the venue's quantity holds");
+        let p = b.positions()[0];
+        assert_eq!((p.entry_price, p.qty, p.filled), (101.0, 1.5, true));
+        assert!((b.wallet() - (10_000.0 - 101.0 * 1.5 * 0.0005)).abs() < 1e-9);
+        b.on_trade(0, 111.0, 4, &mut |_| panic!("no simulated exit"));
+        assert!((b.equity() - b.wallet() - 15.0).abs() < 1e-9, "marked at the last price");
+        assert!(b.close(0, ExitReason::Manual) && b.positions()[0].closing == Some(ExitReason::Manual));
+        let trades = collect(&mut b, |b, out| {
+            assert!(b.venue_exit(id, 111.0, 5, ExitReason::Manual, &mut |t| out(t)));
+        });
+        assert_eq!(trades.len(), 1);
+        assert_eq!((trades[0].exit_price, trades[0].reason), (111.0, ExitReason::Manual));
+        assert!((trades[0].pnl - (15.0 - 1.5 * 0.0005 * (101.0 + 111.0))).abs() < 1e-9);
+        assert!(b.positions().is_empty() && b.closed_trades() == 1);
+
+        // A refused entry is forgotten; flatten only marks positions closing.
+        let refused = b
+            .submit(1, &order(Side::Short, 1.0, 3.0, 100.0), Rule::Momentum, 0.8, None, &[0.0; FEATURES], 6)
+            .unwrap();
+        assert!(b.venue_cancel(refused) && b.positions().is_empty());
+        let kept = b
+            .submit(2, &order(Side::Short, 1.0, 3.0, 100.0), Rule::Momentum, 0.8, None, &[0.0; FEATURES], 7)
+            .unwrap();
+        assert!(b.venue_entry(kept, 99.0, 1.0, 8));
+        assert!(b.venue_resize(kept, 0.5) && b.positions()[0].qty == 0.5);
+        let none = collect(&mut b, |b, out| b.flatten(ExitReason::Manual, 9, &mut |t| out(t)));
+        assert!(none.is_empty() && b.positions()[0].closing == Some(ExitReason::Manual));
     }
 }

@@ -307,6 +307,7 @@ fn engine_config(
         warm: Some(Arc::new(AtomicBool::new(false))),
         control_socket: None,
         metrics_addr: None,
+        live: None,
     }
 }
 
