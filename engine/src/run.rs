@@ -401,13 +401,14 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let gateway_stats = Arc::new(GatewayStats::default());
     let (gateway, reconciliation) = match (&config.live, venue_rings) {
         (Some(live), Some((intents, reports))) => {
-            let (gateway, report) =
-                start_gateway(&config, live, &tls, table.clone(), desk.broker().positions(), GatewayLinks {
-                    intents,
-                    reports,
-                    doorbell: doorbell.clone(),
-                    stats: gateway_stats.clone(),
-                })?;
+            let (gateway, report) = start_gateway(
+                &config,
+                live,
+                &tls,
+                table.clone(),
+                desk.broker().positions(),
+                GatewayLinks { intents, reports, doorbell: doorbell.clone(), stats: gateway_stats.clone() },
+            )?;
             (Some(gateway), json!({ "matched": report.matched, "lines": report.lines }))
         }
         _ => (None, Value::Null),

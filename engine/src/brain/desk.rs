@@ -4,6 +4,7 @@
 //! Every closed bar also feeds the causal labeller of the experience log. What must be
 //! durable leaves through a ring to the writer thread; nothing here allocates after start.
 
+use crate::live::gateway::{ExecReport, OrderIntent};
 use aegis_analytics::{FeatureSnapshot, FEATURES};
 use aegis_trading::broker::{BrokerConfig, Refusal};
 use aegis_trading::decay::{self, Held};
@@ -11,7 +12,6 @@ use aegis_trading::policy::{self, Phase, PolicyConfig};
 use aegis_trading::sizing::{self, SizingConfig, Skip};
 use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, Rule, Side, SymbolRules};
 use aegis_wire::experience::BarSample;
-use crate::live::gateway::{ExecReport, OrderIntent};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most positions a snapshot carries (twice `max_positions` plus one, rotation included).
@@ -288,7 +288,9 @@ impl Desk {
                 ExecReport::Exited { id, price, time_ms, reason } => {
                     let time_ms = self.last_time_ms.max(time_ms);
                     let mut applied = false;
-                    self.with_broker(|b, out| applied = b.venue_exit(id, price, time_ms, reason, &mut |t| out(t)));
+                    self.with_broker(|b, out| {
+                        applied = b.venue_exit(id, price, time_ms, reason, &mut |t| out(t))
+                    });
                     applied
                 }
                 ExecReport::Resized { id, qty } => {

@@ -264,7 +264,10 @@ impl Gateway {
         let journal = match &settings.journal {
             Some(path) => Some(
                 JournalFile::open(path, settings.fsync, |_| {})
-                    .map_err(|e| TradeError::Malformed { path: path.display().to_string(), reason: e.to_string() })?
+                    .map_err(|e| TradeError::Malformed {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?
                     .0,
             ),
             None => None,
@@ -350,7 +353,8 @@ impl Gateway {
         let found = reconcile::reconcile(&journal, &exchange, &open_orders, QTY_TOLERANCE);
         let mut report = StartReport { matched: found.matched.len(), lines: reconcile::describe(&found) };
         self.stats.differences.fetch_add(found.differences.len() as u64, Ordering::Relaxed);
-        let resolution = reconcile::resolve(&mut self.client, &found, UnknownPosition::Flatten, &mut self.ids)?;
+        let resolution =
+            reconcile::resolve(&mut self.client, &found, UnknownPosition::Flatten, &mut self.ids)?;
         for c in &resolution.cancelled {
             report.lines.push(format!("cancelled stray order {c}"));
         }
@@ -371,7 +375,12 @@ impl Gateway {
                     }
                 };
                 report.lines.push(format!("{name}: closed at the exchange ({}) at {price}", reason.name()));
-                self.report(ExecReport::Exited { id: h.id, price, time_ms: self.client.clock().now_ms(), reason });
+                self.report(ExecReport::Exited {
+                    id: h.id,
+                    price,
+                    time_ms: self.client.clock().now_ms(),
+                    reason,
+                });
                 continue;
             }
             let mut h = h;
@@ -491,7 +500,9 @@ impl Gateway {
     }
 
     fn entry_refused(&mut self, id: u64, symbol: &str, error: &TradeError) {
-        self.note(json!({"event": "entry_refused", "trade": id, "symbol": symbol, "error": error.to_string()}));
+        self.note(
+            json!({"event": "entry_refused", "trade": id, "symbol": symbol, "error": error.to_string()}),
+        );
         self.alert("an entry was refused by the exchange (see the orders journal)");
         self.report(ExecReport::Cancelled { id });
     }
@@ -518,7 +529,9 @@ impl Gateway {
             let id = client_id(h.id, role, 0);
             match self.client.cancel(&name, &id) {
                 Ok(_) => self.note(json!({"event": "cancelled", "client_id": id})),
-                Err(e) => self.note(json!({"event": "cancel_refused", "client_id": id, "error": e.to_string()})),
+                Err(e) => {
+                    self.note(json!({"event": "cancel_refused", "client_id": id, "error": e.to_string()}))
+                }
             }
         }
     }
@@ -641,7 +654,8 @@ impl Gateway {
     /// back-off on a rate limit.
     fn send(&mut self, order: &OrderRequest, reduce_only: bool) -> Result<OrderState, TradeError> {
         self.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
-        let answer = if reduce_only { self.client.place_reduce_only(order) } else { self.client.place(order) };
+        let answer =
+            if reduce_only { self.client.place_reduce_only(order) } else { self.client.place(order) };
         match &answer {
             Ok(o) => self.note(json!({"event": "order", "order": order_json(o)})),
             Err(e) => {

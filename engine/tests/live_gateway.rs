@@ -1,0 +1,304 @@
+//! The execution gateway against exchange-sim's matching engine over loopback: an entry
+//! protected by its legs and closed by the one the market reaches (seen on the user-data
+//! stream), a desk's close, the kill switch (a position it never opened included), a lapsed
+//! listenKey recovered and a kept-alive one that never lapses, and entries skipped while a
+//! rate-limit back-off runs, with closes waiting it out.
+
+mod common;
+
+use aegis::credentials::ApiKey;
+use aegis::live::client::TradeClient;
+use aegis::live::gateway::{ExecReport, Gateway, GatewayLinks, GatewaySettings, GatewayStats, OrderIntent};
+use aegis::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
+use aegis::ring::Doorbell;
+use aegis_trading::{ExitReason, Side};
+use aegis_wire::SymbolTable;
+use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY: &str = "gateway-test-key-0123456789";
+const SECRET: &str = "gateway-test-secret-0123456789";
+
+/// A sim with the test key; returns its port.
+fn sim(extra: &[&str]) -> u16 {
+    let key = format!("{KEY}:{SECRET}");
+    let mut args = vec!["--synthetic", "--symbols", "3", "--seed", "33", "--speed", "60", "--api-key", &key];
+    args.extend_from_slice(extra);
+    common::start_sim(&args)
+}
+
+fn client(port: u16) -> TradeClient {
+    let mut c =
+        TradeClient::new(&format!("http://127.0.0.1:{port}"), ApiKey::new(KEY, SECRET, "the test"), None)
+            .unwrap();
+    c.sync_clock().unwrap();
+    c
+}
+
+fn public(port: u16, path: &str) -> Value {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
+    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The sim's symbols, in exchangeInfo's order.
+fn symbols(port: u16) -> Arc<SymbolTable> {
+    let info = public(port, "/fapi/v1/exchangeInfo");
+    let mut table = SymbolTable::with_capacity(4);
+    for s in info["symbols"].as_array().unwrap() {
+        table.intern(s["symbol"].as_str().unwrap()).unwrap();
+    }
+    Arc::new(table)
+}
+
+fn mid(port: u16, symbol: &str) -> f64 {
+    let book = public(port, &format!("/fapi/v1/depth?symbol={symbol}&limit=5"));
+    let level = |side: &str| book[side][0][0].as_str().unwrap().parse::<f64>().unwrap();
+    (level("bids") + level("asks")) / 2.0
+}
+
+/// Keeps the synthetic market moving (it starts when a client holds a stream).
+fn subscribe(
+    port: u16,
+    symbol: &str,
+) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
+    let url = format!("ws://127.0.0.1:{port}/stream?streams={}@aggTrade", symbol.to_ascii_lowercase());
+    tungstenite::connect(url).expect("subscribe").0
+}
+
+/// A running gateway and the desk's ends of its rings.
+struct Running {
+    intents: rtrb::Producer<OrderIntent>,
+    reports: rtrb::Consumer<ExecReport>,
+    seen: Vec<ExecReport>,
+    stats: Arc<GatewayStats>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(
+        port: u16,
+        table: Arc<SymbolTable>,
+        keep_alive: Duration,
+        journal: Option<std::path::PathBuf>,
+    ) -> Self {
+        let (intents, intents_rx) = rtrb::RingBuffer::new(64);
+        let (reports_tx, reports) = rtrb::RingBuffer::new(256);
+        let stats = Arc::new(GatewayStats::default());
+        let links = GatewayLinks {
+            intents: intents_rx,
+            reports: reports_tx,
+            doorbell: Arc::new(Doorbell::default()),
+            stats: stats.clone(),
+        };
+        let settings = GatewaySettings {
+            ws_base: format!("ws://127.0.0.1:{port}"),
+            keep_alive,
+            journal,
+            fsync: aegis_journal::FsyncPolicy::Never,
+        };
+        let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
+        assert!(report.lines.is_empty() && report.matched == 0, "a fresh account: {report:?}");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || gateway.run(stop, Duration::from_secs(5)))
+        };
+        Self { intents, reports, seen: Vec::new(), stats, stop, thread: Some(thread) }
+    }
+
+    fn send(&mut self, intent: OrderIntent) {
+        self.intents.push(intent).unwrap();
+    }
+
+    /// Waits for a report `pick` accepts and returns it.
+    fn expect(&mut self, what: &str, pick: impl Fn(&ExecReport) -> bool) -> ExecReport {
+        let mut found = None;
+        common::eventually(what, || {
+            while let Ok(r) = self.reports.pop() {
+                self.seen.push(r);
+            }
+            found = self.seen.iter().position(&pick).map(|i| self.seen.remove(i));
+            found.is_some()
+        });
+        found.unwrap()
+    }
+
+    fn entered(&mut self, id: u64) -> (f64, f64) {
+        match self.expect("the entry", |r| matches!(r, ExecReport::Entered { id: i, .. } if *i == id)) {
+            ExecReport::Entered { price, qty, .. } => (price, qty),
+            _ => unreachable!(),
+        }
+    }
+
+    fn exited(&mut self, id: u64) -> (f64, ExitReason) {
+        match self.expect("the exit", |r| matches!(r, ExecReport::Exited { id: i, .. } if *i == id)) {
+            ExecReport::Exited { price, reason, .. } => (price, reason),
+            _ => unreachable!(),
+        }
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().unwrap().join().unwrap();
+    }
+}
+
+fn open(id: u64, symbol: u16, side: Side, qty: f64, price: f64, band: f64) -> OrderIntent {
+    let s = side.sign();
+    OrderIntent::Open {
+        id,
+        symbol,
+        side,
+        qty,
+        leverage: 3.0,
+        stop: price * (1.0 - s * band),
+        target: price * (1.0 + s * band),
+    }
+}
+
+/// The exchange holds nothing: no position, no open order.
+fn flat(c: &mut TradeClient) -> bool {
+    c.positions().unwrap().is_empty() && c.open_orders(None).unwrap().is_empty()
+}
+
+#[test]
+fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch() {
+    let port = sim(&[]);
+    let table = symbols(port);
+    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
+    let _market = subscribe(port, &names[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("orders.journal");
+    let mut g = Running::start(port, table, Duration::from_secs(1_800), Some(journal.clone()));
+    let mut c = client(port);
+
+    // Legs 0.02 % away: the market soon reaches one, and the user-data stream says which.
+    let price = mid(port, &names[0]);
+    g.send(open(1, 0, Side::Long, 0.01, price, 0.0002));
+    let (entry, qty) = g.entered(1);
+    assert_eq!(qty, 0.01);
+    assert!((entry / price - 1.0).abs() < 0.01, "{entry} vs {price}");
+    let (exit, reason) = g.exited(1);
+    match reason {
+        ExitReason::StopLoss => assert!(exit <= price * (1.0 - 0.0002) * 1.001, "{exit}"),
+        ExitReason::TakeProfit => assert!(exit >= price * (1.0 + 0.0002) * 0.999, "{exit}"),
+        other => panic!("a leg closes it, not {other:?}"),
+    }
+    common::eventually("the other leg cancelled, the position gone", || flat(&mut c));
+
+    // Legs far away: the desk's close cancels them and closes at market.
+    let price = mid(port, &names[1]);
+    g.send(open(2, 1, Side::Short, 1.0, price, 0.5));
+    g.entered(2);
+    assert_eq!(c.open_orders(Some(&names[1])).unwrap().len(), 2, "stop and take profit rest");
+    g.send(OrderIntent::Close {
+        id: 2,
+        symbol: 1,
+        reason: ExitReason::SignalDecay(aegis_trading::decay::Decay::AdverseMove),
+    });
+    let (_, reason) = g.exited(2);
+    assert!(matches!(reason, ExitReason::SignalDecay(_)));
+    assert!(flat(&mut c), "{:?}", c.positions());
+
+    // The kill switch: two held trades and a position someone opened by hand.
+    g.send(open(3, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
+    g.send(open(4, 1, Side::Long, 1.0, mid(port, &names[1]), 0.5));
+    g.entered(3);
+    g.entered(4);
+    let mut ids = ClientIds::new(7);
+    let by_hand = OrderRequest {
+        symbol: names[2].clone(),
+        side: OrderSide::Sell,
+        kind: OrderKind::Market,
+        quantity: 1.0,
+        client_id: ids.next_id(),
+    };
+    c.place(&by_hand).unwrap();
+    g.send(OrderIntent::Flatten { reason: ExitReason::Manual });
+    assert_eq!(g.exited(3).1, ExitReason::Manual);
+    assert_eq!(g.exited(4).1, ExitReason::Manual);
+    assert!(flat(&mut c), "everything closed, the unknown position too: {:?}", c.positions());
+    assert_eq!(g.stats.flattens.load(Ordering::Relaxed), 1);
+    assert_eq!(g.stats.reports_dropped.load(Ordering::Relaxed), 0);
+    g.stop();
+
+    // Every order is in the orders journal, the entries with their fills.
+    let bytes = std::fs::read(&journal).unwrap();
+    let records: Vec<Value> =
+        aegis_journal::FrameReader::new(&bytes).map(|p| serde_json::from_slice(p).unwrap()).collect();
+    for id in 1..=4 {
+        let entry = format!("aegis.{id}.e");
+        assert!(
+            records.iter().any(|r| r["event"] == "order" && r["order"]["client_id"] == entry.as_str()),
+            "{entry} journaled"
+        );
+    }
+    assert!(records.iter().any(|r| r["event"] == "flattened"));
+}
+
+#[test]
+fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
+    // Kept alive every 300 ms, a 2 s listenKey never lapses.
+    let port = sim(&["--listen-key-ttl", "2s"]);
+    let table = symbols(port);
+    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
+    let _market = subscribe(port, &names[0]);
+    let kept = Running::start(port, table, Duration::from_millis(300), None);
+    common::eventually("keep-alives spanning two lifetimes", || {
+        kept.stats.keep_alives.load(Ordering::Relaxed) >= 14
+    });
+    assert_eq!(kept.stats.stream_recoveries.load(Ordering::Relaxed), 0);
+    kept.stop();
+
+    // Never kept alive: it lapses, a new one is opened, and fills still arrive on it.
+    let port = sim(&["--listen-key-ttl", "2s"]);
+    let table = symbols(port);
+    let _market = subscribe(port, &names[0]);
+    let mut lapsing = Running::start(port, table, Duration::from_secs(1_800), None);
+    common::eventually("the stream recovered", || {
+        lapsing.stats.stream_recoveries.load(Ordering::Relaxed) >= 1
+    });
+    let price = mid(port, &names[0]);
+    lapsing.send(open(1, 0, Side::Short, 0.01, price, 0.0002));
+    lapsing.entered(1);
+    let (_, reason) = lapsing.exited(1);
+    assert!(matches!(reason, ExitReason::StopLoss | ExitReason::TakeProfit), "{reason:?}");
+    lapsing.stop();
+}
+
+#[test]
+fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
+    // Four new orders per 10 s: an entry and its two legs fit, the next trade's legs do not.
+    let port = sim(&["--order-limit-10s", "4"]);
+    let table = symbols(port);
+    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
+    let _market = subscribe(port, &names[0]);
+    let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
+    let mut c = client(port);
+    g.send(open(1, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
+    g.entered(1);
+    // The entry is the 4th order; its stop is refused by the limiter from exchangeInfo: the
+    // unprotected position must go, once the back-off allows.
+    g.send(open(2, 1, Side::Long, 1.0, mid(port, &names[1]), 0.5));
+    g.entered(2);
+    g.send(open(3, 2, Side::Long, 1.0, mid(port, &names[2]), 0.5));
+    assert_eq!(
+        g.expect("the skipped entry", |r| *r == ExecReport::Cancelled { id: 3 }),
+        ExecReport::Cancelled { id: 3 }
+    );
+    assert!(g.stats.rate_limited.load(Ordering::Relaxed) >= 1);
+    assert_eq!(g.stats.entries_skipped.load(Ordering::Relaxed), 1);
+    assert_eq!(g.exited(2).1, ExitReason::Manual);
+    let held: Vec<String> = c.positions().unwrap().into_iter().map(|p| p.symbol).collect();
+    assert_eq!(held, vec![names[0].clone()], "trade 1 held, trade 2 closed, trade 3 never sent");
+    g.send(OrderIntent::Flatten { reason: ExitReason::Manual });
+    g.exited(1);
+    assert!(flat(&mut c));
+    g.stop();
+}
