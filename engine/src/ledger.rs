@@ -39,6 +39,9 @@ impl Default for DataConfig {
 /// The journal files, by name.
 pub const JOURNALS: [&str; 4] = ["trades", "signals", "positions", "alerts"];
 
+/// The live orders journal, written by the execution gateway (not the writer thread).
+pub const ORDERS_JOURNAL: &str = "orders";
+
 /// Why the ledger could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -342,11 +345,11 @@ pub fn account_from_json(v: &Value, symbols: &SymbolTable) -> Option<AccountSnap
 /// be read.
 pub type JournalRecord = (String, Result<Value, String>);
 
-/// Every record of every journal under `dir`, in file order; a torn tail is reported,
+/// Every record of every journal under `dir` (the live orders journal last), in file order; a torn tail is reported,
 /// never read (and left on disk: reading does not repair).
 pub fn read_journals(dir: &Path) -> Result<Vec<JournalRecord>, std::io::Error> {
     let mut out = Vec::new();
-    for name in JOURNALS {
+    for name in JOURNALS.into_iter().chain([ORDERS_JOURNAL]) {
         out.extend(read_journal(dir, name)?.into_iter().map(|r| (name.to_string(), r)));
     }
     Ok(out)

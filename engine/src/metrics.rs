@@ -105,6 +105,8 @@ pub struct MetricsContext {
     pub stages: Arc<SharedStages>,
     /// Stalls the watchdog reported.
     pub watchdog_alerts: Arc<AtomicU64>,
+    /// The execution gateway's counters (live trading only).
+    pub live: Option<Arc<crate::live::gateway::GatewayStats>>,
 }
 
 /// One counter of a shard's stats.
@@ -213,6 +215,37 @@ pub fn render(ctx: &MetricsContext) -> String {
     for (name, kind, help, value) in singles {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
+    }
+    if let Some(g) = &ctx.live {
+        let live: [(&str, &str, &AtomicU64); 7] = [
+            ("aegis_live_orders_sent_total", "Orders sent to the exchange.", &g.orders_sent),
+            (
+                "aegis_live_orders_refused_total",
+                "Orders the exchange (or a local limiter) refused.",
+                &g.orders_refused,
+            ),
+            ("aegis_live_rate_limited_total", "Rate-limit answers that started a back-off.", &g.rate_limited),
+            ("aegis_live_entries_skipped_total", "Entries skipped during a back-off.", &g.entries_skipped),
+            (
+                "aegis_live_stream_recoveries_total",
+                "User-data streams reopened after a lapse or drop.",
+                &g.stream_recoveries,
+            ),
+            (
+                "aegis_live_reconciliation_differences_total",
+                "Differences restart reconciliation found.",
+                &g.differences,
+            ),
+            (
+                "aegis_live_reports_dropped_total",
+                "Gateway reports the desk's ring had no room for.",
+                &g.reports_dropped,
+            ),
+        ];
+        for (name, help, counter) in live {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", load(counter));
+        }
     }
     out
 }

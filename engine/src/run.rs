@@ -474,6 +474,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 shards: shard_stats.clone(),
                 rings: ring_stats.clone(),
                 stages: stages.clone(),
+                live: config.live.as_ref().map(|_| gateway_stats.clone()),
             };
             match crate::metrics::serve(addr, context) {
                 Ok(server) => {
@@ -679,7 +680,11 @@ fn start_gateway(
     let settings = GatewaySettings {
         ws_base: live.user_ws.clone(),
         keep_alive: live.keep_alive,
-        journal: config.data.dir.as_ref().map(|d| d.join("journal").join("orders.journal")),
+        journal: config
+            .data
+            .dir
+            .as_ref()
+            .map(|d| d.join("journal").join(format!("{}.journal", crate::ledger::ORDERS_JOURNAL))),
         fsync: config.data.fsync,
     };
     Gateway::start(client, settings, table, restored, links)

@@ -122,9 +122,7 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     // price is the entry order's average fill.
     let trades = journal(dir.path(), "trades");
     assert_eq!(trades.len() as u64, summary["trades_closed"].as_u64().unwrap());
-    let bytes = std::fs::read(dir.path().join("data/journal/orders.journal")).unwrap();
-    let orders: Vec<Value> =
-        aegis_journal::FrameReader::new(&bytes).map(|p| serde_json::from_slice(p).unwrap()).collect();
+    let orders = journal(dir.path(), aegis::ledger::ORDERS_JOURNAL);
     for t in &trades {
         let entry = format!("aegis.{}.e", t["id"]);
         let fill = orders

@@ -22,7 +22,7 @@ enum Command {
     Run(Box<RunArgs>),
     /// Compute the 18 features and raw indicators of every bar of a kline CSV.
     Features(FeaturesArgs),
-    /// Print the journals of a data directory (closed trades, signals, account snapshots).
+    /// Print the journals of a data directory (closed trades, signals, account snapshots, alerts, live orders).
     Journal(JournalArgs),
     /// Backtest: recorded data through the same brain and desk, as fast as possible.
     Replay(ReplayArgs),
@@ -300,6 +300,14 @@ fn human(journal: &str, v: &serde_json::Value) -> String {
             s("outcome")
         ),
         "alerts" => format!("{} {} {}", s("time_ms"), s("level"), s("what")),
+        "orders" => {
+            let mut rest = v.clone();
+            if let Some(o) = rest.as_object_mut() {
+                o.remove("time_ms");
+                o.remove("event");
+            }
+            format!("{} {} {rest}", s("time_ms"), s("event"))
+        }
         _ => format!(
             "{}  wallet {:.4}  equity {:.4}  closed {}  open {}",
             s("time_ms"),
