@@ -647,4 +647,16 @@ mod tests {
         let toml = refusal("[ring]\nbogus = 1");
         assert!(toml.contains("test.toml") && toml.contains("bogus"), "{toml}");
     }
+
+    #[test]
+    fn live_trading_is_asked_for_explicitly_and_needs_keys() {
+        let paper = parse(DEFAULT_CONFIG, "the embedded config").unwrap();
+        assert!(!paper.live(), "paper is the default");
+        assert!(refusal("[broker]\nmode = \"live\"").contains("needs exchange.keys"));
+        assert!(refusal("[broker]\nmode = \"real\"").contains("broker.mode"));
+        let live = parse("[broker]\nmode = \"live\"\n[exchange]\nkeys = \"env\"", "test.toml").unwrap();
+        assert!(live.live());
+        assert!(refusal("[broker]\nkeep_alive = \"90m\"").contains("broker.keep_alive"));
+        assert!(refusal("[broker]\nkeep_alive = \"0s\"").contains("broker.keep_alive"));
+    }
 }
