@@ -196,3 +196,50 @@ fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
     let prices = [price, price + 2_000_000_000, price - 3_000_000_000, price - 1_000_000_000];
     common::closed_kline(open_time_ms, prices, 1_000_000_000 + i128::from(k) * 1_000_000, 10 + k as u64)
 }
+
+/// The live desk's side of the venue rings: an entry leaves as an intent, the venue's fill,
+/// a decay close and its exit come back as reports, and a closed trade reaches the writer's
+/// ring, all without allocating after the first round.
+#[test]
+fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
+    use aegis::brain::desk::{Desk, DeskEvent, DeskStats, TradingConfig};
+    use aegis::live::gateway::{ExecReport, OrderIntent};
+    use aegis_trading::{ExitReason, SymbolRules};
+    let (intents_tx, mut intents) = rtrb::RingBuffer::<OrderIntent>::new(64);
+    let (mut reports, reports_rx) = rtrb::RingBuffer::<ExecReport>::new(64);
+    let (events_tx, mut events) = rtrb::RingBuffer::<DeskEvent>::new(256);
+    let stats = std::sync::Arc::new(DeskStats::default());
+    let mut desk =
+        Desk::new(TradingConfig::default(), vec![Some(SymbolRules::usdm_default())], Some(events_tx), stats)
+            .with_venue(intents_tx, reports_rx);
+    let mut snapshot = aegis_analytics::FeatureSnapshot::neutral();
+    snapshot.warm = true;
+    snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
+    let mut round = |desk: &mut Desk, minute: i64| -> usize {
+        snapshot.open_time_ms = minute * 60_000;
+        desk.on_trade(0, 100.0, snapshot.open_time_ms + 59_999);
+        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        let Ok(OrderIntent::Open { id, .. }) = intents.pop() else { return 0 };
+        let time_ms = snapshot.open_time_ms + 60_001;
+        reports.push(ExecReport::Entered { id, price: 100.0, qty: 1.0, time_ms }).unwrap();
+        desk.poll_venue();
+        assert!(desk.close_manual(0));
+        let Ok(OrderIntent::Close { id: closing, .. }) = intents.pop() else { return 0 };
+        assert_eq!(closing, id);
+        reports
+            .push(ExecReport::Exited { id, price: 101.0, time_ms: time_ms + 1, reason: ExitReason::Manual })
+            .unwrap();
+        desk.poll_venue();
+        let mut closed = 0;
+        while let Ok(event) = events.pop() {
+            closed += usize::from(matches!(event, DeskEvent::Closed(_)));
+        }
+        closed
+    };
+    assert_eq!(round(&mut desk, 1), 1, "warm-up round: one trade in and out");
+    let before = allocations();
+    let closed: usize = (2..40).map(|m| round(&mut desk, m)).sum();
+    let after = allocations();
+    assert_eq!(closed, 38, "every round trades once through the venue");
+    assert_eq!(after - before, 0, "allocations over {closed} live round trips");
+}
