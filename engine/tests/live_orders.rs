@@ -373,4 +373,11 @@ fn signed_calls_keep_to_the_request_weight_from_exchange_info() {
         }
         other => panic!("the exchange answers 429 to a client that overspends: {other:?}"),
     }
+    // One that keeps going after its 429s is banned with 418 and told how long to wait.
+    let banned = (0..20).find_map(|_| match blind.positions() {
+        Err(TradeError::RateLimited { reason, retry_after }) if reason.contains("418") => Some(retry_after),
+        _ => None,
+    });
+    let wait = banned.expect("a 418 after repeated 429s");
+    assert!(wait >= Duration::from_secs(1), "{wait:?}");
 }
