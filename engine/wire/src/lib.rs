@@ -10,6 +10,7 @@
 //! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
 //! - [`stream`]: Binance stream names, their event kinds and endpoint tiers, REST weights.
 //! - [`websocket`]: RFC 6455 constants and the handshake's accept key.
+//! - [`weights`]: the mmap'd model weights file (A/B slots, seqlock publish) and its layout.
 
 pub mod decimal;
 pub mod experience;
@@ -18,6 +19,7 @@ pub mod slot;
 pub mod stream;
 pub mod symbol;
 pub mod websocket;
+pub mod weights;
 
 pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};
 pub use record::{
