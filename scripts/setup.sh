@@ -36,3 +36,16 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# libtorch for the ML sidecar (tch 0.24 expects torch 2.11.0): PyPI's wheel, CUDA libraries
+# included (~2.7 GB), in the same .venv. .venv/torch links to its package directory, which
+# .cargo/config.toml hands the build as LIBTORCH (nothing to export by hand).
+ml_stamp=.venv/.ml-requirements.sha256
+ml_want=$(sha256sum ml-sidecar/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$ml_stamp" 2>/dev/null)" != "$ml_want" ] || [ ! -e .venv/torch/lib/libtorch_cpu.so ]; then
+  echo "setup: installing torch (libtorch for aegis-sidecar) into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -r ml-sidecar/requirements.txt
+  site=$(.venv/bin/python -c 'import torch, os; print(os.path.relpath(os.path.dirname(torch.__file__), ".venv"))')
+  ln -sfn "$site" .venv/torch
+  echo "$ml_want" > "$ml_stamp"
+fi

@@ -114,6 +114,30 @@ fn map(path: &Path, record_words: usize, capacity: usize, create: bool) -> Resul
     Ok(mapped)
 }
 
+/// The capacity an existing ring file was created with (from its header), after checking
+/// its magic, format version and record size.
+pub fn capacity_of(path: &Path, record_words: usize) -> Result<usize, RingFileError> {
+    let name = path.display().to_string();
+    let mut bytes = Vec::with_capacity(32);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|source| RingFileError::Io { path: name.clone(), source })?,
+            32,
+        ),
+        &mut bytes,
+    )
+    .map_err(|source| RingFileError::Io { path: name.clone(), source })?;
+    let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    let mismatch = |what| RingFileError::Mismatch { path: name.clone(), words: record_words, capacity: 0, what };
+    if word(0) != Some(MAGIC) || word(1) != Some(VERSION) {
+        return Err(mismatch("magic or version"));
+    }
+    if word(2) != Some(record_words as u64) {
+        return Err(mismatch("record size"));
+    }
+    word(3).filter(|&c| c > 0 && c < 1 << 40).map(|c| c as usize).ok_or_else(|| mismatch("capacity"))
+}
+
 /// The single writer of a ring file.
 pub struct RingWriter<const W: usize> {
     ring: Mapped,

@@ -1,0 +1,182 @@
+//! Training data: the experience log's bar samples, split walk-forward by time.
+
+use aegis_wire::experience::{capacity_of, BarSample, RingFileError, RingReader, SAMPLE_WORDS};
+use aegis_wire::weights::{INPUTS, N_IN};
+use std::path::Path;
+
+/// One labelled bar: model inputs (raw, before normalisation), the label and the return.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Symbol index.
+    pub symbol: u16,
+    /// Open time of the bar.
+    pub time_ms: i64,
+    /// The used features, in [`INPUTS`] order.
+    pub x: [f32; N_IN],
+    /// The full feature vector (for in-brain inference checks).
+    pub features: [f64; 18],
+    /// 1 when the price rose over the horizon.
+    pub up: f32,
+    /// The forward return.
+    pub ret: f32,
+}
+
+/// Which walk-forward part a sample belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Fits the models and the normalisation (oldest).
+    Train,
+    /// Fits the ensemble weights and calibration.
+    Validation,
+    /// Decides publication (newest).
+    Test,
+}
+
+/// Per-symbol sequences in time order, each sample tagged with its part.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    /// One sequence per symbol that has samples.
+    pub sequences: Vec<Vec<(Sample, Part)>>,
+    /// Mean of each input over the training part.
+    pub mean: [f32; N_IN],
+    /// Standard deviation of each input over the training part (1 where it is 0).
+    pub std: [f32; N_IN],
+    /// The training part's share of up labels.
+    pub base_rate: f32,
+}
+
+impl Dataset {
+    /// Samples per part: train, validation, test.
+    pub fn counts(&self) -> [usize; 3] {
+        let mut n = [0; 3];
+        for (_, part) in self.sequences.iter().flatten() {
+            n[*part as usize] += 1;
+        }
+        n
+    }
+
+    /// `x` z-scored with the training statistics.
+    pub fn normalise(&self, x: &[f32; N_IN]) -> [f32; N_IN] {
+        std::array::from_fn(|k| (x[k] - self.mean[k]) / self.std[k])
+    }
+}
+
+/// Why training data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The ring file is missing, of another format version, or unreadable.
+    #[error("experience log: {0}")]
+    Ring(#[from] RingFileError),
+    /// Too few samples to split.
+    #[error("experience log: {found} bar samples, at least {needed} needed")]
+    TooFew {
+        /// Found.
+        found: usize,
+        /// Needed.
+        needed: usize,
+    },
+}
+
+/// Fewest samples a training run accepts.
+pub const MIN_SAMPLES: usize = 300;
+
+/// Reads every bar sample held in the ring at `path`; samples with a non-finite feature or
+/// return are skipped (and counted in the second value).
+pub fn read_samples(path: &Path) -> Result<(Vec<BarSample>, usize), DataError> {
+    let capacity = capacity_of(path, SAMPLE_WORDS)?;
+    let ring = RingReader::<SAMPLE_WORDS>::open(path, capacity)?;
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for n in ring.range() {
+        let Some(words) = ring.get(n) else { continue };
+        let s = BarSample::from_words(&words);
+        if s.forward_return.is_finite() && s.features.iter().all(|f| f.is_finite()) {
+            out.push(s);
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok((out, skipped))
+}
+
+/// Splits `samples` walk-forward by time (the oldest `train` share, then `validation`, then
+/// the rest) and groups them by symbol in time order.
+pub fn split(mut samples: Vec<BarSample>, train: f64, validation: f64) -> Result<Dataset, DataError> {
+    if samples.len() < MIN_SAMPLES {
+        return Err(DataError::TooFew { found: samples.len(), needed: MIN_SAMPLES });
+    }
+    samples.sort_by_key(|s| (s.open_time_ms, s.symbol));
+    let n = samples.len();
+    let train_end = samples[((n as f64 * train) as usize).min(n - 1)].open_time_ms;
+    let validation_end = samples[((n as f64 * (train + validation)) as usize).min(n - 1)].open_time_ms;
+    let part = |t: i64| {
+        if t < train_end {
+            Part::Train
+        } else if t < validation_end {
+            Part::Validation
+        } else {
+            Part::Test
+        }
+    };
+    let symbols = samples.iter().map(|s| usize::from(s.symbol)).max().unwrap_or(0) + 1;
+    let mut sequences: Vec<Vec<(Sample, Part)>> = vec![Vec::new(); symbols];
+    for s in &samples {
+        let x = std::array::from_fn(|k| s.features[INPUTS[k]] as f32);
+        let sample = Sample {
+            symbol: s.symbol,
+            time_ms: s.open_time_ms,
+            x,
+            features: s.features,
+            up: f32::from(u8::from(s.forward_return > 0.0)),
+            ret: s.forward_return as f32,
+        };
+        sequences[usize::from(s.symbol)].push((sample, part(s.open_time_ms)));
+    }
+    sequences.retain(|q| !q.is_empty());
+    let training: Vec<&Sample> =
+        sequences.iter().flatten().filter(|(_, p)| *p == Part::Train).map(|(s, _)| s).collect();
+    let count = training.len().max(1) as f32;
+    let mut mean = [0.0f32; N_IN];
+    let mut std = [0.0f32; N_IN];
+    for s in &training {
+        for k in 0..N_IN {
+            mean[k] += s.x[k] / count;
+        }
+    }
+    for s in &training {
+        for k in 0..N_IN {
+            std[k] += (s.x[k] - mean[k]).powi(2) / count;
+        }
+    }
+    let std = std.map(|v| if v.sqrt() > 1e-6 { v.sqrt() } else { 1.0 });
+    let base_rate = training.iter().map(|s| s.up).sum::<f32>() / count;
+    Ok(Dataset { sequences, mean, std, base_rate })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(symbol: u16, minute: i64, ret: f64) -> BarSample {
+        let mut features = [0.0; 18];
+        features[0] = minute as f64;
+        BarSample { symbol, open_time_ms: minute * 60_000, horizon: 5, forward_return: ret, features }
+    }
+
+    #[test]
+    fn the_split_is_walk_forward_and_the_z_score_comes_from_training_only() {
+        let samples: Vec<BarSample> =
+            (0..200).flat_map(|m| [sample(0, m, 0.01), sample(3, m, -0.01)]).collect();
+        let d = split(samples, 0.6, 0.2).unwrap();
+        assert_eq!(d.sequences.len(), 2);
+        assert_eq!(d.counts(), [240, 80, 80]);
+        for q in &d.sequences {
+            let parts: Vec<Part> = q.iter().map(|(_, p)| *p).collect();
+            assert!(parts.windows(2).all(|w| w[0] as usize <= w[1] as usize), "never back in time");
+            assert!(q.windows(2).all(|w| w[0].0.time_ms < w[1].0.time_ms));
+        }
+        assert!((d.mean[0] - 59.5).abs() < 1e-3, "the mean of minutes 0..120 only: {}", d.mean[0]);
+        assert!((d.base_rate - 0.5).abs() < 1e-6);
+        assert!(matches!(split(vec![sample(0, 1, 0.0)], 0.6, 0.2), Err(DataError::TooFew { .. })));
+    }
+}
