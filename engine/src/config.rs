@@ -286,6 +286,10 @@ pub struct MlSection {
     pub trade_experiences: usize,
     /// Threads libtorch may use.
     pub torch_threads: usize,
+    /// The sidecar trains again after this many more closed trades.
+    pub train_every: u64,
+    /// The sidecar binary; empty: `aegis-sidecar` beside the `aegis` binary.
+    pub sidecar: String,
 }
 
 impl Default for MlSection {
@@ -296,6 +300,8 @@ impl Default for MlSection {
             bar_samples: 262_144,
             trade_experiences: 5_000,
             torch_threads: 1,
+            train_every: 50,
+            sidecar: String::new(),
         }
     }
 }

@@ -304,6 +304,8 @@ pub struct ControlContext {
     pub watchdog_alerts: Arc<std::sync::atomic::AtomicU64>,
     /// The brain's latency buckets.
     pub stages: Arc<crate::metrics::SharedStages>,
+    /// The model loader's counters (a run with a data dir).
+    pub model: Option<Arc<crate::model::ModelStats>>,
 }
 
 /// A running control server; dropping it stops the thread and removes the socket file.
@@ -521,12 +523,32 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
                 .collect();
             Ok(json!({ "positions": positions }))
         }
-        Request::Model => Ok(json!({
-            "phase": if load(&ctx.desk.phase) == 1 { "student" } else { "teacher" },
-            "model_generation": 0,
-            "note": "no model yet: the ML sidecar (issue 6) publishes one",
-        })),
-        Request::Train => Err("training needs the ML sidecar (issue 6), which is not built yet".into()),
+        Request::Model => {
+            let model = |f: fn(&crate::model::ModelStats) -> &std::sync::atomic::AtomicU64| {
+                ctx.model.as_ref().map_or(0, |m| load(f(m)))
+            };
+            let history = match &ctx.data_dir {
+                Some(dir) => crate::ledger::read_journal(dir, "models")
+                    .map_err(|e| format!("reading the models journal: {e}"))?
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .collect::<Vec<Value>>(),
+                None => Vec::new(),
+            };
+            Ok(json!({
+                "phase": if load(&ctx.desk.phase) == 1 { "student" } else { "teacher" },
+                "model_generation": model(|m| &m.serving),
+                "models_rejected": model(|m| &m.rejected),
+                "history": history,
+            }))
+        }
+        Request::Train => {
+            let dir = ctx.data_dir.as_ref().ok_or("no data dir: the sidecar trains from its experience log")?;
+            let request = dir.join("models").join("train.request");
+            std::fs::create_dir_all(dir.join("models")).map_err(|e| format!("{}: {e}", request.display()))?;
+            std::fs::write(&request, b"").map_err(|e| format!("{}: {e}", request.display()))?;
+            Ok(json!({ "requested": true, "request": request.display().to_string() }))
+        }
         Request::Alerts => alerts(ctx),
         Request::Latency => Ok(latency(ctx)),
         Request::Export { out } => {

@@ -5,6 +5,7 @@
 //! - [`ring`]: the shard → brain SPSC hand-off and its full-ring policy.
 //! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features, and
 //!   the desk (decisions, sizing, the paper broker).
+//! - [`model`]: the model-loader thread: validated models from the weights file to the brain.
 //! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
 //! - [`live`]: signed trading requests and the order client for Binance USDⓈ-M (in progress).
 //! - [`control`]: the control socket (versioned line-delimited JSON) and the brain's command ring.
@@ -31,6 +32,7 @@ pub mod latency;
 pub mod ledger;
 pub mod live;
 pub mod metrics;
+pub mod model;
 pub mod replay;
 pub mod rest;
 pub mod ring;

@@ -107,6 +107,8 @@ pub struct MetricsContext {
     pub watchdog_alerts: Arc<AtomicU64>,
     /// The execution gateway's counters (live trading only).
     pub live: Option<Arc<crate::live::gateway::GatewayStats>>,
+    /// The model loader's counters.
+    pub model: Option<Arc<crate::model::ModelStats>>,
 }
 
 /// One counter of a shard's stats.
@@ -173,7 +175,7 @@ pub fn render(ctx: &MetricsContext) -> String {
     let sum = |f: fn(&crate::brain::SymbolStats) -> &AtomicU64| {
         ctx.brain.symbols.iter().map(|s| load(f(s))).sum::<u64>()
     };
-    let singles: [(&str, &str, &str, f64); 12] = [
+    let singles: [(&str, &str, &str, f64); 13] = [
         (
             "aegis_watchdog_alerts_total",
             "counter",
@@ -199,7 +201,18 @@ pub fn render(ctx: &MetricsContext) -> String {
             "Skipped aggTrade ids given up (the fill did not return them, or the weight budget ran out).",
             sum(|s| &s.agg_ids_unrecovered) as f64,
         ),
-        ("aegis_model_generation", "gauge", "Generation of the model in use (0: none).", 0.0),
+        (
+            "aegis_model_generation",
+            "gauge",
+            "Generation of the model in use (0: none).",
+            ctx.model.as_ref().map_or(0, |m| load(&m.serving)) as f64,
+        ),
+        (
+            "aegis_models_rejected_total",
+            "counter",
+            "Model publications refused (torn, corrupt, not finite, another layout).",
+            ctx.model.as_ref().map_or(0, |m| load(&m.rejected)) as f64,
+        ),
         ("aegis_equity", "gauge", "Account equity, quote currency.", d.equity()),
         ("aegis_open_positions", "gauge", "Open positions.", load(&d.open_positions) as f64),
         ("aegis_trades_closed_total", "counter", "Trades closed.", load(&d.trades_closed) as f64),

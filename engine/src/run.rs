@@ -115,6 +115,20 @@ pub struct RunConfig {
     pub metrics_addr: Option<String>,
     /// Trade at the exchange (`broker.mode = "live"`); `None`: paper.
     pub live: Option<LiveConfig>,
+    /// The learned model: the loader (with a data dir) and the sidecar to start.
+    pub ml: MlConfig,
+}
+
+/// The learned model's settings.
+#[derive(Clone, Debug, Default)]
+pub struct MlConfig {
+    /// Start this sidecar binary (`None`: start none; a model published by other means is
+    /// still loaded).
+    pub sidecar: Option<PathBuf>,
+    /// The sidecar trains again after this many more closed trades.
+    pub train_every: u64,
+    /// libtorch threads for the sidecar.
+    pub torch_threads: usize,
 }
 
 /// What live trading needs besides the market data settings.
@@ -424,6 +438,16 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         brain_stats.clone(),
     )
     .with_doorbell(doorbell);
+    let model_stop = Arc::new(AtomicBool::new(false));
+    let (brain, model_stats, model_thread) = match &config.data.dir {
+        Some(dir) => {
+            let (link, thread) = crate::model::spawn(dir.join("models").join("weights.bin"), model_stop.clone())?;
+            let stats = link.stats.clone();
+            (brain.with_student(crate::brain::student::Student::new(link, table.len())), Some(stats), Some(thread))
+        }
+        None => (brain, None, None),
+    };
+    let (mut sidecar, sidecar_note) = start_sidecar(&config);
     let watchdog_alerts = Arc::new(AtomicU64::new(0));
     // The brain's latency buckets, read by the metrics endpoint and the control socket.
     let stages = Arc::new(crate::metrics::SharedStages::default());
@@ -456,6 +480,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 mover,
                 watchdog_alerts: watchdog_alerts.clone(),
                 stages: stages.clone(),
+                model: model_stats.clone(),
             };
             let server = crate::control::serve(path, Arc::new(context))
                 .map_err(|e| RunError::Config(format!("control.socket {}: {e}", path.display())))?;
@@ -475,6 +500,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 rings: ring_stats.clone(),
                 stages: stages.clone(),
                 live: config.live.as_ref().map(|_| gateway_stats.clone()),
+                model: model_stats.clone(),
             };
             match crate::metrics::serve(addr, context) {
                 Ok(server) => {
@@ -608,6 +634,11 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     drop(control);
     drop(metrics);
+    model_stop.store(true, Ordering::Relaxed);
+    if let Some(t) = model_thread {
+        let _ = t.join();
+    }
+    stop_sidecar(&mut sidecar);
     worker_stop.store(true, Ordering::Relaxed);
     let _ = worker_thread.join();
     let journal_failures = writer_thread.and_then(|t| t.join().ok()).unwrap_or(0);
@@ -633,6 +664,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     });
     summary["transport"] = Value::from(transport_note);
     summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
+    let model_load = |f: fn(&crate::model::ModelStats) -> &AtomicU64| model_stats.as_ref().map_or(0, |m| load(f(m)));
+    summary["model_generation"] = Value::from(model_load(|m| &m.serving));
+    summary["models_rejected"] = Value::from(model_load(|m| &m.rejected));
+    summary["sidecar"] = sidecar_note;
     if config.live.is_some() {
         let g = &gateway_stats;
         summary["live"] = json!({
@@ -660,6 +695,48 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["shard_restarts"] =
         Value::from(shard_stats.iter().map(|s| s.restarts.load(Ordering::Relaxed)).sum::<u64>());
     Ok(RunReport { summary, latency })
+}
+
+/// Starts the sidecar (`aegis-sidecar watch`) when configured, with a data dir and the
+/// binary present; says what happened either way.
+fn start_sidecar(config: &RunConfig) -> (Option<std::process::Child>, Value) {
+    let (Some(bin), Some(dir)) = (&config.ml.sidecar, &config.data.dir) else {
+        return (None, json!({ "started": false, "why": "not configured, or no data dir" }));
+    };
+    if !bin.exists() {
+        tracing::warn!(path = %bin.display(), "aegis-sidecar not found: the teacher trades alone");
+        eprintln!("aegis: aegis-sidecar not found at {}: no learned model this run (the teacher trades alone)", bin.display());
+        return (None, json!({ "started": false, "why": format!("{} not found", bin.display()) }));
+    }
+    let child = std::process::Command::new(bin)
+        .arg("watch")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--every", &config.ml.train_every.max(1).to_string()])
+        .args(["--threads", &config.ml.torch_threads.max(1).to_string()])
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match child {
+        Ok(child) => {
+            eprintln!("aegis: sidecar started (pid {}): trains every {} closed trades", child.id(), config.ml.train_every.max(1));
+            let pid = child.id();
+            (Some(child), json!({ "started": true, "pid": pid, "binary": bin.display().to_string() }))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the sidecar did not start");
+            (None, json!({ "started": false, "why": e.to_string() }))
+        }
+    }
+}
+
+/// Asks the sidecar to stop (SIGTERM; it finishes the run under way), then waits for it.
+fn stop_sidecar(sidecar: &mut Option<std::process::Child>) {
+    let Some(child) = sidecar.as_mut() else { return };
+    // SAFETY: `kill` with a pid this process spawned and has not reaped yet.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let _ = child.wait();
 }
 
 /// How long the gateway keeps working on closes and kill switches after the brain stopped.

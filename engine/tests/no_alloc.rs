@@ -218,7 +218,7 @@ fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
     let mut round = |desk: &mut Desk, minute: i64| -> usize {
         snapshot.open_time_ms = minute * 60_000;
         desk.on_trade(0, 100.0, snapshot.open_time_ms + 59_999);
-        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
         let Ok(OrderIntent::Open { id, .. }) = intents.pop() else { return 0 };
         let time_ms = snapshot.open_time_ms + 60_001;
         reports.push(ExecReport::Entered { id, price: 100.0, qty: 1.0, time_ms }).unwrap();

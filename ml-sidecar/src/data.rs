@@ -55,9 +55,10 @@ impl Dataset {
         n
     }
 
-    /// `x` z-scored with the training statistics.
+    /// `x` z-scored with the training statistics and clipped as the brain clips it.
     pub fn normalise(&self, x: &[f32; N_IN]) -> [f32; N_IN] {
-        std::array::from_fn(|k| (x[k] - self.mean[k]) / self.std[k])
+        let clip = aegis_model::forward::CLIP;
+        std::array::from_fn(|k| ((x[k] - self.mean[k]) / self.std[k]).clamp(-clip, clip))
     }
 }
 

@@ -63,8 +63,26 @@ pub fn calibration_error(p: &[f64], up: &[f32]) -> f64 {
     bins.iter().map(|(sp, sy, _)| (sp - sy).abs() / n).sum()
 }
 
-/// Platt scaling: `a, b` minimising the log-loss of σ(a·z + b) (Newton's method).
+/// Largest calibration slope or intercept accepted (beyond it the fit chased noise).
+const CALIBRATION_BOUND: f64 = 10.0;
+
+/// Platt scaling: `a, b` minimising the log-loss of σ(a·z + b) (Newton's method), bounded;
+/// the identity when the fit does not improve on it.
 pub fn fit_calibration(z: &[f64], up: &[f32]) -> (f64, f64) {
+    let loss = |a: f64, b: f64| {
+        let p: Vec<f64> = z.iter().map(|z| 1.0 / (1.0 + (-(a * z + b)).exp())).collect();
+        log_loss(&p, up)
+    };
+    let (a, b) = newton(z, up);
+    let (a, b) = (a.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND), b.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND));
+    if loss(a, b) < loss(1.0, 0.0) {
+        (a, b)
+    } else {
+        (1.0, 0.0)
+    }
+}
+
+fn newton(z: &[f64], up: &[f32]) -> (f64, f64) {
     let (mut a, mut b) = (1.0f64, 0.0f64);
     for _ in 0..50 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);

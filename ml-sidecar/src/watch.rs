@@ -145,10 +145,12 @@ fn trades_closed(path: &Path) -> u64 {
 }
 
 /// Trains whenever `every` more trades have closed since the last run, or a request file
-/// appears, until `stop`. A failed run is reported and the loop goes on.
+/// appears, until `stop` (or until the process that started it is gone: an engine killed
+/// with SIGKILL leaves no sidecar behind). A failed run is reported and the loop goes on.
 pub fn watch(paths: &Paths, config: &TrainConfig, every: u64, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) {
     let mut trained_at = None::<u64>;
-    while !stop.load(Ordering::Relaxed) {
+    let parent = std::os::unix::process::parent_id();
+    while !stop.load(Ordering::Relaxed) && std::os::unix::process::parent_id() == parent {
         let trades = trades_closed(&paths.trades);
         let asked = paths.request.exists();
         let due = trades >= trained_at.unwrap_or(0) + every;

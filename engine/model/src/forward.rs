@@ -26,13 +26,18 @@ impl LstmState {
     }
 }
 
-/// The model inputs: the used features, z-scored with the training split's statistics.
+/// Z-scores beyond this many standard deviations are clipped (a regime the training split
+/// never saw must not produce unbounded logits).
+pub const CLIP: f32 = 5.0;
+
+/// The model inputs: the used features, z-scored with the training split's statistics and
+/// clipped to ±[`CLIP`].
 pub fn normalise(p: &[f32; PARAMS], features: &[f64; 18]) -> [f32; F] {
     let mut x = [0.0f32; F];
     for (k, &i) in INPUTS.iter().enumerate() {
         let std = p[offset::STD + k];
         let value = features[i] as f32 - p[offset::MEAN + k];
-        x[k] = if std > 0.0 { value / std } else { 0.0 };
+        x[k] = if std > 0.0 { (value / std).clamp(-CLIP, CLIP) } else { 0.0 };
     }
     x
 }

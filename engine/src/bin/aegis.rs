@@ -496,6 +496,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             }),
             None => None,
         },
+        ml: aegis::run::MlConfig {
+            sidecar: file.ml.spawn_sidecar.then(|| sidecar_binary(&file.ml.sidecar)),
+            train_every: file.ml.train_every,
+            torch_threads: file.ml.torch_threads,
+        },
     };
     if config.live.is_some() {
         eprintln!("aegis: LIVE trading: orders go to {} (user stream {})", config.rest, origin(&market_ws));
@@ -523,6 +528,17 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     drop(sim_thread);
     Ok(())
+}
+
+/// The sidecar binary: the configured path, else `aegis-sidecar` beside this binary.
+fn sidecar_binary(configured: &str) -> PathBuf {
+    if !configured.is_empty() {
+        return PathBuf::from(configured);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("aegis-sidecar")))
+        .unwrap_or_else(|| PathBuf::from("aegis-sidecar"))
 }
 
 /// `scheme://host:port` of a URL (its path dropped).

@@ -8,7 +8,7 @@ use crate::live::gateway::{ExecReport, OrderIntent};
 use aegis_analytics::{FeatureSnapshot, FEATURES};
 use aegis_trading::broker::{BrokerConfig, Refusal};
 use aegis_trading::decay::{self, Held};
-use aegis_trading::policy::{self, Phase, PolicyConfig};
+use aegis_trading::policy::{self, ModelView, Phase, PolicyConfig};
 use aegis_trading::sizing::{self, SizingConfig, Skip};
 use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, Rule, Side, SymbolRules};
 use aegis_wire::experience::BarSample;
@@ -261,6 +261,13 @@ impl Desk {
         self
     }
 
+    /// Raises an operator alert (a refused model, …).
+    pub fn alert(&mut self, what: &'static str) {
+        let alert = Alert { time_ms: self.last_time_ms, level: "HIGH", what };
+        self.stats.alerts.fetch_add(1, Ordering::Relaxed);
+        self.emit(DeskEvent::Alert(alert));
+    }
+
     /// Whether a venue fills the orders.
     pub fn has_venue(&self) -> bool {
         self.venue.is_some()
@@ -388,14 +395,16 @@ impl Desk {
         self.with_broker(|b, out| b.on_mark(symbol, mark, rate, next_funding_ms, time_ms, &mut |t| out(t)));
     }
 
-    /// A closed 1m bar with its features: label, then (live bars only) decay and, unless the
-    /// bar is stale against the latest exchange time, decide.
+    /// A closed 1m bar with its features (and the serving model's view, if one serves):
+    /// label, then (live bars only) decay and, unless the bar is stale against the latest
+    /// exchange time, decide — the student decides once enough teacher trades closed.
     /// `entry_gap_filled` says whether the FVG with that id is known filled.
     pub fn on_bar(
         &mut self,
         symbol: u16,
         close: f64,
         snapshot: &FeatureSnapshot,
+        model: Option<&ModelView>,
         live: bool,
         entry_gap_filled: impl Fn(u64) -> bool,
     ) {
@@ -427,9 +436,9 @@ impl Desk {
         if self.paused {
             return;
         }
-        let phase = policy::phase(self.broker.closed_trades(), false, &self.config.policy);
+        let phase = policy::phase(self.broker.closed_trades(), model.is_some(), &self.config.policy);
         self.stats.phase.store(u64::from(phase == Phase::Student), Ordering::Relaxed);
-        let Some(signal) = policy::decide(snapshot, phase, None, &self.config.policy) else { return };
+        let Some(signal) = policy::decide(snapshot, phase, model, &self.config.policy) else { return };
         self.stats.signals.fetch_add(1, Ordering::Relaxed);
         let Some(rules) = self.broker.rules(symbol) else { return };
         let sized = sizing::size(
@@ -613,9 +622,9 @@ mod tests {
         let mut snapshot = FeatureSnapshot::neutral();
         snapshot.warm = true;
         snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
-        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
         assert_eq!(stats.signals.load(Ordering::Relaxed), 0, "no rules: no decision");
-        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(1, 100.0, &snapshot, None, true, |_| false);
         assert_eq!(stats.signals.load(Ordering::Relaxed), 1);
         assert!(desk.broker().position(1).is_some() && desk.broker().position(0).is_none());
     }
@@ -629,13 +638,13 @@ mod tests {
         let mut snapshot = FeatureSnapshot::neutral();
         snapshot.warm = true;
         snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
-        desk.on_bar(0, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
         desk.on_trade(0, 100.0, 60_001);
         // Marked 30 % down: the 3× long loses far more than 5 % of equity.
         desk.on_mark(0, 70.0, 0.0, 0, 60_002);
         snapshot.open_time_ms = 60_000;
-        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
-        desk.on_bar(1, 100.0, &snapshot, true, |_| false);
+        desk.on_bar(1, 100.0, &snapshot, None, true, |_| false);
+        desk.on_bar(1, 100.0, &snapshot, None, true, |_| false);
         let alerts: Vec<Alert> = std::iter::from_fn(|| rx.pop().ok())
             .filter_map(|e| if let DeskEvent::Alert(a) = e { Some(a) } else { None })
             .collect();

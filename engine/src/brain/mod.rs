@@ -10,6 +10,7 @@ pub mod bar;
 pub mod book;
 pub mod desk;
 pub mod holes;
+pub mod student;
 
 use crate::control::{BrainCommand, BrainControl, BrainReply};
 use crate::feed::shard::{kind_index, Idle};
@@ -231,6 +232,7 @@ struct Core {
     stats: Arc<BrainStats>,
     lag_countdown: u32,
     latency: StageLatency,
+    student: Option<student::Student>,
 }
 
 impl Brain {
@@ -261,6 +263,7 @@ impl Brain {
                 bars_out,
                 stats,
                 lag_countdown: 0,
+                student: None,
             },
         }
     }
@@ -288,6 +291,12 @@ impl Brain {
     /// Also records every event's stage latencies into `shared` (the metrics endpoint).
     pub fn with_metrics(mut self, shared: Arc<crate::metrics::SharedStages>) -> Self {
         self.core.latency.share(shared);
+        self
+    }
+
+    /// Serves the learned model the loader hands over (the student phase).
+    pub fn with_student(mut self, student: student::Student) -> Self {
+        self.core.student = Some(student);
         self
     }
 
@@ -889,7 +898,18 @@ impl Core {
             }
         }
         self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
-        let features = self.analyse(i, &bar);
+        let mut features = self.analyse(i, &bar);
+        let view = match (self.student.as_mut(), features.as_mut()) {
+            (Some(student), Some(snapshot)) => {
+                // One acquire load per decision: a model the loader validated swaps in here.
+                match student.check_swap() {
+                    student::Swap::Refused(why) => self.desk.alert(why),
+                    student::Swap::Swapped(_) | student::Swap::None => {}
+                }
+                student.predict(i, snapshot)
+            }
+            _ => None,
+        };
         if live && self.config.prints_from_klines {
             // Fills and stops at the close, before this bar's own decision.
             self.desk.on_trade(symbol.0, to_f64(bar.close.into()), bar.open_time_ms + MINUTE_MS - 1);
@@ -897,7 +917,7 @@ impl Core {
         if let Some(snapshot) = &features {
             let analytics = &self.states[i].analytics;
             let filled = |id: u64| analytics.fvg(id).is_some_and(|g| g.filled_at.is_some());
-            self.desk.on_bar(symbol.0, to_f64(bar.close.into()), snapshot, live, filled);
+            self.desk.on_bar(symbol.0, to_f64(bar.close.into()), snapshot, view.as_ref(), live, filled);
         }
         if let Some(out) = &mut self.bars_out {
             if out.push(ClosedBar { symbol, bar, features }).is_err() {

@@ -130,6 +130,7 @@ pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfi
         control_socket: None,
         metrics_addr: None,
         live: None,
+        ml: Default::default(),
     }
 }
 

@@ -308,6 +308,7 @@ fn engine_config(
         control_socket: None,
         metrics_addr: None,
         live: None,
+        ml: Default::default(),
     }
 }
 
