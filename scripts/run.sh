@@ -8,6 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release --locked -p aegis -p aegisctl
+cargo build --release --locked -p aegis -p aegisctl -p aegis-sidecar
 exec target/release/aegis run --for "${AEGIS_RUN_FOR:-60s}" \
   --summary target/aegis-summary.json --bars-out target/aegis-bars.csv --features-out target/aegis-features.csv

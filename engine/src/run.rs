@@ -666,7 +666,13 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
     let model_load = |f: fn(&crate::model::ModelStats) -> &AtomicU64| model_stats.as_ref().map_or(0, |m| load(f(m)));
     summary["model_generation"] = Value::from(model_load(|m| &m.serving));
-    summary["models_rejected"] = Value::from(model_load(|m| &m.rejected));
+    // Refused by the loader, plus trained but not published by the sidecar (its journal).
+    let not_published = config.data.dir.as_ref().map_or(0, |dir| {
+        crate::ledger::read_journal(dir, "models")
+            .map(|r| r.iter().filter(|v| v.as_ref().is_ok_and(|v| v["event"] == "rejected")).count() as u64)
+            .unwrap_or(0)
+    });
+    summary["models_rejected"] = Value::from(model_load(|m| &m.rejected) + not_published);
     summary["sidecar"] = sidecar_note;
     if config.live.is_some() {
         let g = &gateway_stats;
