@@ -543,7 +543,8 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
             }))
         }
         Request::Train => {
-            let dir = ctx.data_dir.as_ref().ok_or("no data dir: the sidecar trains from its experience log")?;
+            let dir =
+                ctx.data_dir.as_ref().ok_or("no data dir: the sidecar trains from its experience log")?;
             let request = dir.join("models").join("train.request");
             std::fs::create_dir_all(dir.join("models")).map_err(|e| format!("{}: {e}", request.display()))?;
             std::fs::write(&request, b"").map_err(|e| format!("{}: {e}", request.display()))?;

@@ -59,7 +59,10 @@ fn reason(e: &WeightsError) -> &'static str {
 
 /// Starts the loader thread on `path` (which may not exist yet); returns the brain's link
 /// and the thread, which ends when `stop` is set.
-pub fn spawn(path: PathBuf, stop: Arc<AtomicBool>) -> std::io::Result<(ModelLink, std::thread::JoinHandle<()>)> {
+pub fn spawn(
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<(ModelLink, std::thread::JoinHandle<()>)> {
     let (mut to_brain, incoming) = rtrb::RingBuffer::new(BUFFERS + 1);
     let (returns, mut spares) = rtrb::RingBuffer::<Box<ModelParams>>::new(BUFFERS + 1);
     let stats = Arc::new(ModelStats::default());
@@ -95,8 +98,12 @@ pub fn spawn(path: PathBuf, stop: Arc<AtomicBool>) -> std::io::Result<(ModelLink
                 Ok(true) if buffer.generation != stats.generation.load(Ordering::Relaxed) => {
                     last_sequence = sequence;
                     stats.generation.store(buffer.generation, Ordering::Relaxed);
-                    tracing::info!(generation = buffer.generation, "model validated; handing it to the brain");
-                    if let Err(rtrb::PushError::Full(ModelMsg::New(b))) = to_brain.push(ModelMsg::New(buffer)) {
+                    tracing::info!(
+                        generation = buffer.generation,
+                        "model validated; handing it to the brain"
+                    );
+                    if let Err(rtrb::PushError::Full(ModelMsg::New(b))) = to_brain.push(ModelMsg::New(buffer))
+                    {
                         pool.push(b);
                     }
                 }

@@ -441,9 +441,14 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let model_stop = Arc::new(AtomicBool::new(false));
     let (brain, model_stats, model_thread) = match &config.data.dir {
         Some(dir) => {
-            let (link, thread) = crate::model::spawn(dir.join("models").join("weights.bin"), model_stop.clone())?;
+            let (link, thread) =
+                crate::model::spawn(dir.join("models").join("weights.bin"), model_stop.clone())?;
             let stats = link.stats.clone();
-            (brain.with_student(crate::brain::student::Student::new(link, table.len())), Some(stats), Some(thread))
+            (
+                brain.with_student(crate::brain::student::Student::new(link, table.len())),
+                Some(stats),
+                Some(thread),
+            )
         }
         None => (brain, None, None),
     };
@@ -664,7 +669,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     });
     summary["transport"] = Value::from(transport_note);
     summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
-    let model_load = |f: fn(&crate::model::ModelStats) -> &AtomicU64| model_stats.as_ref().map_or(0, |m| load(f(m)));
+    let model_load =
+        |f: fn(&crate::model::ModelStats) -> &AtomicU64| model_stats.as_ref().map_or(0, |m| load(f(m)));
     summary["model_generation"] = Value::from(model_load(|m| &m.serving));
     // Refused by the loader, plus trained but not published by the sidecar (its journal).
     let not_published = config.data.dir.as_ref().map_or(0, |dir| {
@@ -711,7 +717,10 @@ fn start_sidecar(config: &RunConfig) -> (Option<std::process::Child>, Value) {
     };
     if !bin.exists() {
         tracing::warn!(path = %bin.display(), "aegis-sidecar not found: the teacher trades alone");
-        eprintln!("aegis: aegis-sidecar not found at {}: no learned model this run (the teacher trades alone)", bin.display());
+        eprintln!(
+            "aegis: aegis-sidecar not found at {}: no learned model this run (the teacher trades alone)",
+            bin.display()
+        );
         return (None, json!({ "started": false, "why": format!("{} not found", bin.display()) }));
     }
     let child = std::process::Command::new(bin)
@@ -724,7 +733,11 @@ fn start_sidecar(config: &RunConfig) -> (Option<std::process::Child>, Value) {
         .spawn();
     match child {
         Ok(child) => {
-            eprintln!("aegis: sidecar started (pid {}): trains every {} closed trades", child.id(), config.ml.train_every.max(1));
+            eprintln!(
+                "aegis: sidecar started (pid {}): trains every {} closed trades",
+                child.id(),
+                config.ml.train_every.max(1)
+            );
             let pid = child.id();
             (Some(child), json!({ "started": true, "pid": pid, "binary": bin.display().to_string() }))
         }

@@ -140,13 +140,13 @@ pub fn split(mut samples: Vec<BarSample>, train: f64, validation: f64) -> Result
     let mut mean = [0.0f32; N_IN];
     let mut std = [0.0f32; N_IN];
     for s in &training {
-        for k in 0..N_IN {
-            mean[k] += s.x[k] / count;
+        for (m, x) in mean.iter_mut().zip(&s.x) {
+            *m += x / count;
         }
     }
     for s in &training {
-        for k in 0..N_IN {
-            std[k] += (s.x[k] - mean[k]).powi(2) / count;
+        for ((v, x), m) in std.iter_mut().zip(&s.x).zip(&mean) {
+            *v += (x - m).powi(2) / count;
         }
     }
     let std = std.map(|v| if v.sqrt() > 1e-6 { v.sqrt() } else { 1.0 });

@@ -14,8 +14,13 @@ const LIQUIDITY_GRAB_INPUT: usize = 3;
 pub fn importance(model: &ModelParams, data: &Dataset) -> Vec<f64> {
     let (p, up, _, _) = test_predictions(model, data, None);
     let base = log_loss(&p, &up);
-    let tests: Vec<&[f64; 18]> =
-        data.sequences.iter().flatten().filter(|(_, part)| *part == Part::Test).map(|(s, _)| &s.features).collect();
+    let tests: Vec<&[f64; 18]> = data
+        .sequences
+        .iter()
+        .flatten()
+        .filter(|(_, part)| *part == Part::Test)
+        .map(|(s, _)| &s.features)
+        .collect();
     (0..N_IN)
         .map(|k| {
             let mut values: Vec<f64> = tests.iter().map(|f| f[INPUTS[k]]).collect();
@@ -57,7 +62,10 @@ pub fn alerts(importance: &[f64], previous: Option<&[f64]>, grab_share: f64) -> 
     if grab_share < 0.02 {
         out.push(DriftAlert {
             level: "INFO",
-            what: format!("liquidity_grab fired in {:.2} % of test samples: too rare to rank", grab_share * 100.0),
+            what: format!(
+                "liquidity_grab fired in {:.2} % of test samples: too rare to rank",
+                grab_share * 100.0
+            ),
         });
     } else if rank >= 5 {
         out.push(DriftAlert {
@@ -74,7 +82,10 @@ pub fn alerts(importance: &[f64], previous: Option<&[f64]>, grab_share: f64) -> 
                 let name = aegis_wire::weights::INPUTS[k];
                 out.push(DriftAlert {
                     level: "HIGH",
-                    what: format!("feature {name} importance moved {:.0} % ({before:.5} → {now:.5})", change * 100.0),
+                    what: format!(
+                        "feature {name} importance moved {:.0} % ({before:.5} → {now:.5})",
+                        change * 100.0
+                    ),
                 });
             }
         }

@@ -56,7 +56,11 @@ enum Command {
 fn config(common: &Common) -> TrainConfig {
     tch::set_num_threads(common.threads.max(1));
     let device = if common.cpu { tch::Device::Cpu } else { tch::Device::cuda_if_available() };
-    eprintln!("aegis-sidecar: device {device:?} (CUDA available: {}), {} libtorch thread(s)", tch::Cuda::is_available(), common.threads.max(1));
+    eprintln!(
+        "aegis-sidecar: device {device:?} (CUDA available: {}), {} libtorch thread(s)",
+        tch::Cuda::is_available(),
+        common.threads.max(1)
+    );
     TrainConfig { device, lstm_epochs: common.lstm_epochs, ..TrainConfig::default() }
 }
 
@@ -65,7 +69,8 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Train { common, .. } => {
             let config = config(&common);
-            let summary = run_once(&Paths::under(&common.data_dir), &config, &mut progress).context("training")?;
+            let summary =
+                run_once(&Paths::under(&common.data_dir), &config, &mut progress).context("training")?;
             println!("{}", summary.report.display());
         }
         Command::Watch { common, every } => {

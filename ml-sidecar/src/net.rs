@@ -25,7 +25,8 @@ pub struct Nets {
 impl Nets {
     /// Freshly initialised models on `device` (seeded by the caller through `tch::manual_seed`).
     pub fn new(device: Device) -> Self {
-        let (lr_vs, mlp_vs, lstm_vs) = (nn::VarStore::new(device), nn::VarStore::new(device), nn::VarStore::new(device));
+        let (lr_vs, mlp_vs, lstm_vs) =
+            (nn::VarStore::new(device), nn::VarStore::new(device), nn::VarStore::new(device));
         let (f, o, m, h) = (N_IN as i64, N_OUT as i64, MLP_HIDDEN as i64, LSTM_HIDDEN as i64);
         let lr = nn::linear(lr_vs.root() / "lr", f, o, Default::default());
         let mlp1 = nn::linear(mlp_vs.root() / "mlp1", f, m, Default::default());
@@ -58,7 +59,14 @@ impl Nets {
 
     /// The parameters in the weights file's layout, with the normalisation, ensemble
     /// weights and calibration.
-    pub fn export(&self, generation: u64, mean: &[f32; N_IN], std: &[f32; N_IN], ensemble: [f32; 3], calibration: [f32; 2]) -> ModelParams {
+    pub fn export(
+        &self,
+        generation: u64,
+        mean: &[f32; N_IN],
+        std: &[f32; N_IN],
+        ensemble: [f32; 3],
+        calibration: [f32; 2],
+    ) -> ModelParams {
         let mut m = ModelParams::zeroed();
         m.generation = generation;
         let p = &mut m.values;
@@ -124,7 +132,8 @@ mod tests {
                 features[i] = f64::from(rows[t * N_IN + k]);
             }
             let xin = forward::normalise(p, &features);
-            let ours = [forward::logistic(p, &xin), forward::mlp(p, &xin), forward::lstm_step(p, &xin, &mut state)];
+            let ours =
+                [forward::logistic(p, &xin), forward::mlp(p, &xin), forward::lstm_step(p, &xin, &mut state)];
             for (model, theirs) in [&lr_t, &mlp_t, &lstm_t].into_iter().enumerate() {
                 // Column 0 is the logit as trained; column 1 was exported in fractions.
                 let diff_logit = (ours[model][0] - theirs[t * 2]).abs();

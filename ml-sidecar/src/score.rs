@@ -74,7 +74,8 @@ pub fn fit_calibration(z: &[f64], up: &[f32]) -> (f64, f64) {
         log_loss(&p, up)
     };
     let (a, b) = newton(z, up);
-    let (a, b) = (a.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND), b.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND));
+    let (a, b) =
+        (a.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND), b.clamp(-CALIBRATION_BOUND, CALIBRATION_BOUND));
     if loss(a, b) < loss(1.0, 0.0) {
         (a, b)
     } else {

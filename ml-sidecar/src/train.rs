@@ -74,7 +74,11 @@ pub enum TrainError {
 /// Test-split predictions of `model` by the brain's inference (each symbol's LSTM stepped
 /// from zero over its whole sequence, as the brain would have): P(up), label, predicted
 /// and actual return. `permute` swaps one input's test values (drift).
-pub fn test_predictions(model: &ModelParams, data: &Dataset, permute: Option<(usize, &[f64])>) -> (Vec<f64>, Vec<f32>, Vec<f64>, Vec<f32>) {
+pub fn test_predictions(
+    model: &ModelParams,
+    data: &Dataset,
+    permute: Option<(usize, &[f64])>,
+) -> (Vec<f64>, Vec<f32>, Vec<f64>, Vec<f32>) {
     let (mut p, mut up, mut rp, mut r) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut k = 0;
     for seq in &data.sequences {
@@ -145,9 +149,16 @@ pub fn train(
         (x, up, ret)
     };
     let (x, up, ret) = pick(Part::Train);
-    let (x, up, ret) = (tensor_2d(&x, device), Tensor::from_slice(&up).to_device(device), Tensor::from_slice(&ret).to_device(device));
+    let (x, up, ret) = (
+        tensor_2d(&x, device),
+        Tensor::from_slice(&up).to_device(device),
+        Tensor::from_slice(&ret).to_device(device),
+    );
     let ones = up.ones_like();
-    for (name, vs, steps, rate) in [("logistic regression", &nets.lr_vs, config.lr_steps, 0.05), ("MLP", &nets.mlp_vs, config.mlp_steps, 0.01)] {
+    for (name, vs, steps, rate) in [
+        ("logistic regression", &nets.lr_vs, config.lr_steps, 0.05),
+        ("MLP", &nets.mlp_vs, config.mlp_steps, 0.01),
+    ] {
         let mut opt = nn::Adam::default().build(vs, rate)?;
         let mut last = 0.0;
         for _ in 0..steps {
@@ -178,7 +189,9 @@ pub fn train(
     let ys = Tensor::from_slice(&ys).view(shape).to_device(device);
     let rs = Tensor::from_slice(&rs).view(shape).to_device(device);
     let train_mask = Tensor::from_slice(&masks[0]).view(shape).to_device(device);
-    let train_end = data.sequences.iter().map(|q| q.iter().filter(|(_, p)| *p == Part::Train).count()).max().unwrap_or(0) as i64;
+    let train_end =
+        data.sequences.iter().map(|q| q.iter().filter(|(_, p)| *p == Part::Train).count()).max().unwrap_or(0)
+            as i64;
     let mut opt = nn::Adam::default().build(&nets.lstm_vs, 0.01)?;
     for epoch in 0..config.lstm_epochs {
         let mut state = nets.lstm_zero(s_n as i64);
@@ -187,7 +200,12 @@ pub fn train(
         while start < train_end {
             let len = config.chunk.min(t_max as i64 - start);
             let (out, next) = nets.lstm(&xs.narrow(1, start, len), &state);
-            let l = loss(&out, &ys.narrow(1, start, len), &rs.narrow(1, start, len), &train_mask.narrow(1, start, len));
+            let l = loss(
+                &out,
+                &ys.narrow(1, start, len),
+                &rs.narrow(1, start, len),
+                &train_mask.narrow(1, start, len),
+            );
             opt.backward_step(&l);
             total += f64::try_from(&l).unwrap_or(f64::NAN);
             chunks += 1;
@@ -196,14 +214,21 @@ pub fn train(
             state = nn::LSTMState((h.detach(), c.detach()));
             start += len;
         }
-        progress(&format!("LSTM: epoch {}/{}, {chunks} chunks of {} bars, mean loss {:.4}", epoch + 1, config.lstm_epochs, config.chunk, total / chunks.max(1) as f64));
+        progress(&format!(
+            "LSTM: epoch {}/{}, {chunks} chunks of {} bars, mean loss {:.4}",
+            epoch + 1,
+            config.lstm_epochs,
+            config.chunk,
+            total / chunks.max(1) as f64
+        ));
     }
     // Validation: each model's log-loss, the ensemble weights and the calibration.
     let (vx, vup, _) = pick(Part::Validation);
     let vx = tensor_2d(&vx, device);
     let (lstm_all, _) = tch::no_grad(|| nets.lstm(&xs, &nets.lstm_zero(s_n as i64)));
     let val_mask = Tensor::from_slice(&masks[1]).view(shape).to_device(device).to_kind(Kind::Bool);
-    let logits = |t: Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
+    let logits =
+        |t: Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
     let lr_val = logits(tch::no_grad(|| nets.logistic(&vx)).select(1, 0));
     let mlp_val = logits(tch::no_grad(|| nets.mlp(&vx)).select(1, 0));
     // LSTM outputs at validation positions, in the same (symbol, time) order as `pick`.
@@ -211,17 +236,32 @@ pub fn train(
     let base = f64::from(data.base_rate);
     let base_ll = score::log_loss(&vec![base; vup.len()], &vup);
     let sig = |z: f32| 1.0 / (1.0 + (-f64::from(z)).exp());
-    let model_ll: Vec<f64> = [&lr_val, &mlp_val, &lstm_val].iter().map(|l| score::log_loss(&l.iter().map(|&z| sig(z)).collect::<Vec<_>>(), &vup)).collect();
+    let model_ll: Vec<f64> = [&lr_val, &mlp_val, &lstm_val]
+        .iter()
+        .map(|l| score::log_loss(&l.iter().map(|&z| sig(z)).collect::<Vec<_>>(), &vup))
+        .collect();
     let mut weights: Vec<f64> = model_ll.iter().map(|ll| (base_ll - ll).max(0.0)).collect();
     if weights.iter().sum::<f64>() <= 0.0 {
         weights = vec![1.0; 3];
     }
     let total: f64 = weights.iter().sum();
     let weights: Vec<f64> = weights.iter().map(|w| w / total).collect();
-    let z: Vec<f64> = (0..vup.len()).map(|i| weights[0] * f64::from(lr_val[i]) + weights[1] * f64::from(mlp_val[i]) + weights[2] * f64::from(lstm_val[i])).collect();
+    let z: Vec<f64> = (0..vup.len())
+        .map(|i| {
+            weights[0] * f64::from(lr_val[i])
+                + weights[1] * f64::from(mlp_val[i])
+                + weights[2] * f64::from(lstm_val[i])
+        })
+        .collect();
     let (a, b) = score::fit_calibration(&z, &vup);
     progress(&format!("validation log-loss: LR {:.4}, MLP {:.4}, LSTM {:.4}, base rate {base_ll:.4}; ensemble weights {weights:.3?}; calibration a {a:.3} b {b:.3}", model_ll[0], model_ll[1], model_ll[2]));
-    let model = nets.export(generation, &data.mean, &data.std, [weights[0] as f32, weights[1] as f32, weights[2] as f32], [a as f32, b as f32]);
+    let model = nets.export(
+        generation,
+        &data.mean,
+        &data.std,
+        [weights[0] as f32, weights[1] as f32, weights[2] as f32],
+        [a as f32, b as f32],
+    );
     // Test: the brain's inference on the new model and on the one serving now.
     let (p, tup, rp, r) = test_predictions(&model, data, None);
     let test = score::report(&p, &tup, base, &rp, &r);
@@ -238,7 +278,13 @@ pub fn train(
     } else if let Some(prev) = previous_ll.filter(|prev| ll >= *prev) {
         (false, format!("rejected: test log-loss {ll:.5} does not beat the serving model's {prev:.5}"))
     } else {
-        (true, format!("published: test log-loss {ll:.5} beats the base rate's {base_test_ll:.5}{}", previous_ll.map_or(String::new(), |p| format!(" and the serving model's {p:.5}"))))
+        (
+            true,
+            format!(
+                "published: test log-loss {ll:.5} beats the base rate's {base_test_ll:.5}{}",
+                previous_ll.map_or(String::new(), |p| format!(" and the serving model's {p:.5}"))
+            ),
+        )
     };
     progress(&reason);
     let report = json!({

@@ -77,18 +77,28 @@ pub struct RunSummary {
 
 /// Trains once on what the experience log holds now; publishes if it beats the serving
 /// model and the base rate; writes the report, the drift alerts and the journal record.
-pub fn run_once(paths: &Paths, config: &TrainConfig, progress: &mut dyn FnMut(&str)) -> Result<RunSummary, RunError> {
+pub fn run_once(
+    paths: &Paths,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RunSummary, RunError> {
     let io = |e: &dyn std::fmt::Display| RunError::Io(e.to_string());
     std::fs::create_dir_all(&paths.models).map_err(|e| io(&e))?;
     let mut writer = WeightsWriter::open(&paths.weights)?;
     let mut previous = ModelParams::zeroed();
     let serving = WeightsReader::open(&paths.weights)?.read_into(&mut previous).unwrap_or(false);
     let (samples, skipped) = read_samples(&paths.samples)?;
-    progress(&format!("{} bar samples ({skipped} skipped as not finite); device {:?}", samples.len(), config.device));
+    progress(&format!(
+        "{} bar samples ({skipped} skipped as not finite); device {:?}",
+        samples.len(),
+        config.device
+    ));
     let data = split(samples, config.train_share, config.validation_share)?;
     let generation = writer.generation().max(previous.generation) + 1;
     let outcome = train(&data, config, serving.then_some(&previous), generation, progress)?;
-    let previous_report = serving.then(|| read_report(&paths.models.join(format!("model-{}.json", previous.generation)))).flatten();
+    let previous_report = serving
+        .then(|| read_report(&paths.models.join(format!("model-{}.json", previous.generation))))
+        .flatten();
     let importance = drift::importance(&outcome.model, &data);
     let test_samples: Vec<f64> = data
         .sequences
@@ -97,10 +107,11 @@ pub fn run_once(paths: &Paths, config: &TrainConfig, progress: &mut dyn FnMut(&s
         .filter(|(_, p)| *p == crate::data::Part::Test)
         .map(|(s, _)| s.features[LIQUIDITY_GRAB])
         .collect();
-    let grab_share = test_samples.iter().filter(|&&v| v > 0.0).count() as f64 / test_samples.len().max(1) as f64;
-    let previous_importance: Option<Vec<f64>> = previous_report
-        .as_ref()
-        .and_then(|r| r["drift"]["importance"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()));
+    let grab_share =
+        test_samples.iter().filter(|&&v| v > 0.0).count() as f64 / test_samples.len().max(1) as f64;
+    let previous_importance: Option<Vec<f64>> = previous_report.as_ref().and_then(|r| {
+        r["drift"]["importance"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect())
+    });
     let alerts = drift::alerts(&importance, previous_importance.as_deref(), grab_share);
     for a in &alerts {
         progress(&format!("drift {}: {}", a.level, a.what));
@@ -111,13 +122,19 @@ pub fn run_once(paths: &Paths, config: &TrainConfig, progress: &mut dyn FnMut(&s
         "liquidity_grab_share": grab_share,
         "alerts": alerts.iter().map(|a| json!({"level": a.level, "what": a.what})).collect::<Vec<_>>(),
     });
-    let name = if outcome.publish { format!("model-{generation}.json") } else { format!("rejected-{generation}.json") };
+    let name = if outcome.publish {
+        format!("model-{generation}.json")
+    } else {
+        format!("rejected-{generation}.json")
+    };
     let report_path = paths.models.join(&name);
-    std::fs::write(&report_path, serde_json::to_string_pretty(&report).unwrap_or_default()).map_err(|e| io(&e))?;
+    std::fs::write(&report_path, serde_json::to_string_pretty(&report).unwrap_or_default())
+        .map_err(|e| io(&e))?;
     if outcome.publish {
         writer.publish(&outcome.model);
     }
-    let (mut journal, _) = JournalFile::open(&paths.journal, FsyncPolicy::Always, |_| {}).map_err(|e| io(&e))?;
+    let (mut journal, _) =
+        JournalFile::open(&paths.journal, FsyncPolicy::Always, |_| {}).map_err(|e| io(&e))?;
     let record = json!({
         "event": if outcome.publish { "published" } else { "rejected" },
         "generation": generation,
@@ -147,7 +164,13 @@ fn trades_closed(path: &Path) -> u64 {
 /// Trains whenever `every` more trades have closed since the last run, or a request file
 /// appears, until `stop` (or until the process that started it is gone: an engine killed
 /// with SIGKILL leaves no sidecar behind). A failed run is reported and the loop goes on.
-pub fn watch(paths: &Paths, config: &TrainConfig, every: u64, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) {
+pub fn watch(
+    paths: &Paths,
+    config: &TrainConfig,
+    every: u64,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) {
     let mut trained_at = None::<u64>;
     let parent = std::os::unix::process::parent_id();
     while !stop.load(Ordering::Relaxed) && std::os::unix::process::parent_id() == parent {
@@ -162,7 +185,9 @@ pub fn watch(paths: &Paths, config: &TrainConfig, every: u64, stop: &AtomicBool,
                 progress(&format!("training: {trades} trades closed"));
             }
             match run_once(paths, config, progress) {
-                Ok(s) => progress(&format!("generation {}: {} ({})", s.generation, s.reason, s.report.display())),
+                Ok(s) => {
+                    progress(&format!("generation {}: {} ({})", s.generation, s.reason, s.report.display()))
+                }
                 Err(e) => progress(&format!("training failed, nothing published: {e}")),
             }
             trained_at = Some(trades);

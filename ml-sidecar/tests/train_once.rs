@@ -11,7 +11,8 @@ use std::process::Command;
 
 /// 12 symbols × 400 bars: `momentum_atr` (index 9) leans the next return up or down.
 fn write_samples(data: &Path) {
-    let mut ring = RingWriter::<SAMPLE_WORDS>::open(&data.join("experience").join("samples.ring"), 8_192).unwrap();
+    let mut ring =
+        RingWriter::<SAMPLE_WORDS>::open(&data.join("experience").join("samples.ring"), 8_192).unwrap();
     let mut seed = 42u64;
     let mut next = || {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -27,7 +28,8 @@ fn write_samples(data: &Path) {
             features[9] = momentum;
             let up = next() < 0.5 + 0.4 * momentum;
             let forward_return = if up { 0.001 } else { -0.001 } * (0.5 + next());
-            let sample = BarSample { symbol, open_time_ms: minute * 60_000, horizon: 5, forward_return, features };
+            let sample =
+                BarSample { symbol, open_time_ms: minute * 60_000, horizon: 5, forward_return, features };
             ring.append(&sample.to_words());
         }
     }
@@ -50,7 +52,8 @@ fn a_learnable_log_is_published_and_a_foreign_one_is_refused() {
     assert!(ok, "{log}");
     assert!(log.contains("device Cpu"), "says which device: {log}");
     let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("models/model-1.json")).expect(&log)).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("models/model-1.json")).expect(&log))
+            .unwrap();
     assert_eq!(report["published"], true, "{report}");
     let test = &report["test"];
     assert!(test["log_loss"].as_f64().unwrap() < test["base_rate_log_loss"].as_f64().unwrap(), "{test}");
@@ -61,7 +64,10 @@ fn a_learnable_log_is_published_and_a_foreign_one_is_refused() {
     assert!(report["samples"]["train"].as_u64().unwrap() > report["samples"]["test"].as_u64().unwrap());
     assert_eq!(report["drift"]["importance"].as_array().unwrap().len(), 17);
     let mut model = ModelParams::zeroed();
-    assert_eq!(WeightsReader::open(&data.join("models/weights.bin")).unwrap().read_into(&mut model), Ok(true));
+    assert_eq!(
+        WeightsReader::open(&data.join("models/weights.bin")).unwrap().read_into(&mut model),
+        Ok(true)
+    );
     assert_eq!(model.generation, 1);
 
     // A second run on the same log: published only if it beats generation 1 on test.

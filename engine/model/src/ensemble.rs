@@ -30,7 +30,8 @@ fn sigmoid(x: f64) -> f64 {
 pub fn predict(p: &[f32; PARAMS], features: &[f64; 18], state: &mut LstmState) -> Prediction {
     let x = forward::normalise(p, features);
     let outputs = [forward::logistic(p, &x), forward::mlp(p, &x), forward::lstm_step(p, &x, state)];
-    let mut weights = [p[offset::ENSEMBLE], p[offset::ENSEMBLE + 1], p[offset::ENSEMBLE + 2]].map(|w| f64::from(w.max(0.0)));
+    let mut weights = [p[offset::ENSEMBLE], p[offset::ENSEMBLE + 1], p[offset::ENSEMBLE + 2]]
+        .map(|w| f64::from(w.max(0.0)));
     if state.bars <= LSTM_WARMUP_BARS {
         weights[2] = 0.0;
     }

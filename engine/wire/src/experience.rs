@@ -127,8 +127,10 @@ pub fn capacity_of(path: &Path, record_words: usize) -> Result<usize, RingFileEr
         &mut bytes,
     )
     .map_err(|source| RingFileError::Io { path: name.clone(), source })?;
-    let word = |i: usize| bytes.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-    let mismatch = |what| RingFileError::Mismatch { path: name.clone(), words: record_words, capacity: 0, what };
+    let word =
+        |i: usize| bytes.get(i * 8..i * 8 + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    let mismatch =
+        |what| RingFileError::Mismatch { path: name.clone(), words: record_words, capacity: 0, what };
     if word(0) != Some(MAGIC) || word(1) != Some(VERSION) {
         return Err(mismatch("magic or version"));
     }

@@ -216,7 +216,8 @@ fn map(path: &Path, create: bool) -> Result<Mapped, WeightsError> {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
     }
-    let file = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path).map_err(io)?;
+    let file =
+        OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
     let fresh = size == 0 && create;
     if fresh {
@@ -290,7 +291,8 @@ impl WeightsWriter {
 
 fn read_generation(m: &Mapped) -> u64 {
     let base = m.slot(m.word(W_ACTIVE).load(Ordering::Acquire).min(1));
-    u64::from(m.word(base).load(Ordering::Relaxed)) | (u64::from(m.word(base + 1).load(Ordering::Relaxed)) << 32)
+    u64::from(m.word(base).load(Ordering::Relaxed))
+        | (u64::from(m.word(base + 1).load(Ordering::Relaxed)) << 32)
 }
 
 /// A reader (the engine's model loader).

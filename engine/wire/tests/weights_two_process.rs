@@ -46,7 +46,12 @@ fn a_reader_in_another_process_never_accepts_a_torn_model() {
         match reader.read_into(&mut out) {
             Ok(true) => {
                 let expected = model(out.generation);
-                assert_eq!(out.values[..], expected.values[..PARAMS], "generation {} read torn", out.generation);
+                assert_eq!(
+                    out.values[..],
+                    expected.values[..PARAMS],
+                    "generation {} read torn",
+                    out.generation
+                );
                 assert!(out.generation >= last, "generations never go back");
                 generations += u64::from(out.generation != last);
                 last = out.generation;
@@ -62,6 +67,8 @@ fn a_reader_in_another_process_never_accepts_a_torn_model() {
         assert!(!finished || child.wait().unwrap().success(), "writer failed");
     }
     assert!(child.wait().unwrap().success());
-    eprintln!("{accepted} models accepted ({generations} distinct generations), {torn} reads refused as torn");
+    eprintln!(
+        "{accepted} models accepted ({generations} distinct generations), {torn} reads refused as torn"
+    );
     assert!(generations > 1, "the reader saw publications while they happened");
 }
