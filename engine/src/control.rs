@@ -605,7 +605,7 @@ fn status(ctx: &ControlContext) -> Value {
         "alerts": load(&d.alerts),
         "watchdog_alerts": load(&ctx.watchdog_alerts),
         "shard_restarts": ctx.shards.iter().map(|s| load(&s.restarts)).sum::<u64>(),
-        "model_generation": 0,
+        "model_generation": ctx.model.as_ref().map_or(0, |m| load(&m.serving)),
     })
 }
 

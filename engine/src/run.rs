@@ -729,6 +729,7 @@ fn start_sidecar(config: &RunConfig) -> (Option<std::process::Child>, Value) {
         .arg(dir)
         .args(["--every", &config.ml.train_every.max(1).to_string()])
         .args(["--threads", &config.ml.torch_threads.max(1).to_string()])
+        .args(["--parent", &std::process::id().to_string()])
         .stdin(std::process::Stdio::null())
         .spawn();
     match child {

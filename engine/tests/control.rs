@@ -97,6 +97,13 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     });
     assert_eq!(json_of(&engine, &["pause"])["paused"], true);
     assert_eq!(json_of(&engine, &["status"])["paused"], true);
+    // `train` asks the sidecar through a request file in the data dir; `model` reports.
+    let train = json_of(&engine, &["train"]);
+    assert_eq!(train["requested"], true, "{train}");
+    assert!(train["request"].as_str().unwrap().ends_with("models/train.request"), "{train}");
+    let model = json_of(&engine, &["model"]);
+    assert_eq!(model["model_generation"], 0, "{model}");
+    assert!(model["history"].is_array(), "{model}");
 
     // Refusals: each one a clear reason, a non-zero exit, and nothing changed.
     let before = json_of(&engine, &["status"]);
@@ -106,9 +113,6 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     let (code, _, err) = aegisctl(&engine, &["rebalance", "BTCUSDT", "--to", "7"]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown shard 7"), "{err}");
-    let (code, _, err) = aegisctl(&engine, &["train"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("sidecar"), "{err}");
     for (bytes, expected) in [
         (&b"{not json\n"[..], "malformed JSON"),
         (b"{\"v\":1,\"cmd\":\"launch\"}\n", "unknown variant `launch`"),

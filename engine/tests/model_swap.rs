@@ -80,3 +80,35 @@ fn a_published_model_is_swapped_in_the_student_trades_and_a_nan_model_is_refused
     assert_eq!(summary["models_rejected"], 1, "{summary}");
     assert_eq!(summary["phase"], "student");
 }
+
+/// `aegis run` starts the sidecar beside it, and one killed with SIGKILL leaves none behind.
+#[test]
+fn the_sidecar_starts_with_the_engine_and_goes_when_it_is_killed() {
+    let sidecar = std::path::Path::new(env!("CARGO_BIN_EXE_aegis")).with_file_name("aegis-sidecar");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let text = aegis::config::DEFAULT_CONFIG
+        .replace("\nsidecar = \"\"", &format!("\nsidecar = \"{}\"", sidecar.display()));
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["run", "--quiet", "--for", "120s", "--config", config.to_str().unwrap()])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if !sidecar.exists() {
+        // Built with the workspace's tests; without it the engine must say so and go on.
+        let line = common::wait_for_line(&mut child, "aegis: aegis-sidecar not found").expect("said");
+        assert!(line.contains("teacher trades alone"), "{line}");
+        child.kill().unwrap();
+        return;
+    }
+    let line =
+        common::wait_for_line(&mut child, "aegis: sidecar started (pid ").expect("the sidecar started");
+    let pid: u32 = line["aegis: sidecar started (pid ".len()..].split(')').next().unwrap().parse().unwrap();
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    assert!(proc.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    common::eventually("the orphaned sidecar gone", || !proc.exists());
+}

@@ -50,6 +50,9 @@ enum Command {
         /// Closed trades between runs.
         #[arg(long, default_value_t = 50)]
         every: u64,
+        /// Stop when this process (the engine that started the sidecar) is gone.
+        #[arg(long)]
+        parent: Option<u32>,
     },
 }
 
@@ -73,13 +76,13 @@ fn main() -> anyhow::Result<()> {
                 run_once(&Paths::under(&common.data_dir), &config, &mut progress).context("training")?;
             println!("{}", summary.report.display());
         }
-        Command::Watch { common, every } => {
+        Command::Watch { common, every, parent } => {
             let config = config(&common);
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
             }
-            watch(&Paths::under(&common.data_dir), &config, every, &stop, &mut progress);
+            watch(&Paths::under(&common.data_dir), &config, every, parent, &stop, &mut progress);
         }
     }
     Ok(())

@@ -162,18 +162,20 @@ fn trades_closed(path: &Path) -> u64 {
 }
 
 /// Trains whenever `every` more trades have closed since the last run, or a request file
-/// appears, until `stop` (or until the process that started it is gone: an engine killed
-/// with SIGKILL leaves no sidecar behind). A failed run is reported and the loop goes on.
+/// appears, until `stop` — or, given the engine's pid as `parent`, until this process is no
+/// longer its child (an engine killed with SIGKILL leaves no sidecar behind). A failed run
+/// is reported and the loop goes on.
 pub fn watch(
     paths: &Paths,
     config: &TrainConfig,
     every: u64,
+    parent: Option<u32>,
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&str),
 ) {
     let mut trained_at = None::<u64>;
-    let parent = std::os::unix::process::parent_id();
-    while !stop.load(Ordering::Relaxed) && std::os::unix::process::parent_id() == parent {
+    let orphaned = || parent.is_some_and(|p| std::os::unix::process::parent_id() != p);
+    while !stop.load(Ordering::Relaxed) && !orphaned() {
         let trades = trades_closed(&paths.trades);
         let asked = paths.request.exists();
         let due = trades >= trained_at.unwrap_or(0) + every;
