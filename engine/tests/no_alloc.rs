@@ -243,3 +243,41 @@ fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
     assert_eq!(closed, 38, "every round trades once through the venue");
     assert_eq!(after - before, 0, "allocations over {closed} live round trips");
 }
+
+/// A model swap in the brain: the validated buffer comes in over the loader's ring, the old
+/// one goes back over the other, every LSTM state resets, and predictions run — all without
+/// allocating (the buffers were allocated by the loader at start).
+#[test]
+fn a_model_swap_and_the_predictions_after_it_allocate_nothing() {
+    use aegis::brain::student::{Student, Swap};
+    use aegis::model::{ModelLink, ModelMsg, ModelStats};
+    use aegis_wire::weights::ModelParams;
+    let (mut to_brain, incoming) = rtrb::RingBuffer::<ModelMsg>::new(4);
+    let (returns, mut spares) = rtrb::RingBuffer::<Box<ModelParams>>::new(4);
+    let mut student = Student::new(
+        ModelLink { incoming, returns, stats: std::sync::Arc::new(ModelStats::default()) },
+        20,
+    );
+    let model = |generation| {
+        let mut m = ModelParams::zeroed();
+        m.generation = generation;
+        m.values[aegis_wire::weights::offset::ENSEMBLE..][..3].copy_from_slice(&[1.0, 1.0, 1.0]);
+        Box::new(m)
+    };
+    let mut snapshot = aegis_analytics::FeatureSnapshot::neutral();
+    to_brain.push(ModelMsg::New(model(1))).unwrap();
+    assert!(matches!(student.check_swap(), Swap::Swapped(1)));
+    assert!(student.predict(0, &mut snapshot).is_some());
+    to_brain.push(ModelMsg::New(model(2))).unwrap();
+    let before = allocations();
+    let swapped = student.check_swap();
+    let mut predicted = 0;
+    for bar in 0..100 {
+        predicted += usize::from(student.predict(bar % 20, &mut snapshot).is_some());
+    }
+    let after = allocations();
+    assert!(matches!(swapped, Swap::Swapped(2)));
+    assert_eq!(predicted, 100);
+    assert_eq!(after - before, 0, "allocations during a swap and 100 predictions");
+    assert_eq!(spares.pop().map(|b| b.generation), Ok(1), "the old buffer went back to the loader");
+}
