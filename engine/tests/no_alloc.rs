@@ -254,10 +254,8 @@ fn a_model_swap_and_the_predictions_after_it_allocate_nothing() {
     use aegis_wire::weights::ModelParams;
     let (mut to_brain, incoming) = rtrb::RingBuffer::<ModelMsg>::new(4);
     let (returns, mut spares) = rtrb::RingBuffer::<Box<ModelParams>>::new(4);
-    let mut student = Student::new(
-        ModelLink { incoming, returns, stats: std::sync::Arc::new(ModelStats::default()) },
-        20,
-    );
+    let mut student =
+        Student::new(ModelLink { incoming, returns, stats: std::sync::Arc::new(ModelStats::default()) }, 20);
     let model = |generation| {
         let mut m = ModelParams::zeroed();
         m.generation = generation;
