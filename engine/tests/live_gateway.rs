@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::public;
+
 use aegis::credentials::ApiKey;
 use aegis::live::client::TradeClient;
 use aegis::live::gateway::{ExecReport, Gateway, GatewayLinks, GatewaySettings, GatewayStats, OrderIntent};
@@ -37,14 +39,6 @@ fn client(port: u16) -> TradeClient {
     c
 }
 
-fn public(port: u16, path: &str) -> Value {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
-    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
-
 /// The sim's symbols, in exchangeInfo's order.
 fn symbols(port: u16) -> Arc<SymbolTable> {
     let info = public(port, "/fapi/v1/exchangeInfo");
@@ -59,6 +53,17 @@ fn mid(port: u16, symbol: &str) -> f64 {
     let book = public(port, &format!("/fapi/v1/depth?symbol={symbol}&limit=5"));
     let level = |side: &str| book[side][0][0].as_str().unwrap().parse::<f64>().unwrap();
     (level("bids") + level("asks")) / 2.0
+}
+
+/// A sim with `extra` flags, its symbols, their names, and a stream holding the market
+/// moving (keep the last alive for the test's length).
+type Market = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
+fn market(extra: &[&str]) -> (u16, Arc<SymbolTable>, Vec<String>, Market) {
+    let port = sim(extra);
+    let table = symbols(port);
+    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
+    let moving = subscribe(port, &names[0]);
+    (port, table, names, moving)
 }
 
 /// Keeps the synthetic market moving (it starts when a client holds a stream).
@@ -169,10 +174,7 @@ fn flat(c: &mut TradeClient) -> bool {
 
 #[test]
 fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch() {
-    let port = sim(&[]);
-    let table = symbols(port);
-    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
-    let _market = subscribe(port, &names[0]);
+    let (port, table, names, _market) = market(&[]);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("orders.journal");
     let mut g = Running::start(port, table, Duration::from_secs(1_800), Some(journal.clone()));
@@ -245,10 +247,7 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
 #[test]
 fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
     // Kept alive every 300 ms, a 2 s listenKey never lapses.
-    let port = sim(&["--listen-key-ttl", "2s"]);
-    let table = symbols(port);
-    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
-    let _market = subscribe(port, &names[0]);
+    let (port, table, _, _market) = market(&["--listen-key-ttl", "2s"]);
     let kept = Running::start(port, table, Duration::from_millis(300), None);
     common::eventually("keep-alives spanning two lifetimes", || {
         kept.stats.keep_alives.load(Ordering::Relaxed) >= 14
@@ -257,9 +256,7 @@ fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
     kept.stop();
 
     // Never kept alive: it lapses, a new one is opened, and fills still arrive on it.
-    let port = sim(&["--listen-key-ttl", "2s"]);
-    let table = symbols(port);
-    let _market = subscribe(port, &names[0]);
+    let (port, table, names, _market) = market(&["--listen-key-ttl", "2s"]);
     let mut lapsing = Running::start(port, table, Duration::from_secs(1_800), None);
     common::eventually("the stream recovered", || {
         lapsing.stats.stream_recoveries.load(Ordering::Relaxed) >= 1
@@ -275,10 +272,7 @@ fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
 #[test]
 fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
     // Four new orders per 10 s: an entry and its two legs fit, the next trade's legs do not.
-    let port = sim(&["--order-limit-10s", "4"]);
-    let table = symbols(port);
-    let names: Vec<String> = table.iter().map(|(_, n)| n.to_string()).collect();
-    let _market = subscribe(port, &names[0]);
+    let (port, table, names, _market) = market(&["--order-limit-10s", "4"]);
     let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
     let mut c = client(port);
     g.send(open(1, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));

@@ -10,7 +10,7 @@ use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
 use aegis::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
 use aegis::live::sign::ServerClock;
 use aegis::live::user_stream::{UserEvent, UserStream};
-use common::start_sim;
+use common::{public, start_sim};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -50,16 +50,6 @@ fn client(base: &str, secret: &str) -> TradeClient {
     let mut c = TradeClient::new(base, ApiKey::new(KEY, secret, "the test"), None).unwrap();
     c.sync_clock().expect("server time");
     c
-}
-
-/// The public part of the exchange: exchangeInfo and the book's top (a subscriber must
-/// exist before the synthetic market starts moving, so the book is read over REST).
-fn public(port: u16, path: &str) -> Value {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
-    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
 }
 
 fn best(port: u16, symbol: &str) -> (f64, f64, f64) {

@@ -178,14 +178,12 @@ fn a_restart_reconciles_the_journal_with_what_the_exchange_holds() {
         client_id: ids.next_id(),
     };
     c.place_reduce_only(&close).unwrap();
-    let info: Vec<String> = {
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        let request =
-            aegis::rest::HttpRequest { method: "GET", path: "/fapi/v1/exchangeInfo", headers: &[], body: "" };
-        let (_, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
-        let v: Value = serde_json::from_str(&body).unwrap();
-        v["symbols"].as_array().unwrap().iter().map(|s| s["symbol"].as_str().unwrap().to_string()).collect()
-    };
+    let info: Vec<String> = common::public(port, "/fapi/v1/exchangeInfo")["symbols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["symbol"].as_str().unwrap().to_string())
+        .collect();
     let stranger = info.iter().find(|s| !held.iter().any(|h| &h.symbol == *s)).unwrap().clone();
     let by_hand = OrderRequest {
         symbol: stranger.clone(),

@@ -9,11 +9,9 @@ use aegis_wire::weights::{ModelParams, INPUTS, N_IN};
 /// `liquidity_grab`'s position among the model inputs.
 const LIQUIDITY_GRAB_INPUT: usize = 3;
 
-/// Per input: how much the test log-loss rises when that input's test values are shuffled
-/// (a fixed shuffle per input, so runs are repeatable).
-pub fn importance(model: &ModelParams, data: &Dataset) -> Vec<f64> {
-    let (p, up, _, _) = test_predictions(model, data, None);
-    let base = log_loss(&p, &up);
+/// Per input: how much the test log-loss rises above `base` (the model's own, unshuffled)
+/// when that input's test values are shuffled (a fixed shuffle per input, so runs repeat).
+pub fn importance(model: &ModelParams, data: &Dataset, base: f64) -> Vec<f64> {
     let tests: Vec<&[f64; 18]> = data
         .sequences
         .iter()

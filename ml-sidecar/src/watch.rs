@@ -99,7 +99,9 @@ pub fn run_once(
     let previous_report = serving
         .then(|| read_report(&paths.models.join(format!("model-{}.json", previous.generation))))
         .flatten();
-    let importance = drift::importance(&outcome.model, &data);
+    // The test log-loss the report already holds is the unshuffled baseline.
+    let base = outcome.report["test"]["log_loss"].as_f64().unwrap_or(f64::NAN);
+    let importance = drift::importance(&outcome.model, &data, base);
     let test_samples: Vec<f64> = data
         .sequences
         .iter()

@@ -301,8 +301,8 @@ impl Desk {
                     applied
                 }
                 ExecReport::Resized { id, qty } => {
-                    let applied = self.broker.venue_resize(id, qty);
-                    self.after((u64::MAX, 0, 0, 0));
+                    let mut applied = false;
+                    self.with_broker(|b, _| applied = b.venue_resize(id, qty));
                     applied
                 }
                 ExecReport::Cancelled { id } => {
@@ -558,14 +558,17 @@ impl Desk {
         self.after(before);
     }
 
-    /// What changes when a fill, close or funding payment happens (fills flip `filled`,
-    /// closes remove, fees and funding move the wallet).
-    fn account_key(&self) -> (u64, usize, usize, u64) {
-        let filled = self.broker.positions().iter().filter(|p| p.filled).count();
-        (self.broker.closed_trades(), self.broker.positions().len(), filled, self.broker.wallet().to_bits())
+    /// What changes when a fill, close, resize or funding payment happens (fills flip
+    /// `filled`, closes remove, a venue's resize moves the quantities, fees and funding move
+    /// the wallet).
+    fn account_key(&self) -> (u64, usize, usize, u64, u64) {
+        let positions = self.broker.positions();
+        let filled = positions.iter().filter(|p| p.filled).count();
+        let qty: f64 = positions.iter().map(|p| p.qty).sum();
+        (self.broker.closed_trades(), positions.len(), filled, self.broker.wallet().to_bits(), qty.to_bits())
     }
 
-    fn after(&mut self, before: (u64, usize, usize, u64)) {
+    fn after(&mut self, before: (u64, usize, usize, u64, u64)) {
         if self.account_key() != before {
             let mut positions = [None; SNAPSHOT_POSITIONS];
             for (slot, p) in positions.iter_mut().zip(self.broker.positions()) {

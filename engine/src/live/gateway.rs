@@ -402,7 +402,6 @@ impl Gateway {
                 h.qty = amount.abs();
                 self.report(ExecReport::Resized { id: h.id, qty: h.qty });
                 report.lines.push(format!("{name}: resized to the exchange's {}", h.qty));
-                self.cancel_legs(&h);
             }
             let open: Vec<&OrderState> = open_orders.iter().filter(|o| o.symbol == name).collect();
             let has = |role| open.iter().any(|o| o.client_id == client_id(h.id, role, 0));

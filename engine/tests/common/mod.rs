@@ -197,3 +197,13 @@ pub fn wait_for_line(child: &mut std::process::Child, prefix: &str) -> Option<St
     std::thread::spawn(move || for _ in lines {});
     found
 }
+
+/// `GET path` on exchange-sim's public REST (unsigned), as JSON; panics unless 200.
+#[allow(dead_code)] // used by some of the test crates sharing this module
+pub fn public(port: u16, path: &str) -> serde_json::Value {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
+    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
