@@ -11,7 +11,6 @@ use aegis::live::reconcile::{reconcile, resolve, Difference, JournalPosition, Un
 use aegis::live::sign::ServerClock;
 use aegis::live::user_stream::{UserEvent, UserStream};
 use common::{public, start_sim};
-use serde_json::Value;
 use std::time::Duration;
 
 const KEY: &str = "aegis-test-key-0123456789";
