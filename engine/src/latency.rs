@@ -34,6 +34,9 @@ pub struct StageLatency {
     pub brain_to_decision: Histogram<u64>,
     /// Shard read → decision (SPEC §11's wire-to-decision).
     pub wire_to_decision: Histogram<u64>,
+    /// Shard read → decision of the events that closed a 1m bar (features, the model's
+    /// swap check and prediction, the policy: the brain's heaviest events).
+    pub bar_close: Histogram<u64>,
     skip: u64,
     first_read_ns: u64,
     last_decision_ns: u64,
@@ -51,6 +54,7 @@ impl StageLatency {
             parsed_to_brain: histogram(),
             brain_to_decision: histogram(),
             wire_to_decision: histogram(),
+            bar_close: histogram(),
             skip: skip_events,
             first_read_ns: 0,
             last_decision_ns: 0,
@@ -90,6 +94,14 @@ impl StageLatency {
         self.last_decision_ns = s.decided_ns;
     }
 
+    /// Records the event [`Self::record`] just took as one that closed a bar (unless it
+    /// was still inside the skipped warm-up).
+    pub fn record_bar_close(&mut self, s: Stamps) {
+        if self.skip == 0 && !self.wire_to_decision.is_empty() {
+            self.bar_close.saturating_record(s.decided_ns.saturating_sub(s.read_ns));
+        }
+    }
+
     /// Events measured.
     pub fn events(&self) -> u64 {
         self.wire_to_decision.len()
@@ -113,6 +125,7 @@ impl StageLatency {
             "parsed_to_brain": percentiles(&self.parsed_to_brain),
             "brain_to_decision": percentiles(&self.brain_to_decision),
             "wire_to_decision": percentiles(&self.wire_to_decision),
+            "bar_close_wire_to_decision": percentiles(&self.bar_close),
         })
     }
 }
@@ -162,9 +175,13 @@ mod tests {
         let mut l = StageLatency::new(2);
         l.record(stamps(10));
         l.record(stamps(20));
+        l.record_bar_close(stamps(20));
         assert_eq!(l.events(), 0);
+        assert!(l.bar_close.is_empty(), "a skipped event is not a measured bar close");
         l.record(Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
+        l.record_bar_close(Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
         assert_eq!(l.events(), 1);
+        assert_eq!((l.bar_close.len(), l.bar_close.max()), (1, 200));
         assert_eq!(l.read_to_parsed.max(), 0);
         assert_eq!(l.parsed_to_brain.max(), 200);
     }

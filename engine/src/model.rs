@@ -29,6 +29,8 @@ pub struct ModelStats {
     pub rejected: AtomicU64,
     /// Generation the brain is serving (0: the teacher only).
     pub serving: AtomicU64,
+    /// Models the brain swapped in.
+    pub swaps: AtomicU64,
 }
 
 /// The brain's ends of the loader's rings.

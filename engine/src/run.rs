@@ -615,8 +615,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 desk_stats.open_positions.load(Ordering::Relaxed),
                 desk_stats.equity(),
             );
+            let phase = if desk_stats.phase.load(Ordering::Relaxed) == 1 { "student" } else { "teacher" };
+            let model = model_stats.as_ref().map_or(0, |m| m.serving.load(Ordering::Relaxed));
             eprintln!(
-                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs  trades {trades} (open {open})  equity {equity:.2}",
+                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs  trades {trades} (open {open})  equity {equity:.2}  {phase}, model {model}",
                 started.elapsed().as_secs_f64(),
                 events - last_events,
                 events,
@@ -672,6 +674,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let model_load =
         |f: fn(&crate::model::ModelStats) -> &AtomicU64| model_stats.as_ref().map_or(0, |m| load(f(m)));
     summary["model_generation"] = Value::from(model_load(|m| &m.serving));
+    summary["model_swaps"] = Value::from(model_load(|m| &m.swaps));
     // Refused by the loader, plus trained but not published by the sidecar (its journal).
     let not_published = config.data.dir.as_ref().map_or(0, |dir| {
         crate::ledger::read_journal(dir, "models")

@@ -1,6 +1,9 @@
-//! Training data: the experience log's bar samples, split walk-forward by time.
+//! Training data: the experience log's bar samples, split walk-forward by time, and its
+//! closed trades as extra training samples weighted by their reward (SPEC §7).
 
-use aegis_wire::experience::{capacity_of, BarSample, RingFileError, RingReader, SAMPLE_WORDS};
+use aegis_wire::experience::{
+    capacity_of, BarSample, RingFileError, RingReader, TradeExperience, SAMPLE_WORDS, TRADE_WORDS,
+};
 use aegis_wire::weights::{INPUTS, N_IN};
 use std::path::Path;
 
@@ -19,6 +22,18 @@ pub struct Sample {
     pub up: f32,
     /// The forward return.
     pub ret: f32,
+}
+
+/// A closed trade as a training sample: inputs at entry, whether the price went the way
+/// that paid a long, and the trade's weight (|reward|).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TradeSample {
+    /// The used features at entry, in [`INPUTS`] order.
+    pub x: [f32; N_IN],
+    /// 1 when a long would have won: a winning long or a losing short.
+    pub up: f32,
+    /// |reward| (SPEC §6): 1 for a small win or loss, up to 10 for a full stop.
+    pub weight: f32,
 }
 
 /// Which walk-forward part a sample belongs to.
@@ -43,6 +58,10 @@ pub struct Dataset {
     pub std: [f32; N_IN],
     /// The training part's share of up labels.
     pub base_rate: f32,
+    /// Open time of the first bar after the training part.
+    pub train_end_ms: i64,
+    /// Closed trades that ended before `train_end_ms`: extra training samples.
+    pub trades: Vec<TradeSample>,
 }
 
 impl Dataset {
@@ -53,6 +72,22 @@ impl Dataset {
             n[*part as usize] += 1;
         }
         n
+    }
+
+    /// Adds the trades that entered and ended inside the training part (a later exit would
+    /// carry what happened in validation or test into training); returns how many.
+    pub fn add_trades(&mut self, trades: &[TradeExperience]) -> usize {
+        let before = self.trades.len();
+        self.trades.extend(
+            trades.iter().filter(|t| t.exit_time_ms < self.train_end_ms && t.weight > 0.0).map(|t| {
+                TradeSample {
+                    x: std::array::from_fn(|k| t.features[INPUTS[k]] as f32),
+                    up: f32::from(u8::from((t.side > 0) == (t.reward > 0.0))),
+                    weight: t.weight as f32,
+                }
+            }),
+        );
+        self.trades.len() - before
     }
 
     /// `x` z-scored with the training statistics and clipped as the brain clips it.
@@ -84,15 +119,35 @@ pub const MIN_SAMPLES: usize = 300;
 /// Reads every bar sample held in the ring at `path`; samples with a non-finite feature or
 /// return are skipped (and counted in the second value).
 pub fn read_samples(path: &Path) -> Result<(Vec<BarSample>, usize), DataError> {
-    let capacity = capacity_of(path, SAMPLE_WORDS)?;
-    let ring = RingReader::<SAMPLE_WORDS>::open(path, capacity)?;
+    read_ring::<SAMPLE_WORDS, _>(path, BarSample::from_words, |s| {
+        s.forward_return.is_finite() && s.features.iter().all(|f| f.is_finite())
+    })
+}
+
+/// Reads every closed trade held in the ring at `path` (none when there is no file yet);
+/// trades with a non-finite feature or reward are skipped (and counted).
+pub fn read_trades(path: &Path) -> Result<(Vec<TradeExperience>, usize), DataError> {
+    if !path.exists() {
+        return Ok((Vec::new(), 0));
+    }
+    read_ring::<TRADE_WORDS, _>(path, TradeExperience::from_words, |t| {
+        t.reward.is_finite() && t.weight.is_finite() && t.features.iter().all(|f| f.is_finite())
+    })
+}
+
+fn read_ring<const W: usize, T>(
+    path: &Path,
+    decode: fn(&[u64; W]) -> T,
+    usable: fn(&T) -> bool,
+) -> Result<(Vec<T>, usize), DataError> {
+    let capacity = capacity_of(path, W)?;
+    let ring = RingReader::<W>::open(path, capacity)?;
     let mut out = Vec::new();
     let mut skipped = 0;
-    for n in ring.range() {
-        let Some(words) = ring.get(n) else { continue };
-        let s = BarSample::from_words(&words);
-        if s.forward_return.is_finite() && s.features.iter().all(|f| f.is_finite()) {
-            out.push(s);
+    for words in ring.range().filter_map(|n| ring.get(n)) {
+        let record = decode(&words);
+        if usable(&record) {
+            out.push(record);
         } else {
             skipped += 1;
         }
@@ -151,7 +206,7 @@ pub fn split(mut samples: Vec<BarSample>, train: f64, validation: f64) -> Result
     }
     let std = std.map(|v| if v.sqrt() > 1e-6 { v.sqrt() } else { 1.0 });
     let base_rate = training.iter().map(|s| s.up).sum::<f32>() / count;
-    Ok(Dataset { sequences, mean, std, base_rate })
+    Ok(Dataset { sequences, mean, std, base_rate, train_end_ms: train_end, trades: Vec::new() })
 }
 
 #[cfg(test)]
@@ -179,5 +234,33 @@ mod tests {
         assert!((d.mean[0] - 59.5).abs() < 1e-3, "the mean of minutes 0..120 only: {}", d.mean[0]);
         assert!((d.base_rate - 0.5).abs() < 1e-6);
         assert!(matches!(split(vec![sample(0, 1, 0.0)], 0.6, 0.2), Err(DataError::TooFew { .. })));
+    }
+
+    #[test]
+    fn only_trades_closed_inside_the_training_part_join_it_labelled_by_direction() {
+        let samples: Vec<BarSample> = (0..400).map(|m| sample(0, m, 0.01)).collect();
+        let mut d = split(samples, 0.6, 0.2).unwrap();
+        assert_eq!(d.train_end_ms, 240 * 60_000);
+        let trade = |id, side: i8, reward: f64, exit_minute: i64| TradeExperience {
+            trade_id: id,
+            symbol: 0,
+            entry_time_ms: 0,
+            exit_time_ms: exit_minute * 60_000,
+            side,
+            roi_pct: reward,
+            reward,
+            weight: reward.abs(),
+            features: [0.5; 18],
+        };
+        let trades = [
+            trade(1, 1, 8.0, 10),    // a winning long: up
+            trade(2, -1, -10.0, 20), // a losing short: up
+            trade(3, -1, 3.0, 30),   // a winning short: down
+            trade(4, 1, 5.0, 240),   // closed in validation: left out
+        ];
+        assert_eq!(d.add_trades(&trades), 3);
+        let got: Vec<(f32, f32)> = d.trades.iter().map(|t| (t.up, t.weight)).collect();
+        assert_eq!(got, [(1.0, 8.0), (1.0, 10.0), (0.0, 3.0)]);
+        assert_eq!(d.trades[0].x[0], 0.5);
     }
 }

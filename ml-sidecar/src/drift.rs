@@ -6,8 +6,10 @@ use crate::score::log_loss;
 use crate::train::test_predictions;
 use aegis_wire::weights::{ModelParams, INPUTS, N_IN};
 
-/// `liquidity_grab`'s position among the model inputs.
-const LIQUIDITY_GRAB_INPUT: usize = 3;
+/// `liquidity_grab`'s position among the model inputs (the same as in the feature vector:
+/// only `confidence_ensemble`, after it, is left out).
+const LIQUIDITY_GRAB_INPUT: usize = aegis_analytics::feature::LIQUIDITY_GRAB;
+const _: () = assert!(INPUTS[LIQUIDITY_GRAB_INPUT] == aegis_analytics::feature::LIQUIDITY_GRAB);
 
 /// Per input: how much the test log-loss rises above `base` (the model's own, unshuffled)
 /// when that input's test values are shuffled (a fixed shuffle per input, so runs repeat).
@@ -77,7 +79,7 @@ pub fn alerts(importance: &[f64], previous: Option<&[f64]>, grab_share: f64) -> 
             let share = if total > 0.0 { now.max(0.0) / total } else { 0.0 };
             let change = if before.abs() > 1e-12 { (now - before).abs() / before.abs() } else { 0.0 };
             if share >= 0.05 && change > 0.30 {
-                let name = aegis_wire::weights::INPUTS[k];
+                let name = aegis_analytics::feature::NAMES[aegis_wire::weights::INPUTS[k]];
                 out.push(DriftAlert {
                     level: "HIGH",
                     what: format!(
@@ -108,7 +110,10 @@ mod tests {
         let mut moved = imp.clone();
         moved[0] *= 2.0;
         let high = alerts(&moved, Some(&imp), 0.01);
-        assert!(high.iter().any(|a| a.level == "HIGH" && a.what.contains("feature 0")), "{high:?}");
+        assert!(
+            high.iter().any(|a| a.level == "HIGH" && a.what.contains("feature market_structure")),
+            "{high:?}"
+        );
         let mut v: Vec<f64> = (0..100).map(f64::from).collect();
         shuffle(&mut v, 1);
         let mut sorted = v.clone();

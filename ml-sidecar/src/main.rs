@@ -28,8 +28,8 @@ struct Common {
     /// libtorch threads (1 when sharing a small machine with the engine).
     #[arg(long, default_value_t = 1)]
     threads: i32,
-    /// LSTM training passes.
-    #[arg(long, default_value_t = 6)]
+    /// LSTM training passes (the best on validation is kept).
+    #[arg(long, default_value_t = 20)]
     lstm_epochs: usize,
 }
 

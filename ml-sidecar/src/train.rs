@@ -24,7 +24,8 @@ pub struct TrainConfig {
     pub lr_steps: usize,
     /// Full-batch Adam steps of the MLP.
     pub mlp_steps: usize,
-    /// Passes of truncated back-propagation over the LSTM's sequences.
+    /// Passes of truncated back-propagation over the LSTM's sequences (the one best on
+    /// validation is kept).
     pub lstm_epochs: usize,
     /// Bars per truncated back-propagation chunk (state carried between chunks).
     pub chunk: i64,
@@ -40,7 +41,7 @@ impl Default for TrainConfig {
             validation_share: 0.2,
             lr_steps: 300,
             mlp_steps: 400,
-            lstm_epochs: 6,
+            lstm_epochs: 20,
             chunk: 60,
             seed: 1,
         }
@@ -108,13 +109,222 @@ fn tensor_2d(rows: &[[f32; N_IN]], device: Device) -> Tensor {
     Tensor::from_slice(&flat).view([rows.len() as i64, N_IN as i64]).to_device(device)
 }
 
-/// BCE on column 0 against `up`, MSE on column 1 against `ret` (percent), weighted by `mask`.
-fn loss(out: &Tensor, up: &Tensor, ret: &Tensor, mask: &Tensor) -> Tensor {
+/// BCE on column 0 against `up` weighted by `weight`, plus MSE on column 1 against `ret`
+/// (percent) over the rows `ret_mask` selects; each a weighted mean.
+fn loss(out: &Tensor, up: &Tensor, ret: &Tensor, weight: &Tensor, ret_mask: &Tensor) -> Tensor {
     let logit = out.select(-1, 0);
     let predicted = out.select(-1, 1);
-    let bce = logit.binary_cross_entropy_with_logits::<&Tensor>(up, Some(mask), None, Reduction::Sum);
-    let mse = ((predicted - ret).square() * mask).sum(Kind::Float);
-    (bce + mse) / mask.sum(Kind::Float).clamp_min(1.0)
+    let bce = logit.binary_cross_entropy_with_logits::<&Tensor>(up, Some(weight), None, Reduction::Sum);
+    let mse = ((predicted - ret).square() * ret_mask).sum(Kind::Float);
+    bce / weight.sum(Kind::Float).clamp_min(1.0) + mse / ret_mask.sum(Kind::Float).clamp_min(1.0)
+}
+
+/// Flat rows for LR and MLP: normalised inputs, labels, returns (percent), BCE weights, and
+/// which rows have a return.
+struct Rows {
+    x: Tensor,
+    up: Tensor,
+    ret: Tensor,
+    weight: Tensor,
+    ret_mask: Tensor,
+}
+
+impl Rows {
+    /// The bar samples of `part`, in (symbol, time) order; with `trades`, also the closed
+    /// trades, weighted by |reward| and without a return (they have no forward return).
+    fn new(data: &Dataset, part: Part, trades: bool, device: Device) -> Self {
+        let (mut x, mut up, mut ret, mut weight, mut ret_mask) = (vec![], vec![], vec![], vec![], vec![]);
+        for (s, _) in data.sequences.iter().flatten().filter(|(_, p)| *p == part) {
+            x.push(data.normalise(&s.x));
+            up.push(s.up);
+            ret.push(s.ret * RETURN_SCALE);
+            weight.push(1.0);
+            ret_mask.push(1.0);
+        }
+        for t in data.trades.iter().filter(|_| trades) {
+            x.push(data.normalise(&t.x));
+            up.push(t.up);
+            ret.push(0.0);
+            weight.push(t.weight);
+            ret_mask.push(0.0);
+        }
+        let on_device = |v: &[f32]| Tensor::from_slice(v).to_device(device);
+        Self {
+            x: tensor_2d(&x, device),
+            up: on_device(&up),
+            ret: on_device(&ret),
+            weight: on_device(&weight),
+            ret_mask: on_device(&ret_mask),
+        }
+    }
+}
+
+/// Mean BCE of the logits in column 0 of `out` against `up`.
+fn bce(out: &Tensor, up: &Tensor) -> f64 {
+    let l = out.select(-1, 0).binary_cross_entropy_with_logits::<Tensor>(up, None, None, Reduction::Mean);
+    f64::try_from(&l).unwrap_or(f64::NAN)
+}
+
+/// The parameters a model had when its validation loss was lowest (early stopping: more
+/// steps only fit the training part's noise once validation stops improving).
+struct Best {
+    loss: f64,
+    at: usize,
+    params: Vec<(String, Tensor)>,
+}
+
+impl Best {
+    fn new() -> Self {
+        Self { loss: f64::INFINITY, at: 0, params: Vec::new() }
+    }
+
+    /// Keeps a copy of `vs` if `loss` (after `at` steps or epochs) is the lowest yet.
+    fn offer(&mut self, vs: &nn::VarStore, loss: f64, at: usize) {
+        if loss < self.loss {
+            self.loss = loss;
+            self.at = at;
+            self.params = vs.variables().into_iter().map(|(k, v)| (k, v.detach().copy())).collect();
+        }
+    }
+
+    /// Puts the kept parameters back into `vs`.
+    fn restore(&self, vs: &nn::VarStore) {
+        let mut live = vs.variables();
+        tch::no_grad(|| {
+            for (name, kept) in &self.params {
+                if let Some(v) = live.get_mut(name) {
+                    v.copy_(kept);
+                }
+            }
+        });
+    }
+}
+
+/// Full-batch Adam on `train`, checked on `validation` every 10 steps; ends on the best.
+fn fit_flat(
+    name: &str,
+    vs: &nn::VarStore,
+    forward: &dyn Fn(&Tensor) -> Tensor,
+    (steps, rate): (usize, f64),
+    (train, validation): (&Rows, &Rows),
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), TrainError> {
+    let mut opt = nn::Adam::default().build(vs, rate)?;
+    let mut best = Best::new();
+    let mut last = f64::NAN;
+    for step in 1..=steps {
+        let l = loss(&forward(&train.x), &train.up, &train.ret, &train.weight, &train.ret_mask);
+        opt.backward_step(&l);
+        last = f64::try_from(&l).unwrap_or(f64::NAN);
+        if step % 10 == 0 || step == steps {
+            best.offer(vs, bce(&tch::no_grad(|| forward(&validation.x)), &validation.up), step);
+        }
+    }
+    best.restore(vs);
+    progress(&format!(
+        "{name}: {steps} steps, training loss {last:.4}; kept step {} (validation log-loss {:.4})",
+        best.at, best.loss
+    ));
+    Ok(())
+}
+
+/// Every symbol's sequence as one batch row, padded at the end: inputs, labels, returns,
+/// and a mask per part.
+struct Sequences {
+    x: Tensor,
+    up: Tensor,
+    ret: Tensor,
+    masks: [Tensor; 3],
+    /// Steps up to the last training sample of any symbol.
+    train_end: i64,
+}
+
+impl Sequences {
+    fn new(data: &Dataset, device: Device) -> Self {
+        let t_max = data.sequences.iter().map(Vec::len).max().unwrap_or(0);
+        let s_n = data.sequences.len();
+        let mut xs = vec![0.0f32; s_n * t_max * N_IN];
+        let (mut ys, mut rs) = (vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max]);
+        let mut masks = [vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max]];
+        for (i, seq) in data.sequences.iter().enumerate() {
+            for (t, (s, part)) in seq.iter().enumerate() {
+                let at = i * t_max + t;
+                xs[at * N_IN..(at + 1) * N_IN].copy_from_slice(&data.normalise(&s.x));
+                ys[at] = s.up;
+                rs[at] = s.ret * RETURN_SCALE;
+                masks[*part as usize][at] = 1.0;
+            }
+        }
+        let shape = [s_n as i64, t_max as i64];
+        let on_device = |v: &[f32]| Tensor::from_slice(v).view(shape).to_device(device);
+        let train_end = data
+            .sequences
+            .iter()
+            .map(|q| q.iter().filter(|(_, p)| *p == Part::Train).count())
+            .max()
+            .unwrap_or(0) as i64;
+        Self {
+            x: Tensor::from_slice(&xs).view([s_n as i64, t_max as i64, N_IN as i64]).to_device(device),
+            up: on_device(&ys),
+            ret: on_device(&rs),
+            masks: masks.map(|m| on_device(&m)),
+            train_end,
+        }
+    }
+
+    /// The LSTM's outputs over every whole sequence from zero state.
+    fn run(&self, nets: &Nets) -> Tensor {
+        tch::no_grad(|| nets.lstm(&self.x, &nets.lstm_zero(self.x.size()[0])).0)
+    }
+
+    /// Logits of `out` at `part`'s positions, in (symbol, time) order.
+    fn logits_at(&self, out: &Tensor, part: Part) -> Tensor {
+        out.select(-1, 0).masked_select(&self.masks[part as usize].to_kind(Kind::Bool))
+    }
+}
+
+/// Truncated back-propagation in `chunk`-bar pieces with the state carried (detached)
+/// between them; checked on validation after every epoch; ends on the best epoch.
+fn fit_lstm(
+    nets: &Nets,
+    seq: &Sequences,
+    config: &TrainConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), TrainError> {
+    let mut opt = nn::Adam::default().build(&nets.lstm_vs, 0.01)?;
+    let mut best = Best::new();
+    let validation_up = seq.up.masked_select(&seq.masks[Part::Validation as usize].to_kind(Kind::Bool));
+    let t_max = seq.x.size()[1];
+    for epoch in 1..=config.lstm_epochs {
+        let mut state = nets.lstm_zero(seq.x.size()[0]);
+        let (mut total, mut chunks) = (0.0, 0);
+        let mut start = 0;
+        while start < seq.train_end {
+            let len = config.chunk.min(t_max - start);
+            let (out, next) = nets.lstm(&seq.x.narrow(1, start, len), &state);
+            let mask = seq.masks[Part::Train as usize].narrow(1, start, len);
+            let l = loss(&out, &seq.up.narrow(1, start, len), &seq.ret.narrow(1, start, len), &mask, &mask);
+            opt.backward_step(&l);
+            total += f64::try_from(&l).unwrap_or(f64::NAN);
+            chunks += 1;
+            // Truncated back-propagation: the state carries on, its history does not.
+            let (h, c) = &next.0;
+            state = nn::LSTMState((h.detach(), c.detach()));
+            start += len;
+        }
+        let logits = seq.logits_at(&seq.run(nets), Part::Validation);
+        let validation = bce(&logits.unsqueeze(-1), &validation_up);
+        best.offer(&nets.lstm_vs, validation, epoch);
+        progress(&format!(
+            "LSTM: epoch {epoch}/{}, {chunks} chunks of {} bars, mean loss {:.4}, validation log-loss {validation:.4}",
+            config.lstm_epochs,
+            config.chunk,
+            total / chunks.max(1) as f64
+        ));
+    }
+    best.restore(&nets.lstm_vs);
+    progress(&format!("LSTM: kept epoch {} (validation log-loss {:.4})", best.at, best.loss));
+    Ok(())
 }
 
 /// Trains, scores and decides. `previous` is the model serving now (scored on the same test
@@ -136,103 +346,29 @@ pub fn train(
         }
     }
     let nets = Nets::new(device);
-    // Flat training rows for LR and MLP.
-    let pick = |part: Part| -> (Vec<[f32; N_IN]>, Vec<f32>, Vec<f32>) {
-        let rows = data.sequences.iter().flatten().filter(|(_, p)| *p == part);
-        let mut x = Vec::new();
-        let (mut up, mut ret) = (Vec::new(), Vec::new());
-        for (s, _) in rows {
-            x.push(data.normalise(&s.x));
-            up.push(s.up);
-            ret.push(s.ret * RETURN_SCALE);
-        }
-        (x, up, ret)
-    };
-    let (x, up, ret) = pick(Part::Train);
-    let (x, up, ret) = (
-        tensor_2d(&x, device),
-        Tensor::from_slice(&up).to_device(device),
-        Tensor::from_slice(&ret).to_device(device),
-    );
-    let ones = up.ones_like();
-    for (name, vs, steps, rate) in [
-        ("logistic regression", &nets.lr_vs, config.lr_steps, 0.05),
-        ("MLP", &nets.mlp_vs, config.mlp_steps, 0.01),
-    ] {
-        let mut opt = nn::Adam::default().build(vs, rate)?;
-        let mut last = 0.0;
-        for _ in 0..steps {
-            let out = if name == "MLP" { nets.mlp(&x) } else { nets.logistic(&x) };
-            let l = loss(&out, &up, &ret, &ones);
-            opt.backward_step(&l);
-            last = f64::try_from(&l).unwrap_or(f64::NAN);
-        }
-        progress(&format!("{name}: {steps} steps, training loss {last:.4}"));
-    }
-    // The LSTM: every symbol's sequence as one batch row, padded at the end.
-    let t_max = data.sequences.iter().map(Vec::len).max().unwrap_or(0);
-    let s_n = data.sequences.len();
-    let mut xs = vec![0.0f32; s_n * t_max * N_IN];
-    let (mut ys, mut rs) = (vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max]);
-    let mut masks = [vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max], vec![0.0f32; s_n * t_max]];
-    for (i, seq) in data.sequences.iter().enumerate() {
-        for (t, (s, part)) in seq.iter().enumerate() {
-            let at = i * t_max + t;
-            xs[at * N_IN..(at + 1) * N_IN].copy_from_slice(&data.normalise(&s.x));
-            ys[at] = s.up;
-            rs[at] = s.ret * RETURN_SCALE;
-            masks[*part as usize][at] = 1.0;
-        }
-    }
-    let shape = [s_n as i64, t_max as i64];
-    let xs = Tensor::from_slice(&xs).view([s_n as i64, t_max as i64, N_IN as i64]).to_device(device);
-    let ys = Tensor::from_slice(&ys).view(shape).to_device(device);
-    let rs = Tensor::from_slice(&rs).view(shape).to_device(device);
-    let train_mask = Tensor::from_slice(&masks[0]).view(shape).to_device(device);
-    let train_end =
-        data.sequences.iter().map(|q| q.iter().filter(|(_, p)| *p == Part::Train).count()).max().unwrap_or(0)
-            as i64;
-    let mut opt = nn::Adam::default().build(&nets.lstm_vs, 0.01)?;
-    for epoch in 0..config.lstm_epochs {
-        let mut state = nets.lstm_zero(s_n as i64);
-        let (mut total, mut chunks) = (0.0, 0);
-        let mut start = 0;
-        while start < train_end {
-            let len = config.chunk.min(t_max as i64 - start);
-            let (out, next) = nets.lstm(&xs.narrow(1, start, len), &state);
-            let l = loss(
-                &out,
-                &ys.narrow(1, start, len),
-                &rs.narrow(1, start, len),
-                &train_mask.narrow(1, start, len),
-            );
-            opt.backward_step(&l);
-            total += f64::try_from(&l).unwrap_or(f64::NAN);
-            chunks += 1;
-            // Truncated back-propagation: the state carries on, its history does not.
-            let (h, c) = &next.0;
-            state = nn::LSTMState((h.detach(), c.detach()));
-            start += len;
-        }
-        progress(&format!(
-            "LSTM: epoch {}/{}, {chunks} chunks of {} bars, mean loss {:.4}",
-            epoch + 1,
-            config.lstm_epochs,
-            config.chunk,
-            total / chunks.max(1) as f64
-        ));
-    }
+    // LR and MLP also learn from closed trades, weighted by |reward|.
+    let train_rows = Rows::new(data, Part::Train, true, device);
+    let validation_rows = Rows::new(data, Part::Validation, false, device);
+    let rows = (&train_rows, &validation_rows);
+    fit_flat(
+        "logistic regression",
+        &nets.lr_vs,
+        &|x| nets.logistic(x),
+        (config.lr_steps, 0.05),
+        rows,
+        progress,
+    )?;
+    fit_flat("MLP", &nets.mlp_vs, &|x| nets.mlp(x), (config.mlp_steps, 0.01), rows, progress)?;
+    let seq = Sequences::new(data, device);
+    fit_lstm(&nets, &seq, config, progress)?;
     // Validation: each model's log-loss, the ensemble weights and the calibration.
-    let (vx, vup, _) = pick(Part::Validation);
-    let vx = tensor_2d(&vx, device);
-    let (lstm_all, _) = tch::no_grad(|| nets.lstm(&xs, &nets.lstm_zero(s_n as i64)));
-    let val_mask = Tensor::from_slice(&masks[1]).view(shape).to_device(device).to_kind(Kind::Bool);
     let logits =
         |t: Tensor| Vec::<f32>::try_from(&t.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
-    let lr_val = logits(tch::no_grad(|| nets.logistic(&vx)).select(1, 0));
-    let mlp_val = logits(tch::no_grad(|| nets.mlp(&vx)).select(1, 0));
-    // LSTM outputs at validation positions, in the same (symbol, time) order as `pick`.
-    let lstm_val = logits(lstm_all.select(-1, 0).masked_select(&val_mask));
+    let lr_val = logits(tch::no_grad(|| nets.logistic(&validation_rows.x)).select(1, 0));
+    let mlp_val = logits(tch::no_grad(|| nets.mlp(&validation_rows.x)).select(1, 0));
+    // LSTM outputs at validation positions, in the same (symbol, time) order as the rows.
+    let lstm_val = logits(seq.logits_at(&seq.run(&nets), Part::Validation));
+    let vup = Vec::<f32>::try_from(&validation_rows.up.to_device(Device::Cpu)).unwrap_or_default();
     let base = f64::from(data.base_rate);
     let base_ll = score::log_loss(&vec![base; vup.len()], &vup);
     let sig = |z: f32| 1.0 / (1.0 + (-f64::from(z)).exp());
@@ -291,7 +427,14 @@ pub fn train(
         "generation": generation,
         "device": format!("{device:?}"),
         "seconds": started.elapsed().as_secs_f64(),
-        "samples": {"train": counts[0], "validation": counts[1], "test": counts[2], "symbols": data.sequences.len()},
+        "samples": {
+            "train": counts[0],
+            "validation": counts[1],
+            "test": counts[2],
+            "symbols": data.sequences.len(),
+            "trades": data.trades.len(),
+            "trade_weight": data.trades.iter().map(|t| f64::from(t.weight)).sum::<f64>(),
+        },
         "validation": {
             "log_loss": {"lr": model_ll[0], "mlp": model_ll[1], "lstm": model_ll[2], "base_rate": base_ll},
             "ensemble_weights": {"lr": weights[0], "mlp": weights[1], "lstm": weights[2]},

@@ -2,7 +2,7 @@
 //! (read, train, report, publish or reject, drift), and the loop that runs it when 50 more
 //! trades have closed or when asked.
 
-use crate::data::{read_samples, split, DataError};
+use crate::data::{read_samples, read_trades, split, DataError};
 use crate::drift;
 use crate::train::{train, TrainConfig, TrainError};
 use aegis_journal::{FsyncPolicy, JournalFile};
@@ -93,7 +93,13 @@ pub fn run_once(
         samples.len(),
         config.device
     ));
-    let data = split(samples, config.train_share, config.validation_share)?;
+    let mut data = split(samples, config.train_share, config.validation_share)?;
+    let (trades, bad_trades) = read_trades(&paths.trades)?;
+    let used = data.add_trades(&trades);
+    progress(&format!(
+        "{used} of {} closed trades weigh into training ({bad_trades} skipped as not finite; the rest ended after it)",
+        trades.len()
+    ));
     let generation = writer.generation().max(previous.generation) + 1;
     let outcome = train(&data, config, serving.then_some(&previous), generation, progress)?;
     let previous_report = serving
@@ -107,7 +113,7 @@ pub fn run_once(
         .iter()
         .flatten()
         .filter(|(_, p)| *p == crate::data::Part::Test)
-        .map(|(s, _)| s.features[LIQUIDITY_GRAB])
+        .map(|(s, _)| s.features[aegis_analytics::feature::LIQUIDITY_GRAB])
         .collect();
     let grab_share =
         test_samples.iter().filter(|&&v| v > 0.0).count() as f64 / test_samples.len().max(1) as f64;
@@ -149,9 +155,6 @@ pub fn run_once(
     journal.sync().map_err(|e| io(&e))?;
     Ok(RunSummary { generation, published: outcome.publish, reason: outcome.reason, report: report_path })
 }
-
-/// `liquidity_grab`'s index in the feature vector.
-const LIQUIDITY_GRAB: usize = 3;
 
 fn read_report(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()

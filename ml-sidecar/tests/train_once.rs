@@ -1,9 +1,10 @@
 //! A small CPU training run through the real binary: an experience log whose labels follow
 //! one feature is learned, beats the base rate and is published (report, weights file,
-//! journal); a second run must beat the serving model to replace it; an experience log of
+//! journal), with the closed trades that ended inside the training part weighing in; a
+//! second run must beat the serving model to replace it; an experience log of
 //! another format version is refused with the reason and nothing is published.
 
-use aegis_wire::experience::{BarSample, RingWriter, SAMPLE_WORDS};
+use aegis_wire::experience::{BarSample, RingWriter, TradeExperience, SAMPLE_WORDS, TRADE_WORDS};
 use aegis_wire::weights::{ModelParams, WeightsReader};
 use serde_json::Value;
 use std::path::Path;
@@ -35,6 +36,33 @@ fn write_samples(data: &Path) {
     }
 }
 
+/// 30 closed trades, one every 10 minutes; the first 24 end before minute 240, where the
+/// training part ends (60 % of 400 minutes). Returns their total weight.
+fn write_trades(data: &Path) -> f64 {
+    let mut ring = RingWriter::<TRADE_WORDS>::open(&data.join("experience").join("trades.ring"), 64).unwrap();
+    let mut weight = 0.0;
+    for id in 0..30u64 {
+        let reward = [1.0, -3.0, 5.0, -10.0][id as usize % 4];
+        let exit_minute = id as i64 * 10 + 5;
+        if exit_minute < 240 {
+            weight += f64::abs(reward);
+        }
+        let trade = TradeExperience {
+            trade_id: id,
+            symbol: (id % 12) as u16,
+            entry_time_ms: (exit_minute - 3) * 60_000,
+            exit_time_ms: exit_minute * 60_000,
+            side: if id % 2 == 0 { 1 } else { -1 },
+            roi_pct: reward,
+            reward,
+            weight: f64::abs(reward),
+            features: [0.1; 18],
+        };
+        ring.append(&trade.to_words());
+    }
+    weight
+}
+
 fn train(data: &Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_aegis-sidecar"))
         .args(["train", "--once", "--cpu", "--lstm-epochs", "3", "--data-dir", data.to_str().unwrap()])
@@ -48,9 +76,11 @@ fn a_learnable_log_is_published_and_a_foreign_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_samples(&data);
+    let trade_weight = write_trades(&data);
     let (ok, log) = train(&data);
     assert!(ok, "{log}");
     assert!(log.contains("device Cpu"), "says which device: {log}");
+    assert!(log.contains("24 of 30 closed trades weigh into training"), "{log}");
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("models/model-1.json")).expect(&log))
             .unwrap();
@@ -62,6 +92,8 @@ fn a_learnable_log_is_published_and_a_foreign_one_is_refused() {
         assert!(test[key].is_f64(), "{key} in {test}");
     }
     assert!(report["samples"]["train"].as_u64().unwrap() > report["samples"]["test"].as_u64().unwrap());
+    assert_eq!(report["samples"]["trades"], 24);
+    assert_eq!(report["samples"]["trade_weight"].as_f64(), Some(trade_weight));
     assert_eq!(report["drift"]["importance"].as_array().unwrap().len(), 17);
     let mut model = ModelParams::zeroed();
     assert_eq!(

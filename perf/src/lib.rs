@@ -6,11 +6,13 @@
 //! - [`baseline`]: tokio + tokio-tungstenite + serde_json + a channel into the same brain.
 //! - [`owned`]: Binance payloads as owned serde structs (the baselines' parse).
 //! - [`cpu`]: CPU seconds per thread group and resident memory, from `/proc`.
+//! - [`model`]: a deterministic model for the hot-swap measurements.
 //! - [`report`]: markdown with the SPEC §11 bars, and the latency plot.
 
 pub mod baseline;
 pub mod cpu;
 pub mod feeder;
+pub mod model;
 pub mod owned;
 pub mod report;
 pub mod scenario;

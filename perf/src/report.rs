@@ -195,7 +195,33 @@ pub fn markdown(result: &Value) -> String {
         let _ = writeln!(md, "\n## Memory\n");
         let _ = writeln!(md, "{}", mem["note"].as_str().unwrap_or(""));
     }
-    let _ = writeln!(md, "\n## Weight hot-swap\n\n{}", result["hot_swap"]["note"].as_str().unwrap_or(""));
+    let swap = &result["hot_swap"];
+    let _ = writeln!(md, "\n## Weight hot-swap\n\n{}", swap["note"].as_str().unwrap_or(""));
+    if let Some(runs) = swap["runs"].as_array() {
+        let _ = writeln!(
+            md,
+            "\n| run | published | swaps | refused | all events p50 / p99 / p99.9 / max µs | bar closes (count) p50 / p99 / max µs |\n|---|---|---|---|---|---|"
+        );
+        for r in runs {
+            let (all, bars) = (&r["wire_to_decision"], &r["bar_close_wire_to_decision"]);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} / {} / {} / {} | ({}) {} / {} / {} |",
+                r["run"].as_str().unwrap_or(""),
+                r["published"],
+                r["swaps"],
+                r["refused"],
+                us(&all["p50_ns"]),
+                us(&all["p99_ns"]),
+                us(&all["p999_ns"]),
+                us(&all["max_ns"]),
+                bars["count"],
+                us(&bars["p50_ns"]),
+                us(&bars["p99_ns"]),
+                us(&bars["max_ns"]),
+            );
+        }
+    }
     md
 }
 

@@ -233,6 +233,8 @@ struct Core {
     lag_countdown: u32,
     latency: StageLatency,
     student: Option<student::Student>,
+    /// Bars closed so far (tells the latency which events closed one).
+    bars_closed: u64,
 }
 
 impl Brain {
@@ -264,6 +266,7 @@ impl Brain {
                 stats,
                 lag_countdown: 0,
                 student: None,
+                bars_closed: 0,
             },
         }
     }
@@ -395,11 +398,13 @@ impl Brain {
             let source = Source::Ring(index as u8);
             n += ring.drain(|r, parsed_ns| {
                 let receipt_ns = if clock == 0 { crate::clock::now_ns() } else { clock };
+                let bars_before = self.core.bars_closed;
                 self.core.apply(r, source);
                 clock = crate::clock::now_ns();
                 // Resync notices are not exchange events: not measured.
                 let read_ns = if r.event.kind().is_some() { r.header.recv_ns.to_native() } else { 0 };
-                self.core.measure(Stamps { read_ns, parsed_ns, receipt_ns, decided_ns: clock });
+                let closed_bar = self.core.bars_closed != bars_before;
+                self.core.measure(Stamps { read_ns, parsed_ns, receipt_ns, decided_ns: clock }, closed_bar);
             });
         }
         n += self.rest_results.drain(|r, _| self.core.apply(r, Source::Rest));
@@ -444,12 +449,16 @@ const MAX_TRADE_FILL_IDS: u64 = 5_000;
 const LAG_SAMPLE_EVERY: u32 = 64;
 
 impl Core {
-    /// Records an exchange event's stages; samples the read → brain delay for `lag_max_ns`.
-    fn measure(&mut self, stamps: Stamps) {
+    /// Records an exchange event's stages (and, if it closed a bar, its wire-to-decision
+    /// among bar closes); samples the read → brain delay for `lag_max_ns`.
+    fn measure(&mut self, stamps: Stamps, closed_bar: bool) {
         if stamps.read_ns == 0 {
             return; // not an exchange event, or no read time (history, tests)
         }
         self.latency.record(stamps);
+        if closed_bar {
+            self.latency.record_bar_close(stamps);
+        }
         self.lag_countdown = self.lag_countdown.wrapping_sub(1);
         if self.lag_countdown.is_multiple_of(LAG_SAMPLE_EVERY) {
             let lag = stamps.receipt_ns.saturating_sub(stamps.read_ns);
@@ -898,6 +907,7 @@ impl Core {
             }
         }
         self.stats.symbols[i].bars_closed.fetch_add(1, Ordering::Relaxed);
+        self.bars_closed += 1;
         let mut features = self.analyse(i, &bar);
         let view = match (self.student.as_mut(), features.as_mut()) {
             (Some(student), Some(snapshot)) => {

@@ -46,6 +46,7 @@ impl Student {
                     s.reset();
                 }
                 self.link.stats.serving.store(generation, Ordering::Relaxed);
+                self.link.stats.swaps.fetch_add(1, Ordering::Relaxed);
                 Swap::Swapped(generation)
             }
             Ok(ModelMsg::Refused(why)) => Swap::Refused(why),

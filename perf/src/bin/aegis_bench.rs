@@ -58,6 +58,9 @@ struct Args {
     /// Symbols of the memory scenario (0: skip it).
     #[arg(long)]
     memory_symbols: Option<usize>,
+    /// Models published during the hot-swap scenario's latency run (0: skip the scenario).
+    #[arg(long, default_value_t = 1_000)]
+    publishes: usize,
     /// Skip the shard, transport and ring-capacity sweeps.
     #[arg(long)]
     no_sweeps: bool,
@@ -193,6 +196,12 @@ fn main() -> anyhow::Result<()> {
             }
         }
     }
+    let hot_swap = if args.publishes > 0 {
+        eprintln!("aegis-bench: hot-swap scenario, {} publishes during the latency run", args.publishes);
+        run_hot_swap(&paced, &rest, &base, rate, cores, args.publishes)?
+    } else {
+        json!({ "measured": false, "note": "Skipped (--publishes 0)." })
+    };
     let memory = if memory_symbols > 0 {
         eprintln!("aegis-bench: memory scenario, {memory_symbols} symbols");
         Some(run_memory(memory_symbols, args.seed)?)
@@ -234,7 +243,7 @@ fn main() -> anyhow::Result<()> {
         "sweeps": sweeps,
         "idle_sweep": idle_sweep,
         "memory": memory,
-        "hot_swap": { "measured": false, "note": "Not measured: the weights file and its hot-swap arrive with the ML sidecar (issue 6). The harness gains the 1,000-publish stall distribution then." },
+        "hot_swap": hot_swap,
     });
     result["ratios"] = ratios(&result);
     result["bars"] = bars(&result, cores);
@@ -267,6 +276,7 @@ fn engine_config(
     v: &Variant,
     events: u64,
     cores: usize,
+    data_dir: Option<PathBuf>,
 ) -> RunConfig {
     let pinned = cores >= v.shards + 3;
     let idle = v.idle.unwrap_or(if pinned { Idle::Spin } else { Idle::Park });
@@ -302,7 +312,7 @@ fn engine_config(
         rotate_after: None,
         trading: aegis::brain::desk::TradingConfig::default(),
         flatten_on_shutdown: false,
-        data: aegis::ledger::DataConfig::default(),
+        data: aegis::ledger::DataConfig { dir: data_dir, ..Default::default() },
         latency_skip_events: skip_events(events),
         warm: Some(Arc::new(AtomicBool::new(false))),
         control_socket: None,
@@ -330,9 +340,22 @@ fn wait_until(what: &str, ready: impl Fn() -> bool) -> anyhow::Result<()> {
 }
 
 fn run_engine(s: &Scenario, rest: &str, v: &Variant, pace: Pace, cores: usize) -> anyhow::Result<EngineRun> {
+    run_engine_with_data(s, rest, v, pace, cores, None)
+}
+
+/// [`run_engine`] keeping its state in `data_dir` (journals, experience log, and the
+/// weights file its model loader watches).
+fn run_engine_with_data(
+    s: &Scenario,
+    rest: &str,
+    v: &Variant,
+    pace: Pace,
+    cores: usize,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<EngineRun> {
     let feeder = Feeder::start(&s.streams, &s.messages, pace)?;
     let ws = format!("ws://127.0.0.1:{}", feeder.port);
-    let config = engine_config(&ws, rest, s.symbols.clone(), v, s.messages.len() as u64, cores);
+    let config = engine_config(&ws, rest, s.symbols.clone(), v, s.messages.len() as u64, cores, data_dir);
     let warm = config.warm.clone().context("warm flag")?;
     let connections = s.connection_paths(v.shards, CHANNELS.len()).len();
     let sampler = CpuSampler::start();
@@ -382,6 +405,70 @@ fn run_baseline(s: &Scenario, pace: Pace) -> anyhow::Result<(baseline::BaselineR
     })?;
     let cpu_s = sampler.finish(&["base-"])[0].1;
     Ok((report, cpu_s))
+}
+
+/// The weight hot-swap's cost on the brain (SPEC §7): the paced latency run twice, each
+/// with a data directory and a model serving from the start — once quiet, once while a
+/// publisher thread writes `publishes` more models into the weights file, spread over the
+/// run. Compares every event's wire-to-decision and the bar-closing events' (where the
+/// brain takes a swap and predicts).
+fn run_hot_swap(
+    s: &Scenario,
+    rest: &str,
+    v: &Variant,
+    rate: f64,
+    cores: usize,
+    publishes: usize,
+) -> anyhow::Result<Value> {
+    let feed = Duration::from_secs_f64(s.messages.len() as f64 / rate);
+    let every = feed / publishes as u32;
+    let mut runs = Vec::new();
+    for (label, publishes) in [("quiet", 0), ("publishing", publishes)] {
+        let dir = std::env::temp_dir().join(format!("aegis-bench-swap-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let weights = dir.join("models").join("weights.bin");
+        std::fs::create_dir_all(dir.join("models"))?;
+        let mut writer = aegis_wire::weights::WeightsWriter::open(&weights)?;
+        writer.publish(&aegis_perf::model::sample_model(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let publisher = std::thread::Builder::new().name("bench-publisher".into()).spawn({
+            let stop = stop.clone();
+            move || {
+                let mut model = aegis_perf::model::sample_model(2);
+                let mut published = 0;
+                while published < publishes && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(every);
+                    model.generation += 1;
+                    writer.publish(&model);
+                    published += 1;
+                }
+                published
+            }
+        })?;
+        let run = run_engine_with_data(s, rest, v, Pace::Rate(rate), cores, Some(dir.clone()));
+        stop.store(true, Ordering::Relaxed);
+        let published = publisher.join().map_err(|_| anyhow::anyhow!("the publisher panicked"))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = run?;
+        runs.push(json!({
+            "run": label,
+            "published": published,
+            "swaps": run.summary["model_swaps"],
+            "refused": run.summary["models_rejected"],
+            "serving_at_end": run.summary["model_generation"],
+            "wire_to_decision": aegis::latency::percentiles(&run.latency.wire_to_decision),
+            "bar_close_wire_to_decision": aegis::latency::percentiles(&run.latency.bar_close),
+        }));
+    }
+    Ok(json!({
+        "measured": true,
+        "note": format!(
+            "The paced latency scenario ({} messages at {rate:.0}/s) twice with a model serving from the start: quiet, then with up to {publishes} more published one every {:.1} ms. The loader checks the file every 20 ms; the brain takes at most one model per closed bar. Bar closes are the events on which the brain takes a swap and steps the model.",
+            s.messages.len(),
+            every.as_secs_f64() * 1e3
+        ),
+        "runs": runs,
+    }))
 }
 
 /// Shard counts 1, 2, 4, … up to the cores, both transports, two ring capacities.
@@ -481,7 +568,7 @@ fn memory_child(args: &Args) -> anyhow::Result<()> {
             .collect();
     let variant = Variant { shards: 1, transport: TransportChoice::Mio, ring_capacity: 1 << 16, idle: None };
     let before = cpu::rss("self").map_or(0, |r| r.0);
-    let config = engine_config(ws, rest, symbols, &variant, args.child_events, 1);
+    let config = engine_config(ws, rest, symbols, &variant, args.child_events, 1, None);
     let warm = config.warm.clone().context("warm flag")?;
     let stop = Arc::new(AtomicBool::new(false));
     let engine = std::thread::spawn(move || aegis::run::run(config, stop));

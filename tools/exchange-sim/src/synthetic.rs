@@ -2,7 +2,8 @@
 //!
 //! Each symbol has its own generator (seed mixed with its index), so adding symbols never
 //! changes another symbol's flow. Per step: a price move shaped by the symbol's regime
-//! (range, trend, volatility burst, liquidity sweep), taker trades at the top of the book
+//! (range, trend, volatility burst, liquidity sweep — trends persist and most sweeps are
+//! followed by a move the other way, a structure a model can learn), taker trades at the top of the book
 //! (aggregated into aggTrades), one diff-depth update with contiguous `U`/`u`/`pu`, a
 //! bookTicker carrying the same `u` when the top changed; every second a kline update and a
 //! markPrice (funding every 8 h); at each minute the closed kline, which equals the trades it
@@ -19,6 +20,8 @@ use std::sync::Arc;
 pub const STEP_MS: i64 = 100;
 const MINUTE_MS: i64 = 60_000;
 const FUNDING_INTERVAL_MS: i64 = 8 * 3_600_000;
+/// How often a liquidity sweep is followed by a trend in the reversal direction.
+const SWEEP_FOLLOW_THROUGH: f64 = 0.6;
 /// Levels kept on each side of each synthetic book.
 pub const BOOK_LEVELS: i64 = 60;
 
@@ -443,7 +446,11 @@ impl SymbolSim {
             return;
         }
         let roll = self.rng.unit();
+        let follow_through = self.rng.unit() < SWEEP_FOLLOW_THROUGH;
         self.regime = match roll {
+            // A liquidity sweep is followed by a move the other way (SPEC §5's thesis).
+            _ if follow_through && self.regime == Regime::SweepDown => Regime::TrendUp,
+            _ if follow_through && self.regime == Regime::SweepUp => Regime::TrendDown,
             r if r < 0.35 => Regime::Range,
             r if r < 0.55 => Regime::TrendUp,
             r if r < 0.75 => Regime::TrendDown,
@@ -465,9 +472,12 @@ impl SymbolSim {
     /// step (history runs coarser steps).
     fn move_price(&mut self, scale: f64) {
         let sigma = self.sigma_ticks * scale.sqrt();
-        // Trends drift half a minute's volatility per minute; sweeps push ~2.5 minutes' worth
-        // down (or up) in the first 40 % of their minute, then recover past the start.
-        let per_step_drift = self.sigma_ticks * 0.02 * scale;
+        // Trends drift about a minute's volatility per minute, for 3–15 minutes: momentum
+        // persists enough for a model to learn (the 5-bar return correlates ≈ 0.3 with the
+        // previous 5 bars'). Sweeps push ~2.5 minutes' worth down (or up) in the first 40 %
+        // of their minute, then recover past the start.
+        let per_step_drift = self.sigma_ticks * 0.04 * scale;
+        let sweep_drift = self.sigma_ticks * 0.02 * scale;
         let elapsed = f64::from(self.regime_len - self.regime_steps_left.min(self.regime_len));
         let progress = elapsed / f64::from(self.regime_len.max(1));
         let (drift, vol) = match self.regime {
@@ -477,11 +487,9 @@ impl SymbolSim {
             Regime::Burst => (0.0, sigma * 3.0),
             // A sweep: a sharp push through the recent extreme, then a recovery past it.
             Regime::SweepDown => {
-                (if progress < 0.4 { -per_step_drift * 12.0 } else { per_step_drift * 10.0 }, sigma)
+                (if progress < 0.4 { -sweep_drift * 12.0 } else { sweep_drift * 10.0 }, sigma)
             }
-            Regime::SweepUp => {
-                (if progress < 0.4 { per_step_drift * 12.0 } else { -per_step_drift * 10.0 }, sigma)
-            }
+            Regime::SweepUp => (if progress < 0.4 { sweep_drift * 12.0 } else { -sweep_drift * 10.0 }, sigma),
         };
         let delta = (drift + vol * self.rng.normal()).round() as i64;
         self.bid_top = (self.bid_top + delta).max(BOOK_LEVELS + 10);
