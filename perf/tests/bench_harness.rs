@@ -1,5 +1,6 @@
-//! `aegis-bench` end to end on a tiny scenario: both pipelines see every message, the result
-//! JSON has the keys the issue names, and the report and plot are written.
+//! `aegis-bench` end to end on a tiny scenario: both pipelines see every message, the
+//! hot-swap scenario runs, the result JSON has the keys the issues name, and the report and
+//! plot are written.
 
 use serde_json::Value;
 use std::process::Command;
@@ -48,6 +49,18 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
         assert_eq!(s["engine"]["latency"]["wire_to_decision"]["count"].as_u64().unwrap(), measured);
         assert_eq!(s["baseline"]["latency"]["wire_to_decision"]["count"].as_u64().unwrap(), measured);
     }
+    // Hot swap: the latency scenario again, quiet and while models are published; every
+    // event measured in both, and no more swaps than models on offer.
+    let swap = &r["hot_swap"];
+    assert_eq!(swap["measured"], true, "{swap}");
+    let runs = swap["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!((runs[0]["run"].as_str(), runs[0]["published"].as_u64()), (Some("quiet"), Some(0)));
+    assert!(runs[1]["published"].as_u64().unwrap() > 0, "{swap}");
+    for run in runs {
+        assert_eq!(run["wire_to_decision"]["count"].as_u64(), Some(3000 - 3000 / 20), "{run}");
+        assert!(run["swaps"].as_u64().unwrap() <= run["published"].as_u64().unwrap() + 1, "{run}");
+    }
     let mem = &r["memory"];
     assert_eq!(mem["symbols"], 30);
     assert!(mem["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{mem}");
@@ -55,6 +68,7 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
     assert!(bars.iter().any(|b| b["what"].as_str().unwrap().contains("p99 against the baseline")));
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("SPEC §11 bars") && report.contains("baseline: wire_to_decision"));
+    assert!(report.contains("| publishing |"), "the hot-swap table");
     let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("baseline"));
 }

@@ -473,7 +473,7 @@ impl SymbolSim {
     fn move_price(&mut self, scale: f64) {
         let sigma = self.sigma_ticks * scale.sqrt();
         // Trends drift about a minute's volatility per minute, for 3–15 minutes: momentum
-        // persists enough for a model to learn (the 5-bar return correlates ≈ 0.3 with the
+        // persists enough for a model to learn (the 5-bar return correlates ≈ 0.35 with the
         // previous 5 bars'). Sweeps push ~2.5 minutes' worth down (or up) in the first 40 %
         // of their minute, then recover past the start.
         let per_step_drift = self.sigma_ticks * 0.04 * scale;
