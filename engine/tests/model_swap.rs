@@ -1,7 +1,9 @@
 //! The learned model's hot swap end to end: `aegis run` (no sidecar) with a model published
 //! into its weights file by another writer — the loader validates it, the brain swaps it in,
 //! the student takes over once the teacher's trades are in, and a NaN model published next
-//! is refused with an alert while the old one keeps serving.
+//! is refused with an alert while the old one keeps serving. And the whole learning loop on
+//! the default config: the teacher's trades pay for a training run in the sidecar, whose
+//! model beats the base rate, is published and swapped in, and the student trades on it.
 
 mod common;
 
@@ -111,4 +113,59 @@ fn the_sidecar_starts_with_the_engine_and_goes_when_it_is_killed() {
     child.kill().unwrap();
     child.wait().unwrap();
     common::eventually("the orphaned sidecar gone", || !proc.exists());
+}
+
+/// SPEC §7's loop on the embedded default config, sidecar included: 50 teacher trades, a
+/// training run that beats the base rate, generation 1 published and served, then trades
+/// the student opened on the model's say.
+#[test]
+fn teacher_trades_pay_for_a_published_model_that_the_student_then_trades_on() {
+    let sidecar = Path::new(env!("CARGO_BIN_EXE_aegis")).with_file_name("aegis-sidecar");
+    assert!(
+        sidecar.exists(),
+        "{} is built by the workspace's tests (`cargo test` at the root)",
+        sidecar.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let text = aegis::config::DEFAULT_CONFIG
+        .replace("\nsidecar = \"\"", &format!("\nsidecar = \"{}\"", sidecar.display()));
+    std::fs::write(&config, text).unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("ctl.sock");
+    let summary = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["run", "--quiet", "--for", "400s", "--config", config.to_str().unwrap()])
+        .args(["--data-dir", data.to_str().unwrap(), "--control-socket", socket.to_str().unwrap()])
+        .args(["--summary", summary.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(common::wait_for_line(&mut child, "aegis: control socket").is_some());
+    let limit = std::time::Duration::from_secs(300);
+    common::eventually_within("a published model serving", limit, || {
+        ctl(&socket, "model")["model_generation"].as_u64() >= Some(1)
+    });
+    let trades = || -> Vec<Value> {
+        aegis::ledger::read_journal(&data, "trades").unwrap().into_iter().filter_map(Result::ok).collect()
+    };
+    common::eventually_within("a closed trade the student opened", limit, || {
+        trades().iter().any(|t| t["rule"] == "model")
+    });
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(child.wait().unwrap().success());
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("models/model-1.json")).unwrap()).unwrap();
+    assert_eq!(report["published"], true, "{report}");
+    let test = &report["test"];
+    assert!(test["log_loss"].as_f64() < test["base_rate_log_loss"].as_f64(), "{test}");
+    assert!(report["samples"]["trades"].as_u64() > Some(0), "closed trades weighed in: {report}");
+    let trades = trades();
+    let first_student = trades.iter().position(|t| t["rule"] == "model").unwrap();
+    assert!(first_student >= 50, "the teacher's 50 trades came first: student trade at {first_student}");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["phase"], "student", "{summary}");
+    assert!(summary["model_generation"].as_u64() >= Some(1), "{summary}");
+    assert!(summary["model_swaps"].as_u64() >= Some(1), "{summary}");
 }

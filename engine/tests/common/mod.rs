@@ -180,8 +180,13 @@ pub fn aegisctl_json(socket: &std::path::Path, args: &[&str]) -> Result<serde_js
 }
 
 /// Waits for `what` to hold on a live engine (polled every 100 ms, at most two minutes).
-pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(what, std::time::Duration::from_secs(120), check);
+}
+
+/// [`eventually`] with another limit.
+pub fn eventually_within(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
     while !check() {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(100));
