@@ -30,26 +30,52 @@ fn ctl(socket: &Path, what: &str) -> Value {
     common::aegisctl_json(socket, &[what]).unwrap()
 }
 
+/// An `aegis run` on `config_text` for at most `run_for`, with its data dir, control socket
+/// and summary under `dir`; returned once its control socket listens.
+struct Engine {
+    child: std::process::Child,
+    data: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    summary: std::path::PathBuf,
+}
+
+impl Engine {
+    fn start(dir: &Path, config_text: &str, run_for: &str) -> Self {
+        let config = dir.join("config.toml");
+        std::fs::write(&config, config_text).unwrap();
+        let (data, socket, summary) = (dir.join("data"), dir.join("ctl.sock"), dir.join("summary.json"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
+            .args(["run", "--quiet", "--for", run_for, "--config", config.to_str().unwrap()])
+            .args(["--data-dir", data.to_str().unwrap(), "--control-socket", socket.to_str().unwrap()])
+            .args(["--summary", summary.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(common::wait_for_line(&mut child, "aegis: control socket").is_some());
+        Self { child, data, socket, summary }
+    }
+
+    /// Stops it with SIGINT; its summary.
+    fn stop(mut self) -> Value {
+        assert!(Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+        assert!(self.child.wait().unwrap().success());
+        serde_json::from_str(&std::fs::read_to_string(&self.summary).unwrap()).unwrap()
+    }
+}
+
 #[test]
 fn a_published_model_is_swapped_in_the_student_trades_and_a_nan_model_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
     let text = aegis::config::DEFAULT_CONFIG
         .replace("\nspawn_sidecar = true", "\nspawn_sidecar = false")
         .replace("\nteacher_trades = 50", "\nteacher_trades = 3");
     assert!(text.contains("spawn_sidecar = false") && text.contains("teacher_trades = 3"));
-    std::fs::write(&config, text).unwrap();
-    let data = dir.path().join("data");
-    let socket = dir.path().join("ctl.sock");
-    let summary = dir.path().join("summary.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
-        .args(["run", "--quiet", "--for", "200s", "--config", config.to_str().unwrap()])
-        .args(["--data-dir", data.to_str().unwrap(), "--control-socket", socket.to_str().unwrap()])
-        .args(["--summary", summary.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(common::wait_for_line(&mut child, "aegis: control socket").is_some());
+    let engine = Engine::start(dir.path(), &text, "200s");
+    let (data, socket) = (engine.data.clone(), engine.socket.clone());
     assert_eq!(ctl(&socket, "model")["model_generation"], 0, "the teacher alone at first");
 
     let mut writer = WeightsWriter::open(&data.join("models").join("weights.bin")).unwrap();
@@ -75,9 +101,7 @@ fn a_published_model_is_swapped_in_the_student_trades_and_a_nan_model_is_refused
             .any(|a| a.as_ref().is_ok_and(|a| a["what"].as_str().unwrap().contains("NaN")))
     });
 
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    assert!(child.wait().unwrap().success());
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let summary = engine.stop();
     assert_eq!(summary["model_generation"], 1, "{summary}");
     assert_eq!(summary["models_rejected"], 1, "{summary}");
     assert_eq!(summary["phase"], "student");
@@ -127,21 +151,10 @@ fn teacher_trades_pay_for_a_published_model_that_the_student_then_trades_on() {
         sidecar.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
     let text = aegis::config::DEFAULT_CONFIG
         .replace("\nsidecar = \"\"", &format!("\nsidecar = \"{}\"", sidecar.display()));
-    std::fs::write(&config, text).unwrap();
-    let data = dir.path().join("data");
-    let socket = dir.path().join("ctl.sock");
-    let summary = dir.path().join("summary.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
-        .args(["run", "--quiet", "--for", "400s", "--config", config.to_str().unwrap()])
-        .args(["--data-dir", data.to_str().unwrap(), "--control-socket", socket.to_str().unwrap()])
-        .args(["--summary", summary.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(common::wait_for_line(&mut child, "aegis: control socket").is_some());
+    let engine = Engine::start(dir.path(), &text, "400s");
+    let (data, socket) = (engine.data.clone(), engine.socket.clone());
     let limit = std::time::Duration::from_secs(300);
     common::eventually_within("a published model serving", limit, || {
         ctl(&socket, "model")["model_generation"].as_u64() >= Some(1)
@@ -152,8 +165,7 @@ fn teacher_trades_pay_for_a_published_model_that_the_student_then_trades_on() {
     common::eventually_within("a closed trade the student opened", limit, || {
         trades().iter().any(|t| t["rule"] == "model")
     });
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    assert!(child.wait().unwrap().success());
+    let summary = engine.stop();
 
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("models/model-1.json")).unwrap()).unwrap();
@@ -164,7 +176,6 @@ fn teacher_trades_pay_for_a_published_model_that_the_student_then_trades_on() {
     let trades = trades();
     let first_student = trades.iter().position(|t| t["rule"] == "model").unwrap();
     assert!(first_student >= 50, "the teacher's 50 trades came first: student trade at {first_student}");
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(summary["phase"], "student", "{summary}");
     assert!(summary["model_generation"].as_u64() >= Some(1), "{summary}");
     assert!(summary["model_swaps"].as_u64() >= Some(1), "{summary}");
