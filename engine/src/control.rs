@@ -536,7 +536,7 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
                 None => Vec::new(),
             };
             Ok(json!({
-                "phase": if load(&ctx.desk.phase) == 1 { "student" } else { "teacher" },
+                "phase": ctx.desk.phase_name(),
                 "model_generation": model(|m| &m.serving),
                 "models_rejected": model(|m| &m.rejected),
                 "history": history,
@@ -600,7 +600,7 @@ fn status(ctx: &ControlContext) -> Value {
         "open_positions": load(&d.open_positions),
         "pnl": d.pnl(),
         "equity": d.equity(),
-        "phase": if load(&d.phase) == 1 { "student" } else { "teacher" },
+        "phase": d.phase_name(),
         "paused": load(&d.paused) == 1,
         "alerts": load(&d.alerts),
         "watchdog_alerts": load(&ctx.watchdog_alerts),

@@ -67,11 +67,12 @@ impl StageLatency {
         self.shared = Some(shared);
     }
 
-    /// Records one event (stamps out of order, such as a clock read before a parse, count as 0).
-    pub fn record(&mut self, s: Stamps) {
+    /// Records one event (stamps out of order, such as a clock read before a parse, count as
+    /// 0); false while it was still inside the skipped warm-up.
+    pub fn record(&mut self, s: Stamps) -> bool {
         if self.skip > 0 {
             self.skip -= 1;
-            return;
+            return false;
         }
         let stages = [
             s.parsed_ns.saturating_sub(s.read_ns),
@@ -92,14 +93,12 @@ impl StageLatency {
             self.first_read_ns = s.read_ns;
         }
         self.last_decision_ns = s.decided_ns;
+        true
     }
 
-    /// Records the event [`Self::record`] just took as one that closed a bar (unless it
-    /// was still inside the skipped warm-up).
+    /// Records an event [`Self::record`] measured as one that also closed a bar.
     pub fn record_bar_close(&mut self, s: Stamps) {
-        if self.skip == 0 && !self.wire_to_decision.is_empty() {
-            self.bar_close.saturating_record(s.decided_ns.saturating_sub(s.read_ns));
-        }
+        self.bar_close.saturating_record(s.decided_ns.saturating_sub(s.read_ns));
     }
 
     /// Events measured.
@@ -174,12 +173,16 @@ mod tests {
     fn warm_up_events_are_skipped_and_backwards_stamps_count_as_zero() {
         let mut l = StageLatency::new(2);
         l.record(stamps(10));
-        l.record(stamps(20));
-        l.record_bar_close(stamps(20));
+        // A bar close is recorded only for an event `record` measured (as the brain does).
+        let record_closing = |l: &mut StageLatency, s: Stamps| {
+            if l.record(s) {
+                l.record_bar_close(s);
+            }
+        };
+        record_closing(&mut l, stamps(20));
         assert_eq!(l.events(), 0);
         assert!(l.bar_close.is_empty(), "a skipped event is not a measured bar close");
-        l.record(Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
-        l.record_bar_close(Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
+        record_closing(&mut l, Stamps { read_ns: 500, parsed_ns: 400, receipt_ns: 600, decided_ns: 700 });
         assert_eq!(l.events(), 1);
         assert_eq!((l.bar_close.len(), l.bar_close.max()), (1, 200));
         assert_eq!(l.read_to_parsed.max(), 0);

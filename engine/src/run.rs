@@ -615,7 +615,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
                 desk_stats.open_positions.load(Ordering::Relaxed),
                 desk_stats.equity(),
             );
-            let phase = if desk_stats.phase.load(Ordering::Relaxed) == 1 { "student" } else { "teacher" };
+            let phase = desk_stats.phase_name();
             let model = model_stats.as_ref().map_or(0, |m| m.serving.load(Ordering::Relaxed));
             eprintln!(
                 "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs  trades {trades} (open {open})  equity {equity:.2}  {phase}, model {model}",
@@ -656,7 +656,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["trades_closed"] = Value::from(load(&d.trades_closed));
     summary["pnl"] = Value::from(d.pnl());
     summary["equity"] = Value::from(d.equity());
-    summary["phase"] = Value::from(if load(&d.phase) == 1 { "student" } else { "teacher" });
+    summary["phase"] = Value::from(d.phase_name());
     summary["signals"] = Value::from(load(&d.signals));
     summary["signals_not_taken"] = Value::from(load(&d.signals_not_taken));
     summary["open_positions"] = Value::from(load(&d.open_positions));

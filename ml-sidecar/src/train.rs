@@ -159,9 +159,9 @@ impl Rows {
     }
 }
 
-/// Mean BCE of the logits in column 0 of `out` against `up`.
-fn bce(out: &Tensor, up: &Tensor) -> f64 {
-    let l = out.select(-1, 0).binary_cross_entropy_with_logits::<Tensor>(up, None, None, Reduction::Mean);
+/// Mean BCE of `logits` against `up`.
+fn bce(logits: &Tensor, up: &Tensor) -> f64 {
+    let l = logits.binary_cross_entropy_with_logits::<Tensor>(up, None, None, Reduction::Mean);
     f64::try_from(&l).unwrap_or(f64::NAN)
 }
 
@@ -217,7 +217,8 @@ fn fit_flat(
         opt.backward_step(&l);
         last = f64::try_from(&l).unwrap_or(f64::NAN);
         if step % 10 == 0 || step == steps {
-            best.offer(vs, bce(&tch::no_grad(|| forward(&validation.x)), &validation.up), step);
+            let logits = tch::no_grad(|| forward(&validation.x)).select(-1, 0);
+            best.offer(vs, bce(&logits, &validation.up), step);
         }
     }
     best.restore(vs);
@@ -277,9 +278,15 @@ impl Sequences {
         tch::no_grad(|| nets.lstm(&self.x, &nets.lstm_zero(self.x.size()[0])).0)
     }
 
-    /// Logits of `out` at `part`'s positions, in (symbol, time) order.
-    fn logits_at(&self, out: &Tensor, part: Part) -> Tensor {
-        out.select(-1, 0).masked_select(&self.masks[part as usize].to_kind(Kind::Bool))
+    /// The values of a `[symbols, steps]` tensor at `part`'s positions, in (symbol, time)
+    /// order (the order of [`Rows`]).
+    fn at(&self, t: &Tensor, part: Part) -> Tensor {
+        t.masked_select(&self.masks[part as usize].to_kind(Kind::Bool))
+    }
+
+    /// The LSTM's logits at `part`'s positions, from zero state over whole sequences.
+    fn logits_at(&self, nets: &Nets, part: Part) -> Tensor {
+        self.at(&self.run(nets).select(-1, 0), part)
     }
 }
 
@@ -293,7 +300,7 @@ fn fit_lstm(
 ) -> Result<(), TrainError> {
     let mut opt = nn::Adam::default().build(&nets.lstm_vs, 0.01)?;
     let mut best = Best::new();
-    let validation_up = seq.up.masked_select(&seq.masks[Part::Validation as usize].to_kind(Kind::Bool));
+    let validation_up = seq.at(&seq.up, Part::Validation);
     let t_max = seq.x.size()[1];
     for epoch in 1..=config.lstm_epochs {
         let mut state = nets.lstm_zero(seq.x.size()[0]);
@@ -312,8 +319,7 @@ fn fit_lstm(
             state = nn::LSTMState((h.detach(), c.detach()));
             start += len;
         }
-        let logits = seq.logits_at(&seq.run(nets), Part::Validation);
-        let validation = bce(&logits.unsqueeze(-1), &validation_up);
+        let validation = bce(&seq.logits_at(nets, Part::Validation), &validation_up);
         best.offer(&nets.lstm_vs, validation, epoch);
         progress(&format!(
             "LSTM: epoch {epoch}/{}, {chunks} chunks of {} bars, mean loss {:.4}, validation log-loss {validation:.4}",
@@ -367,7 +373,7 @@ pub fn train(
     let lr_val = logits(tch::no_grad(|| nets.logistic(&validation_rows.x)).select(1, 0));
     let mlp_val = logits(tch::no_grad(|| nets.mlp(&validation_rows.x)).select(1, 0));
     // LSTM outputs at validation positions, in the same (symbol, time) order as the rows.
-    let lstm_val = logits(seq.logits_at(&seq.run(&nets), Part::Validation));
+    let lstm_val = logits(seq.logits_at(&nets, Part::Validation));
     let vup = Vec::<f32>::try_from(&validation_rows.up.to_device(Device::Cpu)).unwrap_or_default();
     let base = f64::from(data.base_rate);
     let base_ll = score::log_loss(&vec![base; vup.len()], &vup);

@@ -160,6 +160,15 @@ impl DeskStats {
     pub fn equity(&self) -> f64 {
         f64::from_bits(self.equity.load(Ordering::Relaxed))
     }
+
+    /// Who decides: `"teacher"` or `"student"`.
+    pub fn phase_name(&self) -> &'static str {
+        if self.phase.load(Ordering::Relaxed) == 1 {
+            "student"
+        } else {
+            "teacher"
+        }
+    }
 }
 
 /// A bar as the labeller keeps it: open time, close, features, and whether it was live.

@@ -455,8 +455,7 @@ impl Core {
         if stamps.read_ns == 0 {
             return; // not an exchange event, or no read time (history, tests)
         }
-        self.latency.record(stamps);
-        if closed_bar {
+        if self.latency.record(stamps) && closed_bar {
             self.latency.record_bar_close(stamps);
         }
         self.lag_countdown = self.lag_countdown.wrapping_sub(1);
