@@ -2,9 +2,9 @@
 //! brain receipt → decision, and read → decision end to end, as HdrHistograms the brain
 //! thread keeps. Recording adds into counts sized at start: no allocation, no lock.
 
-use crate::metrics::SharedStages;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Largest latency a histogram tells apart from "more" (60 s, in ns).
@@ -144,6 +144,79 @@ pub fn percentiles(h: &Histogram<u64>) -> Value {
     })
 }
 
+/// Buckets per stage: upper bounds 2^7 ns (128 ns) … 2^30 ns (≈ 1.07 s), then +Inf.
+const BUCKETS: usize = 24;
+/// The first bucket's bound is 2^FIRST_POW ns.
+const FIRST_POW: u32 = 7;
+
+/// The stages, in `SharedStages` order, as their `stage` label.
+pub const STAGES: [&str; 4] = ["read_to_parsed", "parsed_to_brain", "brain_to_decision", "wire_to_decision"];
+
+/// One stage's histogram.
+#[derive(Debug, Default)]
+struct Buckets {
+    counts: [AtomicU64; BUCKETS + 1],
+    sum_ns: AtomicU64,
+}
+
+/// The brain's latency histograms as the metrics endpoint reads them.
+#[derive(Debug, Default)]
+pub struct SharedStages {
+    stages: [Buckets; 4],
+}
+
+impl SharedStages {
+    /// Adds one observation of `ns` to `stage` (one writer only: the brain).
+    pub fn record(&self, stage: usize, ns: u64) {
+        let Some(b) = self.stages.get(stage) else { return };
+        let index = (64 - ns.saturating_sub(1).leading_zeros()).saturating_sub(FIRST_POW) as usize;
+        let slot = &b.counts[index.min(BUCKETS)];
+        slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        b.sum_ns.store(b.sum_ns.load(Ordering::Relaxed).wrapping_add(ns), Ordering::Relaxed);
+    }
+
+    /// The upper bound (ns) of the bucket holding quantile `q` of `stage` (`None` before any
+    /// observation; `u64::MAX` for the +Inf bucket): "p99 ≤ 2,048 ns".
+    pub fn quantile_bound(&self, stage: usize, q: f64) -> Option<u64> {
+        let b = self.stages.get(stage)?;
+        let total = self.count(stage);
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in b.counts.iter().enumerate() {
+            seen += c.load(Ordering::Relaxed);
+            if seen >= rank {
+                return Some(if i == BUCKETS { u64::MAX } else { 1u64 << (FIRST_POW + i as u32) });
+            }
+        }
+        None
+    }
+
+    /// Observations of `stage`.
+    pub fn count(&self, stage: usize) -> u64 {
+        self.stages.get(stage).map_or(0, |b| b.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum())
+    }
+
+    /// Cumulative (bound in seconds, count) pairs of a stage, +Inf last, and the sum in seconds.
+    pub(crate) fn cumulative(&self, stage: usize) -> (Vec<(String, u64)>, f64) {
+        let b = &self.stages[stage];
+        let mut total = 0;
+        let mut out = Vec::with_capacity(BUCKETS + 1);
+        for (i, c) in b.counts.iter().enumerate() {
+            total += c.load(Ordering::Relaxed);
+            let bound = if i == BUCKETS {
+                "+Inf".to_string()
+            } else {
+                format!("{:e}", (1u64 << (FIRST_POW + i as u32)) as f64 / 1e9)
+            };
+            out.push((bound, total));
+        }
+        (out, b.sum_ns.load(Ordering::Relaxed) as f64 / 1e9)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +260,26 @@ mod tests {
         assert_eq!((l.bar_close.len(), l.bar_close.max()), (1, 200));
         assert_eq!(l.read_to_parsed.max(), 0);
         assert_eq!(l.parsed_to_brain.max(), 200);
+    }
+
+    #[test]
+    fn observations_land_in_power_of_two_buckets() {
+        let s = SharedStages::default();
+        s.record(0, 100); // ≤ 128 ns
+        s.record(0, 128); // ≤ 128 ns
+        s.record(0, 129); // ≤ 256 ns
+        s.record(0, u64::MAX / 2); // +Inf
+        let (buckets, sum) = s.cumulative(0);
+        assert_eq!(buckets[0], ("1.28e-7".to_string(), 2));
+        assert_eq!(buckets[1], ("2.56e-7".to_string(), 3));
+        assert_eq!(buckets.last().unwrap(), &("+Inf".to_string(), 4));
+        assert_eq!(buckets[BUCKETS - 1].1, 3, "the largest finite bucket holds all but the huge one");
+        assert!(sum > 0.0);
+        assert_eq!(s.cumulative(1).0.last().unwrap().1, 0);
+        assert_eq!(s.quantile_bound(0, 0.5), Some(128));
+        assert_eq!(s.quantile_bound(0, 0.75), Some(256));
+        assert_eq!(s.quantile_bound(0, 1.0), Some(u64::MAX));
+        assert_eq!(s.quantile_bound(1, 0.5), None);
+        assert_eq!(s.count(0), 4);
     }
 }

@@ -1,40 +1,43 @@
-//! The Aegis engine.
+//! The Aegis engine, by thread and role. Data flows top to bottom; imports only point down
+//! (wiring → threads → their ports → the domain crates → `aegis_wire`), which
+//! `tests/module_cycles.rs` checks.
 //!
-//! - [`feed`]: RFC 6455 frames and handshake (client side), Binance JSON → records, the
-//!   sans-IO connection, and the feed shard (mio transport).
-//! - [`ring`]: the shard → brain SPSC hand-off and its full-ring policy.
-//! - [`brain`]: bars, roll-ups, order books, de-duplication, gap detection, features, and
-//!   the desk (decisions, sizing, the paper broker).
-//! - [`model`]: the model-loader thread: validated models from the weights file to the brain.
-//! - [`ledger`]: the writer side of the desk: journals, the experience log, restart recovery.
-//! - [`live`]: signed trading requests and the order client for Binance USDⓈ-M (in progress).
-//! - [`control`]: the control socket (versioned line-delimited JSON) and the brain's command ring.
-//! - [`credentials`]: exchange API keys from the environment or a 0600 file, never logged.
-//! - [`metrics`]: the Prometheus endpoint and the latency buckets it reads.
-//! - [`doctor`]: host checks for a pinned low-latency run (`aegis doctor`).
-//! - [`config`]: the config file, its sections and their checks.
-//! - [`clock`]: the process-wide monotonic clock shards stamp reads with.
-//! - [`latency`]: per-stage latency histograms (read → parsed → brain → decision).
-//! - [`rest`]: the REST client with its weight budget, and the worker serving the brain.
-//! - [`run`]: wiring a run together and its summary.
-//! - [`replay`]: recorded data through the same brain and desk, as a deterministic backtest.
+//! Threads and what they own:
+//! - [`feed`]: the shards — WebSocket connections (RFC 6455 over mio or glommio, rustls),
+//!   Binance JSON → records, pushed into each shard's ring.
+//! - [`ring`]: the shard → brain SPSC hand-off, its full-ring policy, the doorbell and the
+//!   idle policy of pinned threads.
+//! - [`brain`]: bars, roll-ups, order books, de-duplication and gap detection, features;
+//!   [`brain::port`] is its command port (control thread → brain).
+//! - [`desk`]: decisions, sizing and the account, on the brain's thread; [`desk::venue`]
+//!   (order intents out, execution reports back) and [`desk::events`] (what the writer
+//!   makes durable) are its ports.
+//! - [`execution`]: the venues behind the desk's port: the live gateway thread and its
+//!   signed Binance client (paper fills inside the desk, on the brain's thread).
+//! - [`store`]: the writer thread, the journals and experience log, recovery, export.
+//! - [`rest`]: market-data REST (history, snapshots) and its worker thread.
+//! - [`model_loader`]: the thread that validates published models for the brain.
+//! - [`ops`]: the control socket, Prometheus metrics, the watchdog, host checks.
 //!
-//! - [`watchdog`]: progress counters checked for stalls.
+//! Shared pieces: [`config`] (the file and the typed run settings), [`net`] (URLs, HTTP,
+//! TLS), [`latency`] (per-stage histograms), [`clock`], [`credentials`].
+//!
+//! Wiring: [`run`] plans and starts the threads of a live run; [`replay`] drives the same
+//! brain and desk from recorded files.
 
 pub mod brain;
 pub mod clock;
 pub mod config;
-pub mod control;
 pub mod credentials;
-pub mod doctor;
+pub mod desk;
+pub mod execution;
 pub mod feed;
 pub mod latency;
-pub mod ledger;
-pub mod live;
-pub mod metrics;
-pub mod model;
+pub mod model_loader;
+pub mod net;
+pub mod ops;
 pub mod replay;
 pub mod rest;
 pub mod ring;
 pub mod run;
-pub mod watchdog;
+pub mod store;

@@ -4,12 +4,15 @@
 //! and report. No REST: warm-up comes from the data itself (241 bars), books are not kept,
 //! and a gap is counted, not filled.
 
-use crate::brain::desk::{Desk, DeskEvent, DeskStats, TradingConfig};
-use crate::brain::{Brain, BrainConfig, BrainStats};
+use crate::brain::stats::BrainStats;
+use crate::brain::{Brain, BrainConfig};
+use crate::desk::events::DeskEvent;
+use crate::desk::stats::DeskStats;
+use crate::desk::{Desk, TradingConfig};
 use crate::feed::binance::parse_message;
-use crate::feed::shard::Idle;
-use crate::ledger::{DataConfig, Ledger};
 use crate::ring::ring;
+use crate::ring::Idle;
+use crate::store::ledger::{DataConfig, Ledger};
 use aegis_wire::stream::classify_channel;
 use aegis_wire::{EventKind, SymbolTable};
 use exchange_sim::market::Source;
@@ -43,7 +46,7 @@ pub enum ReplayError {
     NotEmpty(String),
     /// Journals or rings could not be opened.
     #[error(transparent)]
-    Ledger(#[from] crate::ledger::LedgerError),
+    Ledger(#[from] crate::store::ledger::LedgerError),
     /// The input has no symbol or no stream the engine reads.
     #[error("nothing to replay: {0}")]
     Empty(String),

@@ -10,6 +10,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// What a pinned thread does when it has nothing to do (SPEC §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Idle {
+    /// Busy-poll forever (colocated hosts with isolated cores).
+    Spin,
+    /// Busy-poll a while, then wait in the kernel up to a millisecond at a time.
+    SpinThenPark,
+    /// Always wait in the kernel.
+    Park,
+}
+
+/// Busy-poll iterations before `SpinThenPark` starts parking.
+pub(crate) const SPINS_BEFORE_PARK: u32 = 20_000;
+
 /// Counters of one ring, readable from any thread.
 #[derive(Default, Debug)]
 pub struct RingStats {

@@ -53,8 +53,8 @@ fn bars_built_from_recorded_trades_equal_independent_candles() {
     let port = start_sim(&args);
     let out = std::env::temp_dir().join(format!("aegis-trade-bars-{}.csv", std::process::id()));
     let mut config = config(port, vec!["BTCUSDT".into()], vec!["trade".into()]);
-    config.bars_out = Some(out.clone());
-    config.stop_after_events = Some(9_757 + 10_147);
+    config.ops.bars_out = Some(out.clone());
+    config.end.stop_after_events = Some(9_757 + 10_147);
     let summary = run(config, Arc::new(AtomicBool::new(false))).unwrap().summary;
     assert_eq!(summary["events_by_kind"]["trade"], 9_757 + 10_147, "{summary}");
     let ours = read_bars(&out, 1);

@@ -4,9 +4,11 @@
 
 mod common;
 
-use aegis::brain::{Brain, BrainConfig, BrainStats, ClosedBar};
-use aegis::feed::shard::Idle;
+use aegis::brain::port::ClosedBar;
+use aegis::brain::stats::BrainStats;
+use aegis::brain::{Brain, BrainConfig};
 use aegis::ring::ring;
+use aegis::ring::Idle;
 use aegis_analytics::kline_csv::KlineReader;
 use aegis_analytics::{FeatureConfig, FeatureEngine};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};

@@ -144,7 +144,7 @@ fn an_operator_queries_pauses_closes_and_flattens_a_live_run() {
     // The journal shows the operator's closes.
     let data = engine.socket.parent().unwrap().join("data");
     common::eventually("MANUAL closes in the trades journal", || {
-        aegis::ledger::read_journal(&data, "trades")
+        aegis::store::ledger::read_journal(&data, "trades")
             .unwrap()
             .iter()
             .filter_map(|r| r.as_ref().ok())

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 fn records(data: &Path, name: &str) -> Vec<Value> {
     // A torn tail (the kill may cut a write) is left out, as a restart cuts it.
-    aegis::ledger::read_journal(data, name).unwrap().into_iter().filter_map(Result::ok).collect()
+    aegis::store::ledger::read_journal(data, name).unwrap().into_iter().filter_map(Result::ok).collect()
 }
 
 /// Journal records of every kind on disk now (a live engine adds to these all the time).
 fn journaled(data: &Path) -> usize {
-    aegis::ledger::JOURNALS.iter().map(|name| records(data, name).len()).sum()
+    aegis::store::ledger::JOURNALS.iter().map(|name| records(data, name).len()).sum()
 }
 
 /// A pseudo-random delay in `0..max_ms` that differs per process and per kill.

@@ -21,7 +21,7 @@ fn run(dir: &Path, extra: &[&str]) -> Value {
 }
 
 fn journal(dir: &Path, name: &str) -> Vec<Value> {
-    aegis::ledger::read_journal(&dir.join("data"), name)
+    aegis::store::ledger::read_journal(&dir.join("data"), name)
         .unwrap()
         .into_iter()
         .map(|r| r.expect("whole record"))

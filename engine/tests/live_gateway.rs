@@ -9,9 +9,10 @@ mod common;
 use common::public;
 
 use aegis::credentials::ApiKey;
-use aegis::live::client::TradeClient;
-use aegis::live::gateway::{ExecReport, Gateway, GatewayLinks, GatewaySettings, GatewayStats, OrderIntent};
-use aegis::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
+use aegis::desk::venue::{ExecReport, OrderIntent};
+use aegis::execution::live::client::TradeClient;
+use aegis::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, GatewayStats};
+use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
 use aegis::ring::Doorbell;
 use aegis_trading::{ExitReason, Side};
 use aegis_wire::SymbolTable;

@@ -5,11 +5,11 @@
 mod common;
 
 use aegis::credentials::ApiKey;
-use aegis::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
-use aegis::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
-use aegis::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
-use aegis::live::sign::ServerClock;
-use aegis::live::user_stream::{UserEvent, UserStream};
+use aegis::execution::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
+use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
+use aegis::execution::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
+use aegis::execution::live::sign::ServerClock;
+use aegis::execution::live::user_stream::{UserEvent, UserStream};
 use common::{public, start_sim};
 use std::time::Duration;
 

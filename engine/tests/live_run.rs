@@ -6,8 +6,8 @@
 mod common;
 
 use aegis::credentials::ApiKey;
-use aegis::live::client::TradeClient;
-use aegis::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
+use aegis::execution::live::client::TradeClient;
+use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -69,7 +69,11 @@ fn stop(mut child: Child, dir: &Path) -> Value {
 }
 
 fn journal(dir: &Path, name: &str) -> Vec<Value> {
-    aegis::ledger::read_journal(&dir.join("data"), name).unwrap().into_iter().map(|r| r.unwrap()).collect()
+    aegis::store::ledger::read_journal(&dir.join("data"), name)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 /// The exchange holds nothing: no position, no open order.
@@ -122,7 +126,7 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     // price is the entry order's average fill.
     let trades = journal(dir.path(), "trades");
     assert_eq!(trades.len() as u64, summary["trades_closed"].as_u64().unwrap());
-    let orders = journal(dir.path(), aegis::ledger::ORDERS_JOURNAL);
+    let orders = journal(dir.path(), aegis::store::ledger::ORDERS_JOURNAL);
     for t in &trades {
         let entry = format!("aegis.{}.e", t["id"]);
         let fill = orders

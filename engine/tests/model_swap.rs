@@ -83,7 +83,7 @@ fn a_published_model_is_swapped_in_the_student_trades_and_a_nan_model_is_refused
     common::eventually("generation 1 serving", || ctl(&socket, "model")["model_generation"] == 1);
     common::eventually("the student in charge", || ctl(&socket, "status")["phase"] == "student");
     common::eventually("a model-made signal", || {
-        aegis::ledger::read_journal(&data, "signals")
+        aegis::store::ledger::read_journal(&data, "signals")
             .unwrap()
             .iter()
             .any(|s| s.as_ref().is_ok_and(|s| s["rule"] == "model" && s["side"] == "LONG"))
@@ -95,7 +95,7 @@ fn a_published_model_is_swapped_in_the_student_trades_and_a_nan_model_is_refused
     common::eventually("the NaN model refused", || ctl(&socket, "model")["models_rejected"] == 1);
     assert_eq!(ctl(&socket, "model")["model_generation"], 1, "the old model keeps serving");
     common::eventually("the refusal alerted", || {
-        aegis::ledger::read_journal(&data, "alerts")
+        aegis::store::ledger::read_journal(&data, "alerts")
             .unwrap()
             .iter()
             .any(|a| a.as_ref().is_ok_and(|a| a["what"].as_str().unwrap().contains("NaN")))
@@ -160,7 +160,11 @@ fn teacher_trades_pay_for_a_published_model_that_the_student_then_trades_on() {
         ctl(&socket, "model")["model_generation"].as_u64() >= Some(1)
     });
     let trades = || -> Vec<Value> {
-        aegis::ledger::read_journal(&data, "trades").unwrap().into_iter().filter_map(Result::ok).collect()
+        aegis::store::ledger::read_journal(&data, "trades")
+            .unwrap()
+            .into_iter()
+            .filter_map(Result::ok)
+            .collect()
     };
     common::eventually_within("a closed trade the student opened", limit, || {
         trades().iter().any(|t| t["rule"] == "model")

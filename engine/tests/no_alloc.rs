@@ -82,9 +82,10 @@ fn decode_parse_and_archive_allocate_nothing_after_warm_up() {
 
 #[test]
 fn the_brain_loop_allocates_nothing_after_warm_up() {
-    use aegis::brain::{Brain, BrainConfig, BrainStats};
-    use aegis::feed::shard::Idle;
+    use aegis::brain::stats::BrainStats;
+    use aegis::brain::{Brain, BrainConfig};
     use aegis::ring::ring;
+    use aegis::ring::Idle;
     let (bytes, _, table) = framed_capture();
     // Parse the capture once (outside the measured region) into records.
     let mut records = Vec::new();
@@ -202,8 +203,10 @@ fn history_kline(open_time_ms: i64, k: i64) -> aegis_wire::Record {
 /// ring, all without allocating after the first round.
 #[test]
 fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
-    use aegis::brain::desk::{Desk, DeskEvent, DeskStats, TradingConfig};
-    use aegis::live::gateway::{ExecReport, OrderIntent};
+    use aegis::desk::events::DeskEvent;
+    use aegis::desk::stats::DeskStats;
+    use aegis::desk::venue::{ExecReport, OrderIntent};
+    use aegis::desk::{Desk, TradingConfig};
     use aegis_trading::{ExitReason, SymbolRules};
     let (intents_tx, mut intents) = rtrb::RingBuffer::<OrderIntent>::new(64);
     let (mut reports, reports_rx) = rtrb::RingBuffer::<ExecReport>::new(64);
@@ -250,7 +253,7 @@ fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
 #[test]
 fn a_model_swap_and_the_predictions_after_it_allocate_nothing() {
     use aegis::brain::student::{Student, Swap};
-    use aegis::model::{ModelLink, ModelMsg, ModelStats};
+    use aegis::model_loader::{ModelLink, ModelMsg, ModelStats};
     use aegis_wire::weights::ModelParams;
     let (mut to_brain, incoming) = rtrb::RingBuffer::<ModelMsg>::new(4);
     let (returns, mut spares) = rtrb::RingBuffer::<Box<ModelParams>>::new(4);

@@ -38,7 +38,7 @@ fn the_same_recording_replays_to_identical_journals_and_reports() {
         assert_eq!(read(&a, rel), read(&b, rel), "{rel} differs between two replays");
     }
     let report: serde_json::Value = serde_json::from_slice(&read(&a, "report.json")).unwrap();
-    let trades: Vec<serde_json::Value> = aegis::ledger::read_journal(&a.path().join("data"), "trades")
+    let trades: Vec<serde_json::Value> = aegis::store::ledger::read_journal(&a.path().join("data"), "trades")
         .unwrap()
         .into_iter()
         .map(|r| r.expect("whole record"))

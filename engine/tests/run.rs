@@ -65,7 +65,7 @@ fn every_capture_replayed_arrives_exactly_once_per_kind() {
         args.extend(["--speed".to_string(), speed.to_string()]);
         let port = start_sim(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let mut cfg = config(port, symbols, channels);
-        cfg.stop_after_events = Some(messages.len() as u64);
+        cfg.end.stop_after_events = Some(messages.len() as u64);
         let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
         let got: BTreeMap<String, u64> = summary["events_by_kind"]
             .as_object()
@@ -143,9 +143,9 @@ fn a_fault_run_ends_with_every_bar_present_and_the_faults_visible() {
     let streams =
         ["aggTrade", "kline_1m", "bookTicker", "depth@100ms", "markPrice@1s"].map(String::from).to_vec();
     let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into(), "BNBUSDT".into()], streams);
-    cfg.run_for = Some(Duration::from_secs(15));
-    cfg.bars_out = Some(bars.clone());
-    cfg.depth_snapshot_limit = 100;
+    cfg.end.run_for = Some(Duration::from_secs(15));
+    cfg.ops.bars_out = Some(bars.clone());
+    cfg.exchange.depth_snapshot_limit = 100;
     let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
     assert!(summary["reconnects"].as_u64().unwrap() >= 1, "{summary}");
     assert!(summary["gaps_detected"].as_u64().unwrap() >= 1, "{summary}");
@@ -204,9 +204,9 @@ fn a_hostile_feed_loses_no_bar_and_no_trade_and_reconnects_only_when_it_must() {
     let streams =
         ["aggTrade", "kline_1m", "bookTicker", "depth@100ms", "markPrice@1s"].map(String::from).to_vec();
     let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into(), "BNBUSDT".into()], streams);
-    cfg.run_for = Some(Duration::from_secs(20));
-    cfg.bars_out = Some(bars.clone());
-    cfg.depth_snapshot_limit = 100;
+    cfg.end.run_for = Some(Duration::from_secs(20));
+    cfg.ops.bars_out = Some(bars.clone());
+    cfg.exchange.depth_snapshot_limit = 100;
     let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
     let n = |key: &str| summary[key].as_u64().unwrap_or_else(|| panic!("{key} missing: {summary}"));
     eprintln!(
@@ -274,12 +274,12 @@ fn a_tls_run_trusts_the_simulators_ca_for_wss_and_https() {
     ]);
     let mut cfg =
         config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], vec!["aggTrade".into(), "depth@100ms".into()]);
-    cfg.public_ws = format!("wss://127.0.0.1:{port}");
-    cfg.market_ws = cfg.public_ws.clone();
-    cfg.rest = format!("https://127.0.0.1:{port}");
-    cfg.extra_ca = Some(ca);
-    cfg.stop_after_events = Some(2_000);
-    cfg.run_for = Some(Duration::from_secs(60));
+    cfg.exchange.public_ws = format!("wss://127.0.0.1:{port}");
+    cfg.exchange.market_ws = cfg.exchange.public_ws.clone();
+    cfg.exchange.rest = format!("https://127.0.0.1:{port}");
+    cfg.exchange.extra_ca = Some(ca);
+    cfg.end.stop_after_events = Some(2_000);
+    cfg.end.run_for = Some(Duration::from_secs(60));
     let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
     assert!(summary["events_total"].as_u64().unwrap() >= 2_000, "{summary}");
     assert_eq!(summary["books_in_sync"], 2, "snapshots fetched over https: {summary}");
@@ -291,7 +291,7 @@ fn an_untrusted_certificate_is_refused() {
     let _serial = serial();
     let port = start_sim(&["--synthetic", "--symbols", "1", "--tls", "--ca-out", "/dev/null"]);
     let mut cfg = config(port, vec!["BTCUSDT".into()], vec!["aggTrade".into()]);
-    cfg.rest = format!("https://127.0.0.1:{port}");
+    cfg.exchange.rest = format!("https://127.0.0.1:{port}");
     let err = run(cfg, Arc::new(AtomicBool::new(false))).err().expect("refused");
     assert!(err.to_string().contains("exchangeInfo"), "{err}");
 }
@@ -299,13 +299,15 @@ fn an_untrusted_certificate_is_refused() {
 #[test]
 fn connections_rotate_before_their_lifetime_ends_without_a_gap() {
     let _serial = serial();
-    for transport in [aegis::run::TransportChoice::Mio, aegis::run::TransportChoice::Glommio] {
+    for transport in
+        [aegis::feed::transport::TransportChoice::Mio, aegis::feed::transport::TransportChoice::Glommio]
+    {
         let port = start_sim(&["--synthetic", "--symbols", "2", "--speed", "30", "--conn-lifetime", "4s"]);
         let streams = vec!["aggTrade".into(), "bookTicker".into(), "depth@100ms".into()];
         let mut cfg = config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], streams);
-        cfg.transport = transport;
-        cfg.rotate_after = Some(Duration::from_millis(1200));
-        cfg.run_for = Some(Duration::from_secs(8));
+        cfg.feed.transport = transport;
+        cfg.exchange.rotate_after = Some(Duration::from_millis(1200));
+        cfg.end.run_for = Some(Duration::from_secs(8));
         let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
         assert!(summary["rotations"].as_u64().unwrap() >= 2, "{transport:?}: {summary}");
         assert_eq!(
@@ -344,11 +346,11 @@ fn a_slow_brain_gets_counted_drops_and_resyncs_never_a_blocked_shard() {
     let bars = dir.path().join("bars.csv");
     let mut cfg =
         config(port, vec!["BTCUSDT".into(), "ETHUSDT".into()], vec!["aggTrade".into(), "kline_1m".into()]);
-    cfg.ring_capacity = 16;
-    cfg.ring_spin = 0;
-    cfg.brain_idle = aegis::feed::shard::Idle::Park;
-    cfg.run_for = Some(Duration::from_secs(8));
-    cfg.bars_out = Some(bars.clone());
+    cfg.feed.ring_capacity = 16;
+    cfg.feed.ring_spin = 0;
+    cfg.brain.idle = aegis::ring::Idle::Park;
+    cfg.end.run_for = Some(Duration::from_secs(8));
+    cfg.ops.bars_out = Some(bars.clone());
     let summary = run(cfg, Arc::new(AtomicBool::new(false))).expect("run").summary;
     let drops = summary["ring_drops"].as_u64().unwrap();
     eprintln!(

@@ -4,10 +4,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    if let Err(reason) = aegis::control::parse_request(&text) {
+    if let Err(reason) = aegis_control::parse_request(&text) {
         assert!(!reason.is_empty());
         // The refusal is sent back as one JSON line.
-        let line = aegis::control::error_line(&reason);
+        let line = aegis_control::error_line(&reason);
         assert!(serde_json::from_str::<serde_json::Value>(line.trim_end()).is_ok());
     }
 });

@@ -1,7 +1,7 @@
 //! Arbitrary bytes as a data dir's journals and experience ring → restart recovery and the
 //! journal reader: recovered or refused with a reason, never a panic.
 #![no_main]
-use aegis::ledger::{DataConfig, Ledger, JOURNALS};
+use aegis::store::ledger::{DataConfig, Ledger, JOURNALS};
 use aegis_wire::SymbolTable;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let cut = cut.min(rest.len());
     let _ = std::fs::write(dir.join("journal").join("trades.journal"), &rest[..cut]);
     let _ = std::fs::write(dir.join("journal").join("positions.journal"), &rest[cut..]);
-    for record in aegis::ledger::read_journals(&dir).unwrap_or_default() {
+    for record in aegis::store::ledger::read_journals(&dir).unwrap_or_default() {
         if let (_, Err(reason)) = record {
             assert!(!reason.is_empty());
         }

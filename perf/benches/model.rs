@@ -6,7 +6,7 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented functions
 
 use aegis::brain::student::{Student, Swap};
-use aegis::model::{ModelLink, ModelMsg, ModelStats};
+use aegis::model_loader::{ModelLink, ModelMsg, ModelStats};
 use aegis_model::{predict, LstmState, LSTM_WARMUP_BARS};
 use aegis_perf::model::sample_model as model;
 use aegis_wire::weights::{ModelParams, WeightsReader, WeightsWriter, PARAMS};

@@ -6,11 +6,13 @@
 //! decided.
 
 use crate::owned::{AggTradeMsg, BookTickerMsg, Envelope, KlineMsg, MarkPriceMsg};
-use aegis::brain::desk::{Desk, DeskStats, TradingConfig};
-use aegis::brain::{Brain, BrainConfig, BrainStats};
-use aegis::feed::shard::Idle;
+use aegis::brain::stats::BrainStats;
+use aegis::brain::{Brain, BrainConfig};
+use aegis::desk::stats::DeskStats;
+use aegis::desk::{Desk, TradingConfig};
 use aegis::latency::{StageLatency, Stamps};
 use aegis::ring::ring;
+use aegis::ring::Idle;
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
 use aegis_wire::record::{AggTrade, BookTicker, Event, Header, Interval, Kline, MarkPrice, Record};
 use aegis_wire::{SymbolId, SymbolTable};

@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aegis::config::{duration_or, idle_policy, parse_size, FileConfig, SimSection, DEFAULT_CONFIG};
+use aegis::config::file::{size_or, SimSection};
+use aegis::config::{FileConfig, DEFAULT_CONFIG};
 
 #[derive(Parser)]
 #[command(name = "aegis", version, about = "Aegis: a low-latency Binance USDⓈ-M trading engine")]
@@ -177,32 +178,35 @@ fn main() -> anyhow::Result<()> {
 fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
     // Only the host-facing sections matter here: a config refused elsewhere is still checked.
     let file = load_config(args.config.as_deref())?;
-    let io_memory =
-        if file.shards.io_memory.is_empty() { 512 << 10 } else { parse_size(&file.shards.io_memory)? };
-    let plan = aegis::doctor::Plan {
+    let io_memory = size_or(
+        "shards.io_memory",
+        &file.shards.io_memory,
+        aegis::config::RunConfig::default().feed.io_memory,
+    )?;
+    let plan = aegis::ops::doctor::Plan {
         shards: file.shards.count.max(1),
         shard_cores: file.shards.cores.clone(),
         brain_core: file.brain.core,
         allow_shared_cores: file.allow_shared_cores,
         io_memory,
     };
-    let findings = aegis::doctor::check(&aegis::doctor::Host::read(io_memory), &plan);
+    let findings = aegis::ops::doctor::check(&aegis::ops::doctor::Host::read(io_memory), &plan);
     if args.json {
-        println!("{}", aegis::doctor::to_json(&findings));
+        println!("{}", aegis::ops::doctor::to_json(&findings));
     } else {
-        print!("{}", aegis::doctor::render(&findings));
+        print!("{}", aegis::ops::doctor::render(&findings));
     }
-    std::process::exit(aegis::doctor::exit_status(&findings));
+    std::process::exit(aegis::ops::doctor::exit_status(&findings));
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
     let file = load_config(args.config.as_deref())?;
-    let data = aegis::ledger::DataConfig {
+    let data = aegis::store::ledger::DataConfig {
         trade_experiences: file.ml.trade_experiences.max(1),
         bar_samples: file.ml.bar_samples.max(1),
         ..Default::default()
     };
-    let n = aegis::ledger::export(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
+    let n = aegis::store::export::export(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
     eprintln!(
         "aegis export: {} trades, {} experiences, {} bar samples → {}",
         n.trades,
@@ -238,7 +242,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 
 fn journal(args: JournalArgs) -> anyhow::Result<()> {
     use std::io::Write;
-    let records = aegis::ledger::read_journals(&args.dir)
+    let records = aegis::store::ledger::read_journals(&args.dir)
         .with_context(|| format!("reading the journals under {}", args.dir.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut torn = 0;
@@ -354,8 +358,14 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
     let file = load_config(args.config.as_deref())?;
-    let data_dir = args.data_dir.clone().or(file.data_dir.as_ref().map(PathBuf::from));
-    if let Some(dir) = &data_dir {
+    let mut config = aegis::config::build(&file)?;
+    if let Some(dir) = &args.data_dir {
+        config.data.dir = Some(dir.clone());
+        if file.control.socket.is_empty() {
+            config.ops.control_socket = Some(dir.join("aegis.sock"));
+        }
+    }
+    if let Some(dir) = &config.data.dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
     // Paper trading needs no keys; when some are configured they are checked now (a file
@@ -365,153 +375,55 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(key) = &api_key {
         eprintln!("aegis: API key {} from {}", key.masked(), key.origin);
     }
-    let live = file.live();
-    let live_key = match (&api_key, live) {
+    let live_key = match (&api_key, file.live()) {
         (Some(key), true) => Some(key.clone()),
         (None, true) => bail!("broker.mode = \"live\" needs API keys: set exchange.keys"),
         _ => None,
     };
     let embedded = args.connect.is_none() && file.exchange.mode != "remote";
-    let (public_ws, market_ws, rest, sim_thread) = if embedded {
+    let sim_thread = if embedded {
         // Live against the embedded simulator: it accepts the configured key.
         let (port, thread) = start_embedded_sim(&file.sim, live_key.as_ref())?;
         let base = format!("ws://127.0.0.1:{port}");
-        (format!("{base}/public"), format!("{base}/market"), format!("http://127.0.0.1:{port}"), Some(thread))
-    } else if let Some(url) = &args.connect {
-        let rest = args
-            .rest
-            .clone()
-            .unwrap_or_else(|| url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1));
-        (url.clone(), url.clone(), rest, None)
+        config.exchange.public_ws = format!("{base}/public");
+        config.exchange.market_ws = format!("{base}/market");
+        config.exchange.rest = format!("http://127.0.0.1:{port}");
+        Some(thread)
     } else {
-        (file.exchange.public_ws.clone(), file.exchange.market_ws.clone(), file.exchange.rest.clone(), None)
+        if let Some(url) = &args.connect {
+            config.exchange.public_ws = url.clone();
+            config.exchange.market_ws = url.clone();
+            config.exchange.rest = url.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1);
+        }
+        None
     };
-    let rest = args.rest.clone().unwrap_or(rest);
-    let mut symbols = if args.symbols.is_empty() { file.symbols.list.clone() } else { args.symbols.clone() };
-    if symbols.is_empty() {
-        let ca = args
-            .extra_ca
-            .clone()
-            .or_else(|| (!file.exchange.extra_ca.is_empty()).then(|| PathBuf::from(&file.exchange.extra_ca)));
-        symbols = exchange_symbols(&rest, ca.as_deref())?;
+    apply_overrides(&mut config, &args)?;
+    if config.feed.symbols.is_empty() {
+        config.feed.symbols = exchange_symbols(&config.exchange.rest, config.exchange.extra_ca.as_deref())?;
     }
-    let streams = if args.streams.is_empty() { file.streams.kinds.clone() } else { args.streams.clone() };
-    if streams.is_empty() {
+    if config.feed.streams.is_empty() {
         bail!("no stream kinds: set [streams].kinds or --streams");
     }
-    let idle = idle_policy("shards.idle", &file.shards.idle)?;
+    // A configured core this process cannot use is left unpinned.
     let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
-    let pin = |core: usize| (core < cores).then_some(core);
-    let config = aegis::run::RunConfig {
-        public_ws,
-        market_ws: market_ws.clone(),
-        rest,
-        symbols,
-        streams,
-        shards: args.shards.unwrap_or(file.shards.count.max(1)),
-        shard_cores: file.shards.cores.iter().filter_map(|c| pin(*c)).collect(),
-        brain_core: file.brain.core.and_then(pin),
-        idle,
-        brain_idle: idle_policy("brain.idle", &file.brain.idle)?,
-        backoff_initial: duration_or(
-            "exchange.reconnect_initial",
-            &file.exchange.reconnect_initial,
-            "100ms",
-        )?,
-        backoff_max: duration_or("exchange.reconnect_max", &file.exchange.reconnect_max, "30s")?,
-        streams_per_connection: file.exchange.max_streams_per_connection.unwrap_or(200),
-        ring_capacity: if file.ring.capacity == 0 { 65_536 } else { file.ring.capacity },
-        ring_spin: file.ring.full_spin_limit,
-        max_message: if file.shards.max_message.is_empty() {
-            4 << 20
-        } else {
-            parse_size(&file.shards.max_message)?
-        },
-        warmup_bars: if file.streams.warmup_bars == 0 { 300 } else { file.streams.warmup_bars },
-        depth_snapshot_limit: if file.streams.depth_snapshot_limit == 0 {
-            1000
-        } else {
-            file.streams.depth_snapshot_limit
-        },
-        run_for: args.run_for,
-        bars_out: args.bars_out.clone(),
-        features_out: args.features_out.clone(),
-        features: file.features.config()?,
-        progress: !args.quiet,
-        stop_after_events: None,
-        stop_after_trades: args.stop_after_trades,
-        transport: match args.transport.as_deref().unwrap_or(file.shards.transport.as_str()) {
-            "glommio" => aegis::run::TransportChoice::Glommio,
-            "mio" => aegis::run::TransportChoice::Mio,
-            "auto" | "" => aegis::run::TransportChoice::Auto,
-            other => bail!("shards.transport: {other:?} is not one of auto, glommio, mio"),
-        },
-        rotate_after: Some(
-            duration_or("exchange.connection_lifetime", &file.exchange.connection_lifetime, "24h")?
-                .saturating_sub(duration_or(
-                    "exchange.rotate_before_lifetime_end",
-                    &file.exchange.rotate_before_lifetime_end,
-                    "30m",
-                )?),
-        ),
-        io_memory: if file.shards.io_memory.is_empty() {
-            512 << 10
-        } else {
-            parse_size(&file.shards.io_memory)?
-        },
-        extra_ca: args
-            .extra_ca
-            .clone()
-            .or_else(|| (!file.exchange.extra_ca.is_empty()).then(|| PathBuf::from(&file.exchange.extra_ca))),
-        trading: file.trading()?,
-        flatten_on_shutdown: file.broker.flatten_on_shutdown,
-        data: aegis::ledger::DataConfig {
-            dir: data_dir.clone(),
-            fsync: file.fsync()?,
-            trade_experiences: file.ml.trade_experiences.max(1),
-            bar_samples: file.ml.bar_samples.max(1),
-        },
-        latency_skip_events: 0,
-        warm: None,
-        control_socket: args.control_socket.clone().or_else(|| {
-            if file.control.socket.is_empty() {
-                data_dir.as_ref().map(|d| d.join("aegis.sock"))
-            } else {
-                Some(PathBuf::from(&file.control.socket))
-            }
-        }),
-        metrics_addr: args
-            .metrics_addr
-            .clone()
-            .or_else(|| (!file.metrics.addr.is_empty()).then(|| file.metrics.addr.clone())),
-        live: match live_key {
-            Some(key) => Some(aegis::run::LiveConfig {
-                key,
-                user_ws: if file.exchange.user_ws.is_empty() {
-                    origin(&market_ws)
-                } else {
-                    file.exchange.user_ws.clone()
-                },
-                keep_alive: duration_or("broker.keep_alive", &file.broker.keep_alive, "30m")?,
-            }),
-            None => None,
-        },
-        ml: aegis::run::MlConfig {
-            sidecar: file.ml.spawn_sidecar.then(|| sidecar_binary(&file.ml.sidecar)),
-            train_every: file.ml.train_every,
-            torch_threads: file.ml.torch_threads,
-        },
-    };
-    if config.live.is_some() {
-        eprintln!("aegis: LIVE trading: orders go to {} (user stream {})", config.rest, origin(&market_ws));
+    config.feed.shard_cores.retain(|c| *c < cores);
+    config.brain.core = config.brain.core.filter(|c| *c < cores);
+    if let Some(key) = live_key {
+        config = aegis::config::build::with_live_key(config, &file, key)?;
+    }
+    if let Some(live) = &config.live {
+        eprintln!(
+            "aegis: LIVE trading: orders go to {} (user stream {})",
+            config.exchange.rest, live.user_ws
+        );
     }
     eprintln!(
         "aegis: {} symbols, streams {:?}, {} shard(s), exchange {} (REST {})",
-        config.symbols.len(),
-        config.streams,
-        config.shards,
-        config.public_ws,
-        config.rest
+        config.feed.symbols.len(),
+        config.feed.streams,
+        config.feed.shards,
+        config.exchange.public_ws,
+        config.exchange.rest
     );
     // SIGINT/SIGTERM stop the run cleanly: shards first, then the brain drains, then the
     // summary is written.
@@ -530,24 +442,38 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sidecar binary: the configured path, else `aegis-sidecar` beside this binary.
-fn sidecar_binary(configured: &str) -> PathBuf {
-    if !configured.is_empty() {
-        return PathBuf::from(configured);
+/// The command line's settings over the config file's.
+fn apply_overrides(config: &mut aegis::config::RunConfig, args: &RunArgs) -> anyhow::Result<()> {
+    if let Some(rest) = &args.rest {
+        config.exchange.rest = rest.clone();
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("aegis-sidecar")))
-        .unwrap_or_else(|| PathBuf::from("aegis-sidecar"))
-}
-
-/// `scheme://host:port` of a URL (its path dropped).
-fn origin(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => url[..after_scheme + i].to_string(),
-        None => url.to_string(),
+    if !args.symbols.is_empty() {
+        config.feed.symbols = args.symbols.clone();
     }
+    if !args.streams.is_empty() {
+        config.feed.streams = args.streams.clone();
+    }
+    if let Some(shards) = args.shards {
+        config.feed.shards = shards;
+    }
+    if let Some(transport) = &args.transport {
+        config.feed.transport = aegis::config::build::transport("shards.transport", transport)?;
+    }
+    if let Some(ca) = &args.extra_ca {
+        config.exchange.extra_ca = Some(ca.clone());
+    }
+    if let Some(socket) = &args.control_socket {
+        config.ops.control_socket = Some(socket.clone());
+    }
+    if let Some(addr) = &args.metrics_addr {
+        config.ops.metrics_addr = Some(addr.clone());
+    }
+    config.ops.progress = !args.quiet;
+    config.ops.bars_out = args.bars_out.clone();
+    config.ops.features_out = args.features_out.clone();
+    config.end.run_for = args.run_for;
+    config.end.stop_after_trades = args.stop_after_trades;
+    Ok(())
 }
 
 /// Starts exchange-sim's synthetic market on a background runtime (accepting `key` on its
@@ -572,9 +498,9 @@ fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::R
     use std::net::ToSocketAddrs;
     let host = rest.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
     let addr = host.to_socket_addrs()?.next().context("REST address")?;
-    let mut client = aegis::rest::RestClient::new(addr, host, Default::default());
+    let mut client = aegis::rest::client::RestClient::new(addr, host, Default::default());
     if rest.starts_with("https://") {
-        client = client.with_tls(aegis::feed::tls::client_config(extra_ca)?);
+        client = client.with_tls(aegis::net::tls::client_config(extra_ca)?);
     }
     Ok(client.exchange_info()?.into_iter().map(|(symbol, _)| symbol).collect())
 }

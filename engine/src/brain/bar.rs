@@ -1,8 +1,8 @@
 //! Bars: 1-minute bars from closed klines or built from trades, and the 5m/15m/1h/1d
 //! roll-ups. Bucketed by exchange time, never arrival time. Fixed-point; no allocation.
 
-/// Minute length in ms.
-pub const MINUTE_MS: i64 = 60_000;
+/// One minute in exchange milliseconds.
+pub use aegis_wire::units::MINUTE_MS;
 /// Roll-up intervals kept for every symbol: 5m, 15m, 1h, 1d.
 pub const ROLLUP_MS: [i64; 4] = [300_000, 900_000, 3_600_000, 86_400_000];
 

@@ -8,135 +8,29 @@
 
 pub mod bar;
 pub mod book;
-pub mod desk;
 pub mod holes;
+pub mod port;
+pub mod stats;
 pub mod student;
 
-use crate::control::{BrainCommand, BrainControl, BrainReply};
-use crate::feed::shard::{kind_index, Idle};
 use crate::latency::{StageLatency, Stamps};
 use crate::rest::RestRequest;
+use crate::ring::Idle;
 use crate::ring::{Doorbell, RingConsumer};
 use aegis_analytics::flow::FlowAccumulator;
-use aegis_analytics::{Candle, FeatureConfig, FeatureEngine, FeatureSnapshot, FEATURES};
+use aegis_analytics::{Candle, FeatureConfig, FeatureEngine, FeatureSnapshot};
 use aegis_wire::decimal::to_f64;
 use aegis_wire::record::{ArchivedEvent, ArchivedKline, ArchivedRecord};
 use aegis_wire::{ResyncReason, SymbolId};
 use bar::{Bar, Rollup, TradeBars, MINUTE_MS, ROLLUP_MS};
 use book::{Book, DiffOutcome, SyncState};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use port::{BrainCommand, BrainControl, BrainReply, ClosedBar};
+use stats::BrainStats;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Counters of one symbol, readable from any thread.
-#[derive(Default, Debug)]
-pub struct SymbolStats {
-    /// Exchange events applied or dropped as duplicates (depth: per update).
-    pub events: AtomicU64,
-    /// 1m bars closed.
-    pub bars_closed: AtomicU64,
-    /// Trade ids skipped (trade `t`, or aggTrade `f` after the previous `l`).
-    pub trade_id_gaps: AtomicU64,
-    /// Trade ids of those gaps delivered later (a late stream message or a REST fill).
-    pub trade_ids_recovered: AtomicU64,
-    /// aggTrade ids the stream skipped over (each then recovered, given up or still missing).
-    pub agg_ids_skipped: AtomicU64,
-    /// aggTrade ids of those delivered later.
-    pub agg_ids_recovered: AtomicU64,
-    /// aggTrade ids given up: a fill answered without them, or too many holes were open.
-    pub agg_ids_unrecovered: AtomicU64,
-    /// aggTrade ids missing now (a fill not yet asked for or not yet answered).
-    pub agg_ids_missing: AtomicU64,
-    /// Events dropped as already applied.
-    pub duplicates_dropped: AtomicU64,
-    /// 1 when the book is in sync.
-    pub book_in_sync: AtomicU64,
-    /// Times the book was found crossed.
-    pub book_crossed: AtomicU64,
-    /// bookTickers whose `u` matched the book's last update but whose top did not.
-    pub book_ticker_mismatches: AtomicU64,
-    /// bookTickers whose `u` matched the book's last update and whose top matched.
-    pub book_ticker_matches: AtomicU64,
-    /// Closed bars the analytics refused (impossible prices, time going backwards).
-    pub bars_rejected: AtomicU64,
-    /// 1 once every feature has its full history.
-    pub features_warm: AtomicU64,
-    /// The latest feature vector, as `f64::to_bits` (SPEC §4 order).
-    pub features: [AtomicU64; FEATURES],
-}
-
-impl SymbolStats {
-    /// The latest feature vector.
-    pub fn latest_features(&self) -> [f64; FEATURES] {
-        std::array::from_fn(|k| f64::from_bits(self.features[k].load(Ordering::Relaxed)))
-    }
-
-    fn publish(&self, snapshot: &FeatureSnapshot) {
-        self.features_warm.store(u64::from(snapshot.warm), Ordering::Relaxed);
-        for (slot, value) in self.features.iter().zip(snapshot.features) {
-            slot.store(value.to_bits(), Ordering::Relaxed);
-        }
-    }
-}
-
-/// Counters of the whole brain.
-#[derive(Debug)]
-pub struct BrainStats {
-    /// Exchange events by kind (indexed like `EventKind::ALL`).
-    pub events_by_kind: [AtomicU64; 7],
-    /// Gaps detected (kline jumps, depth breaks, reconnects, ring drops).
-    pub gaps_detected: AtomicU64,
-    /// Gap fills completed.
-    pub gaps_filled: AtomicU64,
-    /// Roll-up bars closed, per interval of `ROLLUP_MS`.
-    pub rollups_closed: [AtomicU64; 4],
-    /// REST requests that could not be queued (the request ring was full).
-    pub requests_dropped: AtomicU64,
-    /// Closed bars not written because the writer lagged.
-    pub bars_out_dropped: AtomicU64,
-    /// Loop iterations (the watchdog's progress counter).
-    pub heartbeat: AtomicU64,
-    /// Largest shard-read → brain delay sampled since a reader last took it (swap to 0), ns.
-    pub lag_max_ns: AtomicU64,
-    /// Per symbol.
-    pub symbols: Vec<SymbolStats>,
-}
-
-impl BrainStats {
-    /// Counters for `symbols` symbols.
-    pub fn new(symbols: usize) -> Self {
-        Self {
-            events_by_kind: Default::default(),
-            gaps_detected: AtomicU64::new(0),
-            gaps_filled: AtomicU64::new(0),
-            rollups_closed: Default::default(),
-            requests_dropped: AtomicU64::new(0),
-            bars_out_dropped: AtomicU64::new(0),
-            heartbeat: AtomicU64::new(0),
-            lag_max_ns: AtomicU64::new(0),
-            symbols: (0..symbols)
-                .map(|_| {
-                    let stats = SymbolStats::default();
-                    stats.publish(&FeatureSnapshot::neutral());
-                    stats
-                })
-                .collect(),
-        }
-    }
-}
 
 /// Closed live klines held while a gap before them is being filled.
 const PENDING_KLINES: usize = 8;
-
-/// A closed 1m bar leaving the brain (for `--bars-out` and `--features-out`).
-#[derive(Clone, Copy, Debug)]
-pub struct ClosedBar {
-    /// Symbol.
-    pub symbol: SymbolId,
-    /// The bar.
-    pub bar: Bar,
-    /// Its features; `None` when the analytics refused the bar.
-    pub features: Option<FeatureSnapshot>,
-}
 
 struct SymbolState {
     last_trade_id: Option<u64>,
@@ -225,7 +119,7 @@ pub struct Brain {
 /// Everything but the input rings (so a ring can be drained into it).
 struct Core {
     config: BrainConfig,
-    desk: desk::Desk,
+    desk: crate::desk::Desk,
     states: Vec<SymbolState>,
     rest_requests: rtrb::Producer<RestRequest>,
     bars_out: Option<rtrb::Producer<ClosedBar>>,
@@ -247,7 +141,7 @@ impl Brain {
         rest_results: RingConsumer,
         rest_requests: rtrb::Producer<RestRequest>,
         bars_out: Option<rtrb::Producer<ClosedBar>>,
-        desk: desk::Desk,
+        desk: crate::desk::Desk,
         stats: Arc<BrainStats>,
     ) -> Self {
         let states = (0..symbols).map(|_| SymbolState::new(config.features, config.books)).collect();
@@ -277,7 +171,7 @@ impl Brain {
         config: BrainConfig,
         symbols: usize,
         input: RingConsumer,
-        desk: desk::Desk,
+        desk: crate::desk::Desk,
         stats: Arc<BrainStats>,
     ) -> Self {
         let (_, nothing_answers) = crate::ring::ring(16, 0, symbols);
@@ -292,7 +186,7 @@ impl Brain {
     }
 
     /// Also records every event's stage latencies into `shared` (the metrics endpoint).
-    pub fn with_metrics(mut self, shared: Arc<crate::metrics::SharedStages>) -> Self {
+    pub fn with_metrics(mut self, shared: Arc<crate::latency::SharedStages>) -> Self {
         self.core.latency.share(shared);
         self
     }
@@ -486,7 +380,7 @@ impl Core {
         if let Some(kind) = record.event.kind() {
             let is_update_end = !matches!(&record.event, ArchivedEvent::Depth(d) if !d.last);
             if !from_rest && is_update_end {
-                self.stats.events_by_kind[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+                self.stats.events_by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
                 self.stats.symbols[index].events.fetch_add(1, Ordering::Relaxed);
             }
         }

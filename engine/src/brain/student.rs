@@ -2,7 +2,7 @@
 //! loader's ring, one acquire load per closed bar), each symbol's LSTM state stepped once
 //! per closed bar, and the prediction the policy and `confidence_ensemble` read.
 
-use crate::model::{ModelLink, ModelMsg};
+use crate::model_loader::{ModelLink, ModelMsg};
 use aegis_analytics::FeatureSnapshot;
 use aegis_model::{predict, LstmState};
 use aegis_trading::policy::ModelView;

@@ -3,7 +3,7 @@
 //! each connection's URL in step with its live subscriptions, so a reconnect asks for
 //! exactly what the connection carried.
 
-use super::shard::EndpointSpec;
+use super::endpoint::EndpointSpec;
 use aegis_wire::stream::{tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::SymbolId;
 

@@ -2,8 +2,7 @@
 
 #![allow(dead_code)]
 
-use aegis::feed::shard::Idle;
-use aegis::run::{RunConfig, TransportChoice};
+use aegis::config::run::{EndSettings, ExchangeSettings, FeedSettings, RunConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,61 +92,34 @@ pub fn start_sim(args: &[&str]) -> u16 {
 pub fn config(port: u16, symbols: Vec<String>, streams: Vec<String>) -> RunConfig {
     let ws = format!("ws://127.0.0.1:{port}");
     RunConfig {
-        public_ws: ws.clone(),
-        market_ws: ws,
-        rest: format!("http://127.0.0.1:{port}"),
-        symbols,
-        streams,
-        shards: 1,
-        shard_cores: vec![],
-        brain_core: None,
-        idle: Idle::SpinThenPark,
-        brain_idle: Idle::SpinThenPark,
-        backoff_initial: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(30),
-        streams_per_connection: 200,
-        ring_capacity: 1 << 16,
-        ring_spin: 1 << 12,
-        max_message: 1 << 20,
-        warmup_bars: 300,
-        depth_snapshot_limit: 1000,
-        run_for: Some(Duration::from_secs(120)),
-        bars_out: None,
-        features_out: None,
-        features: aegis_analytics::FeatureConfig::default(),
-        progress: false,
-        stop_after_events: None,
-        stop_after_trades: None,
-        extra_ca: None,
-        transport: TransportChoice::Auto,
-        io_memory: 512 << 10,
-        rotate_after: None,
-        trading: aegis::brain::desk::TradingConfig::default(),
-        flatten_on_shutdown: false,
-        data: aegis::ledger::DataConfig::default(),
-        latency_skip_events: 0,
-        warm: None,
-        control_socket: None,
-        metrics_addr: None,
-        live: None,
-        ml: Default::default(),
+        exchange: ExchangeSettings {
+            public_ws: ws.clone(),
+            market_ws: ws,
+            rest: format!("http://127.0.0.1:{port}"),
+            rotate_after: None,
+            max_message: 1 << 20,
+            ..Default::default()
+        },
+        feed: FeedSettings { symbols, streams, ring_spin: 1 << 12, ..Default::default() },
+        end: EndSettings { run_for: Some(Duration::from_secs(120)), ..Default::default() },
+        ..Default::default()
     }
 }
 
 /// A paper desk with default settings and no durable output.
-pub fn paper_desk(symbols: usize) -> aegis::brain::desk::Desk {
-    aegis::brain::desk::Desk::new(
-        aegis::brain::desk::TradingConfig::default(),
+pub fn paper_desk(symbols: usize) -> aegis::desk::Desk {
+    aegis::desk::Desk::new(
+        aegis::desk::TradingConfig::default(),
         vec![Some(aegis_trading::SymbolRules::usdm_default()); symbols],
         None,
-        std::sync::Arc::new(aegis::brain::desk::DeskStats::default()),
+        std::sync::Arc::new(aegis::desk::stats::DeskStats::default()),
     )
 }
 
 /// Runs `scenario` on glommio shards; where glommio cannot start here, checks instead that
 /// a run asking for it is refused (never a silent skip).
 pub fn on_glommio(aegis: &str, scenario: impl FnOnce()) {
-    if let Err(reason) = aegis::feed::uring::probe(512 << 10) {
+    if let Err(reason) = aegis::feed::transport::glommio::probe(512 << 10) {
         let out = std::process::Command::new(aegis)
             .args(["run", "--quiet", "--for", "5s", "--transport", "glommio"])
             .output()
@@ -207,8 +179,8 @@ pub fn wait_for_line(child: &mut std::process::Child, prefix: &str) -> Option<St
 #[allow(dead_code)] // used by some of the test crates sharing this module
 pub fn public(port: u16, path: &str) -> serde_json::Value {
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let request = aegis::rest::HttpRequest { method: "GET", path, headers: &[], body: "" };
-    let (status, _, body) = aegis::rest::http_request(&addr, "127.0.0.1", None, &request).unwrap();
+    let request = aegis::net::http::HttpRequest { method: "GET", path, headers: &[], body: "" };
+    let (status, _, body) = aegis::net::http::http_request(&addr, "127.0.0.1", None, &request).unwrap();
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
 }

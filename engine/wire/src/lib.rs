@@ -9,6 +9,7 @@
 //! - [`record`]: one fixed-size rkyv record per market event.
 //! - [`slot`]: aligned slots and mmap'd files of records, read zero-copy.
 //! - [`stream`]: Binance stream names, their event kinds and endpoint tiers, REST weights.
+//! - [`units`]: durations and sizes as configs write them, and the minute in ms.
 //! - [`websocket`]: RFC 6455 constants and the handshake's accept key.
 //! - [`weights`]: the mmap'd model weights file (A/B slots, seqlock publish) and its layout.
 
@@ -18,6 +19,7 @@ pub mod record;
 pub mod slot;
 pub mod stream;
 pub mod symbol;
+pub mod units;
 pub mod websocket;
 pub mod weights;
 

@@ -383,6 +383,11 @@ impl EventKind {
         EventKind::ForceOrder,
     ];
 
+    /// Position in [`EventKind::ALL`] (per-kind counters are indexed by it).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Binance's event type name (`e`).
     pub fn name(self) -> &'static str {
         match self {

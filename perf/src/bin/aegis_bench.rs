@@ -2,9 +2,10 @@
 //! engine and the baseline pipeline against the same pre-generated synthetic market, fed
 //! over loopback WebSocket, and writes JSON, a markdown report and a latency plot.
 
-use aegis::feed::shard::Idle;
+use aegis::config::run::{BrainSettings, EndSettings, ExchangeSettings, FeedSettings, RunConfig};
+use aegis::feed::transport::TransportChoice;
 use aegis::latency::StageLatency;
-use aegis::run::{RunConfig, TransportChoice};
+use aegis::ring::Idle;
 use aegis_perf::baseline::{self, BaselineConfig};
 use aegis_perf::cpu::{self, CpuSampler};
 use aegis_perf::feeder::{Feeder, Pace};
@@ -281,44 +282,41 @@ fn engine_config(
     let pinned = cores >= v.shards + 3;
     let idle = v.idle.unwrap_or(if pinned { Idle::Spin } else { Idle::Park });
     RunConfig {
-        public_ws: ws.to_string(),
-        market_ws: ws.to_string(),
-        rest: rest.to_string(),
-        symbols,
-        streams: CHANNELS.iter().map(|c| c.to_string()).collect(),
-        shards: v.shards,
-        shard_cores: if pinned { (2..2 + v.shards).collect() } else { Vec::new() },
-        brain_core: pinned.then_some(1),
-        idle,
-        brain_idle: idle,
-        backoff_initial: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(5),
-        streams_per_connection: aegis_wire::stream::MAX_STREAMS_PER_CONNECTION,
-        ring_capacity: v.ring_capacity,
-        ring_spin: 1 << 12,
-        max_message: 1 << 20,
-        warmup_bars: HISTORY_BARS,
-        depth_snapshot_limit: 1000,
-        run_for: Some(Duration::from_secs(600)),
-        bars_out: None,
-        features_out: None,
-        features: aegis_analytics::FeatureConfig::default(),
-        progress: false,
-        stop_after_events: Some(events),
-        stop_after_trades: None,
-        extra_ca: None,
-        transport: v.transport,
-        io_memory: 512 << 10,
-        rotate_after: None,
-        trading: aegis::brain::desk::TradingConfig::default(),
-        flatten_on_shutdown: false,
-        data: aegis::ledger::DataConfig { dir: data_dir, ..Default::default() },
-        latency_skip_events: skip_events(events),
-        warm: Some(Arc::new(AtomicBool::new(false))),
-        control_socket: None,
-        metrics_addr: None,
-        live: None,
-        ml: Default::default(),
+        exchange: ExchangeSettings {
+            public_ws: ws.to_string(),
+            market_ws: ws.to_string(),
+            rest: rest.to_string(),
+            backoff_max: Duration::from_secs(5),
+            rotate_after: None,
+            max_message: 1 << 20,
+            warmup_bars: HISTORY_BARS,
+            ..Default::default()
+        },
+        feed: FeedSettings {
+            symbols,
+            streams: CHANNELS.iter().map(|c| c.to_string()).collect(),
+            shards: v.shards,
+            shard_cores: if pinned { (2..2 + v.shards).collect() } else { Vec::new() },
+            idle,
+            transport: v.transport,
+            ring_capacity: v.ring_capacity,
+            ring_spin: 1 << 12,
+            ..Default::default()
+        },
+        brain: BrainSettings {
+            core: pinned.then_some(1),
+            idle,
+            latency_skip_events: skip_events(events),
+            ..Default::default()
+        },
+        end: EndSettings {
+            run_for: Some(Duration::from_secs(600)),
+            stop_after_events: Some(events),
+            warm: Some(Arc::new(AtomicBool::new(false))),
+            ..Default::default()
+        },
+        data: aegis::store::ledger::DataConfig { dir: data_dir, ..Default::default() },
+        ..Default::default()
     }
 }
 
@@ -356,7 +354,7 @@ fn run_engine_with_data(
     let feeder = Feeder::start(&s.streams, &s.messages, pace)?;
     let ws = format!("ws://127.0.0.1:{}", feeder.port);
     let config = engine_config(&ws, rest, s.symbols.clone(), v, s.messages.len() as u64, cores, data_dir);
-    let warm = config.warm.clone().context("warm flag")?;
+    let warm = config.end.warm.clone().context("warm flag")?;
     let connections = s.connection_paths(v.shards, CHANNELS.len()).len();
     let sampler = CpuSampler::start();
     let stop = Arc::new(AtomicBool::new(false));
@@ -393,7 +391,7 @@ fn run_baseline(s: &Scenario, pace: Pace) -> anyhow::Result<(baseline::BaselineR
         events: s.messages.len() as u64,
         skip_events: skip_events(s.messages.len() as u64),
         features: aegis_analytics::FeatureConfig::default(),
-        trading: aegis::brain::desk::TradingConfig::default(),
+        trading: aegis::desk::TradingConfig::default(),
         rules: infos.iter().map(aegis::replay::rules_of).collect(),
         urls: urls.clone(),
     };
@@ -485,7 +483,7 @@ fn sweep_variants(cores: usize, quick: bool) -> Vec<Variant> {
         });
         shards *= 2;
     }
-    if aegis::feed::uring::probe(512 << 10).is_ok() {
+    if aegis::feed::transport::glommio::probe(512 << 10).is_ok() {
         variants.push(Variant {
             shards: 1,
             transport: TransportChoice::Glommio,
@@ -569,7 +567,7 @@ fn memory_child(args: &Args) -> anyhow::Result<()> {
     let variant = Variant { shards: 1, transport: TransportChoice::Mio, ring_capacity: 1 << 16, idle: None };
     let before = cpu::rss("self").map_or(0, |r| r.0);
     let config = engine_config(ws, rest, symbols, &variant, args.child_events, 1, None);
-    let warm = config.warm.clone().context("warm flag")?;
+    let warm = config.end.warm.clone().context("warm flag")?;
     let stop = Arc::new(AtomicBool::new(false));
     let engine = std::thread::spawn(move || aegis::run::run(config, stop));
     wait_until("every symbol to warm up", || warm.load(Ordering::Acquire) || engine.is_finished())?;

@@ -4,6 +4,7 @@
 //! one line; an unreachable engine exits 2. The binary is [`run`] with the process's
 //! arguments and streams; [`top`] is the live dashboard.
 
+use aegis_control::{request_line, Request, PROTOCOL_VERSION};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -29,46 +30,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The run at a glance.
-    Status,
-    /// Each shard: symbols, events, ring depth, drops, reconnects.
-    Shards,
-    /// Each symbol with its shard.
-    Symbols,
-    /// Move SYMBOL to shard --to (make-before-break).
-    Rebalance {
-        /// The symbol.
-        symbol: String,
-        /// The target shard.
-        #[arg(long)]
-        to: usize,
-    },
-    /// Move every symbol of SHARD to the other shards.
-    Drain {
-        /// The shard.
-        shard: usize,
-    },
-    /// Stop opening positions (open ones are still managed).
-    Pause,
-    /// Open positions again.
-    Resume,
-    /// Open positions and pending entries.
-    Positions,
-    /// Close SYMBOL's position at its next trade.
-    Close {
-        /// The symbol.
-        symbol: String,
-    },
-    /// Close every position now (the kill switch).
-    Flatten,
-    /// The model in use.
-    Model,
-    /// Ask the sidecar to train now.
-    Train,
-    /// Recent alerts.
-    Alerts,
-    /// Per-stage latency since start (bucket bounds of p50, p90, p99, p99.9).
-    Latency,
+    /// A request to the engine (the control protocol's own commands).
+    #[command(flatten)]
+    Engine(Request),
     /// A live dashboard: shards, events/s, ring depth, latency, account, positions (q quits).
     Top {
         /// Refresh interval, milliseconds.
@@ -78,39 +42,6 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Export trades and experiences (CSV and Parquet) into --out.
-    Export {
-        /// Output directory (as the engine sees it).
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-impl Command {
-    /// The request line's JSON.
-    fn request(&self) -> Value {
-        let cmd = |name: &str| json!({ "v": 1, "cmd": name });
-        match self {
-            Command::Status => cmd("status"),
-            Command::Shards => cmd("shards"),
-            Command::Symbols => cmd("symbols"),
-            Command::Rebalance { symbol, to } => {
-                json!({ "v": 1, "cmd": "rebalance", "symbol": symbol, "to": to })
-            }
-            Command::Drain { shard } => json!({ "v": 1, "cmd": "drain", "shard": shard }),
-            Command::Pause => cmd("pause"),
-            Command::Resume => cmd("resume"),
-            Command::Positions => cmd("positions"),
-            Command::Close { symbol } => json!({ "v": 1, "cmd": "close", "symbol": symbol }),
-            Command::Flatten => cmd("flatten"),
-            Command::Model => cmd("model"),
-            Command::Train => cmd("train"),
-            Command::Alerts => cmd("alerts"),
-            Command::Latency => cmd("latency"),
-            Command::Top { .. } => cmd("status"),
-            Command::Export { out } => json!({ "v": 1, "cmd": "export", "out": out }),
-        }
-    }
 }
 
 /// Runs one command line (`args` starts with the program name), writing to `out` and
@@ -138,7 +69,8 @@ where
         .unwrap_or_else(|| PathBuf::from("target/aegis-data/aegis.sock"));
     if let Command::Top { interval_ms, once } = cli.command {
         let mut ask_one = |what: &str| -> Result<Value, String> {
-            let answer = ask(&socket, &json!({ "v": 1, "cmd": what })).map_err(|e| format!("{e:#}"))?;
+            let line = json!({ "v": PROTOCOL_VERSION, "cmd": what }).to_string();
+            let answer = ask(&socket, &line).map_err(|e| format!("{e:#}"))?;
             if answer["ok"] == Value::Bool(true) {
                 Ok(answer["result"].clone())
             } else {
@@ -159,7 +91,8 @@ where
         }
         return top::live(&mut ask_one, Duration::from_millis(interval_ms.max(100)), err);
     }
-    let answer = match ask(&socket, &cli.command.request()) {
+    let Command::Engine(request) = &cli.command else { return 64 };
+    let answer = match ask(&socket, &request_line(request)) {
         Ok(answer) => answer,
         Err(e) => {
             let _ = writeln!(err, "aegisctl: {e:#}");
@@ -171,12 +104,12 @@ where
         return 1;
     }
     let result = &answer["result"];
-    let _ = if cli.json { writeln!(out, "{result}") } else { write!(out, "{}", human(&cli.command, result)) };
+    let _ = if cli.json { writeln!(out, "{result}") } else { write!(out, "{}", human(request, result)) };
     0
 }
 
 /// Sends one request line and reads one answer line.
-fn ask(socket: &PathBuf, request: &Value) -> anyhow::Result<Value> {
+fn ask(socket: &PathBuf, request: &str) -> anyhow::Result<Value> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("cannot reach the engine at {} (is `aegis run` up?)", socket.display()))?;
     // A drain moves symbols one at a time (≈ 0.6 s each): allow for a large shard.
@@ -195,10 +128,10 @@ fn num(v: &Value) -> String {
 }
 
 /// A terminal-sized rendering of an answer.
-fn human(command: &Command, r: &Value) -> String {
+fn human(request: &Request, r: &Value) -> String {
     let mut out = String::new();
-    match command {
-        Command::Status => {
+    match request {
+        Request::Status => {
             for key in [
                 "uptime_s",
                 "transport",
@@ -219,7 +152,7 @@ fn human(command: &Command, r: &Value) -> String {
                 out.push_str(&format!("{key:<18}{}\n", num(&r[key]).trim_matches('"')));
             }
         }
-        Command::Shards => {
+        Request::Shards => {
             out.push_str(&format!(
                 "{:>5} {:>8} {:>12} {:>10} {:>8} {:>10}\n",
                 "shard", "symbols", "messages", "ring", "drops", "reconnects"
@@ -236,7 +169,7 @@ fn human(command: &Command, r: &Value) -> String {
                 ));
             }
         }
-        Command::Symbols => {
+        Request::Symbols => {
             out.push_str(&format!(
                 "{:<14} {:>5} {:>10} {:>6} {:>9} {:>6}\n",
                 "symbol", "shard", "events", "bars", "id gaps", "dups"
@@ -253,7 +186,7 @@ fn human(command: &Command, r: &Value) -> String {
                 ));
             }
         }
-        Command::Positions => {
+        Request::Positions => {
             let list = r["positions"].as_array().cloned().unwrap_or_default();
             if list.is_empty() {
                 out.push_str("no open positions\n");
@@ -273,7 +206,7 @@ fn human(command: &Command, r: &Value) -> String {
                 ));
             }
         }
-        Command::Latency => {
+        Request::Latency => {
             out.push_str(&format!(
                 "{:<18} {:>10} {:>12} {:>12} {:>12} {:>12}\n",
                 "stage", "events", "p50 ≤ ns", "p90 ≤ ns", "p99 ≤ ns", "p99.9 ≤ ns"
@@ -290,7 +223,7 @@ fn human(command: &Command, r: &Value) -> String {
                 ));
             }
         }
-        Command::Alerts => {
+        Request::Alerts => {
             out.push_str(&format!("{} alerts\n", r["count"]));
             for a in r["recent"].as_array().into_iter().flatten() {
                 out.push_str(&format!("{a}\n"));

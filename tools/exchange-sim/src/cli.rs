@@ -123,22 +123,7 @@ pub fn parse_speed(text: &str) -> Result<Speed, String> {
 
 /// Parses durations written like `250ms`, `30s`, `2m`, `1h`, `1d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 =
-        number.parse().map_err(|_| format!("duration {text:?}: expected a number then a unit"))?;
-    let seconds = match unit {
-        "ms" => value / 1_000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3_600.0,
-        "d" => value * 86_400.0,
-        _ => return Err(format!("duration {text:?}: unit must be ms, s, m, h or d")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("duration {text:?} out of range"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    aegis_wire::units::parse_duration(text).map_err(|e| e.to_string())
 }
 
 impl Args {

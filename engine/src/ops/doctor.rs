@@ -79,7 +79,7 @@ impl Host {
             isolated: text("/sys/devices/system/cpu/isolated"),
             cmdline: text("/proc/cmdline"),
             memlock: memlock_from_limits(&text("/proc/self/limits")),
-            io_uring: crate::feed::uring::probe(io_memory),
+            io_uring: crate::feed::transport::glommio::probe(io_memory),
             thp: text("/sys/kernel/mm/transparent_hugepage/enabled"),
             clocksource: text("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
             governors: (0..cores)

@@ -7,13 +7,16 @@
 //! small. A memlock failure surfaces when the executor is joined, not when it is spawned,
 //! so [`probe`] joins a tiny executor first and reports the error.
 
-use super::conn::{ConnError, WsConn};
-use super::shard::{
-    announce_open, backoff, deliver, note_error, note_restart, push_resyncs, EndpointSpec, Idle, ShardConfig,
-    ShardStats, ROTATION_OVERLAP,
+use crate::feed::conn::{ConnError, WsConn};
+use crate::feed::endpoint::EndpointSpec;
+use crate::feed::shard::{
+    announce_open, backoff, deliver, note_error, note_restart, push_resyncs, ShardConfig, ShardStats,
+    ROTATION_OVERLAP,
 };
-use super::subscription::{add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand};
-use crate::ring::RingProducer;
+use crate::feed::subscription::{
+    add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand,
+};
+use crate::ring::{Idle, RingProducer};
 use aegis_wire::SymbolTable;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
@@ -268,7 +271,7 @@ async fn session(
     let tls = match &spec.tls {
         Some(tls) => {
             let host = spec.host.rsplit_once(':').map_or(spec.host.as_str(), |(h, _)| h);
-            Some(super::tls::session(tls, host).map_err(|e| std::io::Error::other(e.to_string()))?)
+            Some(crate::net::tls::session(tls, host).map_err(|e| std::io::Error::other(e.to_string()))?)
         }
         None => None,
     };

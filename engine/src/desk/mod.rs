@@ -4,18 +4,22 @@
 //! Every closed bar also feeds the causal labeller of the experience log. What must be
 //! durable leaves through a ring to the writer thread; nothing here allocates after start.
 
-use crate::live::gateway::{ExecReport, OrderIntent};
-use aegis_analytics::{FeatureSnapshot, FEATURES};
+pub mod events;
+pub mod labeller;
+pub mod stats;
+pub mod venue;
+
+use aegis_analytics::FeatureSnapshot;
 use aegis_trading::broker::{BrokerConfig, Refusal};
 use aegis_trading::decay::{self, Held};
 use aegis_trading::policy::{self, ModelView, Phase, PolicyConfig};
-use aegis_trading::sizing::{self, SizingConfig, Skip};
-use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, Rule, Side, SymbolRules};
-use aegis_wire::experience::BarSample;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Most positions a snapshot carries (twice `max_positions` plus one, rotation included).
-pub const SNAPSHOT_POSITIONS: usize = 9;
+use aegis_trading::sizing::{self, SizingConfig};
+use aegis_trading::{ClosedTrade, ExitReason, PaperBroker, Position, SymbolRules};
+use events::{AccountSnapshot, DeskEvent, Outcome, SignalNote, SNAPSHOT_POSITIONS};
+use labeller::Labeller;
+use stats::DeskStats;
+use std::sync::atomic::Ordering;
+use venue::{Alert, ExecReport, OrderIntent};
 
 /// Decision and money settings (`[policy]`, `[risk]`, `[broker]`, `[ml] label_horizon`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,169 +48,6 @@ impl Default for TradingConfig {
             label_horizon: 5,
             stale_after_ms: 5_000,
         }
-    }
-}
-
-/// What happened to a signal.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Outcome {
-    /// Sized and accepted: the order's id.
-    Submitted(u64),
-    /// Sizing declined it.
-    Skipped(Skip),
-    /// The broker refused it.
-    Refused(Refusal),
-}
-
-/// A decision, for the signals journal.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SignalNote {
-    /// Symbol index.
-    pub symbol: u16,
-    /// Open time of the bar that produced it.
-    pub bar_time_ms: i64,
-    /// Direction.
-    pub side: Side,
-    /// Rule or model.
-    pub rule: Rule,
-    /// Close of the bar.
-    pub price: f64,
-    /// What became of it.
-    pub outcome: Outcome,
-}
-
-/// The account after a change, for the positions journal (what a restart restores).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AccountSnapshot {
-    /// Exchange time of the change.
-    pub time_ms: i64,
-    /// Wallet balance.
-    pub wallet: f64,
-    /// Equity.
-    pub equity: f64,
-    /// Trades closed so far.
-    pub closed_trades: u64,
-    /// The next order id.
-    pub next_id: u64,
-    /// Positions (filled ones are restored).
-    pub positions: [Option<Position>; SNAPSHOT_POSITIONS],
-}
-
-/// What the desk hands to the writer thread.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant)] // carried by value through a preallocated ring
-pub enum DeskEvent {
-    /// A trade closed.
-    Closed(ClosedTrade),
-    /// A signal and its outcome.
-    Signal(SignalNote),
-    /// A labelled bar sample.
-    Sample(BarSample),
-    /// The account after a fill or close.
-    Account(AccountSnapshot),
-    /// Something an operator must know (a guard halting or resuming entries).
-    Alert(Alert),
-}
-
-/// An operator alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Alert {
-    /// Exchange time.
-    pub time_ms: i64,
-    /// `"HIGH"` or `"INFO"`.
-    pub level: &'static str,
-    /// What happened.
-    pub what: &'static str,
-}
-
-/// The desk's counters, readable from any thread.
-#[derive(Debug, Default)]
-pub struct DeskStats {
-    /// Trades closed (restored ones included).
-    pub trades_closed: AtomicU64,
-    /// Signals produced.
-    pub signals: AtomicU64,
-    /// Signals sizing skipped or the broker refused.
-    pub signals_not_taken: AtomicU64,
-    /// Live bars not traded because their data was stale.
-    pub stale_bars: AtomicU64,
-    /// Alerts raised.
-    pub alerts: AtomicU64,
-    /// Net PnL of trades closed in this run, `f64` bits.
-    pub pnl: AtomicU64,
-    /// Equity, `f64` bits.
-    pub equity: AtomicU64,
-    /// Open positions.
-    pub open_positions: AtomicU64,
-    /// 0 teacher, 1 student.
-    pub phase: AtomicU64,
-    /// Events the writer ring had no room for.
-    pub events_dropped: AtomicU64,
-    /// 1 while an operator has paused new entries.
-    pub paused: AtomicU64,
-    /// Order intents the venue ring had no room for (live).
-    pub intents_dropped: AtomicU64,
-    /// Venue reports naming a trade the desk does not hold (live).
-    pub reports_unmatched: AtomicU64,
-}
-
-impl DeskStats {
-    /// Net PnL of trades closed in this run.
-    pub fn pnl(&self) -> f64 {
-        f64::from_bits(self.pnl.load(Ordering::Relaxed))
-    }
-
-    /// Equity.
-    pub fn equity(&self) -> f64 {
-        f64::from_bits(self.equity.load(Ordering::Relaxed))
-    }
-
-    /// Who decides: `"teacher"` or `"student"`.
-    pub fn phase_name(&self) -> &'static str {
-        if self.phase.load(Ordering::Relaxed) == 1 {
-            "student"
-        } else {
-            "teacher"
-        }
-    }
-}
-
-/// A bar as the labeller keeps it: open time, close, features, and whether it was live.
-type LabelBar = (i64, f64, [f64; FEATURES], bool);
-
-/// The last `horizon + 1` bars of a symbol, for causal forward-return labels. Only live
-/// bars become samples: warm-up history from REST has no book or trade-flow features, and
-/// a model trained on it would meet other inputs when it serves.
-struct Labeller {
-    bars: Vec<LabelBar>,
-    head: usize,
-    horizon: usize,
-}
-
-impl Labeller {
-    fn new(horizon: usize) -> Self {
-        Self { bars: Vec::with_capacity(horizon + 1), head: 0, horizon }
-    }
-
-    /// Adds bar t; once bar t−H is held, returns it labelled with close[t]/close[t−H] − 1
-    /// if it was live.
-    fn push(&mut self, symbol: u16, bar: LabelBar) -> Option<BarSample> {
-        let horizon = self.horizon;
-        if self.bars.len() < horizon + 1 {
-            self.bars.push(bar);
-            if self.bars.len() <= horizon {
-                return None;
-            }
-        } else {
-            self.bars[self.head] = bar;
-            self.head = (self.head + 1) % self.bars.len();
-        }
-        let (open_time_ms, close, features, live) = self.bars[self.head];
-        if !live {
-            return None;
-        }
-        let forward_return = if close > 0.0 { bar.1 / close - 1.0 } else { 0.0 };
-        Some(BarSample { symbol, open_time_ms, horizon: horizon as u32, forward_return, features })
     }
 }
 
@@ -672,32 +513,5 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert_eq!(alerts[0].level, "HIGH");
         assert!(alerts[0].what.starts_with("daily loss"));
-    }
-
-    #[test]
-    fn labels_look_exactly_h_bars_ahead() {
-        let mut l = Labeller::new(2);
-        let f = [0.0; FEATURES];
-        assert_eq!(l.push(0, (0, 100.0, f, true)), None);
-        assert_eq!(l.push(0, (60_000, 101.0, f, true)), None);
-        let s = l.push(0, (120_000, 110.0, f, true)).unwrap();
-        assert_eq!((s.open_time_ms, s.horizon), (0, 2));
-        assert!((s.forward_return - 0.1).abs() < 1e-12);
-        let s = l.push(0, (180_000, 90.9, f, true)).unwrap();
-        assert_eq!(s.open_time_ms, 60_000);
-        assert!((s.forward_return - (90.9 / 101.0 - 1.0)).abs() < 1e-12);
-        let s = l.push(0, (240_000, 1.0, f, true)).unwrap();
-        assert_eq!(s.open_time_ms, 120_000);
-    }
-
-    #[test]
-    fn warm_up_bars_label_nothing_but_still_price_live_labels() {
-        let mut l = Labeller::new(1);
-        let f = [0.0; FEATURES];
-        assert_eq!(l.push(0, (0, 100.0, f, false)), None);
-        assert_eq!(l.push(0, (60_000, 102.0, f, true)), None, "bar 0 was history");
-        let s = l.push(0, (120_000, 51.0, f, true)).unwrap();
-        assert_eq!(s.open_time_ms, 60_000);
-        assert!((s.forward_return + 0.5).abs() < 1e-12);
     }
 }

@@ -5,7 +5,7 @@
 use super::order::{OrderRequest, OrderState};
 use super::sign::{local_ms, signed_params, ServerClock};
 use crate::credentials::ApiKey;
-use crate::rest::{header, http_request, HttpRequest, RestError};
+use crate::net::http::{header, http_request, HttpRequest, RestError};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -178,7 +178,8 @@ impl TradeClient {
     /// A client for `base` (`http://host:port` or `https://host:port`); `tls` for https.
     pub fn new(base: &str, key: ApiKey, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, TradeError> {
         let malformed = |reason: String| TradeError::Malformed { path: base.to_string(), reason };
-        let (addr, host, _, https) = crate::run::split_url(base).map_err(|e| malformed(e.to_string()))?;
+        let (addr, host, _, https) =
+            crate::net::url::split_url(base).map_err(|e| malformed(e.to_string()))?;
         if https != tls.is_some() {
             return Err(malformed("https needs a TLS config, http none".into()));
         }

@@ -1,10 +1,11 @@
-//! The config file (TOML): its sections, and the checks serde cannot make. Every error
-//! names the key it is about.
+//! The config file (TOML) as users write it: its sections, and the checks serde cannot
+//! make. Every error names the key it is about. An empty or missing value means the
+//! default, which lives once in [`super::run`].
 
+use super::run::{ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, ROTATE_BEFORE_LIFETIME_END};
+use crate::desk::TradingConfig;
+use crate::store::ledger::{DataConfig, FSYNC_INTERVAL};
 use std::time::Duration;
-
-/// The embedded default configuration (config/default.toml).
-pub const DEFAULT_CONFIG: &str = include_str!("../../config/default.toml");
 
 /// A config that cannot be used: unreadable TOML, or a value the engine refuses.
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +236,7 @@ impl Default for RiskSection {
             max_daily_loss_pct: b.max_daily_loss_pct,
             max_drawdown_pct: b.max_drawdown_pct,
             max_gross_exposure: s.max_gross_exposure,
-            stale_after: "5s".into(),
+            stale_after: String::new(),
         }
     }
 }
@@ -267,7 +268,7 @@ impl Default for BrokerSection {
             maker_fee: 0.0002,
             slippage_bps: b.slippage_bps,
             flatten_on_shutdown: false,
-            keep_alive: "30m".into(),
+            keep_alive: String::new(),
         }
     }
 }
@@ -294,13 +295,14 @@ pub struct MlSection {
 
 impl Default for MlSection {
     fn default() -> Self {
+        let (data, ml) = (DataConfig::default(), super::run::MlConfig::default());
         Self {
             spawn_sidecar: true,
-            label_horizon: 5,
-            bar_samples: 262_144,
-            trade_experiences: 5_000,
-            torch_threads: 1,
-            train_every: 50,
+            label_horizon: TradingConfig::default().label_horizon,
+            bar_samples: data.bar_samples,
+            trade_experiences: data.trade_experiences,
+            torch_threads: ml.torch_threads,
+            train_every: ml.train_every,
             sidecar: String::new(),
         }
     }
@@ -318,7 +320,7 @@ pub struct JournalSection {
 
 impl Default for JournalSection {
     fn default() -> Self {
-        Self { fsync: "interval".into(), fsync_interval: "1s".into() }
+        Self { fsync: "interval".into(), fsync_interval: String::new() }
     }
 }
 
@@ -337,7 +339,7 @@ impl FileConfig {
     }
 
     /// The decision and money settings, each checked with its key path.
-    pub fn trading(&self) -> Result<crate::brain::desk::TradingConfig> {
+    pub fn trading(&self) -> Result<TradingConfig> {
         let (p, r, b) = (&self.policy, &self.risk, &self.broker);
         if !matches!(b.mode.as_str(), "paper" | "live") {
             invalid!("broker.mode: {:?} is not one of paper, live", b.mode);
@@ -345,7 +347,7 @@ impl FileConfig {
         if b.mode == "live" && self.exchange.keys.is_empty() {
             invalid!("broker.mode: \"live\" needs exchange.keys (\"env\" or a 0600 key file)");
         }
-        let keep_alive = duration_or("broker.keep_alive", &b.keep_alive, "30m")?;
+        let keep_alive = duration_or("broker.keep_alive", &b.keep_alive, KEEP_ALIVE)?;
         if keep_alive.is_zero() || keep_alive >= Duration::from_secs(3_600) {
             invalid!("broker.keep_alive: {keep_alive:?} must be above zero and under the listenKey's 60 min");
         }
@@ -400,13 +402,14 @@ impl FileConfig {
             max_drawdown_pct: fraction("risk.max_drawdown_pct", r.max_drawdown_pct, 0.0..=1.0)?,
         };
         fraction("broker.maker_fee", b.maker_fee, 0.0..=0.1)?;
-        Ok(crate::brain::desk::TradingConfig {
+        Ok(TradingConfig {
             policy,
             sizing,
             broker,
             decay_adverse_move: fraction("policy.decay_adverse_move", p.decay_adverse_move, 0.0..=1.0)?,
             label_horizon: self.ml.label_horizon,
-            stale_after_ms: duration_or("risk.stale_after", &r.stale_after, "5s")?.as_millis() as i64,
+            stale_after_ms: duration_or("risk.stale_after", &r.stale_after, stale_after_default())?
+                .as_millis() as i64,
         })
     }
 
@@ -418,7 +421,7 @@ impl FileConfig {
             "interval" => aegis_journal::FsyncPolicy::Interval(duration_or(
                 "journal.fsync_interval",
                 &self.journal.fsync_interval,
-                "1s",
+                FSYNC_INTERVAL,
             )?),
             other => invalid!("journal.fsync: {other:?} is not one of always, interval, never"),
         })
@@ -528,8 +531,8 @@ pub struct BrainSection {
 }
 
 /// An idle policy by name, `key` naming the setting in errors.
-pub fn idle_policy(key: &str, text: &str) -> Result<crate::feed::shard::Idle> {
-    use crate::feed::shard::Idle;
+pub fn idle_policy(key: &str, text: &str) -> Result<crate::ring::Idle> {
+    use crate::ring::Idle;
     Ok(match text {
         "spin" => Idle::Spin,
         "park" => Idle::Park,
@@ -538,10 +541,25 @@ pub fn idle_policy(key: &str, text: &str) -> Result<crate::feed::shard::Idle> {
     })
 }
 
-/// A duration (`100ms`, `5s`, `10m`), or `default` when empty.
-pub fn duration_or(key: &str, text: &str, default: &str) -> Result<Duration> {
-    let text = if text.is_empty() { default } else { text };
-    exchange_sim::cli::parse_duration(text).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))
+/// A duration (`100ms`, `5s`, `10m`), or `default` when empty; `key` names it in errors.
+pub fn duration_or(key: &str, text: &str, default: Duration) -> Result<Duration> {
+    if text.is_empty() {
+        return Ok(default);
+    }
+    aegis_wire::units::parse_duration(text).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))
+}
+
+/// A size (`N`, `N KiB`, `N MiB`), or `default` when empty; `key` names it in errors.
+pub fn size_or(key: &str, text: &str, default: usize) -> Result<usize> {
+    if text.is_empty() {
+        return Ok(default);
+    }
+    aegis_wire::units::parse_size(text).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))
+}
+
+/// `[risk] stale_after`'s default, from the desk's.
+fn stale_after_default() -> Duration {
+    Duration::from_millis(TradingConfig::default().stale_after_ms.max(0) as u64)
 }
 
 impl FileConfig {
@@ -568,8 +586,10 @@ impl FileConfig {
         }
         idle_policy("shards.idle", &self.shards.idle)?;
         idle_policy("brain.idle", &self.brain.idle)?;
-        let initial = duration_or("exchange.reconnect_initial", &self.exchange.reconnect_initial, "100ms")?;
-        let max = duration_or("exchange.reconnect_max", &self.exchange.reconnect_max, "30s")?;
+        let d = ExchangeSettings::default();
+        let initial =
+            duration_or("exchange.reconnect_initial", &self.exchange.reconnect_initial, d.backoff_initial)?;
+        let max = duration_or("exchange.reconnect_max", &self.exchange.reconnect_max, d.backoff_max)?;
         if initial.is_zero() || initial > max {
             invalid!("exchange.reconnect_initial: {initial:?} must be positive and at most reconnect_max ({max:?})");
         }
@@ -577,18 +597,21 @@ impl FileConfig {
             [("shards.max_message", &self.shards.max_message), ("shards.io_memory", &self.shards.io_memory)]
         {
             if !size.is_empty() {
-                parse_size(size).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
+                size_or(key, size, 0)?;
             }
         }
         if !matches!(self.shards.transport.as_str(), "auto" | "" | "glommio" | "mio") {
             invalid!("shards.transport: {:?} is not one of auto, glommio, mio", self.shards.transport);
         }
-        let lifetime =
-            duration_or("exchange.connection_lifetime", &self.exchange.connection_lifetime, "24h")?;
+        let lifetime = duration_or(
+            "exchange.connection_lifetime",
+            &self.exchange.connection_lifetime,
+            CONNECTION_LIFETIME,
+        )?;
         let early = duration_or(
             "exchange.rotate_before_lifetime_end",
             &self.exchange.rotate_before_lifetime_end,
-            "30m",
+            ROTATE_BEFORE_LIFETIME_END,
         )?;
         if early >= lifetime {
             invalid!("exchange.rotate_before_lifetime_end: {early:?} must be shorter than connection_lifetime ({lifetime:?})");
@@ -607,26 +630,10 @@ impl FileConfig {
     }
 }
 
-/// A size in bytes: `N`, `N KiB` or `N MiB`.
-pub fn parse_size(text: &str) -> Result<usize> {
-    let text = text.trim();
-    let (num, mult) = if let Some(n) = text.strip_suffix("MiB") {
-        (n, 1 << 20)
-    } else if let Some(n) = text.strip_suffix("KiB") {
-        (n, 1 << 10)
-    } else {
-        (text, 1)
-    };
-    let n = num
-        .trim()
-        .parse::<usize>()
-        .map_err(|_| ConfigError::Invalid(format!("size {text:?} is not a number")))?;
-    n.checked_mul(mult).ok_or_else(|| ConfigError::Invalid(format!("size {text:?} is too large")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_CONFIG;
 
     fn refusal(text: &str) -> String {
         match parse(text, "test.toml") {

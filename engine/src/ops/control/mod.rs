@@ -3,13 +3,13 @@
 //! counters; actions reach the brain through a small command ring and come back through a
 //! reply ring, which the brain polls between batches (it never blocks on them).
 
-use crate::brain::desk::DeskStats;
-use crate::brain::BrainStats;
+use crate::brain::port::{BrainCommand, BrainLink, BrainReply};
+use crate::brain::stats::BrainStats;
+use crate::desk::stats::DeskStats;
 use crate::feed::shard::ShardStats;
 use crate::ring::RingStats;
-use aegis_trading::Position;
+use aegis_control::{error_line, ok_line, parse_request, Request, MAX_LINE};
 use aegis_wire::SymbolTable;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -18,188 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The protocol version every request names (`"v": 1`).
-pub const PROTOCOL_VERSION: u64 = 1;
-
-/// Longest request line, bytes; a longer one is refused and the connection closed.
-pub const MAX_LINE: usize = 64 * 1024;
-
-/// How long the control thread waits for the brain to answer.
-const BRAIN_PATIENCE: Duration = Duration::from_secs(5);
-
-/// One request (`{"v":1,"cmd":"close","symbol":"BTCUSDT"}`); unknown fields are refused.
-#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Request {
-    /// The run at a glance.
-    Status,
-    /// Each shard: symbols, events, ring depth, drops, reconnects.
-    Shards,
-    /// Each symbol with its shard and counters.
-    Symbols,
-    /// Move a symbol to a shard (make-before-break).
-    Rebalance {
-        /// The symbol.
-        symbol: String,
-        /// The target shard.
-        to: usize,
-    },
-    /// Move every symbol of a shard to the others.
-    Drain {
-        /// The shard to empty.
-        shard: usize,
-    },
-    /// Stop opening positions (open ones are still managed).
-    Pause,
-    /// Open positions again.
-    Resume,
-    /// Open positions and pending entries.
-    Positions,
-    /// Close one symbol's position at its next trade.
-    Close {
-        /// The symbol.
-        symbol: String,
-    },
-    /// Close every position now (the kill switch).
-    Flatten,
-    /// The model in use.
-    Model,
-    /// Ask the sidecar to train now.
-    Train,
-    /// Recent alerts.
-    Alerts,
-    /// Per-stage latency (bucket bounds of p50, p90, p99, p99.9).
-    Latency,
-    /// Export trades and experiences (CSV and Parquet) to a directory.
-    Export {
-        /// The output directory.
-        out: String,
-    },
-}
-
-/// Parses one request line: JSON, an object, `v` equal to [`PROTOCOL_VERSION`], a known
-/// `cmd` with exactly its fields.
-pub fn parse_request(line: &str) -> Result<Request, String> {
-    let mut value: Value = serde_json::from_str(line).map_err(|e| format!("malformed JSON: {e}"))?;
-    let object = value.as_object_mut().ok_or("a request is a JSON object")?;
-    match object.remove("v") {
-        Some(Value::Number(n)) if n.as_u64() == Some(PROTOCOL_VERSION) => {}
-        Some(other) => {
-            return Err(format!(
-                "unsupported protocol version {other}; this engine speaks v{PROTOCOL_VERSION}"
-            ))
-        }
-        None => return Err(format!("missing \"v\" (the protocol version, {PROTOCOL_VERSION})")),
-    }
-    let cmd = object.get("cmd").ok_or("missing \"cmd\"")?.as_str().unwrap_or("").to_string();
-    // serde ignores extra fields on unit variants of a tagged enum: check them here.
-    let allowed: &[&str] = match cmd.as_str() {
-        "rebalance" => &["symbol", "to"],
-        "drain" => &["shard"],
-        "close" => &["symbol"],
-        "export" => &["out"],
-        _ => &[],
-    };
-    if let Some(extra) = object.keys().find(|k| *k != "cmd" && !allowed.contains(&k.as_str())) {
-        return Err(format!("bad request: unknown field `{extra}` for cmd {cmd:?}"));
-    }
-    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
-}
-
-/// A success line.
-pub fn ok_line(result: Value) -> String {
-    json!({ "v": PROTOCOL_VERSION, "ok": true, "result": result }).to_string()
-}
-
-/// A refusal line.
-pub fn error_line(error: &str) -> String {
-    json!({ "v": PROTOCOL_VERSION, "ok": false, "error": error }).to_string()
-}
-
-/// What the control thread asks the brain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BrainCommand {
-    /// Stop opening positions.
-    Pause,
-    /// Open positions again.
-    Resume,
-    /// Close this symbol's position at its next trade.
-    Close(u16),
-    /// Close everything now.
-    Flatten,
-    /// List positions.
-    Positions,
-}
-
-/// What the brain answers.
-#[derive(Clone, Copy, Debug)]
-// Replies live in ring slots and are never moved about; boxing a position would allocate
-// on the brain's thread.
-#[allow(clippy::large_enum_variant)]
-pub enum BrainReply {
-    /// The command's outcome (false: nothing to do, such as no position to close).
-    Done(bool),
-    /// One position (of a `Positions` answer).
-    Position(Position),
-    /// The end of a `Positions` answer.
-    End,
-}
-
-/// The control thread's end of the brain link.
-pub struct BrainLink {
-    commands: rtrb::Producer<BrainCommand>,
-    replies: rtrb::Consumer<BrainReply>,
-}
-
-/// The brain's end: polled in its loop.
-pub struct BrainControl {
-    commands: rtrb::Consumer<BrainCommand>,
-    replies: rtrb::Producer<BrainReply>,
-}
-
-/// A command ring and a reply ring between the control thread and the brain.
-pub fn brain_link() -> (BrainLink, BrainControl) {
-    let (commands_tx, commands_rx) = rtrb::RingBuffer::new(16);
-    let (replies_tx, replies_rx) = rtrb::RingBuffer::new(256);
-    (
-        BrainLink { commands: commands_tx, replies: replies_rx },
-        BrainControl { commands: commands_rx, replies: replies_tx },
-    )
-}
-
-impl BrainControl {
-    /// The next command, if any.
-    pub fn take_command(&mut self) -> Option<BrainCommand> {
-        self.commands.pop().ok()
-    }
-
-    /// Sends a reply (dropped if the control thread stopped reading: it times out).
-    pub fn reply(&mut self, reply: BrainReply) {
-        let _ = self.replies.push(reply);
-    }
-}
-
-impl BrainLink {
-    /// Sends `command` and collects the brain's answer (`Done`, or positions up to `End`).
-    pub fn ask(&mut self, command: BrainCommand) -> Result<Vec<BrainReply>, String> {
-        while self.replies.pop().is_ok() {} // a late answer to an earlier, timed-out request
-        self.commands.push(command).map_err(|_| "the brain's command ring is full".to_string())?;
-        let deadline = Instant::now() + BRAIN_PATIENCE;
-        let mut answer = Vec::new();
-        while Instant::now() < deadline {
-            match self.replies.pop() {
-                Ok(reply @ BrainReply::Position(_)) => answer.push(reply),
-                Ok(reply) => {
-                    answer.push(reply);
-                    return Ok(answer);
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
-            }
-        }
-        Err("the brain did not answer within 5 s".into())
-    }
-}
 
 /// Moves symbol index `.0` to shard `.1`, answering what it did.
 pub type Mover = Box<dyn Fn(usize, usize) -> Result<Value, String> + Send + Sync>;
@@ -291,7 +109,7 @@ pub struct ControlContext {
     /// The data dir (journals), if any.
     pub data_dir: Option<PathBuf>,
     /// Ring capacities of the experience log (for `export`).
-    pub data: crate::ledger::DataConfig,
+    pub data: crate::store::ledger::DataConfig,
     /// The brain link (one request at a time).
     pub link: Mutex<BrainLink>,
     /// When the run started.
@@ -303,9 +121,9 @@ pub struct ControlContext {
     /// Stalls the watchdog reported.
     pub watchdog_alerts: Arc<std::sync::atomic::AtomicU64>,
     /// The brain's latency buckets.
-    pub stages: Arc<crate::metrics::SharedStages>,
+    pub stages: Arc<crate::latency::SharedStages>,
     /// The model loader's counters (a run with a data dir).
-    pub model: Option<Arc<crate::model::ModelStats>>,
+    pub model: Option<Arc<crate::model_loader::ModelStats>>,
 }
 
 /// A running control server; dropping it stops the thread and removes the socket file.
@@ -457,10 +275,12 @@ fn connection(stream: UnixStream, ctx: &ControlContext, stop: &AtomicBool) {
                 line.clear();
                 continue;
             }
-            Ok(text) => match parse_request(text.trim()).and_then(|r| handle(ctx, &r)) {
-                Ok(result) => ok_line(result),
-                Err(e) => error_line(&e),
-            },
+            Ok(text) => {
+                match parse_request(text.trim()).map_err(|e| e.to_string()).and_then(|r| handle(ctx, &r)) {
+                    Ok(result) => ok_line(result),
+                    Err(e) => error_line(&e),
+                }
+            }
         };
         line.clear();
         if writeln!(writer, "{response}").is_err() {
@@ -517,18 +337,18 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
             let positions: Vec<Value> = ask(ctx, BrainCommand::Positions)?
                 .iter()
                 .filter_map(|r| match r {
-                    BrainReply::Position(p) => Some(crate::ledger::position_json(p, &ctx.table)),
+                    BrainReply::Position(p) => Some(crate::store::codec::position_json(p, &ctx.table)),
                     _ => None,
                 })
                 .collect();
             Ok(json!({ "positions": positions }))
         }
         Request::Model => {
-            let model = |f: fn(&crate::model::ModelStats) -> &std::sync::atomic::AtomicU64| {
+            let model = |f: fn(&crate::model_loader::ModelStats) -> &std::sync::atomic::AtomicU64| {
                 ctx.model.as_ref().map_or(0, |m| load(f(m)))
             };
             let history = match &ctx.data_dir {
-                Some(dir) => crate::ledger::read_journal(dir, "models")
+                Some(dir) => crate::store::ledger::read_journal(dir, "models")
                     .map_err(|e| format!("reading the models journal: {e}"))?
                     .into_iter()
                     .filter_map(Result::ok)
@@ -554,7 +374,7 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
         Request::Latency => Ok(latency(ctx)),
         Request::Export { out } => {
             let dir = ctx.data_dir.as_ref().ok_or("no data dir: this run keeps no journals")?;
-            let exported = crate::ledger::export(dir, Path::new(out), &ctx.data)?;
+            let exported = crate::store::export::export(dir, Path::new(out), &ctx.data)?;
             Ok(
                 json!({ "out": out, "trades": exported.trades, "experiences": exported.experiences, "samples": exported.samples }),
             )
@@ -665,7 +485,7 @@ fn symbols(ctx: &ControlContext) -> Value {
 }
 
 fn latency(ctx: &ControlContext) -> Value {
-    let stages: Vec<Value> = crate::metrics::STAGES
+    let stages: Vec<Value> = crate::latency::STAGES
         .iter()
         .enumerate()
         .map(|(i, stage)| {
@@ -687,60 +507,8 @@ fn alerts(ctx: &ControlContext) -> Result<Value, String> {
             json!({ "count": count, "recent": [], "note": "no data dir: alerts are counted, not kept" }),
         );
     };
-    let records =
-        crate::ledger::read_journal(dir, "alerts").map_err(|e| format!("reading the alerts journal: {e}"))?;
+    let records = crate::store::ledger::read_journal(dir, "alerts")
+        .map_err(|e| format!("reading the alerts journal: {e}"))?;
     let recent: Vec<Value> = records.into_iter().filter_map(Result::ok).rev().take(50).collect();
     Ok(json!({ "count": count, "recent": recent }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_parse_strictly() {
-        assert_eq!(parse_request(r#"{"v":1,"cmd":"status"}"#), Ok(Request::Status));
-        assert_eq!(
-            parse_request(r#"{"v":1,"cmd":"rebalance","symbol":"BTCUSDT","to":1}"#),
-            Ok(Request::Rebalance { symbol: "BTCUSDT".into(), to: 1 })
-        );
-        let refused = [
-            ("{", "malformed JSON"),
-            ("[1]", "a JSON object"),
-            (r#"{"cmd":"status"}"#, "missing \"v\""),
-            (r#"{"v":2,"cmd":"status"}"#, "unsupported protocol version 2"),
-            (r#"{"v":1}"#, "missing \"cmd\""),
-            (r#"{"v":1,"cmd":"launch"}"#, "unknown variant `launch`"),
-            (r#"{"v":1,"cmd":"status","extra":1}"#, "unknown field `extra`"),
-            (r#"{"v":1,"cmd":"close"}"#, "missing field `symbol`"),
-            (r#"{"v":1,"cmd":"rebalance","symbol":"X","to":-1}"#, "bad request"),
-        ];
-        for (line, expected) in refused {
-            let err = parse_request(line).expect_err(line);
-            assert!(err.contains(expected), "{line}: {err}");
-        }
-    }
-
-    #[test]
-    fn the_brain_link_carries_commands_and_answers() {
-        let (mut link, mut brain) = brain_link();
-        let worker = std::thread::spawn(move || {
-            // The brain's side: answer one Positions request with two positions.
-            loop {
-                match brain.take_command() {
-                    Some(BrainCommand::Positions) => break,
-                    Some(other) => panic!("{other:?}"),
-                    None => std::thread::yield_now(),
-                }
-            }
-            for _ in 0..2 {
-                brain.reply(BrainReply::Done(true));
-            }
-        });
-        let answer = link.ask(BrainCommand::Positions).unwrap();
-        worker.join().unwrap();
-        // `Done` ends an answer: the second one is left for the next request to discard.
-        assert_eq!(answer.len(), 1);
-        assert!(matches!(answer[0], BrainReply::Done(true)));
-    }
 }

@@ -179,7 +179,7 @@ pub fn describe(report: &Reconciliation) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::order::OrderStatus;
+    use crate::execution::live::order::OrderStatus;
 
     fn ex(symbol: &str, amount: f64) -> ExchangePosition {
         ExchangePosition { symbol: symbol.into(), amount, entry_price: 100.0, leverage: 5 }

@@ -14,7 +14,7 @@ use super::order::{ClientIds, OrderKind, OrderRequest, OrderState, OrderStatus, 
 use super::reconcile::{self, JournalPosition, UnknownPosition};
 use super::sign::local_ms;
 use super::user_stream::{OrderUpdate, UserEvent, UserStream};
-use crate::brain::desk::Alert;
+use crate::desk::venue::{Alert, ExecReport, OrderIntent};
 use crate::ring::Doorbell;
 use aegis_journal::{FsyncPolicy, JournalFile};
 use aegis_trading::{ExitReason, Position, Side};
@@ -25,83 +25,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// What the desk asks the exchange for.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum OrderIntent {
-    /// Enter trade `id`: a market order, then reduce-only stop and take-profit legs.
-    Open {
-        /// Trade id.
-        id: u64,
-        /// Symbol index.
-        symbol: u16,
-        /// Direction.
-        side: Side,
-        /// Quantity (on the symbol's step).
-        qty: f64,
-        /// Whole leverage.
-        leverage: f64,
-        /// Stop price.
-        stop: f64,
-        /// Target price.
-        target: f64,
-    },
-    /// Close trade `id` (its legs cancelled, a reduce-only market order) for `reason`.
-    Close {
-        /// Trade id.
-        id: u64,
-        /// Symbol index.
-        symbol: u16,
-        /// Why.
-        reason: ExitReason,
-    },
-    /// The kill switch: every order cancelled and every position closed at the exchange.
-    Flatten {
-        /// Why (an operator's flatten, a shutdown).
-        reason: ExitReason,
-    },
-}
-
-/// What the exchange did, for the desk.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ExecReport {
-    /// Trade `id`'s entry filled `qty` at average `price`.
-    Entered {
-        /// Trade id.
-        id: u64,
-        /// Average fill price.
-        price: f64,
-        /// Quantity filled.
-        qty: f64,
-        /// Exchange time.
-        time_ms: i64,
-    },
-    /// Trade `id` is closed at average `price`.
-    Exited {
-        /// Trade id.
-        id: u64,
-        /// Average exit price.
-        price: f64,
-        /// Exchange time.
-        time_ms: i64,
-        /// Why: the leg that filled, or the reason the desk gave.
-        reason: ExitReason,
-    },
-    /// The exchange holds trade `id` at `qty` (the exchange is the truth).
-    Resized {
-        /// Trade id.
-        id: u64,
-        /// Quantity held.
-        qty: f64,
-    },
-    /// Trade `id`'s entry was refused or filled nothing: forget it.
-    Cancelled {
-        /// Trade id.
-        id: u64,
-    },
-    /// Something an operator must know.
-    Alert(Alert),
-}
 
 /// The gateway's counters, readable from any thread.
 #[derive(Debug, Default)]

@@ -1,0 +1,337 @@
+//! The market-data REST client: exchangeInfo, klines, aggTrades and depth snapshots, each
+//! spending from the request-weight budget taken from exchangeInfo's `rateLimits`.
+
+use super::rules::{symbol_rules, ServedSymbol};
+use super::RestStats;
+use crate::net::http::{header, http_request, HttpRequest, RestError};
+use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
+use aegis_wire::stream::{depth_weight, klines_weight, AGG_TRADES_WEIGHT};
+use aegis_wire::units::MINUTE_MS;
+use aegis_wire::{
+    AggTrade, DepthChunk, Event, Header, Interval, Kline, Level, Record, Resync, ResyncReason, SymbolId,
+    DEPTH_LEVELS_PER_CHUNK,
+};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
+pub struct RestClient {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    addr: SocketAddr,
+    host: String,
+    weight_limit: u32,
+    window_start: Instant,
+    window_used: u32,
+    pub(crate) stats: Arc<RestStats>,
+}
+
+impl RestClient {
+    /// A client for `host:port` (plain HTTP).
+    pub fn new(addr: SocketAddr, host: &str, stats: Arc<RestStats>) -> Self {
+        Self {
+            tls: None,
+            addr,
+            host: host.to_string(),
+            weight_limit: 2400,
+            window_start: Instant::now(),
+            window_used: 0,
+            stats,
+        }
+    }
+
+    /// The same client speaking HTTPS with `config`.
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Spends `weight` from this minute's budget, leaving `reserve` untouched, or says how
+    /// long until the next window (the caller waits rather than overspend).
+    fn spend(&mut self, weight: u32, reserve: u32) -> Result<(), RestError> {
+        if self.window_start.elapsed() >= Duration::from_secs(60) {
+            self.window_start = Instant::now();
+            self.window_used = 0;
+        }
+        if self.window_used + weight > self.weight_limit.saturating_sub(reserve) {
+            return Err(RestError::Budget {
+                wait: Duration::from_secs(60).saturating_sub(self.window_start.elapsed()),
+            });
+        }
+        self.window_used += weight;
+        Ok(())
+    }
+
+    /// GETs `path`, spending `weight`; retries a 429 up to five times.
+    pub fn get(&mut self, path: &str, weight: u32) -> Result<String, RestError> {
+        self.get_leaving(path, weight, 0)
+    }
+
+    /// GETs `path` only if `reserve` weight stays unspent this minute.
+    fn get_leaving(&mut self, path: &str, weight: u32, reserve: u32) -> Result<String, RestError> {
+        for attempt in 0..5 {
+            self.spend(weight, reserve)?;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let (status, headers, body) = self.exchange(path)?;
+            if let Some(used) = header(&headers, "x-mbx-used-weight-1m").and_then(|v| v.parse::<u64>().ok()) {
+                self.stats.weight_used.store(used, Ordering::Relaxed);
+            }
+            match status {
+                200 => return Ok(body),
+                429 | 418 => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    let wait = header(&headers, "retry-after")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1u64 << attempt);
+                    std::thread::sleep(Duration::from_secs(wait.min(60)));
+                }
+                _ => {
+                    let body = body.chars().take(200).collect();
+                    return Err(RestError::Status { path: path.to_string(), status, body });
+                }
+            }
+        }
+        Err(RestError::Status {
+            path: path.to_string(),
+            status: 429,
+            body: "still rate-limited after 5 tries".into(),
+        })
+    }
+
+    fn exchange(&self, path: &str) -> Result<(u16, String, String), RestError> {
+        http_request(
+            &self.addr,
+            &self.host,
+            self.tls.as_ref(),
+            &HttpRequest { method: "GET", path, headers: &[], body: "" },
+        )
+    }
+
+    /// Reads exchangeInfo: the symbols served with their trading rules, and the
+    /// request-weight limit (adopted).
+    pub fn exchange_info(&mut self) -> Result<Vec<ServedSymbol>, RestError> {
+        let path = "/fapi/v1/exchangeInfo";
+        let body = self.get(path, 1)?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.into(), reason: e.to_string() })?;
+        if let Some(limit) = value["rateLimits"].as_array().and_then(|limits| {
+            limits.iter().find(|l| l["rateLimitType"] == "REQUEST_WEIGHT").and_then(|l| l["limit"].as_u64())
+        }) {
+            self.weight_limit = limit as u32;
+        }
+        Ok(value["symbols"]
+            .as_array()
+            .map(|s| {
+                s.iter().filter_map(|s| Some((s["symbol"].as_str()?.to_string(), symbol_rules(s)))).collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The exchange's clock, ms.
+    pub fn server_time(&mut self) -> Result<i64, RestError> {
+        let path = "/fapi/v1/time";
+        let body = self.get(path, 1)?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.into(), reason: e.to_string() })?;
+        value["serverTime"]
+            .as_i64()
+            .ok_or_else(|| RestError::Malformed { path: path.into(), reason: "no serverTime".into() })
+    }
+
+    /// 1m klines of `symbol` as records (closed only), for `start_ms..=end_ms` or the latest
+    /// `warmup` bars when `start_ms` is `i64::MIN`.
+    pub fn closed_klines(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        start_ms: i64,
+        end_ms: i64,
+        warmup: usize,
+    ) -> Result<Vec<Record>, RestError> {
+        let now = self.server_time()?;
+        let mut out = Vec::new();
+        let mut next = start_ms;
+        loop {
+            // The smallest limit that covers the range keeps the weight down.
+            let wanted = if next == i64::MIN {
+                warmup
+            } else {
+                usize::try_from(end_ms.min(now).saturating_sub(next) / MINUTE_MS + 2).unwrap_or(1500)
+            };
+            let limit = wanted.clamp(1, 1500);
+            let path = if next == i64::MIN {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&limit={limit}")
+            } else if end_ms == i64::MAX {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&startTime={next}&limit={limit}")
+            } else {
+                format!("/fapi/v1/klines?symbol={name}&interval=1m&startTime={next}&endTime={end_ms}&limit={limit}")
+            };
+            let body = self.get(&path, klines_weight(limit))?;
+            let rows: Vec<Value> = serde_json::from_str(&body)
+                .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+            let count = rows.len();
+            let before = next;
+            for row in &rows {
+                let kline = kline_row(row).ok_or_else(|| RestError::Malformed {
+                    path: path.clone(),
+                    reason: format!("bad kline row {row}"),
+                })?;
+                if kline.close_time_ms >= now || kline.open_time_ms > end_ms {
+                    continue; // still open, or past the range
+                }
+                next = kline.open_time_ms + MINUTE_MS;
+                out.push(Record {
+                    header: Header { symbol, event_time_ms: kline.close_time_ms, recv_ns: 0 },
+                    event: Event::Kline(kline),
+                });
+            }
+            // Done after the warm-up page (the latest bars, nothing to page through), a short
+            // page, the end of the range, or a page of nothing closed yet (the exchange's
+            // current minute): asking again would return the same still-open bar forever.
+            let warmup_page = start_ms == i64::MIN;
+            if warmup_page || next == before || count < limit || next > end_ms || next >= now {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The aggTrades with agg ids in `[from_id, to_id]` the exchange still has, oldest
+    /// first, paging by 1,000; then a `TradesFilled` notice.
+    pub fn agg_trades(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        from_id: u64,
+        to_id: u64,
+    ) -> Result<Vec<Record>, RestError> {
+        let mut out = Vec::new();
+        let mut next = from_id;
+        while next <= to_id {
+            let limit = (to_id - next + 1).min(1_000);
+            let path = format!("/fapi/v1/aggTrades?symbol={name}&fromId={next}&limit={limit}");
+            // Like depth snapshots, trade fills leave a quarter of the minute's weight to
+            // the kline fills the bars wait on.
+            let body = self.get_leaving(&path, AGG_TRADES_WEIGHT, self.weight_limit / 4)?;
+            let rows: Vec<Value> = serde_json::from_str(&body)
+                .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+            let before = next;
+            for row in &rows {
+                let trade = agg_trade_row(row).ok_or_else(|| RestError::Malformed {
+                    path: path.clone(),
+                    reason: format!("bad aggTrade row {row}"),
+                })?;
+                if trade.agg_id < next || trade.agg_id > to_id {
+                    continue;
+                }
+                next = trade.agg_id + 1;
+                out.push(Record {
+                    header: Header { symbol, event_time_ms: trade.trade_time_ms, recv_ns: 0 },
+                    event: Event::AggTrade(trade),
+                });
+            }
+            // A short page or no progress: the exchange has nothing more in the range.
+            if next == before || (rows.len() as u64) < limit {
+                break;
+            }
+        }
+        out.push(Record {
+            header: Header { symbol, event_time_ms: 0, recv_ns: 0 },
+            event: Event::Resync(Resync { reason: ResyncReason::TradesFilled }),
+        });
+        Ok(out)
+    }
+
+    /// A depth snapshot of `symbol` as snapshot chunks.
+    pub fn depth_snapshot(
+        &mut self,
+        symbol: SymbolId,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<Record>, RestError> {
+        let path = format!("/fapi/v1/depth?symbol={name}&limit={limit}");
+        // Snapshots leave a quarter of the budget to kline fills, which bars wait on.
+        let body = self.get_leaving(&path, depth_weight(limit), self.weight_limit / 4)?;
+        let value: Value = serde_json::from_str(&body)
+            .map_err(|e| RestError::Malformed { path: path.clone(), reason: e.to_string() })?;
+        let bad = |reason: &str| RestError::Malformed { path: path.clone(), reason: reason.to_string() };
+        let last_update_id = value["lastUpdateId"].as_u64().ok_or_else(|| bad("no lastUpdateId"))?;
+        let mut levels = Vec::new();
+        for (side, key) in [(true, "bids"), (false, "asks")] {
+            for level in value[key].as_array().ok_or_else(|| bad("no levels"))? {
+                let p = level[0].as_str().and_then(|s| parse_fixed8(s.as_bytes(), Sign::Forbidden).ok());
+                let q = level[1].as_str().and_then(|s| parse_fixed8(s.as_bytes(), Sign::Forbidden).ok());
+                let (Some(price), Some(qty)) = (p, q) else { return Err(bad("bad level")) };
+                levels.push((side, Level { price, qty }));
+            }
+        }
+        let time = value["T"].as_i64().unwrap_or(0);
+        let mut out = Vec::new();
+        let chunks: Vec<&[(bool, Level)]> =
+            if levels.is_empty() { vec![&[]] } else { levels.chunks(DEPTH_LEVELS_PER_CHUNK).collect() };
+        let parts = chunks.len();
+        for (part, group) in chunks.into_iter().enumerate() {
+            let mut chunk = DepthChunk {
+                first_update_id: last_update_id,
+                final_update_id: last_update_id,
+                prev_final_update_id: -1,
+                transaction_time_ms: time,
+                snapshot: true,
+                part: part as u16,
+                last: part + 1 == parts,
+                ..DepthChunk::EMPTY
+            };
+            // Bids precede asks in `levels`, so a chunk's bids come first within it too.
+            for (i, (is_bid, level)) in group.iter().enumerate() {
+                chunk.levels[i] = *level;
+                if *is_bid {
+                    chunk.bid_count += 1;
+                } else {
+                    chunk.ask_count += 1;
+                }
+            }
+            out.push(Record {
+                header: Header { symbol, event_time_ms: time, recv_ns: 0 },
+                event: Event::Depth(chunk),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One row of `/fapi/v1/aggTrades`.
+fn agg_trade_row(row: &Value) -> Option<AggTrade> {
+    let px = |key: &str| parse_fixed8(row[key].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    Some(AggTrade {
+        agg_id: row["a"].as_u64()?,
+        price: px("p")?,
+        qty: px("q")?,
+        first_trade_id: row["f"].as_u64()?,
+        last_trade_id: row["l"].as_u64()?,
+        trade_time_ms: row["T"].as_i64()?,
+        buyer_is_maker: row["m"].as_bool()?,
+    })
+}
+
+fn kline_row(row: &Value) -> Option<Kline> {
+    let px = |i: usize| parse_fixed8(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    let vol = |i: usize| parse_fixed8_i128(row[i].as_str()?.as_bytes(), Sign::Forbidden).ok();
+    Some(Kline {
+        interval: Interval::M1,
+        open_time_ms: row[0].as_i64()?,
+        close_time_ms: row[6].as_i64()?,
+        first_trade_id: -1,
+        last_trade_id: -1,
+        open: px(1)?,
+        high: px(2)?,
+        low: px(3)?,
+        close: px(4)?,
+        volume: vol(5)?,
+        quote_volume: vol(7)?,
+        trades: row[8].as_u64()?,
+        taker_buy_volume: vol(9)?,
+        taker_buy_quote_volume: vol(10)?,
+        closed: true,
+    })
+}

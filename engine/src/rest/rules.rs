@@ -1,0 +1,81 @@
+//! Trading rules from exchangeInfo: a symbol's filters and leverage brackets, or a named
+//! reason it cannot be traded.
+
+use aegis_trading::rules::{Bracket, SymbolRules};
+use serde_json::Value;
+
+/// A symbol exchangeInfo lists, with its trading rules or why they could not be read.
+pub type ServedSymbol = (String, Result<SymbolRules, String>);
+
+/// A symbol's trading rules from its exchangeInfo entry: `PRICE_FILTER.tickSize`,
+/// `LOT_SIZE.stepSize`/`minQty`, `MIN_NOTIONAL.notional`, and leverage brackets from
+/// `leverageBrackets` when the exchange includes them (exchange-sim does; Binance serves
+/// them from a signed endpoint) else Binance's published BTCUSDT brackets. A missing or
+/// unreadable filter is an error naming it: the engine then refuses to trade the symbol.
+pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, String> {
+    let filters = entry["filters"].as_array().ok_or("no filters")?;
+    let filter = |kind: &str, key: &str| -> Result<f64, String> {
+        let f = filters.iter().find(|f| f["filterType"] == kind).ok_or(format!("no {kind} filter"))?;
+        let text = f[key].as_str().map(str::to_string).or_else(|| f[key].as_f64().map(|v| v.to_string()));
+        text.and_then(|t| t.parse::<f64>().ok()).ok_or(format!("{kind}.{key} missing or not a number"))
+    };
+    let brackets = match entry["leverageBrackets"].as_array() {
+        Some(list) => list
+            .iter()
+            .map(|b| {
+                let num = |k: &str| b[k].as_f64().or_else(|| b[k].as_str().and_then(|t| t.parse().ok()));
+                Some(Bracket {
+                    notional_cap: num("notionalCap")?,
+                    max_leverage: num("initialLeverage")?,
+                    maint_margin_rate: num("maintMarginRatio")?,
+                    maint_amount: num("cum")?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("leverageBrackets entry missing a field")?,
+        None => SymbolRules::usdm_default().brackets().to_vec(),
+    };
+    SymbolRules::new(
+        filter("LOT_SIZE", "stepSize")?,
+        filter("LOT_SIZE", "minQty")?,
+        filter("PRICE_FILTER", "tickSize")?,
+        filter("MIN_NOTIONAL", "notional")?,
+        brackets,
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_info_filters_become_rules_or_a_named_refusal() {
+        let entry: Value = serde_json::from_str(
+            r#"{"symbol":"ETHUSDT","filters":[
+            {"filterType":"PRICE_FILTER","minPrice":"0.01","maxPrice":"100000","tickSize":"0.01"},
+            {"filterType":"LOT_SIZE","minQty":"0.001","maxQty":"10000","stepSize":"0.001"},
+            {"filterType":"MIN_NOTIONAL","notional":"20"}]}"#,
+        )
+        .unwrap();
+        let rules = symbol_rules(&entry).unwrap();
+        assert_eq!(
+            (rules.tick_size, rules.step_size, rules.min_qty, rules.min_notional),
+            (0.01, 0.001, 0.001, 20.0)
+        );
+        assert_eq!(
+            rules.brackets(),
+            SymbolRules::usdm_default().brackets(),
+            "Binance's brackets when none are served"
+        );
+        let mut no_lot = entry.clone();
+        no_lot["filters"].as_array_mut().unwrap().remove(1);
+        assert_eq!(symbol_rules(&no_lot).unwrap_err(), "no LOT_SIZE filter");
+        let mut bad_tick = entry.clone();
+        bad_tick["filters"][0]["tickSize"] = Value::from("x");
+        assert_eq!(symbol_rules(&bad_tick).unwrap_err(), "PRICE_FILTER.tickSize missing or not a number");
+        let mut zero = entry;
+        zero["filters"][1]["stepSize"] = Value::from("0");
+        assert!(symbol_rules(&zero).unwrap_err().contains("step_size"));
+    }
+}

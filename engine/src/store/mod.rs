@@ -1,0 +1,13 @@
+//! What the engine keeps on disk: the writer thread, the journals and experience log (with
+//! restart recovery), and export to CSV and Parquet. Nothing here runs on the hot path: the
+//! desk hands its events over a ring ([`crate::desk::events`]).
+//!
+//! - [`writer`]: the writer thread (bars and features CSV, desk events → ledger).
+//! - [`ledger`]: journals and the experience log: open, recover, append.
+//! - [`codec`]: journal records as JSON and back.
+//! - [`export`]: trades, experiences and samples as CSV and Parquet.
+
+pub mod codec;
+pub mod export;
+pub mod ledger;
+pub mod writer;
