@@ -7,7 +7,7 @@
 # --socket target/aegis-data/aegis.sock status` (or positions, pause, flatten, …) operates it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --main
 cargo build --release --locked -p aegis -p aegisctl -p aegis-sidecar
 exec target/release/aegis run --for "${AEGIS_RUN_FOR:-3m}" \
   --summary target/aegis-summary.json --bars-out target/aegis-bars.csv --features-out target/aegis-features.csv

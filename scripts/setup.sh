@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh machine: system packages, the Rust
 # toolchain's components, and the Python tools the tests use (into ./.venv). Idempotent.
+# `--main` installs only what the main job (`aegis run`) uses: no nightly toolchain, no
+# cargo-fuzz (the tests' fuzz smoke run is their only user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+main_only=false
+[ "${1:-}" = "--main" ] && main_only=true
 
 need_apt=()
 command -v gzip >/dev/null || need_apt+=(gzip)
@@ -18,12 +22,12 @@ command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rus
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # The fuzz smoke run (scripts/fuzz.sh) needs a nightly toolchain (libFuzzer with
 # AddressSanitizer) and cargo-fuzz.
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+if ! $main_only && ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "setup: installing the nightly toolchain for fuzzing"
   rustup toolchain install nightly --profile minimal \
     || { echo "setup: no nightly toolchain and rustup cannot fetch one" >&2; exit 1; }
 fi
-if ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+if ! $main_only && ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi

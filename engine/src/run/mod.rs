@@ -3,6 +3,7 @@
 //! summary.
 
 pub mod plan;
+pub mod progress;
 pub mod sidecar;
 pub mod summary;
 
@@ -33,9 +34,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How long a shard or the brain may make no progress before the watchdog says so.
-const WATCHDOG_STALL: Duration = Duration::from_secs(2);
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -362,77 +360,16 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         None
     };
     let started = Instant::now();
-    let mut last_events = 0u64;
-    // The brain keeps the largest lag since it was last taken; the run's maximum is kept here.
-    let mut lag_max_ns_run = 0u64;
-    let mut next_report = started + Duration::from_secs(1);
-    let events_seen = || brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
-    let mut names: Vec<String> = (0..shard_stats.len()).map(|i| format!("shard {i}")).collect();
-    names.push("brain".into());
-    let mut watchdog = crate::ops::watchdog::Watchdog::new(names, WATCHDOG_STALL, Instant::now());
-    let mut heartbeats: Vec<u64> = Vec::with_capacity(shard_stats.len() + 1);
-    while !stop.load(Ordering::Relaxed) && config.end.run_for.is_none_or(|d| started.elapsed() < d) {
-        if let Some(warm) = config.end.warm.as_ref().filter(|w| !w.load(Ordering::Relaxed)) {
-            let all_warm = brain_stats.symbols.iter().all(|s| s.features_warm.load(Ordering::Relaxed) == 1);
-            if config.exchange.warmup_bars == 0 || all_warm {
-                warm.store(true, Ordering::Release);
-            }
-        }
-        let trades = desk_stats.trades_closed.load(Ordering::Relaxed);
-        let delivered =
-            || events_seen() + ring_stats.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum::<u64>();
-        if config.end.stop_after_events.is_some_and(|n| delivered() >= n)
-            || config.end.stop_after_trades.is_some_and(|n| trades >= n)
-        {
-            // Grace for anything extra (a doubled event would show up now).
-            std::thread::sleep(Duration::from_millis(300));
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20).min(config.end.run_for.unwrap_or(Duration::MAX)));
-        heartbeats.clear();
-        heartbeats.extend(shard_stats.iter().map(|s| s.heartbeat.load(Ordering::Relaxed)));
-        heartbeats.push(brain_stats.heartbeat.load(Ordering::Relaxed));
-        for event in watchdog.observe(Instant::now(), &heartbeats) {
-            match event {
-                crate::ops::watchdog::WatchEvent::Stalled { name, still } => {
-                    watchdog_alerts.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(thread = %name, still_ms = still.as_millis() as u64, "watchdog: no progress");
-                }
-                crate::ops::watchdog::WatchEvent::Recovered { name } => {
-                    tracing::info!(thread = %name, "watchdog: progressing again")
-                }
-            }
-        }
-        if config.ops.progress && Instant::now() >= next_report {
-            next_report += Duration::from_secs(1);
-            let events: u64 = brain_stats.events_by_kind.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-            let bars: u64 = brain_stats.symbols.iter().map(|s| s.bars_closed.load(Ordering::Relaxed)).sum();
-            let synced =
-                brain_stats.symbols.iter().filter(|s| s.book_in_sync.load(Ordering::Relaxed) == 1).count();
-            let drops: u64 = ring_stats.iter().map(|r| r.dropped.load(Ordering::Relaxed)).sum();
-            let warm =
-                brain_stats.symbols.iter().filter(|s| s.features_warm.load(Ordering::Relaxed) == 1).count();
-            let n = table.len();
-            let lag_ns = brain_stats.lag_max_ns.swap(0, Ordering::Relaxed);
-            lag_max_ns_run = lag_max_ns_run.max(lag_ns);
-            let lag_us = lag_ns as f64 / 1e3;
-            let (trades, open, equity) = (
-                desk_stats.trades_closed.load(Ordering::Relaxed),
-                desk_stats.open_positions.load(Ordering::Relaxed),
-                desk_stats.equity(),
-            );
-            let phase = desk_stats.phase_name();
-            let model = model_stats.as_ref().map_or(0, |m| m.serving.load(Ordering::Relaxed));
-            eprintln!(
-                "aegis: {:>6.1}s  {:>8} events/s  {:>9} events  {:>6} bars closed  books in sync {synced}/{n}  features warm {warm}/{n}  ring drops {drops}  lag max {lag_us:.0} µs  trades {trades} (open {open})  equity {equity:.2}  {phase}, model {model}",
-                started.elapsed().as_secs_f64(),
-                events - last_events,
-                events,
-                bars,
-            );
-            last_events = events;
-        }
-    }
+    let watched = progress::Watched {
+        symbols: table.len(),
+        brain: &brain_stats,
+        desk: &desk_stats,
+        shards: &shard_stats,
+        rings: &ring_stats,
+        model: model_stats.as_deref(),
+        watchdog_alerts: &watchdog_alerts,
+    };
+    let lag_max_ns_run = progress::watch(&config, &watched, &stop, started);
     shard_stop.store(true, Ordering::Relaxed);
     for t in shard_threads {
         let _ = t.join();
