@@ -77,31 +77,36 @@ fn code(text: &str) -> String {
     out
 }
 
-/// Every path a `crate::…` or `super::…` expression names, braces expanded.
-fn paths(code: &str) -> Vec<(String, Vec<String>)> {
+/// Every path a `crate::…`, `super::…` or `self::…` expression names, braces expanded; a
+/// path that starts with a bare name (`plan::x`, `use port::{…}`) is kept as `self::…`:
+/// it names a child module when one of that name exists.
+fn paths(code: &str) -> Vec<Vec<String>> {
     let bytes = code.as_bytes();
     let mut out = Vec::new();
-    for root in ["crate::", "super::"] {
-        let mut from = 0;
-        while let Some(i) = code[from..].find(root) {
-            let start = from + i;
-            from = start + root.len();
-            let before = start.checked_sub(1).map(|j| bytes[j] as char);
-            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
-                continue; // `aegis_wire::…`, or `super::super::` handled as one path
-            }
-            let mut prefix = vec![root.trim_end_matches(':').to_string()];
-            // `super::super::x`
-            let mut rest = &code[from..];
-            while let Some(r) = rest.strip_prefix("super::") {
-                prefix.push("super".into());
-                rest = r;
-            }
-            for tail in expand(rest) {
-                let mut full = prefix.clone();
-                full.extend(tail);
-                out.push((root.to_string(), full));
-            }
+    let mut at = 0;
+    while let Some(i) = code[at..].find("::") {
+        let end = at + i;
+        at = end + 2;
+        let start = code[..end].rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |j| j + 1);
+        let before = start.checked_sub(1).map(|j| bytes[j] as char);
+        if start == end || before == Some(':') {
+            continue; // not the start of a path (`a::b::c` is read from `a`)
+        }
+        let first = &code[start..end];
+        let mut prefix = match first {
+            "crate" | "super" | "self" => vec![first.to_string()],
+            _ if first.starts_with(|c: char| c.is_ascii_lowercase()) => vec!["self".to_string()],
+            _ => continue,
+        };
+        let mut rest = if prefix[0] == "self" && first != "self" { &code[start..] } else { &code[at..] };
+        while let Some(r) = rest.strip_prefix("super::") {
+            prefix.push("super".into());
+            rest = r;
+        }
+        for tail in expand(rest) {
+            let mut full = prefix.clone();
+            full.extend(tail);
+            out.push(full);
         }
     }
     out
@@ -160,33 +165,20 @@ fn expand(text: &str) -> Vec<Vec<String>> {
 }
 
 /// The module a path lands in: its longest prefix that is a module of the crate.
-fn resolve(
-    own: &[String],
-    own_is_dir: bool,
-    path: &[String],
-    known: &BTreeMap<Vec<String>, PathBuf>,
-) -> Option<Vec<String>> {
-    let mut base: Vec<String> = Vec::new();
+fn resolve(own: &[String], path: &[String], known: &BTreeMap<Vec<String>, PathBuf>) -> Option<Vec<String>> {
     let mut segments = path.iter().peekable();
-    match segments.next().map(String::as_str) {
-        Some("crate") => {}
-        Some("super") => {
-            // `super` of `a/b.rs` (module a::b) is `a`; of `a/b/mod.rs` (also a::b) it is `a` too.
-            base = own.to_vec();
-            base.pop();
-            while segments.peek().is_some_and(|s| *s == "super") {
-                segments.next();
-                base.pop();
-            }
-        }
+    let mut current: Vec<String> = match segments.next().map(String::as_str) {
+        Some("crate") => Vec::new(),
+        Some("self") => own.to_vec(),
+        // `super` of module a::b (`a/b.rs` or `a/b/mod.rs`) is `a`.
+        Some("super") => own[..own.len().saturating_sub(1)].to_vec(),
         _ => return None,
+    };
+    while segments.peek().is_some_and(|s| *s == "super") {
+        segments.next();
+        current.pop();
     }
-    let _ = own_is_dir;
-    let mut best = None;
-    let mut current = base.clone();
-    if known.contains_key(&current) && !current.is_empty() {
-        best = Some(current.clone());
-    }
+    let mut best = (!current.is_empty() && known.contains_key(&current)).then(|| current.clone());
     for s in segments {
         current.push(s.clone());
         if known.contains_key(&current) {
@@ -261,10 +253,9 @@ fn graph(src: &Path) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let mut graph = BTreeMap::new();
     for (module, file) in &known {
         let text = std::fs::read_to_string(file).unwrap();
-        let is_dir = file.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs");
         let targets: BTreeSet<Vec<String>> = paths(&code(&text))
             .into_iter()
-            .filter_map(|(_, p)| resolve(module, is_dir, &p, &known))
+            .filter_map(|p| resolve(module, &p, &known))
             .filter(|t| t != module)
             .collect();
         graph.insert(module.clone(), targets);
@@ -308,4 +299,17 @@ fn the_reader_sees_a_cycle_when_there_is_one() {
     let found = cycles(&graph(src));
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].len(), 2, "b → c → b: {found:?}");
+    // A parent that calls into its child by the child's bare name, and a child that reaches
+    // back up with `super::`, make a cycle too.
+    std::fs::write(src.join("a/b.rs"), "fn f() {}\n").unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("lib.rs"), "pub mod a;\npub mod c;\npub mod d;\n").unwrap();
+    std::fs::write(src.join("d/mod.rs"), "pub mod e;\nfn f() { e::g(); std::mem::drop(1); }\n").unwrap();
+    std::fs::write(src.join("d/e.rs"), "pub fn g() {}\nfn h() { super::f(); }\n").unwrap();
+    let found = cycles(&graph(src));
+    let d = |rest: &[&str]| {
+        std::iter::once("d").chain(rest.iter().copied()).map(String::from).collect::<Vec<_>>()
+    };
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&d(&[])) && found[0].contains(&d(&["e"])), "{found:?}");
 }

@@ -357,14 +357,13 @@ fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let file = load_config(args.config.as_deref())?;
-    let mut config = aegis::config::build(&file)?;
+    let mut file = load_config(args.config.as_deref())?;
+    // `--data-dir` stands for the file's `data_dir`: the builder derives what follows from it
+    // (the default control socket).
     if let Some(dir) = &args.data_dir {
-        config.data.dir = Some(dir.clone());
-        if file.control.socket.is_empty() {
-            config.ops.control_socket = Some(dir.join("aegis.sock"));
-        }
+        file.data_dir = Some(dir.clone());
     }
+    let mut config = aegis::config::build(&file)?;
     if let Some(dir) = &config.data.dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
@@ -495,12 +494,7 @@ fn start_embedded_sim(
 
 /// Every symbol the exchange serves (for a run with no symbol list).
 fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
-    use std::net::ToSocketAddrs;
-    let host = rest.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
-    let addr = host.to_socket_addrs()?.next().context("REST address")?;
-    let mut client = aegis::rest::client::RestClient::new(addr, host, Default::default());
-    if rest.starts_with("https://") {
-        client = client.with_tls(aegis::net::tls::client_config(extra_ca)?);
-    }
+    let tls = aegis::net::tls::client_config(extra_ca)?;
+    let mut client = aegis::rest::client::RestClient::for_url(rest, &tls, Default::default())?;
     Ok(client.exchange_info()?.into_iter().map(|(symbol, _)| symbol).collect())
 }

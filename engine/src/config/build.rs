@@ -54,7 +54,7 @@ pub fn build(file: &FileConfig) -> Result<RunConfig, ConfigError> {
     c.trading = file.trading()?;
     c.end.flatten_on_shutdown = file.broker.flatten_on_shutdown;
     c.data = DataConfig {
-        dir: file.data_dir.as_ref().map(PathBuf::from),
+        dir: file.data_dir.clone(),
         fsync: file.fsync()?,
         trade_experiences: file.ml.trade_experiences.max(1),
         bar_samples: file.ml.bar_samples.max(1),

@@ -45,7 +45,7 @@ pub fn parse(text: &str, name: &str) -> Result<FileConfig> {
 #[serde(default, deny_unknown_fields)]
 pub struct FileConfig {
     /// Where journals, the experience log and the control socket live.
-    pub data_dir: Option<String>,
+    pub data_dir: Option<std::path::PathBuf>,
     /// Lets the brain share a core with a shard.
     pub allow_shared_cores: bool,
     /// `[policy]`.

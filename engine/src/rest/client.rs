@@ -42,6 +42,17 @@ impl RestClient {
         }
     }
 
+    /// A client for a `http(s)://` base URL; `tls` is used where the URL asks for it.
+    pub fn for_url(
+        url: &str,
+        tls: &Arc<rustls::ClientConfig>,
+        stats: Arc<RestStats>,
+    ) -> Result<Self, crate::net::url::UrlError> {
+        let (addr, host, _, https) = crate::net::url::split_url(url)?;
+        let client = Self::new(addr, &host, stats);
+        Ok(if https { client.with_tls(tls.clone()) } else { client })
+    }
+
     /// The same client speaking HTTPS with `config`.
     pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.tls = Some(config);

@@ -2,6 +2,7 @@
 //! worker, the writer (bars, journals, experience log); live progress; a clean stop; the
 //! summary.
 
+pub mod error;
 pub mod plan;
 pub mod progress;
 pub mod sidecar;
@@ -29,25 +30,12 @@ use crate::store::ledger::Ledger;
 use crate::store::writer::{write_outputs, BarOutputs};
 use aegis_wire::stream::classify_channel;
 use aegis_wire::{EventKind, SymbolTable};
+use error::RunError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Why a run could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// A URL could not be used.
-    #[error(transparent)]
-    Url(#[from] crate::net::url::UrlError),
-    /// A setting is impossible.
-    #[error("config: {0}")]
-    Config(String),
-    /// An I/O error (threads, files).
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// A finished run's counters.
 pub struct RunReport {
@@ -67,12 +55,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     let tls = crate::net::tls::client_config(config.exchange.extra_ca.as_deref())
         .map_err(|e| RunError::Config(e.to_string()))?;
-    let (rest_addr, rest_host, _, rest_tls) = split_url(&config.exchange.rest)?;
     let rest_stats = Arc::new(RestStats::default());
-    let mut client = RestClient::new(rest_addr, &rest_host, rest_stats.clone());
-    if rest_tls {
-        client = client.with_tls(tls.clone());
-    }
+    let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
     let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
     let mut table = SymbolTable::with_capacity(config.feed.symbols.len().max(1));
     let mut rules = Vec::with_capacity(config.feed.symbols.len());

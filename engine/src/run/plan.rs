@@ -1,11 +1,11 @@
 //! Planning a run before any thread starts: which connections each shard opens (symbols
 //! round-robin over shards, streams grouped by endpoint tier, at most 200 a connection).
 
+use super::error::RunError;
 use crate::config::RunConfig;
 use crate::feed::binance::StreamHint;
 use crate::feed::endpoint::EndpointSpec;
 use crate::net::url::split_url;
-use crate::run::RunError;
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::{SymbolId, SymbolTable};
 use std::sync::Arc;

@@ -56,6 +56,13 @@ mod tests {
         assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
         assert!(parse_duration("5 parsecs").unwrap_err().0.contains("\"5 parsecs\""));
         assert!(parse_duration("m").unwrap_err().0.contains("expected a number"));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("30").is_err(), "a unit is required");
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5y").is_err());
         assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
         assert_eq!(parse_size("4MiB"), Ok(4 << 20));
         assert_eq!(parse_size("100"), Ok(100));

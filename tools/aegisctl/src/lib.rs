@@ -4,10 +4,10 @@
 //! one line; an unreachable engine exits 2. The binary is [`run`] with the process's
 //! arguments and streams; [`top`] is the live dashboard.
 
-use aegis_control::{request_line, Request, PROTOCOL_VERSION};
+use aegis_control::{request_line, Request};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -67,54 +67,69 @@ where
         .clone()
         .or_else(|| std::env::var_os("AEGIS_CONTROL_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("target/aegis-data/aegis.sock"));
-    if let Command::Top { interval_ms, once } = cli.command {
-        let mut ask_one = |what: &str| -> Result<Value, String> {
-            let line = json!({ "v": PROTOCOL_VERSION, "cmd": what }).to_string();
-            let answer = ask(&socket, &line).map_err(|e| format!("{e:#}"))?;
-            if answer["ok"] == Value::Bool(true) {
-                Ok(answer["result"].clone())
-            } else {
-                Err(format!("refused: {}", answer["error"].as_str().unwrap_or("no reason given")))
-            }
-        };
-        if once {
-            return match top::fetch(&mut ask_one, None) {
-                Ok(snapshot) => {
-                    let _ = write!(out, "{}", top::render_text(&snapshot, 110, 32));
-                    0
-                }
-                Err(e) => {
-                    let _ = writeln!(err, "aegisctl: {e}");
-                    2
-                }
-            };
-        }
-        return top::live(&mut ask_one, Duration::from_millis(interval_ms.max(100)), err);
-    }
-    let Command::Engine(request) = &cli.command else { return 64 };
-    let answer = match ask(&socket, &request_line(request)) {
+    let request = match cli.command {
+        Command::Top { interval_ms, once } => return top_command(&socket, interval_ms, once, out, err),
+        Command::Engine(request) => request,
+    };
+    let answer = match ask(&socket, &request) {
         Ok(answer) => answer,
         Err(e) => {
             let _ = writeln!(err, "aegisctl: {e:#}");
             return 2;
         }
     };
-    if answer["ok"] != Value::Bool(true) {
-        let _ = writeln!(err, "aegisctl: refused: {}", answer["error"].as_str().unwrap_or("no reason given"));
-        return 1;
-    }
-    let result = &answer["result"];
-    let _ = if cli.json { writeln!(out, "{result}") } else { write!(out, "{}", human(request, result)) };
+    let result = match result_of(answer) {
+        Ok(result) => result,
+        Err(refused) => {
+            let _ = writeln!(err, "aegisctl: {refused}");
+            return 1;
+        }
+    };
+    let _ = if cli.json { writeln!(out, "{result}") } else { write!(out, "{}", human(&request, &result)) };
     0
 }
 
+/// `aegisctl top`: one frame (`--once`) or the live dashboard.
+fn top_command(
+    socket: &PathBuf,
+    interval_ms: u64,
+    once: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let mut ask_one =
+        |request: &Request| ask(socket, request).map_err(|e| format!("{e:#}")).and_then(result_of);
+    if once {
+        return match top::fetch(&mut ask_one, None) {
+            Ok(snapshot) => {
+                let _ = write!(out, "{}", top::render_text(&snapshot, 110, 32));
+                0
+            }
+            Err(e) => {
+                let _ = writeln!(err, "aegisctl: {e}");
+                2
+            }
+        };
+    }
+    top::live(&mut ask_one, Duration::from_millis(interval_ms.max(100)), err)
+}
+
+/// An answer's result, or `refused: <reason>`.
+fn result_of(answer: Value) -> Result<Value, String> {
+    if answer["ok"] == Value::Bool(true) {
+        Ok(answer["result"].clone())
+    } else {
+        Err(format!("refused: {}", answer["error"].as_str().unwrap_or("no reason given")))
+    }
+}
+
 /// Sends one request line and reads one answer line.
-fn ask(socket: &PathBuf, request: &str) -> anyhow::Result<Value> {
+fn ask(socket: &PathBuf, request: &Request) -> anyhow::Result<Value> {
     let mut stream = UnixStream::connect(socket)
         .with_context(|| format!("cannot reach the engine at {} (is `aegis run` up?)", socket.display()))?;
     // A drain moves symbols one at a time (≈ 0.6 s each): allow for a large shard.
     stream.set_read_timeout(Some(Duration::from_secs(600)))?;
-    writeln!(stream, "{request}")?;
+    writeln!(stream, "{}", request_line(request))?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line).context("reading the engine's answer")?;
     serde_json::from_str(&line).with_context(|| format!("the engine's answer is not JSON: {line:?}"))

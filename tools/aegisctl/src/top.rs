@@ -2,6 +2,7 @@
 //! events/s, ring depth, drops, restarts), per-stage latency, the account and the model,
 //! positions — refreshed from the control socket. `--once` prints one frame as text.
 
+use aegis_control::Request;
 use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
 use ratatui::layout::{Constraint, Direction, Layout};
 use ratatui::style::{Modifier, Style};
@@ -28,14 +29,14 @@ pub struct Snapshot {
 
 /// Asks the engine for everything the dashboard shows.
 pub fn fetch(
-    ask: &mut dyn FnMut(&str) -> Result<Value, String>,
+    ask: &mut dyn FnMut(&Request) -> Result<Value, String>,
     previous: Option<(&Snapshot, Instant)>,
 ) -> Result<Snapshot, String> {
     let mut snap = Snapshot {
-        status: ask("status")?,
-        shards: ask("shards")?,
-        latency: ask("latency")?,
-        positions: ask("positions")?,
+        status: ask(&Request::Status)?,
+        shards: ask(&Request::Shards)?,
+        latency: ask(&Request::Latency)?,
+        positions: ask(&Request::Positions)?,
         rates: Vec::new(),
     };
     if let Some((before, at)) = previous {
@@ -209,7 +210,7 @@ pub fn render_text(snap: &Snapshot, width: u16, height: u16) -> String {
 
 /// The live dashboard until `q`, Esc or Ctrl-C.
 pub fn live(
-    ask: &mut dyn FnMut(&str) -> Result<Value, String>,
+    ask: &mut dyn FnMut(&Request) -> Result<Value, String>,
     interval: Duration,
     err: &mut dyn Write,
 ) -> i32 {
@@ -289,7 +290,16 @@ mod tests {
         ]
         .into_iter()
         .collect::<std::collections::HashMap<_, _>>();
-        let mut ask = |what: &str| answers.remove(what).ok_or(format!("asked twice for {what}"));
+        let mut ask = |request: &Request| {
+            let what = match request {
+                Request::Status => "status",
+                Request::Shards => "shards",
+                Request::Latency => "latency",
+                Request::Positions => "positions",
+                other => panic!("the dashboard does not ask for {other:?}"),
+            };
+            answers.remove(what).ok_or(format!("asked twice for {what}"))
+        };
         let snap = fetch(&mut ask, Some((&before, Instant::now() - Duration::from_secs(2)))).unwrap();
         assert!((snap.rates[0] - 1000.0).abs() < 50.0, "{:?}", snap.rates);
         let frame = render_text(&snap, 100, 30);

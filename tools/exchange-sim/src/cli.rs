@@ -165,17 +165,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("30").is_err());
-        assert!(parse_duration("s").is_err());
-        assert!(parse_duration("5y").is_err());
-    }
-
-    #[test]
     fn speeds() {
         assert_eq!(parse_speed("max"), Ok(Speed::Max));
         assert_eq!(parse_speed("60"), Ok(Speed::Factor(60.0)));

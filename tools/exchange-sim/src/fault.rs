@@ -80,7 +80,7 @@ impl Faults {
             "stall" => {
                 let (every, dur) = value.split_once('/').ok_or_else(|| fail("expected EVERY/DURATION"))?;
                 self.stall_every = Some(count(every)?);
-                self.stall_for = crate::cli::parse_duration(dur).map_err(|e| fail(&e))?;
+                self.stall_for = aegis_wire::units::parse_duration(dur).map_err(|e| fail(&e.to_string()))?;
             }
             "fragment" => {
                 let (k, every) = value.split_once('/').unwrap_or((value, "1"));

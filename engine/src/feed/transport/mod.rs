@@ -87,15 +87,15 @@ impl Transport for Glommio {
 /// `Glommio` where io_uring cannot start is an error naming the reason; `Auto` then falls
 /// back to mio and says so.
 pub fn choose(choice: TransportChoice, io_memory: usize) -> Result<(Arc<dyn Transport>, String), String> {
-    let glommio = Arc::new(Glommio { io_memory });
+    let glommio = || -> Arc<dyn Transport> { Arc::new(Glommio { io_memory }) };
     Ok(match choice {
         TransportChoice::Mio => (Arc::new(Mio), "mio (configured)".to_string()),
         TransportChoice::Glommio => {
             glommio::probe(io_memory)?;
-            (glommio, "glommio (configured)".to_string())
+            (glommio(), "glommio (configured)".to_string())
         }
         TransportChoice::Auto => match glommio::probe(io_memory) {
-            Ok(()) => (glommio, "glommio (auto: io_uring usable)".to_string()),
+            Ok(()) => (glommio(), "glommio (auto: io_uring usable)".to_string()),
             Err(reason) => {
                 tracing::warn!(%reason, "io_uring not usable; using the mio transport");
                 (Arc::new(Mio), format!("mio (auto: {reason})"))
