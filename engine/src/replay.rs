@@ -13,9 +13,9 @@ use crate::feed::binance::parse_message;
 use crate::ring::ring;
 use crate::ring::Idle;
 use crate::store::ledger::{DataConfig, Ledger};
+use aegis_recorded::market::Source;
 use aegis_wire::stream::classify_channel;
 use aegis_wire::{EventKind, SymbolTable};
-use exchange_sim::market::Source;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub struct ReplayConfig {
 pub enum ReplayError {
     /// A recorded file could not be read.
     #[error(transparent)]
-    Input(#[from] exchange_sim::replay::ReplayError),
+    Input(#[from] aegis_recorded::replay::ReplayError),
     /// The journal directory holds a previous run.
     #[error("{0}: already holds journals; a backtest writes into an empty directory")]
     NotEmpty(String),
@@ -65,7 +65,7 @@ pub struct ReplayReport {
 
 /// Runs the replay.
 pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
-    let mut source = exchange_sim::replay::Replay::load(&config.files)?;
+    let mut source = aegis_recorded::replay::Replay::load(&config.files)?;
     let total = source.remaining();
     let infos = source.symbols();
     if infos.is_empty() {
@@ -174,7 +174,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
 
 /// Rules for a replayed symbol from the filters exchange-sim derives for it (tick and step
 /// from the data's precision), with Binance's published brackets.
-pub fn rules_of(info: &exchange_sim::market::SymbolInfo) -> Option<aegis_trading::SymbolRules> {
+pub fn rules_of(info: &aegis_recorded::market::SymbolInfo) -> Option<aegis_trading::SymbolRules> {
     let fixed = |v: i64| v as f64 / 1e8;
     let brackets = aegis_trading::SymbolRules::usdm_default().brackets().to_vec();
     aegis_trading::SymbolRules::new(

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     for name in ["capture.gz", "capture.ws.txt", "series_BTCUSDT_1m.csv", "event.json"] {
         let path = dir.join(name);
         if std::fs::write(&path, data).is_ok() {
-            let _ = exchange_sim::replay::Replay::load(&[path]);
+            let _ = aegis_recorded::replay::Replay::load(&[path]);
         }
     }
 });

@@ -8,6 +8,7 @@
 //! - [`export`]: trades, experiences and samples as CSV and Parquet.
 
 pub mod codec;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod ledger;
 pub mod writer;

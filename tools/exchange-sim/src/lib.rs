@@ -10,8 +10,6 @@
 pub mod cli;
 pub mod fault;
 pub mod feed;
-pub mod market;
-pub mod replay;
 pub mod rest;
 pub mod rng;
 pub mod server;
@@ -20,6 +18,8 @@ pub mod synthetic;
 pub mod tls;
 pub mod venue;
 pub mod ws;
+
+pub use aegis_recorded::{market, replay};
 
 use anyhow::Context;
 use cli::Args;

@@ -263,10 +263,10 @@ impl Source for Synthetic {
         Ok(sim.snapshot(limit, self.now_ms))
     }
 
-    fn book(&self, symbol: &str, depth: usize) -> Result<crate::venue::Book, QueryError> {
+    fn book(&self, symbol: &str, depth: usize) -> Result<crate::market::Book, QueryError> {
         let sim = self.symbols.iter().find(|s| &*s.name == symbol).ok_or(QueryError::UnknownSymbol)?;
         let level = |(ticks, qty): (&i64, &i64)| (sim.price(*ticks), *qty);
-        Ok(crate::venue::Book {
+        Ok(crate::market::Book {
             bids: sim.bids.iter().rev().take(depth).map(level).collect(),
             asks: sim.asks.iter().take(depth).map(level).collect(),
         })

@@ -3,6 +3,7 @@
 //! queries, filled against the source's book and, for resting orders, its later trades in
 //! price-time priority (partial fills included).
 
+use crate::market::Book;
 use aegis_wire::decimal::{parse_fixed8, Sign};
 use aegis_wire::SCALE;
 use std::collections::HashMap;
@@ -332,14 +333,6 @@ pub fn handle(
         })),
         _ => Err(refuse(405, -1000, format!("{} {} is not served", head.method, head.path))),
     }
-}
-
-/// The book a market order sweeps: (price, qty) levels, best first.
-pub struct Book {
-    /// Bids, best (highest) first.
-    pub bids: Vec<(i64, i64)>,
-    /// Asks, best (lowest) first.
-    pub asks: Vec<(i64, i64)>,
 }
 
 /// One user-data stream event for the API key it concerns.

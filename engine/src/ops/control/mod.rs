@@ -372,13 +372,7 @@ pub fn handle(ctx: &ControlContext, request: &Request) -> Result<Value, String> 
         }
         Request::Alerts => alerts(ctx),
         Request::Latency => Ok(latency(ctx)),
-        Request::Export { out } => {
-            let dir = ctx.data_dir.as_ref().ok_or("no data dir: this run keeps no journals")?;
-            let exported = crate::store::export::export(dir, Path::new(out), &ctx.data)?;
-            Ok(
-                json!({ "out": out, "trades": exported.trades, "experiences": exported.experiences, "samples": exported.samples }),
-            )
-        }
+        Request::Export { out } => export(ctx, out),
         Request::Rebalance { symbol, to } => {
             let index = symbol_index(ctx, symbol)?;
             check_shard(ctx, *to)?;
@@ -498,6 +492,22 @@ fn latency(ctx: &ControlContext) -> Value {
         })
         .collect();
     json!({ "stages": stages, "note": "upper bounds of power-of-two buckets since start" })
+}
+
+/// Writes the journals as CSV and Parquet under `out`.
+#[cfg(feature = "export")]
+fn export(ctx: &ControlContext, out: &str) -> Result<Value, String> {
+    let dir = ctx.data_dir.as_ref().ok_or("no data dir: this run keeps no journals")?;
+    let exported = crate::store::export::export(dir, Path::new(out), &ctx.data)?;
+    Ok(
+        json!({ "out": out, "trades": exported.trades, "experiences": exported.experiences, "samples": exported.samples }),
+    )
+}
+
+/// Refuses: this engine was built without the `export` feature.
+#[cfg(not(feature = "export"))]
+fn export(_ctx: &ControlContext, _out: &str) -> Result<Value, String> {
+    Err("export is not built into this engine (cargo feature `export`)".into())
 }
 
 fn alerts(ctx: &ControlContext) -> Result<Value, String> {

@@ -185,6 +185,14 @@ pub fn roll_up(bars: &[Bar], interval_ms: i64, offset_ms: i64) -> Vec<Bar> {
     out
 }
 
+/// The book a market order sweeps: (price, qty) levels, best first.
+pub struct Book {
+    /// Bids, best (highest) first.
+    pub bids: Vec<(i64, i64)>,
+    /// Asks, best (lowest) first.
+    pub asks: Vec<(i64, i64)>,
+}
+
 /// Why a REST query about the market could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -220,7 +228,7 @@ pub trait Source: Send {
     }
     /// The top `depth` levels of `symbol`'s book as (price, qty) fixed-point ×1e8, best
     /// first: (bids, asks). What market and crossing limit orders fill against.
-    fn book(&self, _symbol: &str, _depth: usize) -> Result<crate::venue::Book, QueryError> {
+    fn book(&self, _symbol: &str, _depth: usize) -> Result<Book, QueryError> {
         Err(QueryError::Unavailable("this source has no book to trade against".into()))
     }
     /// Current source time, ms.
