@@ -13,6 +13,9 @@ pub mod port;
 pub mod stats;
 pub mod student;
 
+#[cfg(test)]
+mod tests;
+
 use crate::latency::{StageLatency, Stamps};
 use crate::rest::RestRequest;
 use crate::ring::Idle;
