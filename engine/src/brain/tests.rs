@@ -198,7 +198,7 @@ fn get(counter: &std::sync::atomic::AtomicU64) -> u64 {
 #[test]
 fn repeated_or_older_events_are_dropped_as_duplicates() {
     // (case, records on shard 0 one second apart, duplicates dropped, trade-id gap)
-    let cases: [(&str, Vec<Event>, u64, u64); 7] = [
+    let cases = [
         ("trades in order", vec![trade(1), trade(2), trade(3)], 0, 0),
         ("a trade repeated", vec![trade(1), trade(2), trade(2), trade(3)], 1, 0),
         ("an older trade after a skip", vec![trade(1), trade(3), trade(2)], 1, 1),
@@ -230,7 +230,7 @@ fn repeated_or_older_events_are_dropped_as_duplicates() {
 fn a_symbol_moving_between_rings_keeps_its_trades_in_order() {
     // While a symbol moves, both shards deliver it; the new ring may run ahead. (case, steps,
     // duplicates dropped, trade-id gap, last trade applied)
-    let cases: [(&str, Vec<Step>, u64, u64, u64); 4] = [
+    let cases = [
         (
             "the new ring runs ahead: held back until the old ring's backlog catches up",
             vec![
@@ -283,7 +283,7 @@ fn a_symbol_moving_between_rings_keeps_its_trades_in_order() {
 #[test]
 fn skipped_agg_trades_are_tracked_until_they_arrive_or_are_filled() {
     // (case, steps, skipped, recovered, still missing, duplicates)
-    let cases: [(&str, Vec<Step>, u64, u64, u64, u64); 4] = [
+    let cases = [
         ("no skip", vec![shard(0, 0, agg(1)), shard(0, 0, agg(2))], 0, 0, 0, 0),
         ("a skip stays open", vec![shard(0, 0, agg(1)), shard(0, 0, agg(4))], 2, 0, 2, 0),
         (
@@ -345,7 +345,7 @@ fn missing_minutes_are_filled_before_later_bars_close() {
         start_ms: start * MINUTE_MS,
         end_ms: end,
     };
-    let cases: [(&str, bool, Vec<Step>, Vec<RestRequest>, u64, u64, u64); 5] = [
+    let cases = [
         ("minutes in order", true, vec![shard(0, 0, kline(1)), shard(0, 0, kline(2))], vec![], 2, 0, 0),
         (
             "one missing minute is asked for and the bars after it wait",
@@ -405,7 +405,7 @@ fn missing_minutes_are_filled_before_later_bars_close() {
 fn the_book_asks_for_a_snapshot_once_and_again_after_a_gap() {
     let snapshot = RestRequest::Depth { symbol: SYMBOL };
     // (case, steps, requests, in sync at the end, gaps detected)
-    let cases: [(&str, Vec<Step>, Vec<RestRequest>, bool, u64); 4] = [
+    let cases = [
         (
             "diffs before any snapshot ask for one, once",
             vec![
