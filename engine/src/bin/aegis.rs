@@ -206,7 +206,7 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
         bar_samples: file.ml.bar_samples.max(1),
         ..Default::default()
     };
-    let n = aegis::store::export::export(&args.dir, &args.out, &data).map_err(anyhow::Error::msg)?;
+    let n = aegis::store::export::export(&args.dir, &args.out, &data)?;
     eprintln!(
         "aegis export: {} trades, {} experiences, {} bar samples → {}",
         n.trades,

@@ -10,7 +10,7 @@ use aegis_wire::SymbolId;
 use std::time::{Duration, Instant};
 
 /// How long the control thread waits for the brain to answer.
-const BRAIN_PATIENCE: Duration = Duration::from_secs(5);
+pub const BRAIN_PATIENCE: Duration = Duration::from_secs(5);
 
 /// What the control thread asks the brain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,11 +75,22 @@ impl BrainControl {
     }
 }
 
+/// Why the brain did not answer a command.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// The command ring is full: earlier commands are still unread.
+    #[error("the brain's command ring is full")]
+    Full,
+    /// No answer within [`BRAIN_PATIENCE`].
+    #[error("the brain did not answer within {} s", BRAIN_PATIENCE.as_secs())]
+    Silent,
+}
+
 impl BrainLink {
     /// Sends `command` and collects the brain's answer (`Done`, or positions up to `End`).
-    pub fn ask(&mut self, command: BrainCommand) -> Result<Vec<BrainReply>, String> {
+    pub fn ask(&mut self, command: BrainCommand) -> Result<Vec<BrainReply>, LinkError> {
         while self.replies.pop().is_ok() {} // a late answer to an earlier, timed-out request
-        self.commands.push(command).map_err(|_| "the brain's command ring is full".to_string())?;
+        self.commands.push(command).map_err(|_| LinkError::Full)?;
         let deadline = Instant::now() + BRAIN_PATIENCE;
         let mut answer = Vec::new();
         while Instant::now() < deadline {
@@ -92,7 +103,7 @@ impl BrainLink {
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
         }
-        Err("the brain did not answer within 5 s".into())
+        Err(LinkError::Silent)
     }
 }
 

@@ -45,7 +45,7 @@ pub struct Host {
     /// Soft `Max locked memory` in bytes (`None`: unlimited).
     pub memlock: Option<u64>,
     /// `Err(reason)` when io_uring (glommio) could not start.
-    pub io_uring: Result<(), String>,
+    pub io_uring: Result<(), crate::feed::transport::glommio::UringError>,
     /// `/sys/kernel/mm/transparent_hugepage/enabled`.
     pub thp: String,
     /// Current clock source.
@@ -340,7 +340,7 @@ mod tests {
         host.isolated = "".into();
         host.cmdline = "ro quiet".into();
         host.memlock = Some(65536);
-        host.io_uring = Err("memlock too low".into());
+        host.io_uring = Err(crate::feed::transport::glommio::UringError::Failed("memlock too low".into()));
         host.thp = "[always] madvise never".into();
         host.clocksource = "kvm-clock".into();
         host.governors[3] = Some("powersave".into());

@@ -5,19 +5,48 @@ use aegis_trading::rules::{Bracket, SymbolRules};
 use serde_json::Value;
 
 /// A symbol exchangeInfo lists, with its trading rules or why they could not be read.
-pub type ServedSymbol = (String, Result<SymbolRules, String>);
+pub type ServedSymbol = (String, Result<SymbolRules, SymbolRulesError>);
+
+/// Why a symbol's exchangeInfo entry gives no trading rules (the symbol is then not traded).
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolRulesError {
+    /// The entry has no `filters` array.
+    #[error("no filters")]
+    NoFilters,
+    /// A filter the engine needs is not listed.
+    #[error("no {0} filter")]
+    NoFilter(String),
+    /// A filter's field is absent or not a number.
+    #[error("{kind}.{key} missing or not a number")]
+    BadField {
+        /// The filter type.
+        kind: String,
+        /// The field.
+        key: String,
+    },
+    /// A leverage bracket lacks one of its fields.
+    #[error("leverageBrackets entry missing a field")]
+    Bracket,
+    /// The filters or brackets do not make valid rules.
+    #[error(transparent)]
+    Invalid(#[from] aegis_trading::rules::RulesError),
+}
 
 /// A symbol's trading rules from its exchangeInfo entry: `PRICE_FILTER.tickSize`,
 /// `LOT_SIZE.stepSize`/`minQty`, `MIN_NOTIONAL.notional`, and leverage brackets from
 /// `leverageBrackets` when the exchange includes them (exchange-sim does; Binance serves
 /// them from a signed endpoint) else Binance's published BTCUSDT brackets. A missing or
 /// unreadable filter is an error naming it: the engine then refuses to trade the symbol.
-pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, String> {
-    let filters = entry["filters"].as_array().ok_or("no filters")?;
-    let filter = |kind: &str, key: &str| -> Result<f64, String> {
-        let f = filters.iter().find(|f| f["filterType"] == kind).ok_or(format!("no {kind} filter"))?;
+pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
+    let filters = entry["filters"].as_array().ok_or(SymbolRulesError::NoFilters)?;
+    let filter = |kind: &str, key: &str| -> Result<f64, SymbolRulesError> {
+        let f = filters
+            .iter()
+            .find(|f| f["filterType"] == kind)
+            .ok_or(SymbolRulesError::NoFilter(kind.into()))?;
         let text = f[key].as_str().map(str::to_string).or_else(|| f[key].as_f64().map(|v| v.to_string()));
-        text.and_then(|t| t.parse::<f64>().ok()).ok_or(format!("{kind}.{key} missing or not a number"))
+        text.and_then(|t| t.parse::<f64>().ok())
+            .ok_or(SymbolRulesError::BadField { kind: kind.into(), key: key.into() })
     };
     let brackets = match entry["leverageBrackets"].as_array() {
         Some(list) => list
@@ -32,7 +61,7 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, String> {
                 })
             })
             .collect::<Option<Vec<_>>>()
-            .ok_or("leverageBrackets entry missing a field")?,
+            .ok_or(SymbolRulesError::Bracket)?,
         None => SymbolRules::usdm_default().brackets().to_vec(),
     };
     SymbolRules::new(
@@ -42,7 +71,7 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, String> {
         filter("MIN_NOTIONAL", "notional")?,
         brackets,
     )
-    .map_err(|e| e.to_string())
+    .map_err(SymbolRulesError::from)
 }
 
 #[cfg(test)]
@@ -70,12 +99,12 @@ mod tests {
         );
         let mut no_lot = entry.clone();
         no_lot["filters"].as_array_mut().unwrap().remove(1);
-        assert_eq!(symbol_rules(&no_lot).unwrap_err(), "no LOT_SIZE filter");
+        assert_eq!(symbol_rules(&no_lot).unwrap_err().to_string(), "no LOT_SIZE filter");
         let mut bad_tick = entry.clone();
         bad_tick["filters"][0]["tickSize"] = Value::from("x");
-        assert_eq!(symbol_rules(&bad_tick).unwrap_err(), "PRICE_FILTER.tickSize missing or not a number");
+        assert_eq!(symbol_rules(&bad_tick).unwrap_err().to_string(), "PRICE_FILTER.tickSize missing or not a number");
         let mut zero = entry;
         zero["filters"][1]["stepSize"] = Value::from("0");
-        assert!(symbol_rules(&zero).unwrap_err().contains("step_size"));
+        assert!(symbol_rules(&zero).unwrap_err().to_string().contains("step_size"));
     }
 }

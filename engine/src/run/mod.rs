@@ -68,7 +68,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
         }
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
-        match entry.map_or(Err("not in exchangeInfo".to_string()), |(_, r)| r.clone()) {
+        let read = match entry {
+            Some((_, Ok(r))) => Ok(r.clone()),
+            Some((_, Err(e))) => Err(e.to_string()),
+            None => Err("not in exchangeInfo".to_string()),
+        };
+        match read {
             Ok(r) => rules.push(Some(r)),
             Err(reason) => {
                 tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
@@ -96,7 +101,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     };
     let (transport, transport_note) =
         crate::feed::transport::choose(config.feed.transport, config.feed.io_memory)
-            .map_err(RunError::Config)?;
+            .map_err(|e| RunError::Config(e.to_string()))?;
     let shard_stop = Arc::new(AtomicBool::new(false));
     let brain_stop = Arc::new(AtomicBool::new(false));
     let worker_stop = Arc::new(AtomicBool::new(false));

@@ -5,7 +5,36 @@
 use super::ledger::{read_journal, DataConfig};
 use aegis_wire::experience::{TradeExperience, SAMPLE_WORDS, TRADE_WORDS};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why an export stopped (files already written stay).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// A Parquet file could not be written.
+    #[error("{}: {source}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        source: parquet::errors::ParquetError,
+    },
+    /// An experience ring could not be opened.
+    #[error(transparent)]
+    Ring(#[from] aegis_wire::experience::RingFileError),
+}
+
+/// An I/O error on `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ExportError + '_ {
+    move |source| ExportError::Io { path: path.to_path_buf(), source }
+}
 
 /// Rows written by [`export`].
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -54,10 +83,10 @@ impl Table {
         text
     }
 
-    fn parquet(&self, path: &Path) -> Result<(), String> {
+    fn parquet(&self, path: &Path) -> Result<(), ExportError> {
         use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
         use parquet::file::writer::SerializedFileWriter;
-        let err = |e: parquet::errors::ParquetError| format!("{}: {e}", path.display());
+        let err = |source| ExportError::Parquet { path: path.to_path_buf(), source };
         let fields: Vec<String> = self
             .columns
             .iter()
@@ -73,7 +102,7 @@ impl Table {
             fields.join(" ")
         ))
         .map_err(err)?;
-        let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = std::fs::File::create(path).map_err(io(path))?;
         let mut writer =
             SerializedFileWriter::new(file, std::sync::Arc::new(schema), Default::default()).map_err(err)?;
         let mut group = writer.next_row_group().map_err(err)?;
@@ -96,12 +125,9 @@ impl Table {
 }
 
 /// The trades journal as a table.
-fn trades_table(dir: &Path) -> Result<Table, String> {
-    let records: Vec<Value> = read_journal(dir, "trades")
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect();
+fn trades_table(dir: &Path) -> Result<Table, ExportError> {
+    let records: Vec<Value> =
+        read_journal(dir, "trades").map_err(io(dir))?.into_iter().filter_map(Result::ok).collect();
     let int = |k: &str| Column::Int(records.iter().map(|v| v[k].as_i64().unwrap_or(0)).collect());
     let float = |k: &str| Column::Float(records.iter().map(|v| v[k].as_f64().unwrap_or(f64::NAN)).collect());
     let text =
@@ -136,16 +162,14 @@ fn feature_columns(rows: &[[f64; aegis_wire::experience::FEATURE_COUNT]]) -> Vec
 /// Writes the trades journal and the experience rings (oldest first) under `out`, each as
 /// CSV and Parquet: `trades`, `experiences`, `samples` `.csv`/`.parquet`. The rings'
 /// capacities must be the ones they were created with (`[ml]`).
-pub fn export(dir: &Path, out: &Path, config: &DataConfig) -> Result<Exported, String> {
+pub fn export(dir: &Path, out: &Path, config: &DataConfig) -> Result<Exported, ExportError> {
     use aegis_wire::experience::{BarSample, RingReader};
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let ring_err = |e: aegis_wire::experience::RingFileError| e.to_string();
-    let ring = RingReader::<TRADE_WORDS>::open(&dir.join("experience/trades.ring"), config.trade_experiences)
-        .map_err(ring_err)?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let ring =
+        RingReader::<TRADE_WORDS>::open(&dir.join("experience/trades.ring"), config.trade_experiences)?;
     let experiences: Vec<TradeExperience> =
         ring.range().filter_map(|i| ring.get(i)).map(|w| TradeExperience::from_words(&w)).collect();
-    let ring = RingReader::<SAMPLE_WORDS>::open(&dir.join("experience/samples.ring"), config.bar_samples)
-        .map_err(ring_err)?;
+    let ring = RingReader::<SAMPLE_WORDS>::open(&dir.join("experience/samples.ring"), config.bar_samples)?;
     let samples: Vec<BarSample> =
         ring.range().filter_map(|i| ring.get(i)).map(|w| BarSample::from_words(&w)).collect();
     let mut e_columns = vec![
@@ -173,7 +197,7 @@ pub fn export(dir: &Path, out: &Path, config: &DataConfig) -> Result<Exported, S
     ];
     for table in &tables {
         let csv = out.join(format!("{}.csv", table.name));
-        std::fs::write(&csv, table.csv()).map_err(|e| format!("{}: {e}", csv.display()))?;
+        std::fs::write(&csv, table.csv()).map_err(io(&csv))?;
         table.parquet(&out.join(format!("{}.parquet", table.name)))?;
     }
     Ok(Exported { trades: tables[0].rows, experiences: tables[1].rows, samples: tables[2].rows })

@@ -211,7 +211,25 @@ fn reconcile(account: &mut AccountSnapshot, closed: &[(u64, f64)]) -> usize {
 
 /// One journal record as read back: the journal's name and the record, or why it could not
 /// be read.
-pub type JournalRecord = (String, Result<Value, String>);
+pub type JournalRecord = (String, Result<Value, RecordError>);
+
+/// A journal record that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A whole frame whose payload is not JSON.
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The file ends inside a frame (a crash mid-write): the rest is not read.
+    #[error("torn tail at byte {at} ({reason}): {left} bytes not read")]
+    TornTail {
+        /// Offset of the torn frame.
+        at: usize,
+        /// What is wrong with it.
+        reason: aegis_journal::Torn,
+        /// Bytes left unread.
+        left: usize,
+    },
+}
 
 /// Every record of every journal under `dir` (the live orders journal last), in file order; a torn tail is reported,
 /// never read (and left on disk: reading does not repair).
@@ -225,7 +243,7 @@ pub fn read_journals(dir: &Path) -> Result<Vec<JournalRecord>, std::io::Error> {
 
 /// The records of the journal `name` under `dir` (none when it does not exist), then, if
 /// its tail is torn, an error saying where.
-pub fn read_journal(dir: &Path, name: &str) -> Result<Vec<Result<Value, String>>, std::io::Error> {
+pub fn read_journal(dir: &Path, name: &str) -> Result<Vec<Result<Value, RecordError>>, std::io::Error> {
     let path = dir.join("journal").join(format!("{name}.journal"));
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -233,11 +251,11 @@ pub fn read_journal(dir: &Path, name: &str) -> Result<Vec<Result<Value, String>>
         Err(e) => return Err(e),
     };
     let mut reader = aegis_journal::FrameReader::new(&bytes);
-    let mut out: Vec<Result<Value, String>> =
-        reader.by_ref().map(|p| serde_json::from_slice(p).map_err(|e| format!("not JSON: {e}"))).collect();
+    let mut out: Vec<Result<Value, RecordError>> =
+        reader.by_ref().map(|p| serde_json::from_slice(p).map_err(RecordError::from)).collect();
     if let Some(torn) = reader.torn() {
         let (at, left) = (reader.offset(), bytes.len() - reader.offset());
-        out.push(Err(format!("torn tail at byte {at} ({torn}): {left} bytes not read")));
+        out.push(Err(RecordError::TornTail { at, reason: torn, left }));
     }
     Ok(out)
 }

@@ -44,11 +44,22 @@ fn builder(name: &str, core: Option<usize>, idle: Idle, io_memory: usize) -> Loc
 
 /// Starts and joins a tiny executor with these settings: `Err` names why io_uring is not
 /// usable here (no io_uring, memlock too low for `io_memory`, …).
-pub fn probe(io_memory: usize) -> Result<(), String> {
+pub fn probe(io_memory: usize) -> Result<(), UringError> {
     let handle = builder("aegis-uring-probe", None, Idle::Park, io_memory)
         .spawn(|| async move {})
-        .map_err(|e| format!("glommio executor did not start: {e}"))?;
-    handle.join().map_err(|e| format!("glommio executor failed (io_uring or memlock): {e}"))
+        .map_err(|e| UringError::Start(e.to_string()))?;
+    handle.join().map_err(|e| UringError::Failed(e.to_string()))
+}
+
+/// Why io_uring (glommio) cannot run a shard on this host; the text is glommio's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UringError {
+    /// The executor thread could not be set up (io_uring missing or refused).
+    #[error("glommio executor did not start: {0}")]
+    Start(String),
+    /// The executor started and then failed (io_uring or locked memory).
+    #[error("glommio executor failed (io_uring or memlock): {0}")]
+    Failed(String),
 }
 
 /// Runs a shard on glommio until `stop` is set.

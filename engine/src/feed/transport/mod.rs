@@ -86,7 +86,10 @@ impl Transport for Glommio {
 /// The transport `choice` asks for on this host, and a note saying what was chosen and why.
 /// `Glommio` where io_uring cannot start is an error naming the reason; `Auto` then falls
 /// back to mio and says so.
-pub fn choose(choice: TransportChoice, io_memory: usize) -> Result<(Arc<dyn Transport>, String), String> {
+pub fn choose(
+    choice: TransportChoice,
+    io_memory: usize,
+) -> Result<(Arc<dyn Transport>, String), glommio::UringError> {
     let glommio = || -> Arc<dyn Transport> { Arc::new(Glommio { io_memory }) };
     Ok(match choice {
         TransportChoice::Mio => (Arc::new(Mio), "mio (configured)".to_string()),
