@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(symbol_rules(&no_lot).unwrap_err().to_string(), "no LOT_SIZE filter");
         let mut bad_tick = entry.clone();
         bad_tick["filters"][0]["tickSize"] = Value::from("x");
-        assert_eq!(symbol_rules(&bad_tick).unwrap_err().to_string(), "PRICE_FILTER.tickSize missing or not a number");
+        assert_eq!(
+            symbol_rules(&bad_tick).unwrap_err().to_string(),
+            "PRICE_FILTER.tickSize missing or not a number"
+        );
         let mut zero = entry;
         zero["filters"][1]["stepSize"] = Value::from("0");
         assert!(symbol_rules(&zero).unwrap_err().to_string().contains("step_size"));

@@ -1,7 +1,8 @@
 //! One answer per control request: queries read the shared counters, actions go to the
 //! brain through its command port, moves to the mover.
 
-use super::{ControlContext, ControlError};
+use super::context::ControlContext;
+use super::error::ControlError;
 use crate::brain::port::{BrainCommand, BrainReply};
 use aegis_control::Request;
 use serde_json::{json, Value};

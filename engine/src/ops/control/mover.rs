@@ -1,6 +1,6 @@
 //! Make-before-break moves of a symbol between shards (`rebalance`, `drain`).
 
-use super::ControlError;
+use super::error::ControlError;
 use crate::feed::shard::ShardStats;
 use crate::feed::subscription::ShardCommand;
 use aegis_wire::SymbolTable;

@@ -1,7 +1,8 @@
 //! The control socket: bound 0600, peers checked by SO_PEERCRED, one thread per client
 //! (at most [`MAX_CLIENTS`]), a request per line and a response per line.
 
-use super::{handle, ControlContext};
+use super::context::ControlContext;
+use super::handlers::handle;
 use aegis_control::{error_line, ok_line, parse_request, MAX_LINE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
