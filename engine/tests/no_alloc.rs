@@ -214,7 +214,7 @@ fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
     let stats = std::sync::Arc::new(DeskStats::default());
     let mut desk =
         Desk::new(TradingConfig::default(), vec![Some(SymbolRules::usdm_default())], Some(events_tx), stats)
-            .with_venue(intents_tx, reports_rx);
+            .with_execution(aegis::desk::venue::Live::new(intents_tx, reports_rx));
     let mut snapshot = aegis_analytics::FeatureSnapshot::neutral();
     snapshot.warm = true;
     snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
@@ -225,14 +225,14 @@ fn the_live_desk_allocates_nothing_sending_intents_and_applying_reports() {
         let Ok(OrderIntent::Open { id, .. }) = intents.pop() else { return 0 };
         let time_ms = snapshot.open_time_ms + 60_001;
         reports.push(ExecReport::Entered { id, price: 100.0, qty: 1.0, time_ms }).unwrap();
-        desk.poll_venue();
+        desk.poll_reports();
         assert!(desk.close_manual(0));
         let Ok(OrderIntent::Close { id: closing, .. }) = intents.pop() else { return 0 };
         assert_eq!(closing, id);
         reports
             .push(ExecReport::Exited { id, price: 101.0, time_ms: time_ms + 1, reason: ExitReason::Manual })
             .unwrap();
-        desk.poll_venue();
+        desk.poll_reports();
         let mut closed = 0;
         while let Ok(event) = events.pop() {
             closed += usize::from(matches!(event, DeskEvent::Closed(_)));

@@ -235,7 +235,7 @@ impl Brain {
     fn has_work(&self) -> bool {
         self.shard_rings.iter().any(|r| !r.is_empty())
             || !self.rest_results.is_empty()
-            || self.core.desk.venue_pending()
+            || self.core.desk.reports_pending()
     }
 
     /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
@@ -276,12 +276,12 @@ impl Brain {
     fn flatten_at_shutdown(&mut self) {
         self.core.desk.flatten();
         let deadline = std::time::Instant::now() + SHUTDOWN_EXITS_WAIT;
-        while self.core.desk.has_venue()
+        while self.core.desk.at_exchange()
             && !self.core.desk.broker().positions().is_empty()
             && std::time::Instant::now() < deadline
         {
-            if self.core.desk.poll_venue() == 0 {
-                self.doorbell.park(std::time::Duration::from_millis(1), || self.core.desk.venue_pending());
+            if self.core.desk.poll_reports() == 0 {
+                self.doorbell.park(std::time::Duration::from_millis(1), || self.core.desk.reports_pending());
             }
         }
     }
@@ -305,7 +305,7 @@ impl Brain {
             });
         }
         n += self.rest_results.drain(|r, _| self.core.apply(r, Source::Rest));
-        n += self.core.desk.poll_venue();
+        n += self.core.desk.poll_reports();
         n
     }
 

@@ -19,7 +19,7 @@ use events::{AccountSnapshot, DeskEvent, Outcome, SignalNote, SNAPSHOT_POSITIONS
 use labeller::Labeller;
 use stats::DeskStats;
 use std::sync::atomic::Ordering;
-use venue::{Alert, ExecReport, OrderIntent};
+use venue::{Alert, ExecReport, Execution, OrderIntent, Paper};
 
 /// Decision and money settings (`[policy]`, `[risk]`, `[broker]`, `[ml] label_horizon`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -66,15 +66,9 @@ pub struct Desk {
     halted: Option<Refusal>,
     /// An operator paused new entries (`aegisctl pause`).
     paused: bool,
-    /// The live venue's rings, when a venue fills orders.
-    venue: Option<Venue>,
-}
-
-/// The desk's ends of the rings to and from the execution gateway.
-struct Venue {
-    intents: rtrb::Producer<OrderIntent>,
-    reports: rtrb::Consumer<ExecReport>,
-    /// Trades already asked to close (a `Close` goes once per trade).
+    /// Where intents go and reports come from (paper unless a venue was given).
+    execution: Box<dyn Execution>,
+    /// Trades already asked to close at the exchange (a `Close` goes once per trade).
     asked: [u64; SNAPSHOT_POSITIONS],
 }
 
@@ -102,21 +96,20 @@ impl Desk {
             last_time_ms: 0,
             halted: None,
             paused: false,
-            venue: None,
+            execution: Box::new(Paper),
+            asked: [0; SNAPSHOT_POSITIONS],
         };
         desk.publish();
         desk
     }
 
-    /// Trades through a venue from now on: entries and closes go out as intents, fills and
-    /// exits come back as reports (applied by [`Self::poll_venue`]).
-    pub fn with_venue(
-        mut self,
-        intents: rtrb::Producer<OrderIntent>,
-        reports: rtrb::Consumer<ExecReport>,
-    ) -> Self {
-        self.broker.set_venue_fills();
-        self.venue = Some(Venue { intents, reports, asked: [0; SNAPSHOT_POSITIONS] });
+    /// Trades through `execution` from now on. At an exchange, entries and closes go out as
+    /// intents and fills and exits come back as reports (applied by [`Self::poll_reports`]).
+    pub fn with_execution(mut self, execution: impl Execution + 'static) -> Self {
+        if execution.at_exchange() {
+            self.broker.set_venue_fills();
+        }
+        self.execution = Box::new(execution);
         self
     }
 
@@ -128,19 +121,19 @@ impl Desk {
     }
 
     /// Whether a venue fills the orders.
-    pub fn has_venue(&self) -> bool {
-        self.venue.is_some()
+    pub fn at_exchange(&self) -> bool {
+        self.execution.at_exchange()
     }
 
     /// Whether venue reports are waiting.
-    pub fn venue_pending(&self) -> bool {
-        self.venue.as_ref().is_some_and(|v| !v.reports.is_empty())
+    pub fn reports_pending(&self) -> bool {
+        self.execution.has_reports()
     }
 
     /// Applies the venue's reports; returns how many.
-    pub fn poll_venue(&mut self) -> usize {
+    pub fn poll_reports(&mut self) -> usize {
         let mut n = 0;
-        while let Some(report) = self.venue.as_mut().and_then(|v| v.reports.pop().ok()) {
+        while let Some(report) = self.execution.next_report() {
             n += 1;
             let applied = match report {
                 ExecReport::Entered { id, price, qty, time_ms } => {
@@ -188,21 +181,20 @@ impl Desk {
     /// Sends one `Close` for each position newly marked closing (decay, rotation, an
     /// operator's close).
     fn send_closes(&mut self) {
-        let Some(venue) = self.venue.as_mut() else { return };
         let positions = self.broker.positions();
-        for slot in venue.asked.iter_mut() {
+        for slot in self.asked.iter_mut() {
             if *slot != 0 && !positions.iter().any(|p| p.id == *slot) {
                 *slot = 0;
             }
         }
         for p in positions {
             let Some(reason) = p.closing else { continue };
-            if venue.asked.contains(&p.id) {
+            if self.asked.contains(&p.id) {
                 continue;
             }
             let intent = OrderIntent::Close { id: p.id, symbol: p.symbol, reason };
-            match venue.asked.iter_mut().find(|s| **s == 0) {
-                Some(slot) if venue.intents.push(intent).is_ok() => *slot = p.id,
+            match self.asked.iter_mut().find(|s| **s == 0) {
+                Some(slot) if self.execution.send(intent) => *slot = p.id,
                 _ => {
                     self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
                 }
@@ -213,7 +205,6 @@ impl Desk {
     /// Asks the venue to open trade `id` (just accepted by the broker); a full ring
     /// forgets the entry.
     fn send_open(&mut self, id: u64) {
-        let Some(venue) = self.venue.as_mut() else { return };
         let Some(p) = self.broker.positions().iter().find(|p| p.id == id) else { return };
         let intent = OrderIntent::Open {
             id,
@@ -224,7 +215,7 @@ impl Desk {
             stop: p.stop,
             target: p.target,
         };
-        if venue.intents.push(intent).is_err() {
+        if !self.execution.send(intent) {
             self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
             self.broker.venue_cancel(id);
         }
@@ -379,14 +370,12 @@ impl Desk {
     pub fn flatten_for(&mut self, reason: ExitReason) {
         let time_ms = self.last_time_ms;
         self.with_broker(|b, out| b.flatten(reason, time_ms, &mut |t| out(t)));
-        if let Some(venue) = self.venue.as_mut() {
-            if venue.intents.push(OrderIntent::Flatten { reason }).is_err() {
-                self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            // The kill switch covers every position: no separate closes.
-            for (slot, p) in venue.asked.iter_mut().zip(self.broker.positions()) {
-                *slot = p.id;
-            }
+        if !self.execution.send(OrderIntent::Flatten { reason }) {
+            self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // At an exchange the kill switch covers every position: no separate closes.
+        for (slot, p) in self.asked.iter_mut().zip(self.broker.positions()) {
+            *slot = p.id;
         }
         self.publish();
     }

@@ -91,3 +91,71 @@ pub enum ExecReport {
     /// Something an operator must know.
     Alert(Alert),
 }
+
+/// The desk's execution port: intents go out, reports come back. Paper and live trading
+/// both meet the desk here.
+pub trait Execution: Send {
+    /// Whether an exchange fills the orders (the broker then waits for reports).
+    fn at_exchange(&self) -> bool;
+    /// Hands `intent` over; false when it could not be taken (the desk counts it).
+    fn send(&mut self, intent: OrderIntent) -> bool;
+    /// The next report, if one is waiting.
+    fn next_report(&mut self) -> Option<ExecReport>;
+    /// Whether reports are waiting.
+    fn has_reports(&self) -> bool;
+}
+
+/// Paper trading: the broker answers on the brain's thread, filling at the next trade print
+/// and closing on prices, so an intent needs no messenger and no report ever comes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Paper;
+
+impl Execution for Paper {
+    fn at_exchange(&self) -> bool {
+        false
+    }
+
+    fn send(&mut self, _intent: OrderIntent) -> bool {
+        true
+    }
+
+    fn next_report(&mut self) -> Option<ExecReport> {
+        None
+    }
+
+    fn has_reports(&self) -> bool {
+        false
+    }
+}
+
+/// Live trading: intents go to the gateway thread over one SPSC ring, its reports come back
+/// over another.
+pub struct Live {
+    intents: rtrb::Producer<OrderIntent>,
+    reports: rtrb::Consumer<ExecReport>,
+}
+
+impl Live {
+    /// The desk's ends of the gateway's rings.
+    pub fn new(intents: rtrb::Producer<OrderIntent>, reports: rtrb::Consumer<ExecReport>) -> Self {
+        Self { intents, reports }
+    }
+}
+
+impl Execution for Live {
+    fn at_exchange(&self) -> bool {
+        true
+    }
+
+    fn send(&mut self, intent: OrderIntent) -> bool {
+        self.intents.push(intent).is_ok()
+    }
+
+    fn next_report(&mut self) -> Option<ExecReport> {
+        self.reports.pop().ok()
+    }
+
+    fn has_reports(&self) -> bool {
+        !self.reports.is_empty()
+    }
+}

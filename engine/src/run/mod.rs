@@ -14,7 +14,7 @@ use crate::brain::{Brain, BrainConfig};
 use crate::config::RunConfig;
 use crate::desk::events::DeskEvent;
 use crate::desk::stats::DeskStats;
-use crate::desk::venue::{ExecReport, OrderIntent};
+use crate::desk::venue::{ExecReport, Live, OrderIntent};
 use crate::desk::Desk;
 use crate::execution::live::client::TradeClient;
 use crate::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, GatewayStats};
@@ -187,7 +187,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         Some(_) => {
             let (intents_tx, intents_rx) = rtrb::RingBuffer::<OrderIntent>::new(256);
             let (reports_tx, reports_rx) = rtrb::RingBuffer::<ExecReport>::new(1024);
-            (desk.with_venue(intents_tx, reports_rx), Some((intents_rx, reports_tx)))
+            (desk.with_execution(Live::new(intents_tx, reports_rx)), Some((intents_rx, reports_tx)))
         }
         None => (desk, None),
     };
