@@ -2,13 +2,78 @@
 //! round-robin over shards, streams grouped by endpoint tier, at most 200 a connection).
 
 use super::error::RunError;
+use crate::brain::BrainConfig;
 use crate::config::RunConfig;
 use crate::feed::binance::StreamHint;
 use crate::feed::endpoint::EndpointSpec;
 use crate::net::url::split_url;
+use crate::rest::client::RestClient;
+use aegis_trading::SymbolRules;
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
-use aegis_wire::{SymbolId, SymbolTable};
+use aegis_wire::{EventKind, SymbolId, SymbolTable};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The run's symbols as the exchange serves them.
+pub(crate) struct Symbols {
+    /// Interned names, in configuration order.
+    pub table: Arc<SymbolTable>,
+    /// Trading rules per symbol (`None`: analysed and labelled, never traded).
+    pub rules: Vec<Option<SymbolRules>>,
+    /// Symbols without usable rules, and why.
+    pub untradable: BTreeMap<String, String>,
+}
+
+/// Checks the configured symbols against exchangeInfo and reads their trading rules. A symbol
+/// the exchange does not list is an error; one whose rules cannot be read is not traded.
+pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Result<Symbols, RunError> {
+    let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
+    let mut table = SymbolTable::with_capacity(config.feed.symbols.len().max(1));
+    let mut rules = Vec::with_capacity(config.feed.symbols.len());
+    let mut untradable = BTreeMap::new();
+    for symbol in &config.feed.symbols {
+        let upper = symbol.to_ascii_uppercase();
+        let entry = served.iter().find(|(s, _)| *s == upper);
+        if !served.is_empty() && entry.is_none() {
+            return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
+        }
+        table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
+        let read = match entry {
+            Some((_, Ok(r))) => Ok(r.clone()),
+            Some((_, Err(e))) => Err(e.to_string()),
+            None => Err("not in exchangeInfo".to_string()),
+        };
+        match read {
+            Ok(r) => rules.push(Some(r)),
+            Err(reason) => {
+                tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
+                untradable.insert(upper, reason);
+                rules.push(None);
+            }
+        }
+    }
+    Ok(Symbols { table: Arc::new(table), rules, untradable })
+}
+
+/// What the brain does with the subscribed streams: bars from klines or trades, books when a
+/// diff-depth stream comes, order flow from aggTrades when they come.
+pub(crate) fn brain_config(config: &RunConfig) -> BrainConfig {
+    let has = |pred: &dyn Fn(EventKind, bool) -> bool| {
+        config.feed.streams.iter().filter_map(|c| classify_channel(c.as_bytes())).any(|(k, p)| pred(k, p))
+    };
+    BrainConfig {
+        bars_from_trades: !has(&|k, _| k == EventKind::Kline) && has(&|k, _| k == EventKind::Trade),
+        books: has(&|k, partial| k == EventKind::DepthUpdate && !partial),
+        core: config.brain.core,
+        idle: config.brain.idle,
+        features: config.brain.features,
+        flow_from_agg_trades: has(&|k, _| k == EventKind::AggTrade),
+        flatten_on_shutdown: config.end.flatten_on_shutdown,
+        prints_from_klines: !has(&|k, _| k == EventKind::AggTrade || k == EventKind::Trade),
+        fill_gaps: true,
+        latency_skip_events: config.brain.latency_skip_events,
+    }
+}
 
 /// Plans each shard's connections: symbols round-robin over shards, one connection per tier
 /// (one for both when the tiers share a URL), at most 200 streams each; and per tier an

@@ -2,16 +2,22 @@
 //! after the threads have stopped.
 
 use crate::brain::stats::BrainStats;
+use crate::desk::stats::DeskStats;
+use crate::execution::live::gateway::GatewayStats;
 use crate::feed::shard::ShardStats;
+use crate::model_loader::ModelStats;
 use crate::rest::RestStats;
 use crate::ring::RingStats;
 use aegis_wire::{EventKind, SymbolTable};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The feed's and the brain's part: events, connections, gaps, bars, books, REST, and each
+/// symbol's counters and latest features.
 pub(crate) fn summarize(
     table: &SymbolTable,
     brain: &BrainStats,
@@ -84,5 +90,55 @@ pub(crate) fn summarize(
         "rest": { "requests": load(&rest.requests), "rate_limited": load(&rest.rate_limited), "failures": load(&rest.failures), "weight_used_1m": load(&rest.weight_used) },
         "last_error": shards.iter().filter_map(|s| s.last_error.lock().ok().map(|e| e.clone())).find(|e| !e.is_empty()),
         "symbols": symbols,
+    })
+}
+
+/// The desk's part: trades, PnL, equity, phase, signals, open positions, alerts.
+pub(crate) fn add_desk(summary: &mut Value, desk: &DeskStats) {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    summary["trades_closed"] = Value::from(load(&desk.trades_closed));
+    summary["pnl"] = Value::from(desk.pnl());
+    summary["equity"] = Value::from(desk.equity());
+    summary["phase"] = Value::from(desk.phase_name());
+    summary["signals"] = Value::from(load(&desk.signals));
+    summary["signals_not_taken"] = Value::from(load(&desk.signals_not_taken));
+    summary["open_positions"] = Value::from(load(&desk.open_positions));
+    summary["stale_bars_not_traded"] = Value::from(load(&desk.stale_bars));
+    summary["alerts"] = Value::from(load(&desk.alerts));
+}
+
+/// The model's part: the generation served, swaps, and models refused by the loader or
+/// trained but not published by the sidecar (its `models` journal).
+pub(crate) fn add_model(summary: &mut Value, model: Option<&ModelStats>, data_dir: Option<&Path>) {
+    let load = |f: fn(&ModelStats) -> &AtomicU64| model.map_or(0, |m| f(m).load(Ordering::Relaxed));
+    summary["model_generation"] = Value::from(load(|m| &m.serving));
+    summary["model_swaps"] = Value::from(load(|m| &m.swaps));
+    let not_published = data_dir.map_or(0, |dir| {
+        crate::store::ledger::read_journal(dir, "models")
+            .map(|r| r.iter().filter(|v| v.as_ref().is_ok_and(|v| v["event"] == "rejected")).count() as u64)
+            .unwrap_or(0)
+    });
+    summary["models_rejected"] = Value::from(load(|m| &m.rejected) + not_published);
+}
+
+/// The live part: the restart reconciliation, the gateway's orders and the desk's side of
+/// the execution port.
+pub(crate) fn live(reconciliation: Value, gateway: &GatewayStats, desk: &DeskStats) -> Value {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    json!({
+        "reconciliation": reconciliation,
+        "orders_sent": load(&gateway.orders_sent),
+        "orders_refused": load(&gateway.orders_refused),
+        "entries": load(&gateway.entries),
+        "exits": load(&gateway.exits),
+        "rate_limited": load(&gateway.rate_limited),
+        "entries_skipped": load(&gateway.entries_skipped),
+        "stream_recoveries": load(&gateway.stream_recoveries),
+        "keep_alives": load(&gateway.keep_alives),
+        "reconciliation_differences": load(&gateway.differences),
+        "flattens": load(&gateway.flattens),
+        "reports_dropped": load(&gateway.reports_dropped),
+        "intents_dropped": load(&desk.intents_dropped),
+        "reports_unmatched": load(&desk.reports_unmatched),
     })
 }

@@ -1,0 +1,191 @@
+//! Starting the run's threads and stopping them in order: shards first (no new input), then
+//! the brain (it drains its rings and, if asked, flattens), then the gateway (it works off
+//! the brain's last intents), the servers, the model loader and sidecar, the REST worker,
+//! and the writer last (it drains every ring into the journals).
+
+use super::error::RunError;
+use super::sidecar;
+use crate::config::RunConfig;
+use crate::feed::endpoint::EndpointSpec;
+use crate::feed::shard::{ShardConfig, ShardStats};
+use crate::feed::subscription::ShardCommand;
+use crate::feed::transport::{ShardRun, Transport};
+use crate::latency::StageLatency;
+use crate::ring::{ring_with_doorbell, Doorbell, RingConsumer, RingStats};
+use aegis_wire::SymbolTable;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// The feed shards: one thread and one ring to the brain each.
+pub(crate) struct Shards {
+    /// The brain's ends of the rings, by shard.
+    pub consumers: Vec<RingConsumer>,
+    /// Each shard's subscription commands (the control plane's mover takes them).
+    pub commands: Vec<Mutex<rtrb::Producer<ShardCommand>>>,
+    /// Each shard's counters.
+    pub stats: Vec<Arc<ShardStats>>,
+    /// Each ring's counters.
+    pub rings: Vec<Arc<RingStats>>,
+    /// The threads.
+    pub threads: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts one shard thread per plan on `transport`; each pushes into its own ring, which
+/// rings `doorbell` so a parked brain wakes.
+pub(crate) fn start_shards(
+    config: &RunConfig,
+    plans: Vec<Vec<EndpointSpec>>,
+    templates: &[EndpointSpec],
+    table: &Arc<SymbolTable>,
+    transport: &Arc<dyn Transport>,
+    doorbell: &Arc<Doorbell>,
+    stop: &Arc<AtomicBool>,
+) -> Result<Shards, RunError> {
+    let mut shards = Shards {
+        consumers: Vec::new(),
+        commands: Vec::new(),
+        stats: Vec::new(),
+        rings: Vec::new(),
+        threads: Vec::new(),
+    };
+    for (id, endpoints) in plans.into_iter().enumerate() {
+        let (producer, consumer) = ring_with_doorbell(
+            config.feed.ring_capacity,
+            config.feed.ring_spin,
+            table.len(),
+            doorbell.clone(),
+        );
+        shards.rings.push(producer.stats());
+        shards.consumers.push(consumer);
+        let stats = Arc::new(ShardStats::default());
+        shards.stats.push(stats.clone());
+        let (commands_tx, commands) = rtrb::RingBuffer::<ShardCommand>::new(64);
+        shards.commands.push(Mutex::new(commands_tx));
+        let shard = ShardRun {
+            config: shard_config(config, id, endpoints, templates),
+            symbols: table.clone(),
+            ring: producer,
+            stats,
+            stop: stop.clone(),
+            commands: Some(commands),
+        };
+        let transport = transport.clone();
+        shards.threads.push(
+            std::thread::Builder::new()
+                .name(format!("aegis-shard-{id}"))
+                .spawn(move || transport.run(shard))?,
+        );
+    }
+    Ok(shards)
+}
+
+fn shard_config(
+    config: &RunConfig,
+    id: usize,
+    endpoints: Vec<EndpointSpec>,
+    templates: &[EndpointSpec],
+) -> ShardConfig {
+    ShardConfig {
+        id,
+        core: config.feed.shard_cores.get(id).copied(),
+        idle: config.feed.idle,
+        endpoints,
+        max_message: config.exchange.max_message,
+        backoff_initial: config.exchange.backoff_initial,
+        backoff_max: config.exchange.backoff_max,
+        seed: 0x5EED ^ id as u64,
+        rotate_after: config.exchange.rotate_after,
+        channels: config.feed.streams.clone(),
+        templates: templates.to_vec(),
+        // Fault injection for the restart test: shard 0 panics once after N messages.
+        panic_after_messages: std::env::var("AEGIS_FAULT_SHARD_PANIC_AFTER")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|_| id == 0),
+    }
+}
+
+/// Starts a named thread.
+pub(crate) fn spawn<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<JoinHandle<T>> {
+    std::thread::Builder::new().name(name.into()).spawn(body)
+}
+
+/// One stop flag per group of threads, set in the order [`Running::stop`] follows.
+#[derive(Default)]
+pub(crate) struct Stops {
+    /// The feed shards.
+    pub shards: Arc<AtomicBool>,
+    /// The brain (and the writer, which drains after it).
+    pub brain: Arc<AtomicBool>,
+    /// The execution gateway.
+    pub gateway: Arc<AtomicBool>,
+    /// The model loader.
+    pub model: Arc<AtomicBool>,
+    /// The REST worker.
+    pub worker: Arc<AtomicBool>,
+}
+
+/// The run's threads and servers, once started.
+pub(crate) struct Running {
+    /// Flags.
+    pub stops: Stops,
+    /// Feed shards.
+    pub shards: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The brain: returns its stage latency.
+    pub brain: JoinHandle<StageLatency>,
+    /// The execution gateway, when trading live.
+    pub gateway: Option<JoinHandle<()>>,
+    /// The control socket server (dropping it stops it).
+    pub control: Option<crate::ops::control::ControlServer>,
+    /// The metrics server (dropping it stops it).
+    pub metrics: Option<crate::ops::metrics::MetricsServer>,
+    /// The model loader.
+    pub model: Option<JoinHandle<()>>,
+    /// The ML sidecar process.
+    pub sidecar: Option<std::process::Child>,
+    /// The REST worker.
+    pub worker: JoinHandle<()>,
+    /// The writer: returns its journal append failures.
+    pub writer: Option<JoinHandle<u64>>,
+}
+
+/// What the stopped threads hand back.
+pub(crate) struct Stopped {
+    /// The brain's stage latency (`None` if it panicked).
+    pub latency: Option<StageLatency>,
+    /// Journal appends that failed.
+    pub journal_failures: u64,
+}
+
+impl Running {
+    /// Stops every thread in dependency order and joins it.
+    pub fn stop(mut self) -> Stopped {
+        self.stops.shards.store(true, Ordering::Relaxed);
+        for t in self.shards {
+            let _ = t.join();
+        }
+        self.stops.brain.store(true, Ordering::Release);
+        self.brain.thread().unpark();
+        let latency = self.brain.join().ok();
+        // After the brain: a shutdown flatten's intents are already in the ring.
+        self.stops.gateway.store(true, Ordering::Release);
+        if let Some(t) = self.gateway {
+            let _ = t.join();
+        }
+        drop(self.control);
+        drop(self.metrics);
+        self.stops.model.store(true, Ordering::Relaxed);
+        if let Some(t) = self.model {
+            let _ = t.join();
+        }
+        sidecar::stop_sidecar(&mut self.sidecar);
+        self.stops.worker.store(true, Ordering::Relaxed);
+        let _ = self.worker.join();
+        let journal_failures = self.writer.and_then(|t| t.join().ok()).unwrap_or(0);
+        Stopped { latency, journal_failures }
+    }
+}
