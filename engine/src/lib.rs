@@ -10,11 +10,13 @@
 //! - [`brain`]: bars, roll-ups, order books, de-duplication and gap detection, features;
 //!   [`brain::port`] is its command port (control thread → brain).
 //! - [`desk`]: decisions, sizing and the account, on the brain's thread; [`desk::venue`]
-//!   (order intents out, execution reports back) and [`desk::events`] (what the writer
-//!   makes durable) are its ports.
-//! - [`execution`]: the venues behind the desk's port: the live gateway thread and its
-//!   signed Binance client (paper fills inside the desk, on the brain's thread).
-//! - [`store`]: the writer thread, the journals and experience log, recovery, export.
+//!   (the `Execution` port: order intents out, execution reports back — `Paper` answers
+//!   inside the broker on the brain's thread, `Live` goes to the gateway) and
+//!   [`desk::events`] (what the writer makes durable) are its ports.
+//! - [`execution`]: the live venue behind the desk's port: the gateway thread and its
+//!   signed Binance client.
+//! - [`store`]: the writer thread, the journals and experience log, recovery, export
+//!   (feature `export`).
 //! - [`rest`]: market-data REST (history, snapshots) and its worker thread.
 //! - [`model_loader`]: the thread that validates published models for the brain.
 //! - [`ops`]: the control socket, Prometheus metrics, the watchdog, host checks.
@@ -23,7 +25,11 @@
 //! TLS), [`latency`] (per-stage histograms), [`clock`], [`credentials`].
 //!
 //! Wiring: [`run`] plans and starts the threads of a live run; [`replay`] drives the same
-//! brain and desk from recorded files.
+//! brain and desk from recorded files (read by `aegis-recorded`).
+//!
+//! Features: `cli` (default) builds the `aegis` binary with its edge crates (clap, anyhow,
+//! logging, signals, the embedded exchange-sim); `export` (default, part of `cli`) adds
+//! Parquet export. Without them the library links neither the simulator nor a runtime.
 
 pub mod brain;
 pub mod clock;

@@ -8,7 +8,6 @@ use aegis::brain::port::ClosedBar;
 use aegis::brain::stats::BrainStats;
 use aegis::brain::{Brain, BrainConfig};
 use aegis::ring::ring;
-use aegis::ring::Idle;
 use aegis_analytics::kline_csv::KlineReader;
 use aegis_analytics::{FeatureConfig, FeatureEngine};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
@@ -23,18 +22,7 @@ fn brain_features_equal_the_standalone_engine_and_a_bad_live_bar_is_counted_and_
     let (_results_tx, results_rx) = ring(16, 0, 1);
     let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(64);
     let (bars_tx, mut bars_rx) = rtrb::RingBuffer::<ClosedBar>::new(1 << 10);
-    let config = BrainConfig {
-        bars_from_trades: false,
-        books: false,
-        core: None,
-        idle: Idle::Spin,
-        features: FeatureConfig::default(),
-        flow_from_agg_trades: true,
-        flatten_on_shutdown: false,
-        prints_from_klines: false,
-        fill_gaps: true,
-        latency_skip_events: 0,
-    };
+    let config = BrainConfig::default();
     let stats = std::sync::Arc::new(BrainStats::new(1));
     let mut brain = Brain::new(
         config,

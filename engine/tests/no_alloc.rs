@@ -85,7 +85,6 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     use aegis::brain::stats::BrainStats;
     use aegis::brain::{Brain, BrainConfig};
     use aegis::ring::ring;
-    use aegis::ring::Idle;
     let (bytes, _, table) = framed_capture();
     // Parse the capture once (outside the measured region) into records.
     let mut records = Vec::new();
@@ -131,14 +130,8 @@ fn the_brain_loop_allocates_nothing_after_warm_up() {
     let config = BrainConfig {
         bars_from_trades: true,
         books: true,
-        core: None,
-        idle: Idle::Spin,
-        features: aegis_analytics::FeatureConfig::default(),
         flow_from_agg_trades: false,
-        flatten_on_shutdown: false,
-        prints_from_klines: false,
-        fill_gaps: true,
-        latency_skip_events: 0,
+        ..BrainConfig::default()
     };
     let stats = std::sync::Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::new(

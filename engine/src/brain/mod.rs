@@ -110,6 +110,25 @@ pub struct BrainConfig {
     pub latency_skip_events: u64,
 }
 
+impl Default for BrainConfig {
+    /// A kline and aggTrade feed: bars from klines, order flow and paper fills from aggTrades,
+    /// no books, missing minutes fetched, unpinned and spinning, no warm-up skipped.
+    fn default() -> Self {
+        Self {
+            bars_from_trades: false,
+            books: false,
+            core: None,
+            idle: Idle::Spin,
+            features: FeatureConfig::default(),
+            flow_from_agg_trades: true,
+            flatten_on_shutdown: false,
+            prints_from_klines: false,
+            fill_gaps: true,
+            latency_skip_events: 0,
+        }
+    }
+}
+
 /// The brain: its input rings and its state.
 pub struct Brain {
     shard_rings: Vec<RingConsumer>,

@@ -138,18 +138,8 @@ struct Harness {
 
 impl Harness {
     fn new(shards: usize, configure: impl FnOnce(&mut BrainConfig)) -> Self {
-        let mut config = BrainConfig {
-            bars_from_trades: false,
-            books: false,
-            core: None,
-            idle: Idle::Spin,
-            features: FeatureConfig::default(),
-            flow_from_agg_trades: true,
-            flatten_on_shutdown: false,
-            prints_from_klines: false,
-            fill_gaps: false,
-            latency_skip_events: 0,
-        };
+        // Gaps are counted, not fetched, unless a case asks for fills.
+        let mut config = BrainConfig { fill_gaps: false, ..BrainConfig::default() };
         configure(&mut config);
         let (producers, consumers): (Vec<_>, Vec<_>) = (0..shards).map(|_| ring(64, 0, 1)).unzip();
         let (rest, rest_results) = ring(64, 0, 1);

@@ -3,14 +3,8 @@
 use aegis_wire::decimal::{parse_fixed8, Sign};
 use serde_json::Value;
 
-/// Order side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// BUY.
-    Buy,
-    /// SELL.
-    Sell,
-}
+/// Order side: the market records' `Side` (BUY or SELL), one enum for the whole engine.
+pub use aegis_wire::record::Side;
 
 /// What kind of order, with its prices.
 #[derive(Clone, Copy, Debug, PartialEq)]
