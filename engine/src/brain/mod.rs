@@ -278,7 +278,7 @@ impl Brain {
                 idle = idle.saturating_add(1);
                 match self.core.config.idle {
                     Idle::Spin => std::hint::spin_loop(),
-                    Idle::SpinThenPark if idle < 20_000 => std::hint::spin_loop(),
+                    Idle::SpinThenPark if idle < crate::ring::SPINS_BEFORE_PARK => std::hint::spin_loop(),
                     Idle::SpinThenPark | Idle::Park => {
                         // Producers ring the doorbell; the timeout bounds a stop's wait.
                         self.doorbell.park(std::time::Duration::from_millis(1), || self.has_work())
