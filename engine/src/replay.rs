@@ -50,6 +50,9 @@ pub enum ReplayError {
     /// The input has no symbol or no stream the engine reads.
     #[error("nothing to replay: {0}")]
     Empty(String),
+    /// Another engine holds the journal directory.
+    #[error(transparent)]
+    Locked(#[from] aegis_journal::LockError),
     /// Files.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -94,6 +97,8 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
         fill_gaps: false,
         latency_skip_events: 0,
     };
+    // A kept journal directory is a data dir: no engine may write into it meanwhile.
+    let _lock = config.journal.as_deref().map(aegis_journal::DataDirLock::acquire).transpose()?;
     let scratch;
     let dir: &Path = match &config.journal {
         Some(dir) => {

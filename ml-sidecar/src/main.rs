@@ -67,16 +67,38 @@ fn config(common: &Common) -> TrainConfig {
     TrainConfig { device, lstm_epochs: common.lstm_epochs, ..TrainConfig::default() }
 }
 
+/// Refuses to publish into a data dir that another engine owns, unless this sidecar is
+/// that engine's (`--parent` names the lock's holder): a hand-run trainer would publish
+/// over the sidecar the engine runs itself (`aegisctl train` asks that one).
+fn check_owner(data_dir: &std::path::Path, parent: Option<u32>) -> anyhow::Result<()> {
+    let holder = aegis_journal::DataDirLock::holder(data_dir)
+        .with_context(|| format!("checking the data dir lock under {}", data_dir.display()))?;
+    match holder {
+        None => Ok(()),
+        Some(pid) if pid.is_some() && pid == parent => Ok(()),
+        Some(pid) => {
+            let who = pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"));
+            anyhow::bail!(
+                "data dir {} is in use by a running engine ({who}); it runs its own sidecar \
+                 (ask it with `aegisctl train`)",
+                data_dir.display()
+            )
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let mut progress = |line: &str| eprintln!("aegis-sidecar: {line}");
     match Cli::parse().command {
         Command::Train { common, .. } => {
+            check_owner(&common.data_dir, None)?;
             let config = config(&common);
             let summary =
                 run_once(&Paths::under(&common.data_dir), &config, &mut progress).context("training")?;
             println!("{}", summary.report.display());
         }
         Command::Watch { common, every, parent } => {
+            check_owner(&common.data_dir, parent)?;
             let config = config(&common);
             let stop = Arc::new(AtomicBool::new(false));
             for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -126,3 +126,34 @@ fn a_learnable_log_is_published_and_a_foreign_one_is_refused() {
     let served = WeightsReader::open(&foreign.join("models/weights.bin")).map(|r| r.read_into(&mut model));
     assert!(!matches!(served, Ok(Ok(true))), "nothing published");
 }
+
+#[test]
+fn a_hand_run_sidecar_leaves_a_running_engines_data_dir_alone() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write_samples(&data);
+    write_trades(&data);
+    // Another process holds the data dir the way an engine does (flock, its pid inside).
+    let lock = data.join("aegis.lock");
+    let script = "import fcntl, os, sys, time\n\
+                  f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX)\n\
+                  f.write(str(os.getpid())); f.flush(); print('locked', flush=True); time.sleep(120)";
+    let mut holder = Command::new("python3")
+        .args(["-c", script, lock.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let (ok, log) = train(&data);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(!ok, "a hand-run trainer must not publish into a running engine's data dir: {log}");
+    assert!(
+        log.contains(&format!("is in use by a running engine (pid {})", holder.id())),
+        "names the owner: {log}"
+    );
+    assert!(!data.join("models").join("weights.bin").exists(), "nothing was published");
+}

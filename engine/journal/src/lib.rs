@@ -6,14 +6,17 @@
 //!   short, oversized or fails its checksum and says why and where.
 //! - [`file`]: one journal file: opened with recovery (a torn tail is truncated and
 //!   reported, never misread), appended to under an fsync policy.
+//! - [`lock`]: one writer per data directory (an exclusive `flock` naming its pid).
 //!
 //! Payloads are opaque bytes here; the engine writes one JSON object per record.
 
 pub mod file;
 pub mod frame;
+pub mod lock;
 
 pub use file::{FsyncPolicy, JournalFile, Recovery};
 pub use frame::{FrameReader, Torn, MAX_RECORD};
+pub use lock::{DataDirLock, LockError};
 
 /// Why a journal operation failed.
 #[derive(Debug, thiserror::Error)]

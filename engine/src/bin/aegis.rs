@@ -242,6 +242,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 
 fn journal(args: JournalArgs) -> anyhow::Result<()> {
     use std::io::Write;
+    // A live engine's last record may be mid-write: read, never repaired, and not torn.
+    let writer = aegis_journal::DataDirLock::holder(&args.dir)
+        .with_context(|| format!("checking the data dir lock under {}", args.dir.display()))?;
     let records = aegis::store::ledger::read_journals(&args.dir)
         .with_context(|| format!("reading the journals under {}", args.dir.display()))?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -253,6 +256,11 @@ fn journal(args: JournalArgs) -> anyhow::Result<()> {
                 write(serde_json::json!({ "journal": journal, "record": value }).to_string())
             }
             Ok(value) => write(format!("{journal:<9} {}", human(journal, value))),
+            Err(aegis::store::ledger::RecordError::TornTail { at, .. }) if writer.is_some() => {
+                let pid = writer.flatten().map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}"));
+                eprintln!("aegis journal: {journal}: the record at byte {at} is being written by the running engine ({pid}); not read");
+                Ok(())
+            }
             Err(what) => {
                 torn += 1;
                 eprintln!("aegis journal: {journal}: {what}");
@@ -364,9 +372,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         file.data_dir = Some(dir.clone());
     }
     let mut config = aegis::config::build(&file)?;
-    if let Some(dir) = &config.data.dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
-    }
+    // One engine per data dir: taken first, before the simulator, any REST call, journal
+    // recovery, the sidecar or a socket; held until this process ends.
+    let _data_lock = config.data.dir.as_deref().map(aegis_journal::DataDirLock::acquire).transpose()?;
     // Paper trading needs no keys; when some are configured they are checked now (a file
     // others can read is refused) and only their masked form is ever shown.
     let api_key =

@@ -9,6 +9,9 @@ pub enum RunError {
     /// A setting is impossible.
     #[error("config: {0}")]
     Config(String),
+    /// Another engine holds the data dir.
+    #[error(transparent)]
+    Locked(#[from] aegis_journal::LockError),
     /// An I/O error (threads, files).
     #[error("{0}")]
     Io(#[from] std::io::Error),

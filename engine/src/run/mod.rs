@@ -49,8 +49,17 @@ pub struct RunReport {
     pub latency: Option<crate::latency::StageLatency>,
 }
 
-/// Runs the engine until `run_for` elapses or `stop` is set.
+/// Runs the engine until `run_for` elapses or `stop` is set. With a data dir, refuses at
+/// once when another process holds it (see [`aegis_journal::DataDirLock`]).
 pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunError> {
+    // One engine per data dir, before anything reads or writes it (the binary takes the lock
+    // earlier still; a library caller gets it here).
+    let _data_lock = match &config.data.dir {
+        Some(dir) if !aegis_journal::DataDirLock::held_here(dir) => {
+            Some(aegis_journal::DataDirLock::acquire(dir)?)
+        }
+        _ => None,
+    };
     if !config.feed.ring_capacity.is_power_of_two() {
         return Err(RunError::Config(format!(
             "ring.capacity {} is not a power of two",
