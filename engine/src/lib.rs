@@ -22,7 +22,8 @@
 //! - [`ops`]: the control socket, Prometheus metrics, the watchdog, host checks.
 //!
 //! Shared pieces: [`config`] (the file and the typed run settings), [`net`] (URLs, HTTP,
-//! TLS), [`latency`] (per-stage histograms), [`clock`], [`credentials`].
+//! TLS), [`latency`] (per-stage histograms), [`cpu`] (checked pinning), [`clock`],
+//! [`credentials`].
 //!
 //! Wiring: [`run`] plans and starts the threads of a live run; [`replay`] drives the same
 //! brain and desk from recorded files (read by `aegis-recorded`).
@@ -34,6 +35,7 @@
 pub mod brain;
 pub mod clock;
 pub mod config;
+pub mod cpu;
 pub mod credentials;
 pub mod desk;
 pub mod execution;

@@ -405,16 +405,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         None
     };
     apply_overrides(&mut config, &args)?;
+    // Configured cores are checked by CPU id (online, in this process's cgroup; an isolated
+    // CPU counts) before any connection, under `[cpu] pinning`.
+    aegis::run::plan::check_placement(&mut config)?;
     if config.feed.symbols.is_empty() {
         config.feed.symbols = exchange_symbols(&config.exchange.rest, config.exchange.extra_ca.as_deref())?;
     }
     if config.feed.streams.is_empty() {
         bail!("no stream kinds: set [streams].kinds or --streams");
     }
-    // A configured core this process cannot use is left unpinned.
-    let cores = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(1);
-    config.feed.shard_cores.retain(|c| *c < cores);
-    config.brain.core = config.brain.core.filter(|c| *c < cores);
     if let Some(key) = live_key {
         config = aegis::config::build::with_live_key(config, &file, key)?;
     }

@@ -259,9 +259,7 @@ impl Brain {
 
     /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
     pub fn run(mut self, stop: Arc<AtomicBool>) -> StageLatency {
-        if let Some(core) = self.core.config.core {
-            core_affinity::set_for_current(core_affinity::CoreId { id: core });
-        }
+        crate::cpu::place_current("aegis-brain", self.core.config.core, &self.core.stats.core);
         let mut idle = 0u32;
         loop {
             let stopping = stop.load(Ordering::Acquire);

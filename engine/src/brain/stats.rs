@@ -76,6 +76,8 @@ pub struct BrainStats {
     pub lag_max_ns: AtomicU64,
     /// Per symbol.
     pub symbols: Vec<SymbolStats>,
+    /// The CPU the brain runs on, as it read it back.
+    pub core: crate::cpu::Placement,
 }
 
 impl BrainStats {
@@ -97,6 +99,7 @@ impl BrainStats {
                     stats
                 })
                 .collect(),
+            core: Default::default(),
         }
     }
 }

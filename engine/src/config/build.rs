@@ -47,6 +47,16 @@ pub fn build(file: &FileConfig) -> Result<RunConfig, ConfigError> {
     c.feed.ring_capacity = nonzero(file.ring.capacity, d.feed.ring_capacity);
     c.feed.ring_spin = file.ring.full_spin_limit;
 
+    c.pinning = match file.cpu.pinning.as_str() {
+        "" => None,
+        "required" => Some(crate::cpu::Pinning::Required),
+        "best-effort" => Some(crate::cpu::Pinning::BestEffort),
+        other => {
+            return Err(ConfigError::Invalid(format!(
+                "cpu.pinning: {other:?} is not one of required, best-effort"
+            )))
+        }
+    };
     c.brain.core = file.brain.core;
     c.brain.idle = idle_policy("brain.idle", &file.brain.idle)?;
     c.brain.features = file.features.config()?;
@@ -150,5 +160,15 @@ mod tests {
         assert_eq!(c.trading, d.trading);
         assert_eq!(c.ops.control_socket, None, "no data dir, no socket");
         assert!(transport("shards.transport", "dpdk").unwrap_err().to_string().contains("shards.transport"));
+    }
+
+    #[test]
+    fn the_pinning_policy_is_one_of_two_or_left_to_the_idle_policy() {
+        let policy = |text: &str| build(&parse(&format!("[cpu]\npinning = {text:?}\n"), "cpu.toml").unwrap());
+        assert_eq!(policy("required").unwrap().pinning, Some(crate::cpu::Pinning::Required));
+        assert_eq!(policy("best-effort").unwrap().pinning, Some(crate::cpu::Pinning::BestEffort));
+        assert_eq!(policy("").unwrap().pinning, None);
+        let refused = policy("sometimes").expect_err("refused").to_string();
+        assert_eq!(refused, "cpu.pinning: \"sometimes\" is not one of required, best-effort");
     }
 }

@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub ml: MlSection,
     /// `[journal]`.
     pub journal: JournalSection,
+    /// `[cpu]`.
+    pub cpu: CpuSection,
     /// `[control]`.
     pub control: ControlSection,
     /// `[metrics]`.
@@ -490,6 +492,15 @@ pub struct SimSection {
     pub speed: String,
     /// Bars of history served.
     pub history_bars: usize,
+}
+
+/// `[cpu]`: how pinning failures are treated.
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CpuSection {
+    /// `required` (a core that cannot be had stops start-up), `best-effort` (a warning), or
+    /// empty: required when a pinned thread spins, else best effort.
+    pub pinning: String,
 }
 
 /// `[shards]`: feed shards, their cores and transport.

@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub ops: OpsSettings,
     /// When the run ends and what it leaves behind.
     pub end: EndSettings,
+    /// `[cpu] pinning`; `None`: required when a pinned thread spins, else best effort.
+    pub pinning: Option<crate::cpu::Pinning>,
 }
 
 /// `[exchange]` and the connection rules of `[shards]`.

@@ -50,6 +50,8 @@ pub struct ShardConfig {
 /// Counters a shard publishes for other threads (relaxed atomics, no locks on the hot path).
 #[derive(Default, Debug)]
 pub struct ShardStats {
+    /// The CPU the shard runs on, as it read it back.
+    pub core: crate::cpu::Placement,
     /// WebSocket text messages received.
     pub messages: AtomicU64,
     /// Records produced (a depth update may make several).

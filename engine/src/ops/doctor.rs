@@ -38,6 +38,8 @@ pub struct Finding {
 pub struct Host {
     /// Online CPUs.
     pub cores: usize,
+    /// CPUs this process may pin to (online, in its cgroup's cpuset; isolated ones count).
+    pub usable: Vec<usize>,
     /// `/sys/devices/system/cpu/isolated`.
     pub isolated: String,
     /// `/proc/cmdline`.
@@ -73,9 +75,15 @@ impl Host {
     /// Reads this machine.
     pub fn read(io_memory: usize) -> Host {
         let text = |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let possible =
+            crate::cpu::parse_list(&text("/sys/devices/system/cpu/possible")).filter(|c| !c.is_empty());
+        let usable = crate::cpu::usable().unwrap_or_else(|| {
+            (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
+        });
+        let cores = possible.map_or(usable.len(), |p| p.len());
         Host {
             cores,
+            usable,
             isolated: text("/sys/devices/system/cpu/isolated"),
             cmdline: text("/proc/cmdline"),
             memlock: memlock_from_limits(&text("/proc/self/limits")),
@@ -102,20 +110,9 @@ pub fn memlock_from_limits(limits: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
-/// CPU list syntax (`2-5,8`) as core numbers.
-pub fn parse_cpu_list(list: &str) -> Vec<usize> {
-    let mut cores = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                    cores.extend(a..=b);
-                }
-            }
-            None => cores.extend(part.parse::<usize>().ok()),
-        }
-    }
-    cores
+/// CPU list syntax (`2-5,8`) as core numbers (nothing for a malformed list).
+fn cpu_list(list: &str) -> Vec<usize> {
+    crate::cpu::parse_list(list).unwrap_or_default()
 }
 
 /// Every finding for `plan` on `host`.
@@ -127,16 +124,21 @@ pub fn check(host: &Host, plan: &Plan) -> Vec<Finding> {
     // Configured cores: they exist, and two roles do not share one.
     let mut pinned: Vec<usize> = plan.shard_cores.clone();
     pinned.extend(plan.brain_core);
-    let missing: Vec<usize> = pinned.iter().copied().filter(|c| *c >= host.cores).collect();
+    let keyed: Vec<(&str, usize)> = plan
+        .shard_cores
+        .iter()
+        .map(|&c| ("shards.cores", c))
+        .chain(plan.brain_core.map(|c| ("brain.core", c)))
+        .collect();
     let mut sorted = pinned.clone();
     sorted.sort_unstable();
     let shared = sorted.windows(2).any(|w| w[0] == w[1]);
-    if !missing.is_empty() {
+    if let Err(e) = crate::cpu::check(&keyed, &host.usable, host.cores) {
         add(
             "configured cores",
             Level::Fail,
-            format!("cores {missing:?} do not exist (this host has {})", host.cores),
-            "pin to cores that exist ([shards] cores, [brain] core)",
+            e.to_string(),
+            "pin to CPUs this process can have ([shards] cores, [brain] core; no AllowedCPUs= fencing them off)",
         );
     } else if shared && !plan.allow_shared_cores {
         add(
@@ -160,15 +162,21 @@ pub fn check(host: &Host, plan: &Plan) -> Vec<Finding> {
             "fine for development; give each role its own core in production",
         );
     } else {
-        add("configured cores", Level::Ok, format!("{pinned:?} on {} cores", host.cores), "");
+        let usable = crate::cpu::format_list(&host.usable);
+        add(
+            "configured cores",
+            Level::Ok,
+            format!("{pinned:?}; usable here: {usable} of {} CPUs", host.cores),
+            "",
+        );
     }
     // Isolation of the pinned cores from the scheduler and the timer tick.
-    let isolated = parse_cpu_list(&host.isolated);
+    let isolated = cpu_list(&host.isolated);
     let nohz = host
         .cmdline
         .split_whitespace()
         .find_map(|a| a.strip_prefix("nohz_full="))
-        .map(parse_cpu_list)
+        .map(cpu_list)
         .unwrap_or_default();
     let not_isolated: Vec<usize> = pinned.iter().copied().filter(|c| !isolated.contains(c)).collect();
     if pinned.is_empty() {
@@ -308,6 +316,7 @@ mod tests {
     fn tuned() -> Host {
         Host {
             cores: 16,
+            usable: (0..16).collect(),
             isolated: "2-15".into(),
             cmdline: "ro quiet isolcpus=2-15 nohz_full=2-15 rcu_nocbs=2-15".into(),
             memlock: None,
@@ -380,7 +389,29 @@ mod tests {
             memlock_from_limits("Max locked memory         unlimited            unlimited            bytes"),
             None
         );
-        assert_eq!(parse_cpu_list("2-4,7, 9"), vec![2, 3, 4, 7, 9]);
-        assert!(parse_cpu_list("").is_empty());
+        assert_eq!(cpu_list("2-4,7, 9"), vec![2, 3, 4, 7, 9]);
+        assert!(cpu_list("").is_empty());
+    }
+
+    #[test]
+    fn configured_cores_are_checked_by_cpu_id_not_by_count() {
+        let configured = |host: &Host| {
+            let findings = check(host, &plan());
+            let f = findings.into_iter().find(|f| f.check == "configured cores").unwrap();
+            (f.level, f.detail)
+        };
+        // isolcpus leaves the process's own mask at 0-1; the isolated CPUs are still usable.
+        let (level, _) = configured(&tuned());
+        assert_eq!(level, Level::Ok);
+        // A cgroup cpuset (AllowedCPUs=0-1) fences them off: the first one is named.
+        let fenced = Host { usable: vec![0, 1], ..tuned() };
+        let (level, detail) = configured(&fenced);
+        assert_eq!(level, Level::Fail);
+        assert_eq!(
+            detail,
+            "shards.cores: CPU 2 is offline or outside this process's cgroup cpuset (usable here: 0-1)"
+        );
+        let small = Host { cores: 2, usable: vec![0, 1], ..tuned() };
+        assert!(configured(&small).1.contains("does not exist on this host"));
     }
 }

@@ -66,6 +66,9 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
             config.feed.ring_capacity
         )));
     }
+    // Cores first, before any connection: each configured CPU must be one this process can have.
+    let mut config = config;
+    let pinning = plan::check_placement(&mut config)?;
     // Plan: symbols and rules from the exchange, connections per shard, the transport.
     let tls = crate::net::tls::client_config(config.exchange.extra_ca.as_deref())
         .map_err(|e| RunError::Config(e.to_string()))?;
@@ -221,6 +224,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         writer: writer_thread,
     };
 
+    // Where each pinned thread runs, as it read it back.
+    let mut placed: Vec<(String, &crate::cpu::Placement)> =
+        counters.shards.iter().enumerate().map(|(i, s)| (format!("aegis-shard-{i}"), &s.core)).collect();
+    placed.push(("aegis-brain".to_string(), &brain_stats.core));
+    let placement = match threads::await_placement(&placed, pinning) {
+        Ok(placement) => placement,
+        Err(e) => {
+            running.stop();
+            return Err(e);
+        }
+    };
+
     // The foreground until a stop condition, then every thread in order.
     let started = Instant::now();
     let watched = progress::Watched {
@@ -253,6 +268,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         "events_dropped": load(&desk_stats.events_dropped),
     });
     summary["transport"] = Value::from(transport_note);
+    summary["placement"] = json!({ "pinning": format!("{pinning:?}"), "threads": placement });
     summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
     summary::add_model(&mut summary, model_stats.as_deref(), config.data.dir.as_deref());
     summary["sidecar"] = sidecar_note;

@@ -4,10 +4,12 @@
 use super::error::RunError;
 use crate::brain::BrainConfig;
 use crate::config::RunConfig;
+use crate::cpu::Pinning;
 use crate::feed::binance::StreamHint;
 use crate::feed::endpoint::EndpointSpec;
 use crate::net::url::split_url;
 use crate::rest::client::RestClient;
+use crate::ring::Idle;
 use aegis_trading::SymbolRules;
 use aegis_wire::stream::{classify_channel, tier_of, Tier, MAX_STREAMS_PER_CONNECTION};
 use aegis_wire::{EventKind, SymbolId, SymbolTable};
@@ -131,4 +133,58 @@ pub(crate) fn plan_endpoints(
         }
     }
     Ok((per_shard, templates))
+}
+
+/// Checks the configured cores under the run's pinning policy (see [`check_cores`]) and
+/// returns the policy. Idempotent: the binary calls it before it opens any connection, and
+/// [`crate::run::run`] again for library callers.
+pub fn check_placement(config: &mut RunConfig) -> Result<Pinning, RunError> {
+    let policy = pinning_policy(config);
+    check_cores(config, policy)?;
+    Ok(policy)
+}
+
+/// The pinning policy: as configured, else required when a pinned thread spins (a spinning
+/// thread on a shared CPU starves its neighbour), else best effort.
+pub(crate) fn pinning_policy(config: &RunConfig) -> Pinning {
+    config.pinning.unwrap_or_else(|| {
+        let shards_spin = !config.feed.shard_cores.is_empty() && config.feed.idle == Idle::Spin;
+        let brain_spins = config.brain.core.is_some() && config.brain.idle == Idle::Spin;
+        if shards_spin || brain_spins {
+            Pinning::Required
+        } else {
+            Pinning::BestEffort
+        }
+    })
+}
+
+/// Checks every configured core against the CPUs this process may pin to, before any
+/// connection opens. Required: the first core that cannot be had is an error naming its
+/// key. Best effort: it is a warning, and that role runs unpinned.
+fn check_cores(config: &mut RunConfig, policy: Pinning) -> Result<(), RunError> {
+    fn cores(config: &RunConfig) -> Vec<(&'static str, usize)> {
+        let shards = config.feed.shard_cores.iter().map(|&c| ("shards.cores", c));
+        shards.chain(config.brain.core.map(|c| ("brain.core", c))).collect()
+    }
+    if cores(config).is_empty() {
+        return Ok(());
+    }
+    let fallback = || (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let usable: Vec<usize> = crate::cpu::usable().unwrap_or_else(fallback);
+    let host_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|t| crate::cpu::parse_list(&t))
+        .map_or(usable.iter().max().map_or(1, |m| m + 1), |all| all.len());
+    while let Err(e) = crate::cpu::check(&cores(config), &usable, host_cpus) {
+        if policy == Pinning::Required {
+            return Err(RunError::Config(format!("{e}; [cpu] pinning = \"required\"")));
+        }
+        tracing::warn!(error = %e, "pinning: best effort, that role runs unpinned");
+        eprintln!("aegis: {e}: runs unpinned ([cpu] pinning = \"best-effort\")");
+        match e.key.as_str() {
+            "brain.core" => config.brain.core = None,
+            _ => config.feed.shard_cores.clear(),
+        }
+    }
+    Ok(())
 }

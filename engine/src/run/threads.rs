@@ -189,3 +189,34 @@ impl Running {
         Stopped { latency, journal_failures }
     }
 }
+
+/// How long pinned threads have to say where they run.
+const PLACEMENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until every thread in `threads` has reported its placement, then says where each
+/// runs. A failed pin is an error under [`Pinning::Required`], a warning otherwise.
+pub(crate) fn await_placement(
+    threads: &[(String, &crate::cpu::Placement)],
+    policy: crate::cpu::Pinning,
+) -> Result<serde_json::Value, RunError> {
+    use crate::cpu::{describe, FAILED, PENDING};
+    let deadline = std::time::Instant::now() + PLACEMENT_PATIENCE;
+    while threads.iter().any(|(_, p)| p.get() == PENDING) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let placed: Vec<String> =
+        threads.iter().map(|(name, p)| format!("{name} → {}", describe(p.get()))).collect();
+    eprintln!("aegis: placement: {}", placed.join(", "));
+    let failed: Vec<&str> =
+        threads.iter().filter(|(_, p)| p.get() == FAILED).map(|(n, _)| n.as_str()).collect();
+    if !failed.is_empty() {
+        let what = format!("pinning failed for {} (the log says what each got)", failed.join(", "));
+        if policy == crate::cpu::Pinning::Required {
+            return Err(RunError::Config(format!("{what}; [cpu] pinning = \"required\"")));
+        }
+        eprintln!("aegis: {what}; running on ([cpu] pinning = \"best-effort\")");
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        threads.iter().map(|(name, p)| (name.clone(), describe(p.get()).into())).collect();
+    Ok(serde_json::Value::Object(map))
+}

@@ -75,6 +75,15 @@ pub fn run_shard(
     let name = format!("aegis-shard-{}", config.id);
     let handle = builder(&name, config.core, config.idle, io_memory)
         .spawn(move || async move {
+            // glommio pinned this thread (Placement::Fixed): read it back.
+            match config.core {
+                Some(cpu) => {
+                    if let Err(why) = crate::cpu::verify_current(cpu, &stats.core) {
+                        tracing::error!(shard = config.id, %why, "pinning failed");
+                    }
+                }
+                None => crate::cpu::place_current("aegis-shard", None, &stats.core),
+            }
             let ctx = Ctx {
                 config: config.clone(),
                 symbols,

@@ -106,9 +106,7 @@ fn run_once(
     mut commands: Option<&mut rtrb::Consumer<ShardCommand>>,
 ) -> io::Result<()> {
     let (symbols, stats) = (symbols.clone(), stats.clone());
-    if let Some(core) = config.core {
-        core_affinity::set_for_current(core_affinity::CoreId { id: core });
-    }
+    crate::cpu::place_current("aegis-shard", config.core, &stats.core);
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(64);
     let mut endpoints: Vec<Endpoint> =

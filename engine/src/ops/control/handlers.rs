@@ -147,7 +147,21 @@ fn status(ctx: &ControlContext) -> Value {
         "watchdog_alerts": load(&ctx.watchdog_alerts),
         "shard_restarts": ctx.shards.iter().map(|s| load(&s.restarts)).sum::<u64>(),
         "model_generation": ctx.model.as_ref().map_or(0, |m| load(&m.serving)),
+        "placement": placement(ctx),
     })
+}
+
+/// Where each pinned thread runs, as it read it back.
+fn placement(ctx: &ControlContext) -> Value {
+    use crate::cpu::describe;
+    let mut threads: serde_json::Map<String, Value> = ctx
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("aegis-shard-{i}"), describe(s.core.get()).into()))
+        .collect();
+    threads.insert("aegis-brain".into(), describe(ctx.brain.core.get()).into());
+    Value::Object(threads)
 }
 
 fn shards(ctx: &ControlContext) -> Value {
