@@ -115,7 +115,7 @@ fn doctor_checks_the_colocated_config_against_this_host() {
     let cores = std::thread::available_parallelism().unwrap().get();
     if cores < 7 {
         assert_eq!(worst, 2);
-        assert!(list[0]["detail"].as_str().unwrap().contains("do not exist"), "{}", list[0]);
+        assert!(list[0]["detail"].as_str().unwrap().contains("does not exist on this host"), "{}", list[0]);
     }
     let human = Command::new(env!("CARGO_BIN_EXE_aegis")).args(["doctor"]).output().unwrap();
     let text = String::from_utf8_lossy(&human.stdout);

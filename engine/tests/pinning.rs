@@ -14,12 +14,13 @@ fn config(dir: &Path, shard_core: usize, brain_core: usize) -> std::path::PathBu
     let text = aegis::config::DEFAULT_CONFIG
         .replace("\ncores = [0]\n", &format!("\ncores = [{shard_core}]\n"))
         .replace("\ncore = 1\n", &format!("\ncore = {brain_core}\n"))
-        .replace("\ntransport = \"auto\"\n", "\ntransport = \"mio\"\n");
+        .replace("\ntransport = \"auto\"\n", "\ntransport = \"mio\"\n")
+        .replace("\npinning = \"\"\n", "\npinning = \"required\"\n");
     assert!(
         text.contains(&format!("cores = [{shard_core}]")) && text.contains(&format!("core = {brain_core}"))
     );
     let path = dir.join(format!("pinned-{shard_core}-{brain_core}.toml"));
-    std::fs::write(&path, format!("{text}\n[cpu]\npinning = \"required\"\n")).unwrap();
+    std::fs::write(&path, text).unwrap();
     path
 }
 
