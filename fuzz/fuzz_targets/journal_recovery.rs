@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::write(dir.join("journal").join("positions.journal"), &rest[cut..]);
     for record in aegis::store::ledger::read_journals(&dir).unwrap_or_default() {
         if let (_, Err(reason)) = record {
-            assert!(!reason.is_empty());
+            assert!(!reason.to_string().is_empty());
         }
     }
     let mut symbols = SymbolTable::with_capacity(2);
