@@ -166,6 +166,11 @@ fn human(request: &Request, r: &Value) -> String {
             ] {
                 out.push_str(&format!("{key:<18}{}\n", num(&r[key]).trim_matches('"')));
             }
+            if let Some(threads) = r["placement"].as_object() {
+                let placed: Vec<String> =
+                    threads.iter().map(|(t, cpu)| format!("{t} → {}", cpu.as_str().unwrap_or("?"))).collect();
+                out.push_str(&format!("{:<18}{}\n", "placement", placed.join(", ")));
+            }
         }
         Request::Shards => {
             out.push_str(&format!(
@@ -247,4 +252,17 @@ fn human(request: &Request, r: &Value) -> String {
         _ => out.push_str(&format!("{r}\n")),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_where_each_pinned_thread_runs() {
+        let answer = serde_json::json!({ "shards": 1, "placement": { "aegis-brain": "2", "aegis-shard-0": "unpinned" } });
+        let text = human(&Request::Status, &answer);
+        let line = text.lines().find(|l| l.starts_with("placement")).expect(&text);
+        assert_eq!(line, "placement         aegis-brain → 2, aegis-shard-0 → unpinned");
+    }
 }
