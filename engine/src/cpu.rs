@@ -75,13 +75,45 @@ pub fn format_list(cpus: &[usize]) -> String {
 }
 
 /// The CPUs a thread of this process may be pinned to: online, and in the cgroup's
-/// effective cpuset when there is one. `None` when the host does not say.
-pub fn usable() -> Option<Vec<usize>> {
-    let online = parse_list(&std::fs::read_to_string("/sys/devices/system/cpu/online").ok()?)?;
-    Some(match cgroup_cpuset() {
-        Some(allowed) => online.into_iter().filter(|c| allowed.contains(c)).collect(),
-        None => online,
-    })
+/// effective cpuset when there is one. Where the host does not say, the CPUs 0..n of the
+/// process's own parallelism.
+pub fn usable() -> Vec<usize> {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").ok().and_then(|t| parse_list(&t));
+    match (online, cgroup_cpuset()) {
+        (Some(online), Some(allowed)) => online.into_iter().filter(|c| allowed.contains(c)).collect(),
+        (Some(online), None) => online,
+        (None, _) => (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect(),
+    }
+}
+
+/// CPUs the host has (`/sys/devices/system/cpu/possible`), to tell a CPU that does not exist
+/// from one this process cannot have; else one past the highest of `usable`.
+pub fn host_cpus(usable: &[usize]) -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|t| parse_list(&t))
+        .filter(|all| !all.is_empty())
+        .map_or(usable.iter().max().map_or(1, |m| m + 1), |all| all.len())
+}
+
+/// The configured cores by setting: each shard's (`shards.cores`), then the brain's.
+pub fn configured(shard_cores: &[usize], brain: Option<usize>) -> Vec<(&'static str, usize)> {
+    let shards = shard_cores.iter().map(|&c| ("shards.cores", c));
+    shards.chain(brain.map(|c| ("brain.core", c))).collect()
+}
+
+/// The engine's pinned threads by name (each shard, then the brain) and their placements.
+pub fn threads<'a>(
+    shards: impl IntoIterator<Item = &'a Placement>,
+    brain: &'a Placement,
+) -> Vec<(String, &'a Placement)> {
+    let named = shards.into_iter().enumerate().map(|(i, p)| (format!("aegis-shard-{i}"), p));
+    named.chain([("aegis-brain".to_string(), brain)]).collect()
+}
+
+/// Where each thread runs, as a JSON object of thread name → [`describe`].
+pub fn to_json(threads: &[(String, &Placement)]) -> serde_json::Value {
+    threads.iter().map(|(name, p)| (name.clone(), serde_json::Value::from(describe(p.get())))).collect()
 }
 
 /// The effective cpuset of this process's cgroup (v2), if the host has one.
@@ -214,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_pinned_thread_reads_its_own_cpu_back() {
-        let cpu = *usable().expect("this host lists its CPUs").first().unwrap();
+        let cpu = *usable().first().expect("a usable CPU");
         let report = Placement::default();
         assert_eq!(report.get(), PENDING);
         std::thread::scope(|s| {

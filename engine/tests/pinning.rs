@@ -45,7 +45,7 @@ fn aegis(args: &[&str]) -> Command {
 
 #[test]
 fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
-    let cpus = aegis::cpu::usable().expect("this host lists its CPUs");
+    let cpus = aegis::cpu::usable();
     assert!(cpus.contains(&0) && cpus.contains(&1), "this test needs CPUs 0 and 1: {cpus:?}");
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), 1, 1);

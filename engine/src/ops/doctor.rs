@@ -75,12 +75,8 @@ impl Host {
     /// Reads this machine.
     pub fn read(io_memory: usize) -> Host {
         let text = |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
-        let possible =
-            crate::cpu::parse_list(&text("/sys/devices/system/cpu/possible")).filter(|c| !c.is_empty());
-        let usable = crate::cpu::usable().unwrap_or_else(|| {
-            (0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).collect()
-        });
-        let cores = possible.map_or(usable.len(), |p| p.len());
+        let usable = crate::cpu::usable();
+        let cores = crate::cpu::host_cpus(&usable);
         Host {
             cores,
             usable,
@@ -124,12 +120,7 @@ pub fn check(host: &Host, plan: &Plan) -> Vec<Finding> {
     // Configured cores: they exist, and two roles do not share one.
     let mut pinned: Vec<usize> = plan.shard_cores.clone();
     pinned.extend(plan.brain_core);
-    let keyed: Vec<(&str, usize)> = plan
-        .shard_cores
-        .iter()
-        .map(|&c| ("shards.cores", c))
-        .chain(plan.brain_core.map(|c| ("brain.core", c)))
-        .collect();
+    let keyed = crate::cpu::configured(&plan.shard_cores, plan.brain_core);
     let mut sorted = pinned.clone();
     sorted.sort_unstable();
     let shared = sorted.windows(2).any(|w| w[0] == w[1]);

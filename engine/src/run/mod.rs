@@ -225,9 +225,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     };
 
     // Where each pinned thread runs, as it read it back.
-    let mut placed: Vec<(String, &crate::cpu::Placement)> =
-        counters.shards.iter().enumerate().map(|(i, s)| (format!("aegis-shard-{i}"), &s.core)).collect();
-    placed.push(("aegis-brain".to_string(), &brain_stats.core));
+    let placed = crate::cpu::threads(counters.shards.iter().map(|s| &s.core), &brain_stats.core);
     let placement = match threads::await_placement(&placed, pinning) {
         Ok(placement) => placement,
         Err(e) => {

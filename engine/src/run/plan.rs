@@ -162,19 +162,12 @@ pub(crate) fn pinning_policy(config: &RunConfig) -> Pinning {
 /// connection opens. Required: the first core that cannot be had is an error naming its
 /// key. Best effort: it is a warning, and that role runs unpinned.
 fn check_cores(config: &mut RunConfig, policy: Pinning) -> Result<(), RunError> {
-    fn cores(config: &RunConfig) -> Vec<(&'static str, usize)> {
-        let shards = config.feed.shard_cores.iter().map(|&c| ("shards.cores", c));
-        shards.chain(config.brain.core.map(|c| ("brain.core", c))).collect()
-    }
+    let cores = |c: &RunConfig| crate::cpu::configured(&c.feed.shard_cores, c.brain.core);
     if cores(config).is_empty() {
         return Ok(());
     }
-    let fallback = || (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
-    let usable: Vec<usize> = crate::cpu::usable().unwrap_or_else(fallback);
-    let host_cpus = std::fs::read_to_string("/sys/devices/system/cpu/possible")
-        .ok()
-        .and_then(|t| crate::cpu::parse_list(&t))
-        .map_or(usable.iter().max().map_or(1, |m| m + 1), |all| all.len());
+    let usable = crate::cpu::usable();
+    let host_cpus = crate::cpu::host_cpus(&usable);
     while let Err(e) = crate::cpu::check(&cores(config), &usable, host_cpus) {
         if policy == Pinning::Required {
             return Err(RunError::Config(format!("{e}; [cpu] pinning = \"required\"")));

@@ -71,11 +71,7 @@ pub(crate) fn start_shards(
             commands: Some(commands),
         };
         let transport = transport.clone();
-        shards.threads.push(
-            std::thread::Builder::new()
-                .name(format!("aegis-shard-{id}"))
-                .spawn(move || transport.run(shard))?,
-        );
+        shards.threads.push(spawn(&format!("aegis-shard-{id}"), move || transport.run(shard))?);
     }
     Ok(shards)
 }
@@ -201,6 +197,8 @@ pub(crate) fn await_placement(
 ) -> Result<serde_json::Value, RunError> {
     use crate::cpu::{describe, FAILED, PENDING};
     let deadline = std::time::Instant::now() + PLACEMENT_PATIENCE;
+    // Start-up only, once: each thread reports within its first instructions, so a 1 ms
+    // poll costs nothing a condition variable in every pinned thread would save.
     while threads.iter().any(|(_, p)| p.get() == PENDING) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
@@ -216,7 +214,5 @@ pub(crate) fn await_placement(
         }
         eprintln!("aegis: {what}; running on ([cpu] pinning = \"best-effort\")");
     }
-    let map: serde_json::Map<String, serde_json::Value> =
-        threads.iter().map(|(name, p)| (name.clone(), describe(p.get()).into())).collect();
-    Ok(serde_json::Value::Object(map))
+    Ok(crate::cpu::to_json(threads))
 }

@@ -153,15 +153,7 @@ fn status(ctx: &ControlContext) -> Value {
 
 /// Where each pinned thread runs, as it read it back.
 fn placement(ctx: &ControlContext) -> Value {
-    use crate::cpu::describe;
-    let mut threads: serde_json::Map<String, Value> = ctx
-        .shards
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("aegis-shard-{i}"), describe(s.core.get()).into()))
-        .collect();
-    threads.insert("aegis-brain".into(), describe(ctx.brain.core.get()).into());
-    Value::Object(threads)
+    crate::cpu::to_json(&crate::cpu::threads(ctx.shards.iter().map(|s| &s.core), &ctx.brain.core))
 }
 
 fn shards(ctx: &ControlContext) -> Value {
