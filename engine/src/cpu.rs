@@ -13,6 +13,30 @@ pub enum Pinning {
     BestEffort,
 }
 
+/// Which threads carry the feed and the brain (`[cpu] placement`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThreadPlan {
+    /// One thread when the host cannot give each role a core (one shard, fewer usable CPUs
+    /// than shards + brain + one spare), else a thread per role.
+    #[default]
+    Auto,
+    /// A thread per shard and one for the brain, handing records over rings.
+    Threads,
+    /// One thread reads, parses and runs the brain on what it just pushed (one shard, mio).
+    OneThread,
+}
+
+impl ThreadPlan {
+    /// The config word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThreadPlan::Auto => "auto",
+            ThreadPlan::Threads => "threads",
+            ThreadPlan::OneThread => "one-thread",
+        }
+    }
+}
+
 /// A thread's placement as it reports it: its CPU, or one of the values below.
 pub const PENDING: i64 = -3;
 /// The thread asked for a CPU and did not get it.

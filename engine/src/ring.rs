@@ -11,11 +11,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What a pinned thread does when it has nothing to do (SPEC §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Idle {
     /// Busy-poll forever (colocated hosts with isolated cores).
     Spin,
-    /// Busy-poll a while, then wait in the kernel up to a millisecond at a time.
+    /// Busy-poll a while, then wait in the kernel up to a millisecond at a time (the
+    /// config's default).
+    #[default]
     SpinThenPark,
     /// Always wait in the kernel.
     Park,
@@ -36,11 +38,14 @@ pub struct RingStats {
 }
 
 /// Wakes a parked consumer (the brain) when a producer has pushed: producers ring it once
-/// per read, and it costs them a syscall only while the consumer is actually parked.
+/// per read, and it costs them a syscall only while the consumer is actually parked. The
+/// consumer sleeps either in `park` (its own thread) or, run inline by a shard, in that
+/// shard's poll ([`Doorbell::poll_with`]); a ring wakes both.
 #[derive(Debug, Default)]
 pub struct Doorbell {
     parked: AtomicBool,
     sleeper: OnceLock<std::thread::Thread>,
+    poller: OnceLock<mio::Waker>,
 }
 
 impl Doorbell {
@@ -50,10 +55,36 @@ impl Doorbell {
         // mark-then-check in `park` (otherwise both could miss each other).
         std::sync::atomic::fence(Ordering::SeqCst);
         if self.parked.load(Ordering::Relaxed) {
+            if let Some(waker) = self.poller.get() {
+                // An eventfd write; its only failure (a full counter) still leaves it readable.
+                let _ = waker.wake();
+            }
             if let Some(thread) = self.sleeper.get() {
                 thread.unpark();
             }
         }
+    }
+
+    /// Also wakes `waker`'s poll when rung (the one-thread placement: the brain sleeps in
+    /// its shard's poll). Set once; false when a waker was already set.
+    pub fn poll_with(&self, waker: mio::Waker) -> bool {
+        self.poller.set(waker).is_ok()
+    }
+
+    /// Marks the consumer about to sleep in a poll, unless `has_work` then finds something;
+    /// true when it may sleep. [`Doorbell::awake`] ends it.
+    pub fn sleep_unless(&self, has_work: impl FnOnce() -> bool) -> bool {
+        self.parked.store(true, Ordering::SeqCst);
+        if has_work() {
+            self.parked.store(false, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The consumer is running again (after [`Doorbell::sleep_unless`]).
+    pub fn awake(&self) {
+        self.parked.store(false, Ordering::Relaxed);
     }
 
     /// Parks the calling thread (always the same one) for at most `timeout`, unless
@@ -66,6 +97,15 @@ impl Doorbell {
         }
         self.parked.store(false, Ordering::Relaxed);
     }
+}
+
+/// A ring's consumer run inline by its producer's thread (the brain inside a shard's poll
+/// loop, on hosts with fewer cores than pinned roles).
+pub trait InlineConsumer {
+    /// Does whatever is queued, without waiting; returns how much it did.
+    fn step(&mut self) -> usize;
+    /// True when something is queued (checked once the thread is marked asleep).
+    fn has_work(&self) -> bool;
 }
 
 /// One ring slot: the archived record and when it was pushed.
@@ -92,6 +132,28 @@ pub struct RingConsumer {
     stats: Arc<RingStats>,
 }
 
+/// An rtrb SPSC ring of `capacity` slots, resident from the start (see [`touch_slots`]).
+pub fn spsc<T>(capacity: usize) -> (rtrb::Producer<T>, rtrb::Consumer<T>) {
+    let (mut producer, consumer) = rtrb::RingBuffer::new(capacity);
+    touch_slots(&mut producer);
+    (producer, consumer)
+}
+
+/// Writes zeros over every free slot without committing any, so the ring's pages are
+/// resident now: otherwise a ring whose write position creeps (a desk event per bar) faults
+/// a new page in now and then for hours — memory that climbs until the ring has wrapped
+/// once, and page faults on the hot path after warm-up.
+pub fn touch_slots<T>(producer: &mut rtrb::Producer<T>) {
+    let Ok(mut chunk) = producer.write_chunk_uninit(producer.slots()) else { return };
+    let (first, second) = chunk.as_mut_slices();
+    for slot in first.iter_mut().chain(second.iter_mut()) {
+        *slot = std::mem::MaybeUninit::zeroed();
+    }
+    // The stores must happen although nothing reads them before they are overwritten.
+    std::hint::black_box(chunk.as_mut_slices());
+    // Dropped uncommitted: the ring stays empty.
+}
+
 /// A ring of `capacity` slots (a power of two, checked by config validation) whose consumer
 /// nobody wakes (it polls).
 pub fn ring(capacity: usize, spin_limit: u32, symbols: usize) -> (RingProducer, RingConsumer) {
@@ -105,7 +167,7 @@ pub fn ring_with_doorbell(
     symbols: usize,
     doorbell: Arc<Doorbell>,
 ) -> (RingProducer, RingConsumer) {
-    let (inner_p, inner_c) = rtrb::RingBuffer::new(capacity);
+    let (inner_p, inner_c) = spsc(capacity);
     let stats = Arc::new(RingStats::default());
     (
         RingProducer {
@@ -259,6 +321,16 @@ mod tests {
         assert_eq!(ids, vec![0, 1, 2, 3, 4]);
         assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "push stamps in order: {stamps:?}");
         assert!(stamps[4] <= before, "stamped at push, before the drain: {stamps:?} vs {before}");
+    }
+
+    #[test]
+    fn touched_slots_leave_the_ring_empty_and_usable() {
+        let (mut p, mut c) = spsc::<u64>(8);
+        assert_eq!((p.slots(), c.slots()), (8, 0), "nothing committed");
+        for i in 0..8 {
+            p.push(i).unwrap();
+        }
+        assert_eq!((0..8).map(|_| c.pop().unwrap()).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>());
     }
 
     #[test]

@@ -84,9 +84,12 @@ fn aegis_run_shows_progress_and_stops_cleanly_on_sigint() {
 /// exit status says how bad (2 here: a 2-core machine has no cores 2–6).
 #[test]
 fn doctor_checks_the_colocated_config_against_this_host() {
+    let data = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_aegis"))
         .args(["doctor", "--json", "--config"])
         .arg(common::repo().join("config/colocated.toml"))
+        .arg("--data-dir")
+        .arg(data.path())
         .output()
         .unwrap();
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout)
@@ -101,6 +104,7 @@ fn doctor_checks_the_colocated_config_against_this_host() {
         "transparent huge pages",
         "clocksource",
         "cpu governor",
+        "transport",
     ] {
         assert!(checks.contains(&check), "{check} missing from {checks:?}");
     }
@@ -117,7 +121,11 @@ fn doctor_checks_the_colocated_config_against_this_host() {
         assert_eq!(worst, 2);
         assert!(list[0]["detail"].as_str().unwrap().contains("does not exist on this host"), "{}", list[0]);
     }
-    let human = Command::new(env!("CARGO_BIN_EXE_aegis")).args(["doctor"]).output().unwrap();
+    let human = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["doctor", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
         text.lines().any(|l| l.starts_with("ok") || l.starts_with("WARN") || l.starts_with("info")),
@@ -205,4 +213,47 @@ fn api_keys_come_from_env_or_a_private_file_and_never_reach_the_logs() {
     let (status, log, _) = run(&file_config, "file-0600", false);
     assert!(status.success(), "{log}");
     assert!(log.contains(&format!("API key AKEY…WXYZ from {}", key_file.display())), "{log}");
+}
+
+/// `aegis doctor` measures both transports' loopback round trip on this host, prints them
+/// with its choice and records them in the data dir; the next `aegis run` with
+/// `transport = "auto"` (threads placement: the one-thread placement is always mio) takes
+/// that choice and says so.
+#[test]
+fn doctor_measures_both_transports_and_auto_follows_the_record() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["doctor", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let transport = findings.as_array().unwrap().iter().find(|f| f["check"] == "transport").unwrap().clone();
+    let figures = &transport["figures"];
+    let mio_p99 = figures["mio"]["Ok"]["p99_ns"].as_u64().expect("mio measured");
+    assert!(mio_p99 > 0, "{figures}");
+    assert!(
+        figures["glommio"]["Ok"]["p99_ns"].as_u64().is_some() || figures["glommio"]["Err"].is_string(),
+        "glommio measured or its reason: {figures}"
+    );
+    let choice = figures["choice"].as_str().unwrap().to_string();
+    assert!(
+        transport["detail"].as_str().unwrap().contains(&format!("auto picks {choice} here")),
+        "{transport}"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.path().join("transport.json")).unwrap()).unwrap();
+    assert_eq!(&record, figures, "the record is what --json reported");
+
+    let mut run = Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["run", "--quiet", "--for", "30s", "--placement", "threads", "--transport", "auto"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = common::wait_for_line(&mut run, "aegis: transport:").expect("the transport line");
+    assert!(line.starts_with(&format!("aegis: transport: {choice} (auto, measured: mio p50 ")), "{line}");
+    let _ = run.kill();
+    let _ = run.wait();
 }

@@ -275,3 +275,133 @@ fn a_model_swap_and_the_predictions_after_it_allocate_nothing() {
     assert_eq!(after - before, 0, "allocations during a swap and 100 predictions");
     assert_eq!(spares.pop().map(|b| b.generation), Ok(1), "the old buffer went back to the loader");
 }
+
+/// The brain run inline by the shard's thread, noting that thread's allocation count once
+/// the warm-up messages are in and again once every message is, then stopping the shard.
+struct Measured {
+    brain: aegis::brain::Brain,
+    shard: std::sync::Arc<aegis::feed::shard::ShardStats>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    warm_after: u64,
+    total: u64,
+    at_warm: Option<u64>,
+    at_end: Option<u64>,
+}
+
+impl aegis::ring::InlineConsumer for Measured {
+    fn step(&mut self) -> usize {
+        let n = self.brain.step();
+        let messages = self.shard.messages.load(std::sync::atomic::Ordering::Relaxed);
+        if self.at_warm.is_none() && messages >= self.warm_after {
+            self.at_warm = Some(allocations());
+        }
+        if self.at_end.is_none() && messages >= self.total && !self.brain.has_work() {
+            self.at_end = Some(allocations());
+            self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        n
+    }
+
+    fn has_work(&self) -> bool {
+        self.brain.has_work()
+    }
+}
+
+/// The one-thread placement end to end: a real loopback WebSocket (tungstenite serving a
+/// recorded capture) → the mio shard's read, frame decode and parse → ring → the brain
+/// inline on the same thread, which sleeps in the poll between bursts. After warm-up that
+/// thread allocates nothing.
+#[test]
+fn the_one_thread_placement_allocates_nothing_after_warm_up() {
+    use aegis::brain::stats::BrainStats;
+    use aegis::brain::{Brain, BrainConfig};
+    use aegis::feed::endpoint::EndpointSpec;
+    use aegis::feed::shard::{ShardConfig, ShardStats};
+    use aegis::feed::transport::ShardRun;
+    use aegis::ring::{ring, ring_with_doorbell, Doorbell, Idle};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let envelopes = common::envelopes(&common::shared_data().join("ws/hftbacktest_usdm_ethusdt_20240808.gz"));
+    let total = envelopes.len() as u64;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The server sends the whole capture as fast as it can; the shard reads it in bursts
+    // and, whenever it catches up, sleeps in its poll.
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(stream).unwrap();
+        for text in &envelopes {
+            ws.send(tungstenite::Message::text(text.as_str())).unwrap();
+        }
+        // Until the client goes away.
+        while ws.read().is_ok() {}
+    });
+    let mut table = SymbolTable::with_capacity(4);
+    let symbol = table.intern("ETHUSDT").unwrap();
+    let table = Arc::new(table);
+    let doorbell = Arc::new(Doorbell::default());
+    let (producer, consumer) = ring_with_doorbell(1 << 16, 1024, table.len(), doorbell.clone());
+    let (_results_tx, results_rx) = ring(16, 0, table.len());
+    let (requests_tx, _requests_rx) = rtrb::RingBuffer::new(1 << 16);
+    let stats = Arc::new(BrainStats::new(table.len()));
+    let config = BrainConfig { bars_from_trades: true, idle: Idle::SpinThenPark, ..BrainConfig::default() };
+    let desk = common::paper_desk(table.len());
+    let brain =
+        Brain::new(config, table.len(), vec![consumer], results_rx, requests_tx, None, desk, stats.clone())
+            .with_doorbell(doorbell.clone());
+    let shard_stats = Arc::new(ShardStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let shard = ShardRun {
+        config: ShardConfig {
+            id: 0,
+            core: None,
+            idle: Idle::SpinThenPark,
+            endpoints: vec![EndpointSpec {
+                addr,
+                host: addr.to_string(),
+                path: "/stream?streams=ethusdt@trade".into(),
+                symbols: vec![symbol],
+                raw_hint: None,
+                tls: None,
+                tier: aegis_wire::stream::Tier::Unrouted,
+            }],
+            max_message: 1 << 20,
+            backoff_initial: std::time::Duration::from_millis(10),
+            backoff_max: std::time::Duration::from_millis(100),
+            seed: 7,
+            rotate_after: None,
+            channels: vec!["trade".into()],
+            templates: Vec::new(),
+            panic_after_messages: None,
+        },
+        symbols: table.clone(),
+        ring: producer,
+        stats: shard_stats.clone(),
+        stop: stop.clone(),
+        commands: None,
+    };
+    let mut measured = Measured {
+        brain,
+        shard: shard_stats.clone(),
+        stop,
+        warm_after: total / 2,
+        total,
+        at_warm: None,
+        at_end: None,
+    };
+    let measured = std::thread::spawn(move || {
+        aegis::feed::transport::mio::run_shard_with_brain(shard, &mut measured, &doorbell).unwrap();
+        // The counter does see allocations on this thread.
+        let probe: Vec<u8> = Vec::with_capacity(16);
+        assert!(allocations() > measured.at_end.unwrap() && probe.capacity() >= 16);
+        measured
+    })
+    .join()
+    .unwrap();
+    server.join().unwrap();
+    let (warm, end) = (measured.at_warm.expect("warmed up"), measured.at_end.expect("every message in"));
+    assert_eq!(shard_stats.messages.load(Ordering::Relaxed), total);
+    assert_eq!(shard_stats.parse_errors.load(Ordering::Relaxed), 0);
+    assert!(stats.symbols[0].bars_closed.load(Ordering::Relaxed) > 0, "trades made bars");
+    assert_eq!(end - warm, 0, "allocations on the one thread over {} messages", total - total / 2);
+}

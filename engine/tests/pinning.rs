@@ -9,17 +9,20 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-/// The embedded default config with these cores, on mio, pinning required.
-fn config(dir: &Path, shard_core: usize, brain_core: usize) -> std::path::PathBuf {
+/// The embedded default config with these cores and thread plan, on mio, pinning required.
+fn config_with(dir: &Path, shard_core: usize, brain_core: usize, placement: &str) -> std::path::PathBuf {
     let text = aegis::config::DEFAULT_CONFIG
         .replace("\ncores = [0]\n", &format!("\ncores = [{shard_core}]\n"))
         .replace("\ncore = 1\n", &format!("\ncore = {brain_core}\n"))
         .replace("\ntransport = \"auto\"\n", "\ntransport = \"mio\"\n")
-        .replace("\npinning = \"\"\n", "\npinning = \"required\"\n");
+        .replace("\npinning = \"\"\n", "\npinning = \"required\"\n")
+        .replace("\nplacement = \"auto\"\n", &format!("\nplacement = \"{placement}\"\n"));
     assert!(
-        text.contains(&format!("cores = [{shard_core}]")) && text.contains(&format!("core = {brain_core}"))
+        text.contains(&format!("cores = [{shard_core}]"))
+            && text.contains(&format!("core = {brain_core}"))
+            && text.contains(&format!("placement = \"{placement}\""))
     );
-    let path = dir.join(format!("pinned-{shard_core}-{brain_core}.toml"));
+    let path = dir.join(format!("pinned-{shard_core}-{brain_core}-{placement}.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -34,6 +37,11 @@ fn threads(pid: u32) -> Vec<(String, String)> {
         out.push((name.trim().to_string(), cpus.to_string()));
     }
     out
+}
+
+/// A thread per role.
+fn config(dir: &Path, shard_core: usize, brain_core: usize) -> std::path::PathBuf {
+    config_with(dir, shard_core, brain_core, "threads")
 }
 
 fn aegis(args: &[&str]) -> Command {
@@ -57,7 +65,7 @@ fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
         .spawn()
         .expect("taskset");
     let line = common::wait_for_line(&mut engine, "aegis: placement:").expect("the placement line");
-    assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1");
+    assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — threads (configured)");
     let seen = threads(engine.id());
     for name in ["aegis-shard-0", "aegis-brain"] {
         let (_, allowed) =
@@ -74,6 +82,63 @@ fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
     assert_eq!(summary["placement"]["pinning"], "Required");
     assert_eq!(summary["placement"]["threads"]["aegis-brain"], "1", "{}", summary["placement"]);
     assert_eq!(summary["placement"]["threads"]["aegis-shard-0"], "1", "{}", summary["placement"]);
+}
+
+/// The one-thread placement: one thread (the shard's, on its core) reads, parses and runs
+/// the brain; there is no brain thread, and the brain reports the shard's core.
+#[test]
+fn the_one_thread_placement_runs_feed_and_brain_on_one_pinned_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), 1, 0, "one-thread");
+    let (data, summary) = (dir.path().join("data"), dir.path().join("summary.json"));
+    let mut engine = aegis(&["run", "--quiet", "--for", "60s", "--config", config.to_str().unwrap()])
+        .args(["--data-dir", data.to_str().unwrap(), "--summary", summary.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskset");
+    let line = common::wait_for_line(&mut engine, "aegis: placement:").expect("the placement line");
+    assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — one-thread (configured)");
+    let seen = threads(engine.id());
+    let (_, allowed) = seen.iter().find(|(n, _)| n == "aegis-shard-0").expect("the one thread");
+    assert_eq!(allowed, "1", "the one thread as the kernel sees it");
+    assert!(!seen.iter().any(|(n, _)| n == "aegis-brain"), "no brain thread: {seen:?}");
+    let term = Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(engine.wait().unwrap().success());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["placement"]["plan"], "one-thread", "{}", summary["placement"]);
+    assert_eq!(summary["transport"], "mio (the one-thread placement runs on mio)");
+}
+
+/// A thread plan that cannot work is refused with its key before anything starts.
+#[test]
+fn an_impossible_thread_plan_is_refused_with_its_key_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--shards", "2"], "cpu.placement: \"one-thread\" runs one shard; shards.count = 2"),
+        (
+            &["--transport", "glommio"],
+            "cpu.placement: \"one-thread\" runs on mio; shards.transport = \"glommio\"",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_aegis"))
+            .args(["run", "--quiet", "--for", "10s", "--placement", "one-thread"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{want}: refused");
+        assert_eq!(stderr.lines().last().unwrap_or(""), format!("Error: config: {want}"), "{stderr}");
+        for started in ["sidecar started", "control socket", "aegis: placement:"] {
+            assert!(!stderr.contains(started), "{want}: nothing starts ({started}): {stderr}");
+        }
+    }
 }
 
 #[test]

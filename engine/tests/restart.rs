@@ -14,24 +14,33 @@ fn status(socket: &std::path::Path, what: &str) -> Value {
 
 #[test]
 fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled_on_mio() {
-    a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("mio");
+    a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("mio", "threads");
 }
 
 /// The same on glommio shards (io_uring), where glommio can start.
 #[test]
 fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled_on_glommio() {
     common::on_glommio(env!("CARGO_BIN_EXE_aegis"), || {
-        a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("glommio")
+        a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("glommio", "threads")
     });
 }
 
-fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled(transport: &str) {
+/// In the one-thread placement the feed panics on the brain's own thread: the feed restarts,
+/// and the brain's state (bars, de-duplication, positions) carries on — every bar once, in
+/// order, as with a thread per role.
+#[test]
+fn a_panicking_feed_in_the_one_thread_placement_restarts_and_the_brain_carries_on() {
+    a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled("mio", "one-thread");
+}
+
+fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled(transport: &str, placement: &str) {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");
     let (summary, bars) = (dir.path().join("summary.json"), dir.path().join("bars.csv"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_aegis"))
         .env("AEGIS_FAULT_SHARD_PANIC_AFTER", "20000")
-        .args(["run", "--quiet", "--for", "300s", "--transport", transport, "--streams", "aggTrade,kline_1m"])
+        .args(["run", "--quiet", "--for", "300s", "--transport", transport, "--placement", placement])
+        .args(["--streams", "aggTrade,kline_1m"])
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .arg("--control-socket")
@@ -61,6 +70,7 @@ fn a_panicking_shard_is_restarted_and_its_symbols_resume_with_gaps_filled(transp
 
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(summary["shard_restarts"], 1);
+    assert_eq!(summary["placement"]["plan"], placement, "{}", summary["placement"]);
     // Each of the 20 symbols was resynced and its missing minutes asked of REST and applied.
     assert!(summary["gaps_filled"].as_u64().unwrap() >= 20, "{}", summary["gaps_filled"]);
     let mut opens: BTreeMap<String, Vec<i64>> = BTreeMap::new();

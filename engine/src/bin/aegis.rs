@@ -41,6 +41,9 @@ struct DoctorArgs {
     /// One JSON array of findings instead of lines.
     #[arg(long)]
     json: bool,
+    /// Where the transport measurement is recorded (overrides the config's `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -149,6 +152,9 @@ struct RunArgs {
     /// Transport: auto, glommio or mio (overrides the config).
     #[arg(long)]
     transport: Option<String>,
+    /// Thread plan: auto, threads or one-thread (overrides `[cpu] placement`).
+    #[arg(long)]
+    placement: Option<String>,
     /// Control socket path (overrides `[control] socket`).
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -189,8 +195,12 @@ fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
         brain_core: file.brain.core,
         allow_shared_cores: file.allow_shared_cores,
         io_memory,
+        idle: aegis::config::file::idle_policy("shards.idle", &file.shards.idle)?,
     };
-    let findings = aegis::ops::doctor::check(&aegis::ops::doctor::Host::read(io_memory), &plan);
+    let host = aegis::ops::doctor::Host::read(io_memory);
+    let mut findings = aegis::ops::doctor::check(&host, &plan);
+    let data_dir = args.data_dir.or(file.data_dir.clone());
+    findings.push(aegis::ops::doctor::measure_transports(&plan, &host, data_dir.as_deref()));
     if args.json {
         println!("{}", aegis::ops::doctor::to_json(&findings));
     } else {
@@ -464,6 +474,9 @@ fn apply_overrides(config: &mut aegis::config::RunConfig, args: &RunArgs) -> any
     }
     if let Some(transport) = &args.transport {
         config.feed.transport = aegis::config::build::transport("shards.transport", transport)?;
+    }
+    if let Some(plan) = &args.placement {
+        config.placement = aegis::config::build::placement("cpu.placement", plan)?;
     }
     if let Some(ca) = &args.extra_ca {
         config.exchange.extra_ca = Some(ca.clone());

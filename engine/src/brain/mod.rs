@@ -251,21 +251,27 @@ impl Brain {
         }
     }
 
-    fn has_work(&self) -> bool {
+    /// True when a ring or the venue has something for the brain.
+    pub fn has_work(&self) -> bool {
         self.shard_rings.iter().any(|r| !r.is_empty())
             || !self.rest_results.is_empty()
             || self.core.desk.reports_pending()
     }
 
-    /// Runs until `stop`, then drains what is queued; returns the per-stage latency.
-    pub fn run(mut self, stop: Arc<AtomicBool>) -> StageLatency {
+    /// Pins the calling thread as configured, runs until `stop`, then drains what is queued;
+    /// returns the per-stage latency.
+    pub fn run(self, stop: Arc<AtomicBool>) -> StageLatency {
         crate::cpu::place_current("aegis-brain", self.core.config.core, &self.core.stats.core);
+        self.run_here(stop)
+    }
+
+    /// [`Brain::run`] on the calling thread as it is placed (the one-thread placement, once
+    /// its feed has stopped).
+    pub fn run_here(mut self, stop: Arc<AtomicBool>) -> StageLatency {
         let mut idle = 0u32;
         loop {
             let stopping = stop.load(Ordering::Acquire);
-            let n = self.poll_once();
-            self.serve_control();
-            self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+            let n = self.step();
             if n == 0 {
                 if stopping {
                     if self.core.config.flatten_on_shutdown {
@@ -303,6 +309,20 @@ impl Brain {
         }
     }
 
+    /// One turn of the loop: every ring drained once, the operator's commands, the heartbeat;
+    /// returns the records handled.
+    pub fn step(&mut self) -> usize {
+        let n = self.poll_once();
+        self.serve_control();
+        self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
+        n
+    }
+
+    /// Where this brain's thread runs (the one-thread placement reports its shard's).
+    pub fn placement(&self) -> &crate::cpu::Placement {
+        &self.core.stats.core
+    }
+
     /// Drains every ring once; returns the records handled.
     pub fn poll_once(&mut self) -> usize {
         let mut n = 0;
@@ -329,6 +349,16 @@ impl Brain {
     /// The per-stage latency measured so far.
     pub fn latency(&self) -> &StageLatency {
         &self.core.latency
+    }
+}
+
+impl crate::ring::InlineConsumer for Brain {
+    fn step(&mut self) -> usize {
+        Brain::step(self)
+    }
+
+    fn has_work(&self) -> bool {
+        Brain::has_work(self)
     }
 }
 

@@ -57,6 +57,7 @@ pub fn build(file: &FileConfig) -> Result<RunConfig, ConfigError> {
             )))
         }
     };
+    c.placement = placement("cpu.placement", &file.cpu.placement)?;
     c.brain.core = file.brain.core;
     c.brain.idle = idle_policy("brain.idle", &file.brain.idle)?;
     c.brain.features = file.features.config()?;
@@ -98,6 +99,18 @@ pub fn with_live_key(
     let keep_alive = duration_or("broker.keep_alive", &file.broker.keep_alive, super::run::KEEP_ALIVE)?;
     config.live = Some(LiveConfig { key, user_ws, keep_alive });
     Ok(config)
+}
+
+/// A thread plan by name (`auto` or empty, `threads`, `one-thread`), `key` naming the
+/// setting in errors.
+pub fn placement(key: &str, text: &str) -> Result<crate::cpu::ThreadPlan, ConfigError> {
+    use crate::cpu::ThreadPlan;
+    [ThreadPlan::Auto, ThreadPlan::Threads, ThreadPlan::OneThread]
+        .into_iter()
+        .find(|plan| plan.name() == text || (text.is_empty() && *plan == ThreadPlan::Auto))
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!("{key}: {text:?} is not one of auto, threads, one-thread"))
+        })
 }
 
 /// A transport by name, `key` naming the setting in errors.
@@ -160,6 +173,17 @@ mod tests {
         assert_eq!(c.trading, d.trading);
         assert_eq!(c.ops.control_socket, None, "no data dir, no socket");
         assert!(transport("shards.transport", "dpdk").unwrap_err().to_string().contains("shards.transport"));
+    }
+
+    #[test]
+    fn the_thread_plan_is_named_or_auto() {
+        let plan = |text: &str| build(&parse(&format!("[cpu]\nplacement = {text:?}\n"), "cpu.toml").unwrap());
+        assert_eq!(plan("").unwrap().placement, crate::cpu::ThreadPlan::Auto);
+        assert_eq!(plan("auto").unwrap().placement, crate::cpu::ThreadPlan::Auto);
+        assert_eq!(plan("threads").unwrap().placement, crate::cpu::ThreadPlan::Threads);
+        assert_eq!(plan("one-thread").unwrap().placement, crate::cpu::ThreadPlan::OneThread);
+        let refused = plan("two").unwrap_err().to_string();
+        assert_eq!(refused, "cpu.placement: \"two\" is not one of auto, threads, one-thread");
     }
 
     #[test]

@@ -501,6 +501,10 @@ pub struct CpuSection {
     /// `required` (a core that cannot be had stops start-up), `best-effort` (a warning), or
     /// empty: required when a pinned thread spins, else best effort.
     pub pinning: String,
+    /// `threads` (a thread per role), `one-thread` (one shard's thread also runs the brain:
+    /// mio, one shard), or `auto`/empty: one thread when the host has fewer usable CPUs
+    /// than shards + brain + one spare.
+    pub placement: String,
 }
 
 /// `[shards]`: feed shards, their cores and transport.

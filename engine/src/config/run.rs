@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub end: EndSettings,
     /// `[cpu] pinning`; `None`: required when a pinned thread spins, else best effort.
     pub pinning: Option<crate::cpu::Pinning>,
+    /// `[cpu] placement`: a thread per role, one thread, or chosen by the host's cores.
+    pub placement: crate::cpu::ThreadPlan,
 }
 
 /// `[exchange]` and the connection rules of `[shards]`.

@@ -3,7 +3,8 @@
 //! source, CPU frequency governors, the configured cores — and says what to fix.
 //!
 //! The checks are pure functions of a [`Host`] snapshot (read from `/proc` and `/sys` by
-//! [`Host::read`]), so each verdict is tested against fixtures.
+//! [`Host::read`]), so each verdict is tested against fixtures; [`measure_transports`]
+//! measures both transports on this host and records the result for `transport = "auto"`.
 
 use serde_json::{json, Value};
 
@@ -31,6 +32,8 @@ pub struct Finding {
     pub detail: String,
     /// What to do about it (empty when nothing).
     pub fix: String,
+    /// Measured figures, when the check measures (`--json` reports them).
+    pub figures: Option<Value>,
 }
 
 /// What the host looks like.
@@ -69,6 +72,8 @@ pub struct Plan {
     pub allow_shared_cores: bool,
     /// glommio's registered memory per shard.
     pub io_memory: usize,
+    /// How an idle shard waits.
+    pub idle: crate::ring::Idle,
 }
 
 impl Host {
@@ -115,7 +120,7 @@ fn cpu_list(list: &str) -> Vec<usize> {
 pub fn check(host: &Host, plan: &Plan) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut add = |check, level, detail: String, fix: &str| {
-        out.push(Finding { check, level, detail, fix: fix.to_string() })
+        out.push(Finding { check, level, detail, fix: fix.to_string(), figures: None })
     };
     // Configured cores: they exist, and two roles do not share one.
     let mut pinned: Vec<usize> = plan.shard_cores.clone();
@@ -262,6 +267,69 @@ pub fn check(host: &Host, plan: &Plan) -> Vec<Finding> {
     out
 }
 
+/// Round trips each transport makes in [`measure_transports`] (after a tenth as many to warm).
+const RTT_SAMPLES: u64 = 5_000;
+
+/// Measures both transports' loopback round trip on the plan's cores and idle policy (see
+/// [`crate::feed::transport::rtt`]) and records it in `data_dir`, where `transport = "auto"`
+/// finds it. A data dir a live engine holds is left alone: its cores may be spinning, so
+/// nothing is measured and its record (if any) is reported instead.
+pub fn measure_transports(plan: &Plan, host: &Host, data_dir: Option<&std::path::Path>) -> Finding {
+    use crate::feed::transport::rtt::{self, Record};
+    let finding = |level, detail: String, figures| Finding {
+        check: "transport",
+        level,
+        detail,
+        fix: String::new(),
+        figures,
+    };
+    let _lock = match data_dir.map(aegis_journal::DataDirLock::acquire) {
+        Some(Err(aegis_journal::LockError::Held { pid, .. })) => {
+            let pid = pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"));
+            let kept = data_dir.and_then(Record::load);
+            let record = kept.as_ref().map_or("no record there".to_string(), Record::summary);
+            let detail = format!("not measured: a live engine ({pid}) holds the data dir and may spin on these cores; {record}");
+            return finding(Level::Info, detail, kept.map(|r| json!(r)));
+        }
+        Some(Err(e)) => return finding(Level::Warn, format!("not measured: {e}"), None),
+        Some(Ok(lock)) => Some(lock),
+        None => None,
+    };
+    let options = rtt_options(plan, host);
+    let measured = match rtt::measure(&options) {
+        Ok(m) => m,
+        Err(e) => return finding(Level::Warn, format!("not measured: {e}"), None),
+    };
+    let record = Record::new(measured, &options);
+    let kept = match data_dir.map(|dir| record.save(dir).map(|()| dir)) {
+        Some(Ok(dir)) => format!("recorded in {}", Record::path(dir).display()),
+        Some(Err(e)) => format!("not recorded: {e}"),
+        None => "not recorded (no data dir)".to_string(),
+    };
+    let detail = format!("{}; auto picks {} here; {kept}", record.summary(), record.choice);
+    finding(Level::Ok, detail, Some(json!(record)))
+}
+
+/// The measurement's cores: the client on the first shard core, the echo server on the
+/// brain's (else another usable CPU); a core this process cannot have is left unpinned.
+fn rtt_options(plan: &Plan, host: &Host) -> crate::feed::transport::rtt::RttOptions {
+    let usable = |c: &usize| host.usable.contains(c);
+    let client = plan.shard_cores.first().copied().filter(usable);
+    let server = plan
+        .brain_core
+        .filter(|c| usable(c) && Some(*c) != client)
+        .or_else(|| host.usable.iter().rev().copied().find(|c| Some(*c) != client));
+    crate::feed::transport::rtt::RttOptions {
+        client_core: client,
+        server_core: server,
+        idle: plan.idle,
+        count: RTT_SAMPLES,
+        warmup: RTT_SAMPLES / 10,
+        size: 200,
+        io_memory: plan.io_memory,
+    }
+}
+
 /// Exit status for scripts: 0 nothing to fix, 1 warnings, 2 a configuration that cannot run.
 pub fn exit_status(findings: &[Finding]) -> i32 {
     match findings.iter().map(|f| f.level).max() {
@@ -295,7 +363,13 @@ pub fn to_json(findings: &[Finding]) -> Value {
     Value::Array(
         findings
             .iter()
-            .map(|f| json!({ "check": f.check, "level": format!("{:?}", f.level).to_lowercase(), "detail": f.detail, "fix": f.fix }))
+            .map(|f| {
+                let mut v = json!({ "check": f.check, "level": format!("{:?}", f.level).to_lowercase(), "detail": f.detail, "fix": f.fix });
+                if let Some(figures) = &f.figures {
+                    v["figures"] = figures.clone();
+                }
+                v
+            })
             .collect(),
     )
 }
@@ -325,6 +399,7 @@ mod tests {
             brain_core: Some(4),
             allow_shared_cores: false,
             io_memory: 512 << 10,
+            idle: crate::ring::Idle::Spin,
         }
     }
 

@@ -68,7 +68,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     }
     // Cores first, before any connection: each configured CPU must be one this process can have.
     let mut config = config;
-    let pinning = plan::check_placement(&mut config)?;
+    let placed = plan::check_placement(&mut config)?;
+    let one_thread = placed.plan == crate::cpu::ThreadPlan::OneThread;
     // Plan: symbols and rules from the exchange, connections per shard, the transport.
     let tls = crate::net::tls::client_config(config.exchange.extra_ca.as_deref())
         .map_err(|e| RunError::Config(e.to_string()))?;
@@ -76,17 +77,31 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
     let plan::Symbols { table, rules, untradable } = plan::resolve_symbols(&config, &mut client)?;
     let (plans, templates) = plan::plan_endpoints(&config, &table, Some(&tls))?;
-    let (transport, transport_note) =
-        crate::feed::transport::choose(config.feed.transport, config.feed.io_memory)
+    let measured = config.data.dir.as_deref().and_then(crate::feed::transport::rtt::Record::load);
+    let (transport, mut transport_note) =
+        crate::feed::transport::choose(config.feed.transport, config.feed.io_memory, measured.as_ref())
             .map_err(|e| RunError::Config(e.to_string()))?;
+    if one_thread {
+        transport_note = "mio (the one-thread placement runs on mio)".to_string();
+    }
+    eprintln!("aegis: transport: {transport_note}");
     let stops = Stops::default();
     let doorbell = Arc::new(Doorbell::default());
 
     // Shards → one ring each → brain.
-    let shards =
-        threads::start_shards(&config, plans, &templates, &table, &transport, &doorbell, &stops.shards)?;
+    let mut shards = threads::start_shards(
+        &config,
+        plans,
+        &templates,
+        &table,
+        &transport,
+        &doorbell,
+        &stops.shards,
+        one_thread,
+    )?;
+    let inline_shard = shards.inline.take();
     // Brain ⇄ REST worker: requests out, fills and snapshots back.
-    let (rest_tx, rest_rx) = rtrb::RingBuffer::<RestRequest>::new(4096);
+    let (rest_tx, rest_rx) = crate::ring::spsc::<RestRequest>(4096);
     let (results_tx, results_rx) = ring_with_doorbell(1 << 14, 64, table.len(), doorbell.clone());
     // Brain → writer: closed bars (when asked for) and the desk's events (with a data dir).
     let outputs = BarOutputs { bars: config.ops.bars_out.clone(), features: config.ops.features_out.clone() };
@@ -106,8 +121,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
     let (mut desk, venue_rings) = match &config.live {
         Some(_) => {
-            let (intents_tx, intents_rx) = rtrb::RingBuffer::<OrderIntent>::new(256);
-            let (reports_tx, reports_rx) = rtrb::RingBuffer::<ExecReport>::new(1024);
+            let (intents_tx, intents_rx) = crate::ring::spsc::<OrderIntent>(256);
+            let (reports_tx, reports_rx) = crate::ring::spsc::<ExecReport>(1024);
             (desk.with_execution(Live::new(intents_tx, reports_rx)), Some((intents_rx, reports_tx)))
         }
         None => (desk, None),
@@ -146,7 +161,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         desk,
         brain_stats.clone(),
     )
-    .with_doorbell(doorbell);
+    .with_doorbell(doorbell.clone());
     let (brain, model_stats, model_thread) = match &config.data.dir {
         Some(dir) => {
             let (link, thread) =
@@ -174,8 +189,14 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let brain = brain.with_metrics(counters.stages.clone());
     let (brain, control) = match &config.ops.control_socket {
         Some(path) => {
-            let (server, port) =
-                servers::start_control(&config, path, &counters, shards.commands, &transport_note)?;
+            let (server, port) = servers::start_control(
+                &config,
+                path,
+                &counters,
+                shards.commands,
+                &transport_note,
+                &placed.why,
+            )?;
             (brain.with_control(port), Some(server))
         }
         None => (brain, None),
@@ -191,7 +212,13 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     // Start the brain, the gateway, the REST worker and the writer.
     let brain_thread = {
         let stop = stops.brain.clone();
-        spawn("aegis-brain", move || brain.run(stop))?
+        match inline_shard {
+            None => spawn("aegis-brain", move || brain.run(stop))?,
+            Some(shard) => {
+                let name = format!("aegis-shard-{}", shard.config.id);
+                spawn(&name, move || threads::run_one_thread(shard, brain, &doorbell, stop))?
+            }
+        }
     };
     let gateway_thread = match gateway {
         Some(gateway) => {
@@ -225,8 +252,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     };
 
     // Where each pinned thread runs, as it read it back.
-    let placed = crate::cpu::threads(counters.shards.iter().map(|s| &s.core), &brain_stats.core);
-    let placement = match threads::await_placement(&placed, pinning) {
+    let placed_threads = crate::cpu::threads(counters.shards.iter().map(|s| &s.core), &brain_stats.core);
+    let placement = match threads::await_placement(&placed_threads, &placed) {
         Ok(placement) => placement,
         Err(e) => {
             running.stop();
@@ -266,7 +293,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         "events_dropped": load(&desk_stats.events_dropped),
     });
     summary["transport"] = Value::from(transport_note);
-    summary["placement"] = json!({ "pinning": format!("{pinning:?}"), "threads": placement });
+    summary["placement"] = json!({
+        "pinning": format!("{:?}", placed.pinning),
+        "plan": placed.plan.name(),
+        "why": placed.why,
+        "threads": placement,
+    });
     summary["broker"] = Value::from(if config.live.is_some() { "live" } else { "paper" });
     summary::add_model(&mut summary, model_stats.as_deref(), config.data.dir.as_deref());
     summary["sidecar"] = sidecar_note;
@@ -287,6 +319,6 @@ fn optional_ring<T>(wanted: bool, capacity: usize) -> (Option<rtrb::Producer<T>>
     if !wanted {
         return (None, None);
     }
-    let (tx, rx) = rtrb::RingBuffer::<T>::new(capacity);
+    let (tx, rx) = crate::ring::spsc::<T>(capacity);
     (Some(tx), Some(rx))
 }

@@ -4,9 +4,10 @@
 use super::error::RunError;
 use crate::brain::BrainConfig;
 use crate::config::RunConfig;
-use crate::cpu::Pinning;
+use crate::cpu::{Pinning, ThreadPlan};
 use crate::feed::binance::StreamHint;
 use crate::feed::endpoint::EndpointSpec;
+use crate::feed::transport::TransportChoice;
 use crate::net::url::split_url;
 use crate::rest::client::RestClient;
 use crate::ring::Idle;
@@ -135,13 +136,70 @@ pub(crate) fn plan_endpoints(
     Ok((per_shard, templates))
 }
 
-/// Checks the configured cores under the run's pinning policy (see [`check_cores`]) and
-/// returns the policy. Idempotent: the binary calls it before it opens any connection, and
-/// [`crate::run::run`] again for library callers.
-pub fn check_placement(config: &mut RunConfig) -> Result<Pinning, RunError> {
-    let policy = pinning_policy(config);
-    check_cores(config, policy)?;
-    Ok(policy)
+/// How the run's threads are placed, once checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// What a failed pin does.
+    pub pinning: Pinning,
+    /// Which threads carry the feed and the brain ([`ThreadPlan::Auto`] resolved).
+    pub plan: ThreadPlan,
+    /// Why that plan, in words (`one-thread (auto: 2 usable CPUs …)`).
+    pub why: String,
+}
+
+/// Chooses the thread plan (see [`thread_plan`]) and checks the configured cores under the
+/// run's pinning policy (see [`check_cores`]). Idempotent: the binary calls it before it
+/// opens any connection, and [`crate::run::run`] again for library callers. In the one-thread
+/// placement the one thread takes the shard's core (else the brain's), and the transport is
+/// mio.
+pub fn check_placement(config: &mut RunConfig) -> Result<Placed, RunError> {
+    let (plan, why) = thread_plan(config, crate::cpu::usable().len())?;
+    if plan == ThreadPlan::OneThread {
+        let core = config.feed.shard_cores.first().copied().or(config.brain.core);
+        config.feed.shard_cores = core.into_iter().collect();
+        config.brain.core = None;
+        config.feed.transport = TransportChoice::Mio;
+    }
+    let pinning = pinning_policy(config);
+    check_cores(config, pinning)?;
+    Ok(Placed { pinning, plan, why })
+}
+
+/// The thread plan for `config` on a host where this process may use `cpus` CPUs, and why.
+/// Forced one-thread needs one shard on mio; auto picks it only then, and when the host has
+/// fewer usable CPUs than shards + brain + one spare (the REST worker, the writer, the OS).
+pub(crate) fn thread_plan(config: &RunConfig, cpus: usize) -> Result<(ThreadPlan, String), RunError> {
+    let shards = config.feed.shards.max(1);
+    let glommio = config.feed.transport == TransportChoice::Glommio;
+    let needed = shards + 2;
+    Ok(match config.placement {
+        ThreadPlan::Threads => (ThreadPlan::Threads, "threads (configured)".to_string()),
+        ThreadPlan::OneThread if shards != 1 => {
+            return Err(RunError::Config(format!(
+                "cpu.placement: \"one-thread\" runs one shard; shards.count = {shards}"
+            )))
+        }
+        ThreadPlan::OneThread if glommio => {
+            return Err(RunError::Config(
+                "cpu.placement: \"one-thread\" runs on mio; shards.transport = \"glommio\"".to_string(),
+            ))
+        }
+        ThreadPlan::OneThread => (ThreadPlan::OneThread, "one-thread (configured)".to_string()),
+        ThreadPlan::Auto if shards == 1 && !glommio && cpus < needed => (
+            ThreadPlan::OneThread,
+            format!("one-thread (auto: {cpus} usable CPU(s), fewer than one shard + brain + one spare)"),
+        ),
+        ThreadPlan::Auto => {
+            let reason = if shards > 1 {
+                format!("{shards} shards")
+            } else if glommio {
+                "shards.transport = \"glommio\"".to_string()
+            } else {
+                format!("{cpus} usable CPUs for {needed} roles")
+            };
+            (ThreadPlan::Threads, format!("threads (auto: {reason})"))
+        }
+    })
 }
 
 /// The pinning policy: as configured, else required when a pinned thread spins (a spinning
@@ -180,4 +238,66 @@ fn check_cores(config: &mut RunConfig, policy: Pinning) -> Result<(), RunError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(shards: usize, transport: TransportChoice, placement: ThreadPlan) -> RunConfig {
+        let mut c = RunConfig::default();
+        c.feed.shards = shards;
+        c.feed.transport = transport;
+        c.placement = placement;
+        c
+    }
+
+    #[test]
+    fn auto_runs_one_thread_only_for_one_mio_shard_on_a_host_short_of_cores() {
+        use ThreadPlan::{Auto, OneThread, Threads};
+        use TransportChoice::{Glommio, Mio};
+        let plan = |shards, transport, cpus| thread_plan(&config(shards, transport, Auto), cpus).unwrap();
+        let (chosen, why) = plan(1, TransportChoice::Auto, 2);
+        assert_eq!(chosen, OneThread);
+        assert_eq!(why, "one-thread (auto: 2 usable CPU(s), fewer than one shard + brain + one spare)");
+        assert_eq!(plan(1, Mio, 1).0, OneThread);
+        assert_eq!(plan(1, Mio, 3), (Threads, "threads (auto: 3 usable CPUs for 3 roles)".to_string()));
+        assert_eq!(plan(2, Mio, 2), (Threads, "threads (auto: 2 shards)".to_string()));
+        assert_eq!(
+            plan(1, Glommio, 2),
+            (Threads, "threads (auto: shards.transport = \"glommio\")".to_string())
+        );
+    }
+
+    #[test]
+    fn a_forced_plan_is_kept_or_refused_naming_the_key() {
+        use ThreadPlan::{OneThread, Threads};
+        let plan = |c: RunConfig| thread_plan(&c, 2);
+        assert_eq!(plan(config(1, TransportChoice::Mio, Threads)).unwrap().0, Threads);
+        assert_eq!(plan(config(1, TransportChoice::Auto, OneThread)).unwrap().0, OneThread);
+        let refused = |c| match plan(c) {
+            Err(e) => e.to_string(),
+            Ok(p) => panic!("accepted: {p:?}"),
+        };
+        assert_eq!(
+            refused(config(2, TransportChoice::Mio, OneThread)),
+            "config: cpu.placement: \"one-thread\" runs one shard; shards.count = 2"
+        );
+        assert_eq!(
+            refused(config(1, TransportChoice::Glommio, OneThread)),
+            "config: cpu.placement: \"one-thread\" runs on mio; shards.transport = \"glommio\""
+        );
+    }
+
+    #[test]
+    fn one_thread_takes_the_shards_core_else_the_brains_and_runs_on_mio() {
+        let mut c = config(1, TransportChoice::Auto, ThreadPlan::OneThread);
+        c.brain.core = Some(0);
+        c.pinning = Some(Pinning::BestEffort);
+        let placed = check_placement(&mut c).unwrap();
+        assert_eq!(placed.plan, ThreadPlan::OneThread);
+        assert_eq!((c.feed.shard_cores.clone(), c.brain.core), (vec![0], None));
+        assert_eq!(c.feed.transport, TransportChoice::Mio);
+        assert_eq!(check_placement(&mut c).unwrap(), placed, "idempotent");
+    }
 }

@@ -48,6 +48,7 @@ pub(crate) fn start_control(
     counters: &Counters,
     shard_commands: Vec<Mutex<rtrb::Producer<ShardCommand>>>,
     transport: &str,
+    threads: &str,
 ) -> Result<(ControlServer, BrainControl), RunError> {
     let (link, brain_end) = crate::brain::port::brain_link();
     let shards = config.feed.shards.max(1);
@@ -71,6 +72,7 @@ pub(crate) fn start_control(
         link: Mutex::new(link),
         started: Instant::now(),
         transport: transport.to_string(),
+        threads: threads.to_string(),
         mover: Some(mover),
         watchdog_alerts: counters.watchdog_alerts.clone(),
         stages: counters.stages.clone(),

@@ -5,6 +5,7 @@
 
 use super::error::RunError;
 use super::sidecar;
+use crate::brain::Brain;
 use crate::config::RunConfig;
 use crate::feed::endpoint::EndpointSpec;
 use crate::feed::shard::{ShardConfig, ShardStats};
@@ -29,10 +30,14 @@ pub(crate) struct Shards {
     pub rings: Vec<Arc<RingStats>>,
     /// The threads.
     pub threads: Vec<JoinHandle<std::io::Result<()>>>,
+    /// The one-thread placement's shard, not started: the brain's thread runs it.
+    pub inline: Option<ShardRun>,
 }
 
 /// Starts one shard thread per plan on `transport`; each pushes into its own ring, which
-/// rings `doorbell` so a parked brain wakes.
+/// rings `doorbell` so a parked brain wakes. With `one_thread`, the (one) shard is set up
+/// but not started: [`run_one_thread`] runs it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn start_shards(
     config: &RunConfig,
     plans: Vec<Vec<EndpointSpec>>,
@@ -41,6 +46,7 @@ pub(crate) fn start_shards(
     transport: &Arc<dyn Transport>,
     doorbell: &Arc<Doorbell>,
     stop: &Arc<AtomicBool>,
+    one_thread: bool,
 ) -> Result<Shards, RunError> {
     let mut shards = Shards {
         consumers: Vec::new(),
@@ -48,6 +54,7 @@ pub(crate) fn start_shards(
         stats: Vec::new(),
         rings: Vec::new(),
         threads: Vec::new(),
+        inline: None,
     };
     for (id, endpoints) in plans.into_iter().enumerate() {
         let (producer, consumer) = ring_with_doorbell(
@@ -70,10 +77,30 @@ pub(crate) fn start_shards(
             stop: stop.clone(),
             commands: Some(commands),
         };
+        if one_thread {
+            shards.inline = Some(shard);
+            continue;
+        }
         let transport = transport.clone();
         shards.threads.push(spawn(&format!("aegis-shard-{id}"), move || transport.run(shard))?);
     }
     Ok(shards)
+}
+
+/// The one-thread placement's thread: the shard with `brain` inline (mio) until the shards'
+/// stop, then the brain alone until `stop` (draining its rings, flattening if asked), as the
+/// brain's own thread ends. The brain reports the shard's core as its own.
+pub(crate) fn run_one_thread(
+    shard: ShardRun,
+    mut brain: Brain,
+    doorbell: &Doorbell,
+    stop: Arc<AtomicBool>,
+) -> StageLatency {
+    crate::cpu::place_current("aegis-shard", shard.config.core, brain.placement());
+    if let Err(e) = crate::feed::transport::mio::run_shard_with_brain(shard, &mut brain, doorbell) {
+        tracing::error!(error = %e, "the one-thread placement's feed stopped; the brain runs on");
+    }
+    brain.run_here(stop)
 }
 
 fn shard_config(
@@ -193,8 +220,9 @@ const PLACEMENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1
 /// runs. A failed pin is an error under [`Pinning::Required`], a warning otherwise.
 pub(crate) fn await_placement(
     threads: &[(String, &crate::cpu::Placement)],
-    policy: crate::cpu::Pinning,
+    placed: &super::plan::Placed,
 ) -> Result<serde_json::Value, RunError> {
+    let policy = placed.pinning;
     use crate::cpu::{describe, FAILED, PENDING};
     let deadline = std::time::Instant::now() + PLACEMENT_PATIENCE;
     // Start-up only, once: each thread reports within its first instructions, so a 1 ms
@@ -202,9 +230,9 @@ pub(crate) fn await_placement(
     while threads.iter().any(|(_, p)| p.get() == PENDING) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    let placed: Vec<String> =
+    let placed_threads: Vec<String> =
         threads.iter().map(|(name, p)| format!("{name} → {}", describe(p.get()))).collect();
-    eprintln!("aegis: placement: {}", placed.join(", "));
+    eprintln!("aegis: placement: {} — {}", placed_threads.join(", "), placed.why);
     let failed: Vec<&str> =
         threads.iter().filter(|(_, p)| p.get() == FAILED).map(|(n, _)| n.as_str()).collect();
     if !failed.is_empty() {

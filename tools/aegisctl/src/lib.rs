@@ -150,6 +150,7 @@ fn human(request: &Request, r: &Value) -> String {
             for key in [
                 "uptime_s",
                 "transport",
+                "threads",
                 "shards",
                 "symbols",
                 "events",
@@ -259,10 +260,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn status_shows_where_each_pinned_thread_runs() {
-        let answer = serde_json::json!({ "shards": 1, "placement": { "aegis-brain": "2", "aegis-shard-0": "unpinned" } });
+    fn status_shows_the_thread_plan_and_where_each_pinned_thread_runs() {
+        let answer = serde_json::json!({
+            "shards": 1,
+            "threads": "one-thread (configured)",
+            "placement": { "aegis-brain": "2", "aegis-shard-0": "2" },
+        });
         let text = human(&Request::Status, &answer);
         let line = text.lines().find(|l| l.starts_with("placement")).expect(&text);
-        assert_eq!(line, "placement         aegis-brain → 2, aegis-shard-0 → unpinned");
+        assert_eq!(line, "placement         aegis-brain → 2, aegis-shard-0 → 2");
+        let line = text.lines().find(|l| l.starts_with("threads")).expect(&text);
+        assert_eq!(line, "threads           one-thread (configured)");
     }
 }

@@ -32,7 +32,8 @@ const READ_TIMEOUT: Duration = Duration::from_millis(100);
 /// How long a rotation waits for its replacement to go live before trying again.
 const SUCCESSOR_PATIENCE: Duration = Duration::from_secs(5);
 
-fn builder(name: &str, core: Option<usize>, idle: Idle, io_memory: usize) -> LocalExecutorBuilder {
+/// An executor pinned to `core` (if any) that spins before parking as `idle` says.
+pub(crate) fn builder(name: &str, core: Option<usize>, idle: Idle, io_memory: usize) -> LocalExecutorBuilder {
     let placement = core.map_or(Placement::Unbound, Placement::Fixed);
     let spin = match idle {
         Idle::Spin => Duration::from_secs(3600),

@@ -1,7 +1,9 @@
 //! The mio (epoll) transport: one pinned thread per shard polling its non-blocking sockets,
 //! driving each connection's sans-IO state machine and delivering parsed records into the
 //! ring. Used where io_uring is unavailable or measured slower. The loop never allocates,
-//! locks or logs per message.
+//! locks or logs per message. In the one-thread placement ([`run_shard_with_brain`]) the
+//! same loop also runs the brain after every read, and sleeps in its poll only when the
+//! brain has nothing queued.
 
 use crate::feed::conn::{ConnError, WsConn};
 use crate::feed::endpoint::EndpointSpec;
@@ -12,7 +14,8 @@ use crate::feed::shard::{
 use crate::feed::subscription::{
     add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand,
 };
-use crate::ring::{Idle, RingProducer, SPINS_BEFORE_PARK};
+use crate::feed::transport::ShardRun;
+use crate::ring::{Doorbell, Idle, InlineConsumer, RingProducer, SPINS_BEFORE_PARK};
 use aegis_wire::{SymbolId, SymbolTable};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -71,26 +74,69 @@ const SUCCESSOR_TOKEN: usize = 1 << 20;
 /// subscriptions included), and a resync notice per symbol makes the brain fill what the
 /// restart missed. Restarts are counted (`restarts`) and at most ten a second.
 pub fn run_shard(
-    mut config: ShardConfig,
+    config: ShardConfig,
     symbols: Arc<SymbolTable>,
-    mut ring: RingProducer,
+    ring: RingProducer,
     stats: Arc<ShardStats>,
     stop: Arc<AtomicBool>,
-    mut commands: Option<rtrb::Consumer<ShardCommand>>,
+    commands: Option<rtrb::Consumer<ShardCommand>>,
 ) -> io::Result<()> {
+    let shard = ShardRun { config, symbols, ring, stats, stop, commands };
+    run_restarting(shard, None)
+}
+
+/// The one-thread placement: runs a shard as [`run_shard`] does, and `brain` inline after
+/// every read, on the calling thread, until the shard's `stop` is set. The thread sleeps in
+/// its poll only when `brain` has nothing queued, and `doorbell` (rung by the brain's other
+/// producers: REST results, gateway reports) wakes it there. A panic in the feed restarts
+/// the feed as [`run_shard`] does, the brain's state untouched; a panic in the brain is
+/// not caught (as on the brain's own thread).
+pub fn run_shard_with_brain(
+    shard: ShardRun,
+    brain: &mut dyn InlineConsumer,
+    doorbell: &Doorbell,
+) -> io::Result<()> {
+    run_restarting(shard, Some(Inline { brain, doorbell }))
+}
+
+/// The brain run inline, and the doorbell that wakes the poll for it.
+struct Inline<'a> {
+    brain: &'a mut dyn InlineConsumer,
+    doorbell: &'a Doorbell,
+}
+
+/// The poll token of the doorbell's waker.
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+/// The longest an inline brain sleeps in the poll (as the brain's own thread parks): what
+/// nobody rings for (operator commands, a model hand-over) waits at most this long.
+const INLINE_PARK: Duration = Duration::from_millis(1);
+
+fn run_restarting(mut shard: ShardRun, mut inline: Option<Inline<'_>>) -> io::Result<()> {
     let started = Instant::now();
+    // One poll for every life, so the doorbell's waker outlives a restart.
+    let mut poll = Poll::new()?;
+    if let Some(inline) = &inline {
+        inline.doorbell.poll_with(mio::Waker::new(poll.registry(), WAKE_TOKEN)?);
+    }
+    let mut brain_panicked = false;
     loop {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_once(&mut config, &symbols, &mut ring, &stats, &stop, commands.as_mut())
+            run_once(&mut shard, &mut poll, inline.as_mut(), &mut brain_panicked)
         }));
-        let Err(panic) = attempt else { return attempt.unwrap_or(Ok(())) };
-        note_restart(&stats, config.id, started, panic.as_ref());
+        let panic = match attempt {
+            Ok(result) => return result,
+            Err(panic) if brain_panicked => std::panic::resume_unwind(panic),
+            Err(panic) => panic,
+        };
+        let ShardRun { config, ring, stats, .. } = &mut shard;
+        note_restart(stats, config.id, started, panic.as_ref());
         config.panic_after_messages = None;
         let mut symbols: Vec<SymbolId> =
             config.endpoints.iter().flat_map(|e| e.symbols.iter().copied()).collect();
         symbols.sort_unstable();
         symbols.dedup();
-        push_resyncs(&symbols, &mut ring, crate::clock::now_ns());
+        push_resyncs(&symbols, ring, crate::clock::now_ns());
         // At most ten restarts a second.
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -98,16 +144,14 @@ pub fn run_shard(
 
 /// One life of a shard: until `stop`, or a panic.
 fn run_once(
-    config: &mut ShardConfig,
-    symbols: &Arc<SymbolTable>,
-    ring: &mut RingProducer,
-    stats: &Arc<ShardStats>,
-    stop: &AtomicBool,
-    mut commands: Option<&mut rtrb::Consumer<ShardCommand>>,
+    shard: &mut ShardRun,
+    poll: &mut Poll,
+    mut inline: Option<&mut Inline<'_>>,
+    brain_panicked: &mut bool,
 ) -> io::Result<()> {
+    let ShardRun { config, symbols, ring, stats, stop, commands } = shard;
     let (symbols, stats) = (symbols.clone(), stats.clone());
     crate::cpu::place_current("aegis-shard", config.core, &stats.core);
-    let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(64);
     let mut endpoints: Vec<Endpoint> =
         config.endpoints.iter().map(|spec| Endpoint::waiting(spec.clone())).collect();
@@ -117,7 +161,7 @@ fn run_once(
     while !stop.load(Ordering::Relaxed) {
         stats.heartbeat.fetch_add(1, Ordering::Relaxed);
         while let Some(command) = commands.as_mut().and_then(|c| c.pop().ok()) {
-            apply_command(command, &mut endpoints, config, &symbols, &poll, &stats);
+            apply_command(command, &mut endpoints, config, &symbols, poll, &stats);
             // What a restart reconnects to (rare: one copy per command).
             config.endpoints = endpoints.iter().map(|e| e.spec.clone()).collect();
         }
@@ -133,7 +177,7 @@ fn run_once(
             if let Link::Waiting { retry_at } = ep.link {
                 if now >= retry_at && !ep.retired {
                     ep.link =
-                        connect(&poll, i, &ep.spec, config.max_message, config.seed ^ u64::from(ep.attempt))
+                        connect(poll, i, &ep.spec, config.max_message, config.seed ^ u64::from(ep.attempt))
                             .unwrap_or(Link::Waiting {
                                 retry_at: now + backoff(config, ep.attempt, &mut jitter),
                             });
@@ -145,35 +189,58 @@ fn run_once(
                 .zip(config.rotate_after)
                 .is_some_and(|(at, after)| now.duration_since(at) >= after);
             if ep.successor_live_since.is_some_and(|t| now.duration_since(t) >= ROTATION_OVERLAP) {
-                hand_over(ep, i, &poll, &stats);
+                hand_over(ep, i, poll, &stats);
             }
             if due && ep.successor.is_none() && now >= ep.next_rotation_try {
                 let seed = config.seed ^ 0xF00D ^ u64::from(ep.attempt);
-                ep.successor = connect(&poll, SUCCESSOR_TOKEN + i, &ep.spec, config.max_message, seed);
+                ep.successor = connect(poll, SUCCESSOR_TOKEN + i, &ep.spec, config.max_message, seed);
                 ep.next_rotation_try = now + Duration::from_secs(1);
             }
         }
-        let timeout = match config.idle {
+        let mut timeout = match config.idle {
             Idle::Spin => Duration::ZERO,
             Idle::SpinThenPark if idle_spins < SPINS_BEFORE_PARK => Duration::ZERO,
             Idle::SpinThenPark => Duration::from_millis(1),
             Idle::Park => Duration::from_millis(10),
         };
-        poll.poll(&mut events, Some(timeout))?;
-        if events.is_empty() {
-            idle_spins = idle_spins.saturating_add(1);
-            continue;
+        let sleeping = match inline.as_mut() {
+            Some(inline) if !timeout.is_zero() => {
+                timeout = timeout.min(INLINE_PARK);
+                let brain = &*inline.brain;
+                let may_sleep = inline.doorbell.sleep_unless(|| brain.has_work());
+                if !may_sleep {
+                    timeout = Duration::ZERO;
+                }
+                may_sleep
+            }
+            _ => false,
+        };
+        let polled = poll.poll(&mut events, Some(timeout));
+        if let Some(inline) = inline.as_mut().filter(|_| sleeping) {
+            inline.doorbell.awake();
         }
-        idle_spins = 0;
+        polled?;
+        let mut busy = !events.is_empty();
         for event in events.iter() {
             let token = event.token().0;
+            if event.token() == WAKE_TOKEN {
+                continue;
+            }
             if token >= SUCCESSOR_TOKEN {
                 let Some(ep) = endpoints.get_mut(token - SUCCESSOR_TOKEN) else { continue };
-                service_successor(ep, &poll, &symbols, ring, &stats, started);
+                let mut after_read = || {
+                    step_inline(&mut inline, brain_panicked);
+                };
+                service_successor(ep, poll, &symbols, ring, &stats, started, &mut after_read);
                 continue;
             }
             let Some(ep) = endpoints.get_mut(token) else { continue };
-            let result = service(&mut ep.link, &ep.spec, &symbols, ring, &stats, started);
+            // Inline, the brain takes each read's records at once: no other thread to wake,
+            // and a burst never outruns the ring.
+            let mut after_read = || {
+                step_inline(&mut inline, brain_panicked);
+            };
+            let result = service(&mut ep.link, &ep.spec, &symbols, ring, &stats, started, &mut after_read);
             match result {
                 Ok(true) => {
                     announce_open(
@@ -192,7 +259,7 @@ fn run_once(
                 }
                 Ok(false) => {}
                 Err(err) => {
-                    close_link(&poll, std::mem::replace(&mut ep.link, Link::Waiting { retry_at: now }));
+                    close_link(poll, std::mem::replace(&mut ep.link, Link::Waiting { retry_at: now }));
                     stats.disconnects.fetch_add(1, Ordering::Relaxed);
                     note_error(&stats, started, &format!("{} {}: {err}", ep.spec.host, ep.spec.path));
                     ep.opened_at = None;
@@ -201,8 +268,24 @@ fn run_once(
                 }
             }
         }
+        // What reached the brain from elsewhere (REST results, gateway reports, commands).
+        busy |= step_inline(&mut inline, brain_panicked) > 0;
+        idle_spins = if busy { 0 } else { idle_spins.saturating_add(1) };
     }
     Ok(())
+}
+
+/// One turn of the inline brain, if any; a panic there is marked as the brain's (not the
+/// feed's: the feed restarts, the brain does not) and passed on.
+fn step_inline(inline: &mut Option<&mut Inline<'_>>, brain_panicked: &mut bool) -> usize {
+    let Some(inline) = inline.as_mut() else { return 0 };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inline.brain.step())) {
+        Ok(n) => n,
+        Err(panic) => {
+            *brain_panicked = true;
+            std::panic::resume_unwind(panic)
+        }
+    }
 }
 
 /// Carries out a live (un)subscription on this shard's connections (mio transport).
@@ -301,9 +384,10 @@ fn service_successor(
     ring: &mut RingProducer,
     stats: &ShardStats,
     started: Instant,
+    after_read: &mut dyn FnMut(),
 ) {
     let Some(successor) = ep.successor.as_mut() else { return };
-    match service(successor, &ep.spec, symbols, ring, stats, started) {
+    match service(successor, &ep.spec, symbols, ring, stats, started, after_read) {
         Ok(true) => ep.successor_live_since = Some(Instant::now()),
         Ok(false) => {}
         Err(err) => {
@@ -347,8 +431,9 @@ fn connect(poll: &Poll, token: usize, spec: &EndpointSpec, max_message: usize, s
     Some(Link::Live { stream, conn, opened: false })
 }
 
-/// Reads, parses and writes for one connection until its socket would block; `Ok(true)`
-/// when the WebSocket upgrade completed during this call.
+/// Reads, parses and writes for one connection until its socket would block, calling
+/// `after_read` once each read's records are in the ring; `Ok(true)` when the WebSocket
+/// upgrade completed during this call.
 fn service(
     link: &mut Link,
     spec: &EndpointSpec,
@@ -356,6 +441,7 @@ fn service(
     ring: &mut RingProducer,
     stats: &ShardStats,
     started: Instant,
+    after_read: &mut dyn FnMut(),
 ) -> Result<bool, ConnError> {
     let Link::Live { stream, conn, opened } = link else { return Ok(false) };
     conn.write_to(stream)?;
@@ -368,6 +454,7 @@ fn service(
                 let hint = spec.raw_hint;
                 conn.process(&mut |text| deliver(text, hint, symbols, recv_ns, ring, stats, started))?;
                 ring.wake();
+                after_read();
                 if conn.is_open() && !*opened {
                     *opened = true;
                     just_opened = true;

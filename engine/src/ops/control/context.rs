@@ -35,6 +35,8 @@ pub struct ControlContext {
     pub started: Instant,
     /// Transport in use.
     pub transport: String,
+    /// The thread plan in use, and why (`one-thread (auto: …)`).
+    pub threads: String,
     /// Moves symbols between shards.
     pub mover: Option<Mover>,
     /// Stalls the watchdog reported.

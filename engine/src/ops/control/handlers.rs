@@ -132,6 +132,7 @@ fn status(ctx: &ControlContext) -> Value {
     json!({
         "uptime_s": ctx.started.elapsed().as_secs_f64(),
         "transport": ctx.transport,
+        "threads": ctx.threads,
         "shards": ctx.shards.len(),
         "symbols": ctx.table.len(),
         "events": ctx.brain.events_by_kind.iter().map(load).sum::<u64>(),
