@@ -137,6 +137,32 @@ pub fn markdown(result: &Value) -> String {
             bar["measured"].as_str().unwrap_or("")
         );
     }
+    if let Some(runs) = result["placements"]["runs"].as_array() {
+        let _ = writeln!(md, "\n## Placements (the same scenarios, the same baseline)\n");
+        let _ = writeln!(md, "`auto` picks {} here.\n", result["placements"]["why"].as_str().unwrap_or("?"));
+        let _ = writeln!(
+            md,
+            "| placement | paced wire-to-decision p50 / p99 / p99.9 µs | parsed → brain p50 / p99 µs | p50 / p99 ratio vs baseline | flat-out events/s | CPU s paced / flat |\n|---|---|---|---|---|---|"
+        );
+        for run in runs {
+            let (e, hop, ratios) = (&run["e2e"], &run["stages"]["parsed_to_brain"], &run["ratios"]);
+            let _ = writeln!(
+                md,
+                "| {} | {} / {} / {} | {} / {} | {:.1}× / {:.1}× | {:.0} | {:.2} / {:.2} |",
+                run["placement"].as_str().unwrap_or("?"),
+                us(&e["p50_ns"]),
+                us(&e["p99_ns"]),
+                us(&e["p999_ns"]),
+                us(&hop["p50_ns"]),
+                us(&hop["p99_ns"]),
+                ratios["p50_baseline_over_aegis"].as_f64().unwrap_or(0.0),
+                ratios["p99_baseline_over_aegis"].as_f64().unwrap_or(0.0),
+                run["events_per_s"].as_f64().unwrap_or(0.0),
+                run["cpu_s"]["paced"].as_f64().unwrap_or(0.0),
+                run["cpu_s"]["flat"].as_f64().unwrap_or(0.0),
+            );
+        }
+    }
     let header = "| stage | events | p50 µs | p90 µs | p99 µs | p99.9 µs | p99.99 µs | max µs |\n|---|---|---|---|---|---|---|---|\n";
     for (title, key) in [("Latency, paced feed", "latency"), ("Throughput, flat-out feed", "throughput")] {
         let s = &result["scenarios"][key];

@@ -64,10 +64,24 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
     let mem = &r["memory"];
     assert_eq!(mem["symbols"], 30);
     assert!(mem["peak_rss_bytes"].as_u64().unwrap() > 1 << 20, "{mem}");
+    // Both placements, the one auto picks first, each with its ratios against the baseline.
+    let placements = &r["placements"];
+    let runs = placements["runs"].as_array().unwrap();
+    let names: Vec<&str> = runs.iter().map(|p| p["placement"].as_str().unwrap()).collect();
+    assert_eq!(names[0], placements["auto_picks"].as_str().unwrap(), "{placements}");
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["one-thread", "threads"], "{placements}");
+    for run in runs {
+        assert!(run["e2e"]["p99_ns"].as_u64().unwrap() > 0, "{run}");
+        assert!(run["ratios"]["p99_baseline_over_aegis"].as_f64().unwrap() > 0.0, "{run}");
+    }
+    assert_eq!(runs[0]["e2e"], r["e2e"], "the headline is auto's placement");
     let bars = r["bars"].as_array().unwrap();
     assert!(bars.iter().any(|b| b["what"].as_str().unwrap().contains("p99 against the baseline")));
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("SPEC §11 bars") && report.contains("baseline: wire_to_decision"));
+    assert!(report.contains("## Placements") && report.contains("| one-thread |"), "the placements table");
     assert!(report.contains("| publishing |"), "the hot-swap table");
     let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("baseline"));

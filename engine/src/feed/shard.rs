@@ -11,7 +11,8 @@ use super::binance::{parse_message, StreamHint};
 use super::endpoint::EndpointSpec;
 use crate::ring::{Idle, RingProducer};
 use aegis_wire::{Event, Header, Record, Resync, ResyncReason, SymbolId, SymbolTable};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,22 @@ pub struct ShardConfig {
     /// Fault injection for tests (`AEGIS_FAULT_SHARD_PANIC_AFTER`): panic once after this
     /// many messages.
     pub panic_after_messages: Option<u64>,
+}
+
+/// Everything one shard thread owns while it runs.
+pub struct ShardRun {
+    /// Its settings and connections.
+    pub config: ShardConfig,
+    /// The symbols, for names in stream lists.
+    pub symbols: Arc<SymbolTable>,
+    /// Its ring into the brain.
+    pub ring: RingProducer,
+    /// Its counters.
+    pub stats: Arc<ShardStats>,
+    /// Set to stop it.
+    pub stop: Arc<AtomicBool>,
+    /// Live (un)subscriptions from the control plane.
+    pub commands: Option<rtrb::Consumer<super::subscription::ShardCommand>>,
 }
 
 /// Counters a shard publishes for other threads (relaxed atomics, no locks on the hot path).

@@ -168,7 +168,7 @@ pub fn check_placement(config: &mut RunConfig) -> Result<Placed, RunError> {
 /// The thread plan for `config` on a host where this process may use `cpus` CPUs, and why.
 /// Forced one-thread needs one shard on mio; auto picks it only then, and when the host has
 /// fewer usable CPUs than shards + brain + one spare (the REST worker, the writer, the OS).
-pub(crate) fn thread_plan(config: &RunConfig, cpus: usize) -> Result<(ThreadPlan, String), RunError> {
+pub fn thread_plan(config: &RunConfig, cpus: usize) -> Result<(ThreadPlan, String), RunError> {
     let shards = config.feed.shards.max(1);
     let glommio = config.feed.transport == TransportChoice::Glommio;
     let needed = shards + 2;

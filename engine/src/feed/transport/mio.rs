@@ -8,13 +8,12 @@
 use crate::feed::conn::{ConnError, WsConn};
 use crate::feed::endpoint::EndpointSpec;
 use crate::feed::shard::{
-    announce_open, backoff, deliver, note_error, note_restart, push_resyncs, ShardConfig, ShardStats,
-    ROTATION_OVERLAP,
+    announce_open, backoff, deliver, note_error, note_restart, push_resyncs, ShardConfig, ShardRun,
+    ShardStats, ROTATION_OVERLAP,
 };
 use crate::feed::subscription::{
     add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand,
 };
-use crate::feed::transport::ShardRun;
 use crate::ring::{Doorbell, Idle, InlineConsumer, RingProducer, SPINS_BEFORE_PARK};
 use aegis_wire::{SymbolId, SymbolTable};
 use mio::net::TcpStream;

@@ -13,11 +13,7 @@ pub mod glommio;
 pub mod mio;
 pub mod rtt;
 
-use crate::feed::shard::{ShardConfig, ShardStats};
-use crate::feed::subscription::ShardCommand;
-use crate::ring::RingProducer;
-use aegis_wire::SymbolTable;
-use std::sync::atomic::AtomicBool;
+pub use crate::feed::shard::ShardRun;
 use std::sync::Arc;
 
 /// Which transport a shard's sockets use, as configured.
@@ -30,22 +26,6 @@ pub enum TransportChoice {
     Glommio,
     /// mio (epoll).
     Mio,
-}
-
-/// Everything one shard thread owns while it runs.
-pub struct ShardRun {
-    /// Its settings and connections.
-    pub config: ShardConfig,
-    /// The symbols, for names in stream lists.
-    pub symbols: Arc<SymbolTable>,
-    /// Its ring into the brain.
-    pub ring: RingProducer,
-    /// Its counters.
-    pub stats: Arc<ShardStats>,
-    /// Set to stop it.
-    pub stop: Arc<AtomicBool>,
-    /// Live (un)subscriptions from the control plane.
-    pub commands: Option<rtrb::Consumer<ShardCommand>>,
 }
 
 /// A way of moving a shard's bytes.
