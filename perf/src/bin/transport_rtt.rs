@@ -1,21 +1,17 @@
-//! Loopback round trip of one WebSocket-sized message through each shard transport, to
-//! pick the faster one for this host (issue 3: "benchmark both … recommend the faster").
-//!
-//! A busy-polling echo server thread (pinned to the last core) answers a client pinned to
-//! core 0 that writes `--size` bytes and reads them back, `--count` times after
-//! `--warmup`, through: mio busy-polling (`idle = "spin"`: epoll with a zero timeout, as
-//! the shard does), mio parking (epoll waits in the kernel), glommio spinning before it
-//! parks, and glommio parking at once. Each round trip goes into an HdrHistogram; the table
-//! shows percentiles and the last line recommends a `transport`/`idle` pair.
+//! Loopback round trip of one WebSocket-sized message through each shard transport under
+//! each idle policy, to pick the faster pair for this host. The measurement is the
+//! engine's own (`aegis::feed::transport::rtt`, what `aegis doctor` records for
+//! `transport = "auto"`): a busy-polling echo server pinned to the last core answers a
+//! client pinned to core 0 that writes `--size` bytes and reads them back, `--count` times
+//! after `--warmup`, through mio and glommio, once busy-polling (`idle = "spin"`) and once
+//! parking (`idle = "park"`). The table shows percentiles; the last line recommends a
+//! `transport`/`idle` pair.
 //!
 //! `cargo run --release -p aegis-perf --bin transport-rtt -- [--count N] [--json FILE]`
 
-use anyhow::{anyhow, bail, Context, Result};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use hdrhistogram::Histogram;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use aegis::feed::transport::rtt::{self, Rtt, RttOptions};
+use aegis::ring::Idle;
+use anyhow::{bail, Context, Result};
 
 /// Benchmark settings from the command line.
 struct Options {
@@ -43,193 +39,79 @@ fn options() -> Result<Options> {
     Ok(o)
 }
 
-fn pin(core: usize) {
-    if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.into_iter().find(|c| c.id == core)) {
-        core_affinity::set_for_current(id);
-    }
-}
-
-/// Accepts one connection at a time and echoes it, busy-polling so the server's wake-up
-/// is not what is measured.
-fn echo_server(listener: TcpListener, core: usize, connections: usize) {
-    pin(core);
-    let mut buf = vec![0u8; 64 << 10];
-    for _ in 0..connections {
-        let Ok((mut stream, _)) = listener.accept() else { return };
-        let _ = stream.set_nodelay(true);
-        let _ = stream.set_nonblocking(true);
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if write_all_spinning(&mut stream, &buf[..n]).is_err() {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
-                Err(_) => break,
-            }
-        }
-    }
-}
-
-fn write_all_spinning(stream: &mut impl Write, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
-}
-
-/// Round trips through mio; `timeout` is the epoll wait (zero: busy-poll).
-fn mio_client(addr: SocketAddr, o: &Options, timeout: Option<Duration>) -> Result<Histogram<u64>> {
-    pin(0);
-    let std_stream = TcpStream::connect(addr)?;
-    std_stream.set_nodelay(true)?;
-    std_stream.set_nonblocking(true)?;
-    let mut stream = mio::net::TcpStream::from_std(std_stream);
-    let mut poll = mio::Poll::new()?;
-    poll.registry().register(&mut stream, mio::Token(0), mio::Interest::READABLE)?;
-    let mut events = mio::Events::with_capacity(8);
-    let message = vec![b'x'; o.size];
-    let mut reply = vec![0u8; o.size];
-    let mut hist = histogram();
-    for i in 0..o.warmup + o.count {
-        let start = Instant::now();
-        write_all_spinning(&mut stream, &message)?;
-        let mut got = 0;
-        while got < o.size {
-            match stream.read(&mut reply[got..]) {
-                Ok(0) => bail!("echo server closed"),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => poll.poll(&mut events, timeout)?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if i >= o.warmup {
-            hist.record(start.elapsed().as_nanos() as u64)?;
-        }
-    }
-    Ok(hist)
-}
-
-/// Round trips through glommio (io_uring), spinning `spin` before the executor parks.
-fn glommio_client(addr: SocketAddr, o: &Options, spin: Duration) -> Result<Histogram<u64>> {
-    let (count, warmup, size) = (o.count, o.warmup, o.size);
-    let handle = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(0))
-        .name("rtt-glommio")
-        .io_memory(o.io_memory)
-        .spin_before_park(spin)
-        .spawn(move || async move {
-            let mut stream =
-                glommio::net::TcpStream::connect(addr).await.map_err(|e| anyhow!("connect: {e}"))?;
-            stream.set_nodelay(true).map_err(|e| anyhow!("nodelay: {e}"))?;
-            let message = vec![b'x'; size];
-            let mut reply = vec![0u8; size];
-            let mut hist = histogram();
-            for i in 0..warmup + count {
-                let start = Instant::now();
-                stream.write_all(&message).await?;
-                stream.read_exact(&mut reply).await?;
-                if i >= warmup {
-                    hist.record(start.elapsed().as_nanos() as u64)?;
-                }
-            }
-            anyhow::Ok(hist)
-        })
-        .map_err(|e| anyhow!("glommio executor did not start: {e}"))?;
-    handle.join().map_err(|e| anyhow!("glommio executor failed (io_uring or memlock): {e}"))?
-}
-
 /// One measured variant.
 struct Outcome {
-    name: &'static str,
+    name: String,
     transport: &'static str,
     idle: &'static str,
-    result: Result<Histogram<u64>>,
+    result: Result<Rtt, String>,
 }
 
 fn main() -> Result<()> {
     let o = options()?;
-    let cores = core_affinity::get_core_ids().map_or(1, |ids| ids.len());
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let addr = listener.local_addr()?;
-    let variants = 4;
-    let server = std::thread::spawn(move || echo_server(listener, cores.saturating_sub(1), variants));
+    let cpus = aegis::cpu::usable();
+    let (client, server) = (cpus.first().copied(), cpus.last().copied().filter(|_| cpus.len() > 1));
     println!(
-        "loopback round trip, {} bytes, {} samples after {} warm-up; client on core 0, busy echo server on core {}",
-        o.size,
-        o.count,
-        o.warmup,
-        cores.saturating_sub(1)
+        "loopback round trip, {} bytes, {} samples after {} warm-up; client on CPU {client:?}, busy echo server on CPU {server:?}",
+        o.size, o.count, o.warmup
     );
-    let outcomes = vec![
-        Outcome {
-            name: "mio busy-poll",
+    let mut outcomes = Vec::new();
+    for (idle, word) in [(Idle::Spin, "busy-poll"), (Idle::Park, "park")] {
+        let options = RttOptions {
+            client_core: client,
+            server_core: server,
+            idle,
+            count: o.count,
+            warmup: o.warmup,
+            size: o.size,
+            io_memory: o.io_memory,
+        };
+        let measured = rtt::measure(&options)?;
+        let name = rtt::idle_name(idle);
+        outcomes.push(Outcome {
+            name: format!("mio {word}"),
             transport: "mio",
-            idle: "spin",
-            result: mio_client(addr, &o, Some(Duration::ZERO)),
-        },
-        Outcome { name: "mio park", transport: "mio", idle: "park", result: mio_client(addr, &o, None) },
-        Outcome {
-            name: "glommio spin",
+            idle: name,
+            result: measured.mio.map_err(|e| e.to_string()),
+        });
+        outcomes.push(Outcome {
+            name: format!("glommio {word}"),
             transport: "glommio",
-            idle: "spin",
-            result: glommio_client(addr, &o, Duration::from_secs(3600)),
-        },
-        Outcome {
-            name: "glommio park",
-            transport: "glommio",
-            idle: "park",
-            result: glommio_client(addr, &o, Duration::ZERO),
-        },
-    ];
-    // A variant that failed never connected; the server's accept loop would wait for it.
-    if outcomes.iter().all(|v| v.result.is_ok()) {
-        let _ = server.join();
+            idle: name,
+            result: measured.glommio.map_err(|e| e.to_string()),
+        });
     }
     report(&outcomes, &o)
 }
 
 fn report(outcomes: &[Outcome], o: &Options) -> Result<()> {
     println!(
-        "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<17} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "variant", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"
     );
     let us = |ns: u64| ns as f64 / 1_000.0;
     let mut rows = Vec::new();
     for v in outcomes {
         match &v.result {
-            Ok(h) => {
-                let q = |p: f64| h.value_at_quantile(p);
+            Ok(r) => {
                 println!(
-                    "{:<14} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                    "{:<17} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
                     v.name,
-                    us(q(0.5)),
-                    us(q(0.9)),
-                    us(q(0.99)),
-                    us(q(0.999)),
-                    us(h.max())
+                    us(r.p50_ns),
+                    us(r.p90_ns),
+                    us(r.p99_ns),
+                    us(r.p999_ns),
+                    us(r.max_ns)
                 );
-                rows.push(serde_json::json!({
-                    "variant": v.name, "transport": v.transport, "idle": v.idle,
-                    "p50_ns": q(0.5), "p90_ns": q(0.9), "p99_ns": q(0.99), "p999_ns": q(0.999), "max_ns": h.max(),
-                }));
+                rows.push(serde_json::json!({ "variant": v.name, "transport": v.transport, "idle": v.idle, "rtt": r }));
             }
-            Err(e) => println!("{:<14} unavailable: {e:#}", v.name),
+            Err(e) => println!("{:<17} unavailable: {e}", v.name),
         }
     }
     // Lowest p99 wins: the tail is what a trading engine pays for.
     let best = outcomes
         .iter()
-        .filter_map(|v| v.result.as_ref().ok().map(|h| (v, h.value_at_quantile(0.99))))
+        .filter_map(|v| v.result.as_ref().ok().map(|r| (v, r.p99_ns)))
         .min_by_key(|(_, p99)| *p99);
     let recommendation = best.map(|(v, _)| {
         format!("transport = \"{}\", idle = \"{}\" ({}: lowest p99 here)", v.transport, v.idle, v.name)
