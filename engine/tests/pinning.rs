@@ -51,6 +51,25 @@ fn aegis(args: &[&str]) -> Command {
     command
 }
 
+/// `aegis run` on `config` under `taskset -c 0`, and its placement line once it is out.
+fn start(config: &Path, data: &Path, summary: &Path) -> (std::process::Child, String) {
+    let mut engine = aegis(&["run", "--quiet", "--for", "60s", "--config", config.to_str().unwrap()])
+        .args(["--data-dir", data.to_str().unwrap(), "--summary", summary.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("taskset");
+    let line = common::wait_for_line(&mut engine, "aegis: placement:").expect("the placement line");
+    (engine, line)
+}
+
+/// Stops `engine` with SIGTERM; its summary.
+fn stop(mut engine: std::process::Child, summary: &Path) -> serde_json::Value {
+    let term = Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    assert!(engine.wait().unwrap().success());
+    serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap()
+}
+
 #[test]
 fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
     let cpus = aegis::cpu::usable();
@@ -59,12 +78,7 @@ fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
     let config = config(dir.path(), 1, 1);
     let data = dir.path().join("data");
     let summary = dir.path().join("summary.json");
-    let mut engine = aegis(&["run", "--quiet", "--for", "60s", "--config", config.to_str().unwrap()])
-        .args(["--data-dir", data.to_str().unwrap(), "--summary", summary.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("taskset");
-    let line = common::wait_for_line(&mut engine, "aegis: placement:").expect("the placement line");
+    let (mut engine, line) = start(&config, &data, &summary);
     assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — threads (configured)");
     let seen = threads(engine.id());
     for name in ["aegis-shard-0", "aegis-brain"] {
@@ -74,11 +88,7 @@ fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
     }
     let (_, main) = seen.iter().find(|(n, _)| n == "aegis").expect("the main thread");
     assert_eq!(main, "0", "the rest of the process keeps the mask it was started with");
-    let term = Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    assert!(engine.wait().unwrap().success());
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let summary = stop(engine, &summary);
     assert_eq!(summary["placement"]["pinning"], "Required");
     assert_eq!(summary["placement"]["threads"]["aegis-brain"], "1", "{}", summary["placement"]);
     assert_eq!(summary["placement"]["threads"]["aegis-shard-0"], "1", "{}", summary["placement"]);
@@ -91,22 +101,13 @@ fn the_one_thread_placement_runs_feed_and_brain_on_one_pinned_thread() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), 1, 0, "one-thread");
     let (data, summary) = (dir.path().join("data"), dir.path().join("summary.json"));
-    let mut engine = aegis(&["run", "--quiet", "--for", "60s", "--config", config.to_str().unwrap()])
-        .args(["--data-dir", data.to_str().unwrap(), "--summary", summary.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("taskset");
-    let line = common::wait_for_line(&mut engine, "aegis: placement:").expect("the placement line");
+    let (mut engine, line) = start(&config, &data, &summary);
     assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — one-thread (configured)");
     let seen = threads(engine.id());
     let (_, allowed) = seen.iter().find(|(n, _)| n == "aegis-shard-0").expect("the one thread");
     assert_eq!(allowed, "1", "the one thread as the kernel sees it");
     assert!(!seen.iter().any(|(n, _)| n == "aegis-brain"), "no brain thread: {seen:?}");
-    let term = Command::new("kill").args(["-TERM", &engine.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    assert!(engine.wait().unwrap().success());
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let summary = stop(engine, &summary);
     assert_eq!(summary["placement"]["plan"], "one-thread", "{}", summary["placement"]);
     assert_eq!(summary["transport"], "mio (the one-thread placement runs on mio)");
 }
