@@ -78,7 +78,7 @@ fn pinned_threads_run_on_their_cpu_though_the_process_was_started_on_another() {
     let config = config(dir.path(), 1, 1);
     let data = dir.path().join("data");
     let summary = dir.path().join("summary.json");
-    let (mut engine, line) = start(&config, &data, &summary);
+    let (engine, line) = start(&config, &data, &summary);
     assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — threads (configured)");
     let seen = threads(engine.id());
     for name in ["aegis-shard-0", "aegis-brain"] {
@@ -101,7 +101,7 @@ fn the_one_thread_placement_runs_feed_and_brain_on_one_pinned_thread() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), 1, 0, "one-thread");
     let (data, summary) = (dir.path().join("data"), dir.path().join("summary.json"));
-    let (mut engine, line) = start(&config, &data, &summary);
+    let (engine, line) = start(&config, &data, &summary);
     assert_eq!(line, "aegis: placement: aegis-shard-0 → 1, aegis-brain → 1 — one-thread (configured)");
     let seen = threads(engine.id());
     let (_, allowed) = seen.iter().find(|(n, _)| n == "aegis-shard-0").expect("the one thread");
