@@ -33,6 +33,8 @@ pub struct ReplayConfig {
     pub journal: Option<PathBuf>,
     /// Print progress to stderr.
     pub progress: bool,
+    /// How several files merge: by the exchange's event time (default) or by receipt.
+    pub order: aegis_recorded::replay::Order,
 }
 
 /// Why a replay could not run.
@@ -68,7 +70,7 @@ pub struct ReplayReport {
 
 /// Runs the replay.
 pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
-    let mut source = aegis_recorded::replay::Replay::load(&config.files)?;
+    let mut source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
     let total = source.remaining();
     let infos = source.symbols();
     if infos.is_empty() {
@@ -167,6 +169,10 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let bars: u64 = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).sum();
     let mut summary = book.report(desk_stats.equity(), end_ms);
     summary["messages"] = json!(messages);
+    summary["order"] = json!(match config.order {
+        aegis_recorded::replay::Order::EventTime => "exchange event time",
+        aegis_recorded::replay::Order::Receipt => "receive time",
+    });
     summary["parse_errors"] = json!(parse_errors);
     summary["bars_closed"] = json!(bars);
     summary["symbols"] = json!(table.iter().map(|(_, n)| n.to_string()).collect::<Vec<_>>());

@@ -5,7 +5,8 @@
 //! receive time. REST depth captures become the depth endpoint's answers. CSV series (klines,
 //! trades, quotes, depth rows) and documentation-example JSON are turned into the payloads
 //! Binance would have sent, with the file's decimal strings unchanged. Several files merge
-//! by time, each keeping its own order.
+//! by the exchange's event time ([`Order::EventTime`]) or by receive time, each file keeping
+//! its own order ([`Order::Receipt`]).
 
 use crate::market::{Bar, Batch, Msg, QueryError, Source, SymbolInfo};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
@@ -60,9 +61,28 @@ pub struct Replay {
     now_ns: u64,
 }
 
+/// How several recorded files are merged into one sequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// By the exchange's event time: the payload's `E`, else `T`, else the kline's close
+    /// time; a message with none keeps its receipt time. Ties keep receipt order.
+    #[default]
+    EventTime,
+    /// By the recorder's receive time (ties to the earlier file), as the files were recorded:
+    /// for captures whose exchange times are unreliable, and for serving a capture as it was
+    /// received (exchange-sim).
+    Receipt,
+}
+
 impl Replay {
-    /// Loads and merges `files`.
+    /// Loads `files` and merges them by receive time (see [`Order::Receipt`]).
     pub fn load(files: &[PathBuf]) -> Result<Self, ReplayError> {
+        Self::load_ordered(files, Order::Receipt)
+    }
+
+    /// Loads `files` and merges them in `order`. In event-time order each message is timed by
+    /// its exchange time, so batches and the replay's clock follow the exchange.
+    pub fn load_ordered(files: &[PathBuf], order: Order) -> Result<Self, ReplayError> {
         let mut per_file = Vec::new();
         let mut snapshots: HashMap<String, Vec<Snapshot>> = HashMap::new();
         for file in files {
@@ -81,7 +101,16 @@ impl Replay {
         for list in snapshots.values_mut() {
             list.sort_by_key(|s| s.time_ns);
         }
-        let queue = merge_by_time(per_file);
+        let mut queue = merge_by_time(per_file);
+        if order == Order::EventTime {
+            for timed in &mut queue {
+                if let Some(ms) = exchange_time_ms(timed.msg.payload()) {
+                    timed.time_ns = ms_to_ns(ms);
+                }
+            }
+            // Stable: equal exchange times keep the receipt order, itself deterministic.
+            queue.sort_by_key(|t| t.time_ns);
+        }
         let mut replay = Self {
             queue: queue.into(),
             streams: HashMap::new(),
@@ -201,6 +230,26 @@ fn merge_by_time(files: Vec<Vec<Timed>>) -> Vec<Timed> {
             None => return out,
         }
     }
+}
+
+/// A payload's exchange time in ms: its event time `E`, else its transaction time `T`, else
+/// (a kline) the kline's close time.
+fn exchange_time_ms(payload: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Times {
+        #[serde(rename = "E")]
+        event: Option<i64>,
+        #[serde(rename = "T")]
+        transaction: Option<i64>,
+        k: Option<KlineTimes>,
+    }
+    #[derive(Deserialize)]
+    struct KlineTimes {
+        #[serde(rename = "T")]
+        close: Option<i64>,
+    }
+    let times: Times = serde_json::from_str(payload).ok()?;
+    times.event.or(times.transaction).or(times.k.and_then(|k| k.close)).filter(|ms| *ms > 0)
 }
 
 fn single_symbol(msgs: &[Timed]) -> Option<String> {
@@ -699,6 +748,61 @@ mod tests {
         std::fs::write(&path, "1 {\"stream\":\"btcusdt@ticker\",\"data\":{}}\n").unwrap();
         let err = Replay::load(&[path]).err().unwrap();
         assert!(err.reason.contains("unknown stream"), "{err}");
+    }
+
+    /// Two recorders whose clocks disagree: by receipt A's trade comes first, by the exchange's
+    /// event time B's; a kline without `E` is timed by its close time; equal times keep
+    /// receipt order.
+    #[test]
+    fn files_merge_by_exchange_time_or_by_receipt() {
+        let dir = tempfile::tempdir().unwrap();
+        let trade = |s: &str, e: i64, t: i64| {
+            format!("{{\"stream\":\"{}@trade\",\"data\":{{\"e\":\"trade\",\"E\":{e},\"T\":{t},\"s\":\"{s}\",\"t\":1,\"p\":\"1.0\",\"q\":\"1.0\",\"m\":true}}}}", s.to_ascii_lowercase())
+        };
+        let a = dir.path().join("a.ws.txt");
+        let b = dir.path().join("b.ws.txt");
+        std::fs::write(
+            &a,
+            format!(
+                "wss://x/stream?streams=btcusdt@trade <-> 1.0\n1.0: {}\n3.0: {}\n",
+                trade("BTCUSDT", 5_000, 4_900),
+                trade("BTCUSDT", 6_000, 6_000)
+            ),
+        )
+        .unwrap();
+        let kline = "{\"stream\":\"ethusdt@kline_1m\",\"data\":{\"e\":\"kline\",\"s\":\"ETHUSDT\",\"k\":{\"t\":0,\"T\":5999,\"s\":\"ETHUSDT\",\"i\":\"1m\",\"f\":1,\"L\":2,\"o\":\"1.0\",\"c\":\"1.0\",\"h\":\"1.0\",\"l\":\"1.0\",\"v\":\"1.0\",\"n\":2,\"x\":true,\"q\":\"1.0\",\"V\":\"0\",\"Q\":\"0\",\"B\":\"0\"}}}";
+        std::fs::write(
+            &b,
+            format!(
+                "wss://x/stream?streams=ethusdt@trade <-> 1.0\n2.0: {}\n2.5: {kline}\n",
+                trade("ETHUSDT", 5_000, 5_000)
+            ),
+        )
+        .unwrap();
+        let order = |o: Order| {
+            let mut r = Replay::load_ordered(&[a.clone(), b.clone()], o).unwrap();
+            let mut seen = Vec::new();
+            while let Some(batch) = r.next_batch() {
+                seen.extend(batch.msgs.iter().map(|m| (batch.time_ns / 1_000_000, m.stream.to_string())));
+            }
+            seen
+        };
+        let by_receipt: Vec<(u64, String)> = order(Order::Receipt);
+        assert_eq!(
+            by_receipt.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+            ["btcusdt@trade", "ethusdt@trade", "ethusdt@kline_1m", "btcusdt@trade"]
+        );
+        let by_event = order(Order::EventTime);
+        assert_eq!(
+            by_event,
+            [
+                (5_000, "btcusdt@trade".to_string()),
+                (5_000, "ethusdt@trade".to_string()),
+                (5_999, "ethusdt@kline_1m".to_string()),
+                (6_000, "btcusdt@trade".to_string()),
+            ],
+            "E first, equal E in receipt order, the kline at its close time"
+        );
     }
 
     #[test]

@@ -75,9 +75,17 @@ struct ReplayArgs {
     /// Config whose [policy], [risk], [broker], [ml] and [features] apply (default: embedded).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A config setting, `section.key=value` (repeatable), checked like the file's own:
+    /// an unknown key or a bad value is refused, naming it.
+    #[arg(long, value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+    /// Merge several files by the recorder's receive time instead of the exchange's event
+    /// time (for captures whose exchange times are unreliable).
+    #[arg(long)]
+    receipt_order: bool,
 }
 
 #[derive(Parser)]
@@ -110,6 +118,9 @@ struct RunArgs {
     /// Config file (default: the embedded config/default.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A config setting, `section.key=value` (repeatable), checked like the file's own.
+    #[arg(long, value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
     /// WebSocket base URL of the exchange (both tiers), e.g. ws://127.0.0.1:9000.
     #[arg(long)]
     connect: Option<String>,
@@ -183,7 +194,7 @@ fn main() -> anyhow::Result<()> {
 
 fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
     // Only the host-facing sections matter here: a config refused elsewhere is still checked.
-    let file = load_config(args.config.as_deref())?;
+    let file = load_config(args.config.as_deref(), &[])?;
     let io_memory = size_or(
         "shards.io_memory",
         &file.shards.io_memory,
@@ -210,7 +221,7 @@ fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
 }
 
 fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let file = load_config(args.config.as_deref())?;
+    let file = load_config(args.config.as_deref(), &[])?;
     let data = aegis::store::ledger::DataConfig {
         trade_experiences: file.ml.trade_experiences.max(1),
         bar_samples: file.ml.bar_samples.max(1),
@@ -228,13 +239,18 @@ fn export(args: ExportArgs) -> anyhow::Result<()> {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let file = load_config(args.config.as_deref())?;
+    let file = load_config(args.config.as_deref(), &args.set)?;
     let config = aegis::replay::ReplayConfig {
         files: args.files.clone(),
         trading: file.trading()?,
         features: file.features.config()?,
         journal: args.journal.clone(),
         progress: !args.quiet,
+        order: if args.receipt_order {
+            aegis_recorded::replay::Order::Receipt
+        } else {
+            aegis_recorded::replay::Order::EventTime
+        },
     };
     let report = aegis::replay::replay(&config)?;
     let text = serde_json::to_string_pretty(&report.summary)?;
@@ -344,7 +360,7 @@ fn human(journal: &str, v: &serde_json::Value) -> String {
 fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     use aegis_analytics::report::write_features;
     use std::io::Write;
-    let config = load_config(args.config.as_deref())?.features.config()?;
+    let config = load_config(args.config.as_deref(), &[])?.features.config()?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -365,17 +381,17 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<FileConfig> {
+fn load_config(path: Option<&std::path::Path>, sets: &[String]) -> anyhow::Result<FileConfig> {
     let text = match path {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
     let name = path.map_or("the embedded config".to_string(), |p| p.display().to_string());
-    Ok(aegis::config::parse(&text, &name)?)
+    Ok(aegis::config::parse_with_overrides(&text, &name, sets)?)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut file = load_config(args.config.as_deref())?;
+    let mut file = load_config(args.config.as_deref(), &args.set)?;
     // `--data-dir` stands for the file's `data_dir`: the builder derives what follows from it
     // (the default control socket).
     if let Some(dir) = &args.data_dir {
