@@ -59,6 +59,37 @@ fn reason(e: &WeightsError) -> &'static str {
     }
 }
 
+/// Why a weights file cannot serve a replay (`aegis replay --model`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", path.display(), why)]
+pub struct ModelFileError {
+    /// The weights file.
+    pub path: PathBuf,
+    /// The refusal, as the live loader words it.
+    pub why: String,
+}
+
+/// A link already holding the model published in `path`, for a replay: the brain swaps it
+/// in at its first closed bar, as it takes a loader's hand-over live. A file of another
+/// layout, a corrupt or non-finite model, or a file with nothing published is refused.
+pub fn load_now(path: &std::path::Path) -> Result<ModelLink, ModelFileError> {
+    let refuse = |why: String| ModelFileError { path: path.to_path_buf(), why };
+    let reader = WeightsReader::open(path).map_err(|e| refuse(format!("{} ({e})", reason(&e))))?;
+    let mut model = Box::new(ModelParams::zeroed());
+    match reader.read_into(&mut model) {
+        Ok(true) => {}
+        Ok(false) => return Err(refuse("no model has been published in it".into())),
+        Err(e) => return Err(refuse(format!("{} ({e})", reason(&e)))),
+    }
+    let (mut to_brain, incoming) = rtrb::RingBuffer::new(BUFFERS + 1);
+    let (returns, _spent) = rtrb::RingBuffer::<Box<ModelParams>>::new(BUFFERS + 1);
+    let stats = Arc::new(ModelStats::default());
+    stats.generation.store(model.generation, Ordering::Relaxed);
+    // An empty ring of BUFFERS + 1 slots has room.
+    let _ = to_brain.push(ModelMsg::New(model));
+    Ok(ModelLink { incoming, returns, stats })
+}
+
 /// Starts the loader thread on `path` (which may not exist yet); returns the brain's link
 /// and the thread, which ends when `stop` is set.
 pub fn spawn(

@@ -35,6 +35,8 @@ pub struct ReplayConfig {
     pub progress: bool,
     /// How several files merge: by the exchange's event time (default) or by receipt.
     pub order: aegis_recorded::replay::Order,
+    /// A published weights file: the student serves it (after the teacher's trades, as live).
+    pub model: Option<PathBuf>,
 }
 
 /// Why a replay could not run.
@@ -58,6 +60,9 @@ pub enum ReplayError {
     /// Files.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The weights file given with `--model` cannot serve.
+    #[error("--model {0}")]
+    Model(#[from] crate::model_loader::ModelFileError),
 }
 
 /// The outcome: the report (deterministic) and the equity curve.
@@ -70,6 +75,8 @@ pub struct ReplayReport {
 
 /// Runs the replay.
 pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
+    // The model first: a weights file that cannot serve stops the replay before it starts.
+    let model = config.model.as_deref().map(crate::model_loader::load_now).transpose()?;
     let mut source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
     let total = source.remaining();
     let infos = source.symbols();
@@ -127,6 +134,10 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let desk = Desk::new(config.trading, rules, Some(desk_tx), desk_stats.clone());
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::offline(brain_config, table.len(), consumer, desk, brain_stats.clone());
+    let model_stats = model.as_ref().map(|link| link.stats.clone());
+    if let Some(link) = model {
+        brain = brain.with_student(crate::brain::student::Student::new(link, table.len()));
+    }
     let mut book = Book::new(config.trading.broker.starting_equity);
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();
@@ -180,6 +191,15 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     summary["signals_not_taken"] = json!(load(&desk_stats.signals_not_taken));
     summary["open_positions"] = json!(load(&desk_stats.open_positions));
     summary["ring_drops"] = json!(load(&producer.stats().dropped));
+    summary["model"] = match (&config.model, &model_stats) {
+        (Some(path), Some(stats)) => json!({
+            "weights": path.display().to_string(),
+            "generation": load(&stats.generation),
+            "serving": load(&stats.serving),
+            "phase_at_end": if load(&desk_stats.phase) == 1 { "student" } else { "teacher" },
+        }),
+        _ => Value::Null,
+    };
     Ok(ReplayReport { summary, equity_curve: book.curve })
 }
 

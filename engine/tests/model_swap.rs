@@ -7,24 +7,11 @@
 
 mod common;
 
-use aegis_wire::weights::{offset, ModelParams, WeightsWriter, N_IN};
+use aegis_wire::weights::{offset, WeightsWriter};
+use common::confident_model;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// A model whose logistic regression alone says "up" with P = σ(3) ≈ 0.95.
-fn confident_model(generation: u64) -> ModelParams {
-    let mut m = ModelParams::zeroed();
-    m.generation = generation;
-    let p = &mut m.values;
-    for k in 0..N_IN {
-        p[offset::STD + k] = 1.0;
-    }
-    p[offset::LR_B] = 3.0;
-    p[offset::ENSEMBLE] = 1.0;
-    p[offset::CALIBRATION] = 1.0;
-    m
-}
 
 fn ctl(socket: &Path, what: &str) -> Value {
     common::aegisctl_json(socket, &[what]).unwrap()

@@ -175,3 +175,59 @@ fn overrides_from_the_command_line_are_checked_like_the_file() {
         assert!(out.stdout.is_empty(), "{set}: nothing ran");
     }
 }
+
+/// `aegis replay --model WEIGHTS`: the student serves a published model in replay once the
+/// teacher's trades are in (as live), deterministically; a file that is not a weights file
+/// is refused as the live loader refuses it, before anything runs.
+#[test]
+fn a_published_model_trades_in_replay_deterministically() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = dir.path().join("weights.bin");
+    aegis_wire::weights::WeightsWriter::open(&weights).unwrap().publish(&common::confident_model(7));
+    let klines = common::shared_data().join("klines");
+    let run = |out: &Path, model: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_aegis"))
+            .args(["replay", "--quiet", "--set", "policy.teacher_trades=3", "--model"])
+            .arg(model)
+            .arg(klines.join("octobot_binance_ETHUSDT_20180716_1m.csv"))
+            .arg(klines.join("octobot_binance_BTCUSDT_20180428_1m.csv"))
+            .args(["--journal", out.join("data").to_str().unwrap()])
+            .args(["--summary", out.join("report.json").to_str().unwrap()])
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for out in [&a, &b] {
+        let (ok, stderr) = run(out, &weights);
+        assert!(ok, "{stderr}");
+    }
+    let read = |dir: &Path, rel: &str| std::fs::read(dir.join(rel)).unwrap();
+    for rel in ["report.json", "data/journal/trades.journal", "data/journal/signals.journal"] {
+        assert_eq!(read(&a, rel), read(&b, rel), "{rel} differs between two replays with --model");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&read(&a, "report.json")).unwrap();
+    assert_eq!(report["model"]["generation"], 7, "{report}");
+    assert_eq!(report["model"]["serving"], 7, "the brain swapped it in: {report}");
+    assert_eq!(report["model"]["phase_at_end"], "student", "{report}");
+    let rules: Vec<String> = aegis::store::ledger::read_journal(&a.join("data"), "trades")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.expect("whole record")["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert!(rules.len() > 3, "{rules:?}");
+    assert!(rules[..3].iter().all(|r| r != "model"), "the teacher's three first: {rules:?}");
+    assert!(rules[3..].iter().any(|r| r == "model"), "then the student's: {rules:?}");
+    // Something else: refused before the replay starts.
+    let junk = dir.path().join("junk.bin");
+    std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+    let (ok, stderr) = run(&dir.path().join("c"), &junk);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--model ") && stderr.contains("model refused: the weights file has another layout"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("c/report.json").exists(), "nothing ran");
+}

@@ -86,6 +86,10 @@ struct ReplayArgs {
     /// time (for captures whose exchange times are unreliable).
     #[arg(long)]
     receipt_order: bool,
+    /// A published weights file (`DATA/models/weights.bin`): the student decides from it once
+    /// the teacher's trades are done, as live.
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 #[derive(Parser)]
@@ -251,6 +255,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         } else {
             aegis_recorded::replay::Order::EventTime
         },
+        model: args.model.clone(),
     };
     let report = aegis::replay::replay(&config)?;
     let text = serde_json::to_string_pretty(&report.summary)?;

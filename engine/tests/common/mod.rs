@@ -184,3 +184,18 @@ pub fn public(port: u16, path: &str) -> serde_json::Value {
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
 }
+
+/// A model whose logistic regression alone says "up" with P = σ(3) ≈ 0.95.
+pub fn confident_model(generation: u64) -> aegis_wire::weights::ModelParams {
+    use aegis_wire::weights::{offset, ModelParams, N_IN};
+    let mut m = ModelParams::zeroed();
+    m.generation = generation;
+    let p = &mut m.values;
+    for k in 0..N_IN {
+        p[offset::STD + k] = 1.0;
+    }
+    p[offset::LR_B] = 3.0;
+    p[offset::ENSEMBLE] = 1.0;
+    p[offset::CALIBRATION] = 1.0;
+    m
+}
