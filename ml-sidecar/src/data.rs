@@ -45,6 +45,10 @@ pub enum Part {
     Validation,
     /// Decides publication (newest).
     Test,
+    /// Just before a boundary, whose label looks across it (within H bars): in no part, so
+    /// the training part's labels never see the validation part's prices, nor validation's
+    /// the test part's.
+    Purged,
 }
 
 /// Per-symbol sequences in time order, each sample tagged with its part.
@@ -66,8 +70,8 @@ pub struct Dataset {
 
 impl Dataset {
     /// Samples per part: train, validation, test.
-    pub fn counts(&self) -> [usize; 3] {
-        let mut n = [0; 3];
+    pub fn counts(&self) -> [usize; 4] {
+        let mut n = [0; 4];
         for (_, part) in self.sequences.iter().flatten() {
             n[*part as usize] += 1;
         }
@@ -186,7 +190,12 @@ pub fn split(mut samples: Vec<BarSample>, train: f64, validation: f64) -> Result
             up: f32::from(u8::from(s.forward_return > 0.0)),
             ret: s.forward_return as f32,
         };
-        sequences[usize::from(s.symbol)].push((sample, part(s.open_time_ms)));
+        // The label is the return over the next `horizon` bars: purge a sample whose label
+        // ends in the next part.
+        let here = part(s.open_time_ms);
+        let label_end = s.open_time_ms + i64::from(s.horizon) * 60_000;
+        let tagged = if part(label_end) != here { Part::Purged } else { here };
+        sequences[usize::from(s.symbol)].push((sample, tagged));
     }
     sequences.retain(|q| !q.is_empty());
     let training: Vec<&Sample> =
@@ -225,13 +234,23 @@ mod tests {
             (0..200).flat_map(|m| [sample(0, m, 0.01), sample(3, m, -0.01)]).collect();
         let d = split(samples, 0.6, 0.2).unwrap();
         assert_eq!(d.sequences.len(), 2);
-        assert_eq!(d.counts(), [240, 80, 80]);
+        // Train, validation, test, purged: the 5 minutes before each boundary (labels look 5
+        // bars ahead) of both symbols are in no part.
+        assert_eq!(d.counts(), [230, 70, 80, 20]);
         for q in &d.sequences {
             let parts: Vec<Part> = q.iter().map(|(_, p)| *p).collect();
-            assert!(parts.windows(2).all(|w| w[0] as usize <= w[1] as usize), "never back in time");
+            let kept: Vec<&Part> = parts.iter().filter(|p| **p != Part::Purged).collect();
+            assert!(kept.windows(2).all(|w| *w[0] as usize <= *w[1] as usize), "never back in time");
+            let purged: Vec<i64> =
+                q.iter().filter(|(_, p)| *p == Part::Purged).map(|(s, _)| s.time_ms / 60_000).collect();
+            assert_eq!(
+                purged,
+                [115, 116, 117, 118, 119, 155, 156, 157, 158, 159],
+                "H bars before each boundary"
+            );
             assert!(q.windows(2).all(|w| w[0].0.time_ms < w[1].0.time_ms));
         }
-        assert!((d.mean[0] - 59.5).abs() < 1e-3, "the mean of minutes 0..120 only: {}", d.mean[0]);
+        assert!((d.mean[0] - 57.0).abs() < 1e-3, "the mean of training minutes 0..115 only: {}", d.mean[0]);
         assert!((d.base_rate - 0.5).abs() < 1e-6);
         assert!(matches!(split(vec![sample(0, 1, 0.0)], 0.6, 0.2), Err(DataError::TooFew { .. })));
     }

@@ -253,7 +253,11 @@ impl Sequences {
                 xs[at * N_IN..(at + 1) * N_IN].copy_from_slice(&data.normalise(&s.x));
                 ys[at] = s.up;
                 rs[at] = s.ret * RETURN_SCALE;
-                masks[*part as usize][at] = 1.0;
+                // A purged sample is stepped through (its features are no leak) but counts
+                // in no part.
+                if let Some(mask) = masks.get_mut(*part as usize) {
+                    mask[at] = 1.0;
+                }
             }
         }
         let shape = [s_n as i64, t_max as i64];
@@ -437,6 +441,7 @@ pub fn train(
             "train": counts[0],
             "validation": counts[1],
             "test": counts[2],
+            "purged": counts[3],
             "symbols": data.sequences.len(),
             "trades": data.trades.len(),
             "trade_weight": data.trades.iter().map(|t| f64::from(t.weight)).sum::<f64>(),
