@@ -73,6 +73,14 @@ pub struct ModelFileError {
 /// in at its first closed bar, as it takes a loader's hand-over live. A file of another
 /// layout, a corrupt or non-finite model, or a file with nothing published is refused.
 pub fn load_now(path: &std::path::Path) -> Result<ModelLink, ModelFileError> {
+    let model = read_published(path)?;
+    let (mut feed, link) = fed_link();
+    feed.hand_over(model);
+    Ok(link)
+}
+
+/// The model published in `path` now, validated as the loader validates it.
+pub fn read_published(path: &std::path::Path) -> Result<Box<ModelParams>, ModelFileError> {
     let refuse = |why: String| ModelFileError { path: path.to_path_buf(), why };
     let reader = WeightsReader::open(path).map_err(|e| refuse(format!("{} ({e})", reason(&e))))?;
     let mut model = Box::new(ModelParams::zeroed());
@@ -81,13 +89,38 @@ pub fn load_now(path: &std::path::Path) -> Result<ModelLink, ModelFileError> {
         Ok(false) => return Err(refuse("no model has been published in it".into())),
         Err(e) => return Err(refuse(format!("{} ({e})", reason(&e)))),
     }
-    let (mut to_brain, incoming) = rtrb::RingBuffer::new(BUFFERS + 1);
-    let (returns, _spent) = rtrb::RingBuffer::<Box<ModelParams>>::new(BUFFERS + 1);
+    Ok(model)
+}
+
+/// The caller's end of a [`fed_link`]: hands models over itself (a replay, training as it goes).
+pub struct ModelFeed {
+    to_brain: rtrb::Producer<ModelMsg>,
+    spent: rtrb::Consumer<Box<ModelParams>>,
+    stats: Arc<ModelStats>,
+}
+
+impl ModelFeed {
+    /// Hands `model` to the brain (it swaps at its next closed bar). Buffers the brain gave
+    /// back are dropped: a replay is not the hot path.
+    pub fn hand_over(&mut self, model: Box<ModelParams>) {
+        while self.spent.pop().is_ok() {}
+        self.stats.generation.store(model.generation, Ordering::Relaxed);
+        // The brain takes one model per closed bar; a replay hands one over per training.
+        let _ = self.to_brain.push(ModelMsg::New(model));
+    }
+
+    /// The counters the brain's end updates.
+    pub fn stats(&self) -> &Arc<ModelStats> {
+        &self.stats
+    }
+}
+
+/// A link with no loader thread behind it: the caller feeds it.
+pub fn fed_link() -> (ModelFeed, ModelLink) {
+    let (to_brain, incoming) = rtrb::RingBuffer::new(BUFFERS + 1);
+    let (returns, spent) = rtrb::RingBuffer::<Box<ModelParams>>::new(BUFFERS + 1);
     let stats = Arc::new(ModelStats::default());
-    stats.generation.store(model.generation, Ordering::Relaxed);
-    // An empty ring of BUFFERS + 1 slots has room.
-    let _ = to_brain.push(ModelMsg::New(model));
-    Ok(ModelLink { incoming, returns, stats })
+    (ModelFeed { to_brain, spent, stats: stats.clone() }, ModelLink { incoming, returns, stats })
 }
 
 /// Starts the loader thread on `path` (which may not exist yet); returns the brain's link

@@ -37,6 +37,20 @@ pub struct ReplayConfig {
     pub order: aegis_recorded::replay::Order,
     /// A published weights file: the student serves it (after the teacher's trades, as live).
     pub model: Option<PathBuf>,
+    /// Train as the replay goes (`--learn`), as the sidecar does live.
+    pub learn: Option<Learn>,
+}
+
+/// Training inside a replay: the sidecar's one-shot run (`aegis-sidecar train --once`, on the
+/// CPU, one libtorch thread, fixed seed) at the same trigger as live — every `every` closed
+/// trades — on the experience the replay has logged so far; what it publishes is handed to
+/// the student, who takes it at the next closed bar.
+#[derive(Clone, Debug)]
+pub struct Learn {
+    /// The aegis-sidecar binary.
+    pub sidecar: PathBuf,
+    /// Closed trades between trainings (`ml.train_every`).
+    pub every: u64,
 }
 
 /// Why a replay could not run.
@@ -63,6 +77,9 @@ pub enum ReplayError {
     /// The weights file given with `--model` cannot serve.
     #[error("--model {0}")]
     Model(#[from] crate::model_loader::ModelFileError),
+    /// `--learn` cannot train: the sidecar is missing or could not be started.
+    #[error("--learn: {0}")]
+    Learn(String),
 }
 
 /// The outcome: the report (deterministic) and the equity curve.
@@ -76,7 +93,13 @@ pub struct ReplayReport {
 /// Runs the replay.
 pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     // The model first: a weights file that cannot serve stops the replay before it starts.
-    let model = config.model.as_deref().map(crate::model_loader::load_now).transpose()?;
+    let mut student = (config.model.is_some() || config.learn.is_some()).then(crate::model_loader::fed_link);
+    if let (Some(path), Some((feed, _))) = (&config.model, student.as_mut()) {
+        feed.hand_over(crate::model_loader::read_published(path)?);
+    }
+    if let Some(learn) = config.learn.as_ref().filter(|l| !l.sidecar.is_file()) {
+        return Err(ReplayError::Learn(format!("aegis-sidecar not found at {}", learn.sidecar.display())));
+    }
     let mut source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
     let total = source.remaining();
     let infos = source.symbols();
@@ -134,10 +157,16 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let desk = Desk::new(config.trading, rules, Some(desk_tx), desk_stats.clone());
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let mut brain = Brain::offline(brain_config, table.len(), consumer, desk, brain_stats.clone());
-    let model_stats = model.as_ref().map(|link| link.stats.clone());
-    if let Some(link) = model {
-        brain = brain.with_student(crate::brain::student::Student::new(link, table.len()));
-    }
+    let (mut feed, model_stats) = match student {
+        Some((feed, link)) => {
+            let stats = feed.stats().clone();
+            brain = brain.with_student(crate::brain::student::Student::new(link, table.len()));
+            (Some(feed), Some(stats))
+        }
+        None => (None, None),
+    };
+    let mut trainings = Vec::new();
+    let mut next_training = config.learn.as_ref().map_or(u64::MAX, |l| l.every.max(1));
     let mut book = Book::new(config.trading.broker.starting_equity);
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();
@@ -158,6 +187,12 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
         while let Ok(event) = desk_rx.pop() {
             book.note(&event);
             ledger.write(&event);
+        }
+        let closed = desk_stats.trades_closed.load(std::sync::atomic::Ordering::Relaxed);
+        if let (Some(learn), Some(feed), true) = (&config.learn, feed.as_mut(), closed >= next_training) {
+            ledger.sync();
+            trainings.push(train(learn, dir, closed, end_ms, feed)?);
+            next_training = closed + learn.every.max(1);
         }
         if config.progress && std::time::Instant::now() >= next_progress {
             next_progress += std::time::Duration::from_secs(1);
@@ -191,16 +226,65 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     summary["signals_not_taken"] = json!(load(&desk_stats.signals_not_taken));
     summary["open_positions"] = json!(load(&desk_stats.open_positions));
     summary["ring_drops"] = json!(load(&producer.stats().dropped));
-    summary["model"] = match (&config.model, &model_stats) {
-        (Some(path), Some(stats)) => json!({
-            "weights": path.display().to_string(),
+    summary["model"] = match &model_stats {
+        Some(stats) => json!({
+            "weights": config.model.as_ref().map(|p| p.display().to_string()),
             "generation": load(&stats.generation),
             "serving": load(&stats.serving),
+            "swaps": load(&stats.swaps),
             "phase_at_end": if load(&desk_stats.phase) == 1 { "student" } else { "teacher" },
         }),
-        _ => Value::Null,
+        None => Value::Null,
     };
+    if let Some(learn) = &config.learn {
+        summary["learning"] = json!({ "every": learn.every, "trainings": trainings });
+    }
     Ok(ReplayReport { summary, equity_curve: book.curve })
+}
+
+/// One training in a replay: the sidecar's one-shot run on `dir`'s experience log so far;
+/// a newly published model goes to the student. A run that fails (too few samples yet) is
+/// reported and the replay goes on. Nothing timed goes into the entry, so the report stays
+/// byte-identical from run to run.
+fn train(
+    learn: &Learn,
+    dir: &Path,
+    closed_trades: u64,
+    at_ms: i64,
+    feed: &mut crate::model_loader::ModelFeed,
+) -> Result<Value, ReplayError> {
+    let before = feed.stats().generation.load(std::sync::atomic::Ordering::Relaxed);
+    let output = std::process::Command::new(&learn.sidecar)
+        .args(["train", "--once", "--cpu", "--threads", "1", "--data-dir"])
+        .arg(dir)
+        .args(["--parent", &std::process::id().to_string()])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| ReplayError::Learn(format!("{}: {e}", learn.sidecar.display())))?;
+    let mut entry = json!({ "after_trades": closed_trades, "at_ms": at_ms });
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        entry["error"] = json!(stderr.lines().last().unwrap_or("the sidecar failed").trim());
+        return Ok(entry);
+    }
+    let report_path = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let report: Value = std::fs::read_to_string(&report_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    entry["generation"] = report["generation"].clone();
+    entry["published"] = report["published"].clone();
+    entry["reason"] = report["reason"].clone();
+    entry["test_log_loss"] = report["test"]["log_loss"].clone();
+    entry["samples"] = report["samples"].clone();
+    let weights = dir.join("models").join("weights.bin");
+    if report["published"] == true {
+        let model = crate::model_loader::read_published(&weights)?;
+        if model.generation > before {
+            feed.hand_over(model);
+        }
+    }
+    Ok(entry)
 }
 
 /// Rules for a replayed symbol from the filters exchange-sim derives for it (tick and step

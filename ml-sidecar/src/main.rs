@@ -42,6 +42,9 @@ enum Command {
         /// Exit after the one run (the only mode; kept for scripts).
         #[arg(long)]
         once: bool,
+        /// The engine (or replay) holding the data dir, that asked for this run.
+        #[arg(long)]
+        parent: Option<u32>,
     },
     /// Train every `--every` closed trades, and whenever asked, until stopped.
     Watch {
@@ -90,8 +93,8 @@ fn check_owner(data_dir: &std::path::Path, parent: Option<u32>) -> anyhow::Resul
 fn main() -> anyhow::Result<()> {
     let mut progress = |line: &str| eprintln!("aegis-sidecar: {line}");
     match Cli::parse().command {
-        Command::Train { common, .. } => {
-            check_owner(&common.data_dir, None)?;
+        Command::Train { common, parent, .. } => {
+            check_owner(&common.data_dir, parent)?;
             let config = config(&common);
             let summary =
                 run_once(&Paths::under(&common.data_dir), &config, &mut progress).context("training")?;

@@ -90,6 +90,11 @@ struct ReplayArgs {
     /// the teacher's trades are done, as live.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Train as the replay goes: the sidecar (`[ml] sidecar`) trains every `[ml] train_every`
+    /// closed trades on what the replay has logged, on the CPU, and what it publishes serves
+    /// from the next closed bar.
+    #[arg(long)]
+    learn: bool,
 }
 
 #[derive(Parser)]
@@ -256,6 +261,10 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             aegis_recorded::replay::Order::EventTime
         },
         model: args.model.clone(),
+        learn: args.learn.then(|| aegis::replay::Learn {
+            sidecar: aegis::config::build::sidecar_binary(&file.ml.sidecar),
+            every: file.ml.train_every.max(1),
+        }),
     };
     let report = aegis::replay::replay(&config)?;
     let text = serde_json::to_string_pretty(&report.summary)?;

@@ -135,7 +135,8 @@ fn nonzero(value: usize, default: usize) -> usize {
 }
 
 /// The sidecar binary: the configured path, else `aegis-sidecar` beside this binary.
-fn sidecar_binary(configured: &str) -> PathBuf {
+/// The sidecar binary `[ml] sidecar` names, else `aegis-sidecar` beside this executable.
+pub fn sidecar_binary(configured: &str) -> PathBuf {
     if !configured.is_empty() {
         return PathBuf::from(configured);
     }
