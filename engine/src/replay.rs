@@ -167,7 +167,18 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     };
     let mut trainings = Vec::new();
     let mut next_training = config.learn.as_ref().map_or(u64::MAX, |l| l.every.max(1));
-    let mut book = Book::new(config.trading.broker.starting_equity);
+    let start_equity = config.trading.broker.starting_equity;
+    let mut book = Book::new(start_equity);
+    let mut phases = Phases::default();
+    // Before the stream moves on: the buy-and-hold baseline reads the recorded bars.
+    let hold = buy_and_hold(
+        &source,
+        &infos.iter().map(|i| i.symbol.clone()).collect::<Vec<_>>(),
+        start_equity,
+        config.trading.broker.taker_fee,
+        config.features.realized_vol_long + 1,
+    );
+    phases.enter("teacher".into(), start_equity, 0, start_equity);
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();
     let mut next_progress = started + std::time::Duration::from_secs(1);
@@ -186,8 +197,15 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
         brain.poll_once();
         while let Ok(event) = desk_rx.pop() {
             book.note(&event);
+            phases.note(&event);
             ledger.write(&event);
         }
+        phases.enter(
+            phase_name(&desk_stats, model_stats.as_deref()),
+            desk_stats.equity(),
+            end_ms,
+            start_equity,
+        );
         let closed = desk_stats.trades_closed.load(std::sync::atomic::Ordering::Relaxed);
         if let (Some(learn), Some(feed), true) = (&config.learn, feed.as_mut(), closed >= next_training) {
             ledger.sync();
@@ -205,6 +223,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     brain.poll_once();
     while let Ok(event) = desk_rx.pop() {
         book.note(&event);
+        phases.note(&event);
         ledger.write(&event);
     }
     ledger.sync();
@@ -239,7 +258,141 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     if let Some(learn) = &config.learn {
         summary["learning"] = json!({ "every": learn.every, "trainings": trainings });
     }
+    summary["phases"] = phases.report(desk_stats.equity(), end_ms);
+    summary["fills"] = json!(fill_realism(
+        has(EventKind::AggTrade) || has(EventKind::Trade),
+        has(EventKind::MarkPriceUpdate)
+    ));
+    let mut baselines = json!({ "buy_and_hold": hold });
+    if config.model.is_some() || config.learn.is_some() {
+        // The same bars, the teacher alone: what the student must beat.
+        let alone = replay(&ReplayConfig {
+            model: None,
+            learn: None,
+            journal: None,
+            progress: false,
+            ..config.clone()
+        })?;
+        let keep = ["trades", "win_rate", "pnl_net", "fees", "max_drawdown", "sharpe_per_trade", "exposure"];
+        baselines["teacher_alone"] =
+            keep.iter().map(|k| (k.to_string(), alone.summary[*k].clone())).collect();
+    }
+    baselines["random_entries"] = json!({ "available": false, "why": "not built yet (issue 22, item 3)" });
+    summary["baselines"] = baselines;
     Ok(ReplayReport { summary, equity_curve: book.curve })
+}
+
+/// What the fills of this replay can and cannot know, in words for the report.
+fn fill_realism(trades: bool, marks: bool) -> String {
+    let fills = if trades {
+        "paper fills at the next recorded trade print (plus slippage)"
+    } else {
+        "klines only: fills at the bar close (plus slippage)"
+    };
+    let funding =
+        if marks { "funding from the recorded markPrice" } else { "no markPrice in the data: no funding" };
+    format!("{fills}; {funding}; taker fees on every fill")
+}
+
+/// The phase the desk is in: the teacher, or the student on a model generation.
+fn phase_name(desk: &DeskStats, model: Option<&crate::model_loader::ModelStats>) -> String {
+    let student = desk.phase.load(std::sync::atomic::Ordering::Relaxed) == 1;
+    match model.map(|m| m.serving.load(std::sync::atomic::Ordering::Relaxed)) {
+        Some(generation) if student => format!("student, generation {generation}"),
+        _ => "teacher".to_string(),
+    }
+}
+
+/// The run cut into phases (the teacher, then each model generation the student served),
+/// each with its own book: trades closed while it held.
+#[derive(Default)]
+struct Phases {
+    list: Vec<(String, i64, Book)>,
+}
+
+impl Phases {
+    /// Starts a new phase when `name` differs from the current one.
+    fn enter(&mut self, name: String, equity: f64, at_ms: i64, start: f64) {
+        if self.list.last().is_some_and(|(current, _, _)| *current == name) {
+            return;
+        }
+        let equity = if self.list.is_empty() { start } else { equity };
+        self.list.push((name, at_ms, Book::new(equity)));
+    }
+
+    fn note(&mut self, event: &DeskEvent) {
+        if let Some((_, _, book)) = self.list.last_mut() {
+            book.note(event);
+        }
+    }
+
+    /// Per phase: when it began and its trades, win rate, PnL net of fees, drawdown and
+    /// Sharpe; each ends with the next one's starting equity.
+    fn report(&self, equity: f64, end_ms: i64) -> Value {
+        let ends: Vec<(f64, i64)> = self.list.iter().skip(1).map(|(_, at, b)| (b.start, *at)).collect();
+        let rows: Vec<Value> = self
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, (name, from, book))| {
+                let (end_equity, to) = ends.get(i).copied().unwrap_or((equity, end_ms));
+                let mut row = book.report(end_equity, to);
+                row["phase"] = json!(name);
+                // The first phase holds from the first event the desk saw.
+                row["from_ms"] = json!(if i == 0 { book.first_ms.unwrap_or(*from) } else { *from });
+                row["to_ms"] = json!(to);
+                row
+            })
+            .collect();
+        Value::Array(rows)
+    }
+}
+
+/// Buy-and-hold over the same bars: equal weight in every symbol from the first bar the
+/// engine could trade on (its features warm: `warm_bars`) to the last, a taker fee in and
+/// out. Unavailable without 1m klines in the data.
+fn buy_and_hold(source: &impl Source, symbols: &[String], start: f64, fee: f64, warm_bars: usize) -> Value {
+    let series: Vec<Vec<(i64, f64)>> = symbols
+        .iter()
+        .filter_map(|s| source.bars_1m(s).ok())
+        .map(|bars| {
+            let closes = bars.iter().skip(warm_bars.saturating_sub(1));
+            closes.map(|b| (b.open_time_ms + b.interval_ms, b.close as f64)).collect::<Vec<_>>()
+        })
+        .filter(|closes| closes.len() >= 2 && closes[0].1 > 0.0)
+        .collect();
+    if series.is_empty() {
+        return json!({ "available": false, "why": "no 1m klines past the warm-up in the data" });
+    }
+    let mut times: Vec<i64> = series.iter().flatten().map(|p| p.0).collect();
+    times.sort_unstable();
+    times.dedup();
+    let invested = start * (1.0 - fee);
+    let share = invested / series.len() as f64;
+    let mut at = vec![0usize; series.len()];
+    let (mut value, mut peak, mut max_drawdown) = (invested, f64::MIN, 0.0f64);
+    for t in &times {
+        value = 0.0;
+        for (k, closes) in series.iter().enumerate() {
+            while at[k] + 1 < closes.len() && closes[at[k] + 1].0 <= *t {
+                at[k] += 1;
+            }
+            value += share * closes[at[k]].1 / closes[0].1;
+        }
+        peak = peak.max(value);
+        max_drawdown = max_drawdown.max((peak - value) / peak);
+    }
+    let end = value * (1.0 - fee);
+    json!({
+        "available": true,
+        "symbols": series.len(),
+        "from_ms": times[0],
+        "to_ms": times[times.len() - 1],
+        "pnl_net": end - start,
+        "return": end / start - 1.0,
+        "fees": start * fee + value * fee,
+        "max_drawdown": max_drawdown,
+    })
 }
 
 /// One training in a replay: the sidecar's one-shot run on `dir`'s experience log so far;

@@ -212,6 +212,20 @@ fn a_published_model_trades_in_replay_deterministically() {
     assert_eq!(report["model"]["generation"], 7, "{report}");
     assert_eq!(report["model"]["serving"], 7, "the brain swapped it in: {report}");
     assert_eq!(report["model"]["phase_at_end"], "student", "{report}");
+    // Per phase, and the baselines over the same bars.
+    let phases: Vec<&str> =
+        report["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["teacher", "student, generation 7"], "{}", report["phases"]);
+    let per_phase: u64 =
+        report["phases"].as_array().unwrap().iter().map(|p| p["trades"].as_u64().unwrap()).sum();
+    assert_eq!(Some(per_phase), report["trades"].as_u64(), "every trade in one phase");
+    let alone = &report["baselines"]["teacher_alone"];
+    assert!(alone["trades"].as_u64().unwrap() > 0, "{alone}");
+    assert_ne!(alone["pnl_net"], report["pnl_net"], "the teacher alone traded differently: {alone}");
+    let hold = &report["baselines"]["buy_and_hold"];
+    assert_eq!((hold["available"].as_bool(), hold["symbols"].as_u64()), (Some(true), Some(2)), "{hold}");
+    assert!(hold["max_drawdown"].as_f64().unwrap() > 0.0, "{hold}");
+    assert!(report["fills"].as_str().unwrap().starts_with("klines only: fills at the bar close"), "{report}");
     let rules: Vec<String> = aegis::store::ledger::read_journal(&a.join("data"), "trades")
         .unwrap()
         .into_iter()

@@ -70,6 +70,11 @@ fn a_learning_replay_trains_publishes_and_the_student_trades_deterministically()
     let published = trainings.iter().filter(|t| t["published"] == true).count();
     assert!(published >= 1, "{report}");
     assert!(report["model"]["serving"].as_u64().unwrap() >= 1, "the brain took a published model: {report}");
+    let phases = report["phases"].as_array().unwrap();
+    assert_eq!(phases[0]["phase"], "teacher", "{}", report["phases"]);
+    assert!(phases.len() >= 2 && phases[1]["phase"].as_str().unwrap().starts_with("student, generation "));
+    assert!(report["baselines"]["teacher_alone"]["trades"].as_u64().is_some(), "{}", report["baselines"]);
+    assert_eq!(report["baselines"]["buy_and_hold"]["available"], true, "{}", report["baselines"]);
     let journal = Command::new(aegis()).args(["journal", "--json"]).arg(a.join("data")).output().unwrap();
     let student_trades = String::from_utf8_lossy(&journal.stdout)
         .lines()
