@@ -44,11 +44,15 @@ pub struct StageLatency {
     shared: Option<Arc<SharedStages>>,
 }
 
+/// An empty latency histogram: 1 ns … 60 s, 3 significant digits.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_NS, 3).expect("constant, valid bounds")
+}
+
 impl StageLatency {
     /// Empty histograms (1 ns … 60 s, 3 significant digits) that ignore the first
     /// `skip_events` events (warm-up).
     pub fn new(skip_events: u64) -> Self {
-        let histogram = || Histogram::new_with_bounds(1, MAX_NS, 3).expect("constant, valid bounds");
         Self {
             read_to_parsed: histogram(),
             parsed_to_brain: histogram(),

@@ -69,17 +69,9 @@ pub struct ModelFileError {
     pub why: String,
 }
 
-/// A link already holding the model published in `path`, for a replay: the brain swaps it
-/// in at its first closed bar, as it takes a loader's hand-over live. A file of another
-/// layout, a corrupt or non-finite model, or a file with nothing published is refused.
-pub fn load_now(path: &std::path::Path) -> Result<ModelLink, ModelFileError> {
-    let model = read_published(path)?;
-    let (mut feed, link) = fed_link();
-    feed.hand_over(model);
-    Ok(link)
-}
-
-/// The model published in `path` now, validated as the loader validates it.
+/// The model published in `path` now, validated as the loader validates it: a file of
+/// another layout, a corrupt or non-finite model, or a file with nothing published is
+/// refused in the loader's words.
 pub fn read_published(path: &std::path::Path) -> Result<Box<ModelParams>, ModelFileError> {
     let refuse = |why: String| ModelFileError { path: path.to_path_buf(), why };
     let reader = WeightsReader::open(path).map_err(|e| refuse(format!("{} ({e})", reason(&e))))?;

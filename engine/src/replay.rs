@@ -178,7 +178,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
         config.trading.broker.taker_fee,
         config.features.realized_vol_long + 1,
     );
-    phases.enter("teacher".into(), start_equity, 0, start_equity);
+    phases.enter(None, start_equity, 0);
     let (mut messages, mut parse_errors) = (0u64, 0u64);
     let started = std::time::Instant::now();
     let mut next_progress = started + std::time::Duration::from_secs(1);
@@ -200,12 +200,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
             phases.note(&event);
             ledger.write(&event);
         }
-        phases.enter(
-            phase_name(&desk_stats, model_stats.as_deref()),
-            desk_stats.equity(),
-            end_ms,
-            start_equity,
-        );
+        phases.enter(serving_generation(&desk_stats, model_stats.as_deref()), desk_stats.equity(), end_ms);
         let closed = desk_stats.trades_closed.load(std::sync::atomic::Ordering::Relaxed);
         if let (Some(learn), Some(feed), true) = (&config.learn, feed.as_mut(), closed >= next_training) {
             ledger.sync();
@@ -294,30 +289,25 @@ fn fill_realism(trades: bool, marks: bool) -> String {
     format!("{fills}; {funding}; taker fees on every fill")
 }
 
-/// The phase the desk is in: the teacher, or the student on a model generation.
-fn phase_name(desk: &DeskStats, model: Option<&crate::model_loader::ModelStats>) -> String {
+/// The model generation the student trades on, or `None` while the teacher decides.
+fn serving_generation(desk: &DeskStats, model: Option<&crate::model_loader::ModelStats>) -> Option<u64> {
     let student = desk.phase.load(std::sync::atomic::Ordering::Relaxed) == 1;
-    match model.map(|m| m.serving.load(std::sync::atomic::Ordering::Relaxed)) {
-        Some(generation) if student => format!("student, generation {generation}"),
-        _ => "teacher".to_string(),
-    }
+    model.map(|m| m.serving.load(std::sync::atomic::Ordering::Relaxed)).filter(|_| student)
 }
 
 /// The run cut into phases (the teacher, then each model generation the student served),
 /// each with its own book: trades closed while it held.
 #[derive(Default)]
 struct Phases {
-    list: Vec<(String, i64, Book)>,
+    list: Vec<(Option<u64>, i64, Book)>,
 }
 
 impl Phases {
-    /// Starts a new phase when `name` differs from the current one.
-    fn enter(&mut self, name: String, equity: f64, at_ms: i64, start: f64) {
-        if self.list.last().is_some_and(|(current, _, _)| *current == name) {
-            return;
+    /// Starts a new phase, from `equity` at `at_ms`, when `generation` is not the current one.
+    fn enter(&mut self, generation: Option<u64>, equity: f64, at_ms: i64) {
+        if self.list.last().is_none_or(|(current, _, _)| *current != generation) {
+            self.list.push((generation, at_ms, Book::new(equity)));
         }
-        let equity = if self.list.is_empty() { start } else { equity };
-        self.list.push((name, at_ms, Book::new(equity)));
     }
 
     fn note(&mut self, event: &DeskEvent) {
@@ -334,10 +324,11 @@ impl Phases {
             .list
             .iter()
             .enumerate()
-            .map(|(i, (name, from, book))| {
+            .map(|(i, (generation, from, book))| {
                 let (end_equity, to) = ends.get(i).copied().unwrap_or((equity, end_ms));
                 let mut row = book.report(end_equity, to);
-                row["phase"] = json!(name);
+                row["phase"] =
+                    json!(generation.map_or("teacher".to_string(), |g| format!("student, generation {g}")));
                 // The first phase holds from the first event the desk saw.
                 row["from_ms"] = json!(if i == 0 { book.first_ms.unwrap_or(*from) } else { *from });
                 row["to_ms"] = json!(to);

@@ -23,6 +23,20 @@ pub enum Idle {
     Park,
 }
 
+impl Idle {
+    /// How long a poll loop waits in the kernel after `idle_spins` empty turns: never while
+    /// spinning, up to 1 ms once `SpinThenPark` has spun enough, up to 10 ms parking (a
+    /// readiness event ends the wait at once).
+    pub fn poll_timeout(self, idle_spins: u32) -> Duration {
+        match self {
+            Idle::Spin => Duration::ZERO,
+            Idle::SpinThenPark if idle_spins < SPINS_BEFORE_PARK => Duration::ZERO,
+            Idle::SpinThenPark => Duration::from_millis(1),
+            Idle::Park => Duration::from_millis(10),
+        }
+    }
+}
+
 /// Busy-poll iterations before `SpinThenPark` starts parking.
 pub(crate) const SPINS_BEFORE_PARK: u32 = 20_000;
 

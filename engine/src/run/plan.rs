@@ -153,7 +153,8 @@ pub struct Placed {
 /// placement the one thread takes the shard's core (else the brain's), and the transport is
 /// mio.
 pub fn check_placement(config: &mut RunConfig) -> Result<Placed, RunError> {
-    let (plan, why) = thread_plan(config, crate::cpu::usable().len())?;
+    let usable = crate::cpu::usable();
+    let (plan, why) = thread_plan(config, usable.len())?;
     if plan == ThreadPlan::OneThread {
         let core = config.feed.shard_cores.first().copied().or(config.brain.core);
         config.feed.shard_cores = core.into_iter().collect();
@@ -161,7 +162,7 @@ pub fn check_placement(config: &mut RunConfig) -> Result<Placed, RunError> {
         config.feed.transport = TransportChoice::Mio;
     }
     let pinning = pinning_policy(config);
-    check_cores(config, pinning)?;
+    check_cores(config, pinning, &usable)?;
     Ok(Placed { pinning, plan, why })
 }
 
@@ -219,14 +220,13 @@ pub(crate) fn pinning_policy(config: &RunConfig) -> Pinning {
 /// Checks every configured core against the CPUs this process may pin to, before any
 /// connection opens. Required: the first core that cannot be had is an error naming its
 /// key. Best effort: it is a warning, and that role runs unpinned.
-fn check_cores(config: &mut RunConfig, policy: Pinning) -> Result<(), RunError> {
+fn check_cores(config: &mut RunConfig, policy: Pinning, usable: &[usize]) -> Result<(), RunError> {
     let cores = |c: &RunConfig| crate::cpu::configured(&c.feed.shard_cores, c.brain.core);
     if cores(config).is_empty() {
         return Ok(());
     }
-    let usable = crate::cpu::usable();
-    let host_cpus = crate::cpu::host_cpus(&usable);
-    while let Err(e) = crate::cpu::check(&cores(config), &usable, host_cpus) {
+    let host_cpus = crate::cpu::host_cpus(usable);
+    while let Err(e) = crate::cpu::check(&cores(config), usable, host_cpus) {
         if policy == Pinning::Required {
             return Err(RunError::Config(format!("{e}; [cpu] pinning = \"required\"")));
         }

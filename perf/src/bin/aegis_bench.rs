@@ -767,14 +767,11 @@ fn write_outputs(
 
 fn machine(cores: usize) -> Value {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let cpu = read("/proc/cpuinfo")
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string());
+    let host = aegis::feed::transport::rtt::HostId::here();
     json!({
         "cores": cores,
-        "cpu": cpu,
-        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "cpu": Some(host.cpu_model).filter(|m| !m.is_empty()),
+        "kernel": host.kernel,
         "clocksource": read("/sys/devices/system/clocksource/clocksource0/current_clocksource").trim(),
     })
 }

@@ -14,7 +14,7 @@ use crate::feed::shard::{
 use crate::feed::subscription::{
     add_streams, has_room, remove_streams, request, symbol_streams, ShardCommand,
 };
-use crate::ring::{Doorbell, Idle, InlineConsumer, RingProducer, SPINS_BEFORE_PARK};
+use crate::ring::{Doorbell, InlineConsumer, RingProducer};
 use aegis_wire::{SymbolId, SymbolTable};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -118,15 +118,16 @@ fn run_restarting(mut shard: ShardRun, mut inline: Option<Inline<'_>>) -> io::Re
     if let Some(inline) = &inline {
         inline.doorbell.poll_with(mio::Waker::new(poll.registry(), WAKE_TOKEN)?);
     }
-    let mut brain_panicked = false;
     loop {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_once(&mut shard, &mut poll, inline.as_mut(), &mut brain_panicked)
+            run_once(&mut shard, &mut poll, inline.as_mut())
         }));
         let panic = match attempt {
             Ok(result) => return result,
-            Err(panic) if brain_panicked => std::panic::resume_unwind(panic),
-            Err(panic) => panic,
+            Err(panic) => match panic.downcast::<BrainPanic>() {
+                Ok(brain) => std::panic::resume_unwind(brain.0),
+                Err(feed) => feed,
+            },
         };
         let ShardRun { config, ring, stats, .. } = &mut shard;
         note_restart(stats, config.id, started, panic.as_ref());
@@ -142,12 +143,7 @@ fn run_restarting(mut shard: ShardRun, mut inline: Option<Inline<'_>>) -> io::Re
 }
 
 /// One life of a shard: until `stop`, or a panic.
-fn run_once(
-    shard: &mut ShardRun,
-    poll: &mut Poll,
-    mut inline: Option<&mut Inline<'_>>,
-    brain_panicked: &mut bool,
-) -> io::Result<()> {
+fn run_once(shard: &mut ShardRun, poll: &mut Poll, mut inline: Option<&mut Inline<'_>>) -> io::Result<()> {
     let ShardRun { config, symbols, ring, stats, stop, commands } = shard;
     let (symbols, stats) = (symbols.clone(), stats.clone());
     crate::cpu::place_current("aegis-shard", config.core, &stats.core);
@@ -196,50 +192,40 @@ fn run_once(
                 ep.next_rotation_try = now + Duration::from_secs(1);
             }
         }
-        let mut timeout = match config.idle {
-            Idle::Spin => Duration::ZERO,
-            Idle::SpinThenPark if idle_spins < SPINS_BEFORE_PARK => Duration::ZERO,
-            Idle::SpinThenPark => Duration::from_millis(1),
-            Idle::Park => Duration::from_millis(10),
-        };
-        let sleeping = match inline.as_mut() {
+        let mut timeout = config.idle.poll_timeout(idle_spins);
+        // Inline, the thread sleeps only once the brain's doorbell is marked and its rings
+        // are found empty; otherwise it polls without waiting.
+        let sleeping = match inline.as_deref() {
             Some(inline) if !timeout.is_zero() => {
-                timeout = timeout.min(INLINE_PARK);
                 let brain = &*inline.brain;
-                let may_sleep = inline.doorbell.sleep_unless(|| brain.has_work());
-                if !may_sleep {
-                    timeout = Duration::ZERO;
-                }
-                may_sleep
+                inline.doorbell.sleep_unless(|| brain.has_work())
             }
             _ => false,
         };
+        if inline.is_some() {
+            timeout = if sleeping { timeout.min(INLINE_PARK) } else { Duration::ZERO };
+        }
         let polled = poll.poll(&mut events, Some(timeout));
-        if let Some(inline) = inline.as_mut().filter(|_| sleeping) {
+        if let Some(inline) = inline.as_deref().filter(|_| sleeping) {
             inline.doorbell.awake();
         }
         polled?;
         let mut busy = !events.is_empty();
+        // Inline, the brain takes each read's records at once: no other thread to wake, and a
+        // burst never outruns the ring.
+        let mut step = || step_inline(&mut inline);
         for event in events.iter() {
             let token = event.token().0;
-            if event.token() == WAKE_TOKEN {
+            if token == WAKE_TOKEN.0 {
                 continue;
             }
             if token >= SUCCESSOR_TOKEN {
                 let Some(ep) = endpoints.get_mut(token - SUCCESSOR_TOKEN) else { continue };
-                let mut after_read = || {
-                    step_inline(&mut inline, brain_panicked);
-                };
-                service_successor(ep, poll, &symbols, ring, &stats, started, &mut after_read);
+                service_successor(ep, poll, &symbols, ring, &stats, started, &mut step);
                 continue;
             }
             let Some(ep) = endpoints.get_mut(token) else { continue };
-            // Inline, the brain takes each read's records at once: no other thread to wake,
-            // and a burst never outruns the ring.
-            let mut after_read = || {
-                step_inline(&mut inline, brain_panicked);
-            };
-            let result = service(&mut ep.link, &ep.spec, &symbols, ring, &stats, started, &mut after_read);
+            let result = service(&mut ep.link, &ep.spec, &symbols, ring, &stats, started, &mut step);
             match result {
                 Ok(true) => {
                     announce_open(
@@ -268,23 +254,21 @@ fn run_once(
             }
         }
         // What reached the brain from elsewhere (REST results, gateway reports, commands).
-        busy |= step_inline(&mut inline, brain_panicked) > 0;
+        busy |= step() > 0;
         idle_spins = if busy { 0 } else { idle_spins.saturating_add(1) };
     }
     Ok(())
 }
 
-/// One turn of the inline brain, if any; a panic there is marked as the brain's (not the
-/// feed's: the feed restarts, the brain does not) and passed on.
-fn step_inline(inline: &mut Option<&mut Inline<'_>>, brain_panicked: &mut bool) -> usize {
+/// A panic that came from the inline brain, passed on as one: the feed restarts, the brain
+/// does not.
+struct BrainPanic(Box<dyn std::any::Any + Send>);
+
+/// One turn of the inline brain, if any; returns the records it handled.
+fn step_inline(inline: &mut Option<&mut Inline<'_>>) -> usize {
     let Some(inline) = inline.as_mut() else { return 0 };
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inline.brain.step())) {
-        Ok(n) => n,
-        Err(panic) => {
-            *brain_panicked = true;
-            std::panic::resume_unwind(panic)
-        }
-    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inline.brain.step()))
+        .unwrap_or_else(|panic| std::panic::resume_unwind(Box::new(BrainPanic(panic))))
 }
 
 /// Carries out a live (un)subscription on this shard's connections (mio transport).
@@ -383,7 +367,7 @@ fn service_successor(
     ring: &mut RingProducer,
     stats: &ShardStats,
     started: Instant,
-    after_read: &mut dyn FnMut(),
+    after_read: &mut dyn FnMut() -> usize,
 ) {
     let Some(successor) = ep.successor.as_mut() else { return };
     match service(successor, &ep.spec, symbols, ring, stats, started, after_read) {
@@ -440,7 +424,7 @@ fn service(
     ring: &mut RingProducer,
     stats: &ShardStats,
     started: Instant,
-    after_read: &mut dyn FnMut(),
+    after_read: &mut dyn FnMut() -> usize,
 ) -> Result<bool, ConnError> {
     let Link::Live { stream, conn, opened } = link else { return Ok(false) };
     conn.write_to(stream)?;

@@ -4,13 +4,14 @@
 //! result in the data dir ([`Record`]); `transport = "auto"` follows the record made on
 //! this host, and `perf`'s `transport-rtt` runs the same measurement for every idle policy.
 
-use crate::ring::{Idle, SPINS_BEFORE_PARK};
+use crate::latency::histogram;
+use crate::ring::Idle;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use hdrhistogram::Histogram;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -148,10 +149,6 @@ fn write_all_spinning(stream: &mut impl Write, mut bytes: &[u8]) -> std::io::Res
     Ok(())
 }
 
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("constant, valid bounds")
-}
-
 /// Round trips through mio on the calling thread's poll, waiting as a shard does under `idle`.
 pub fn mio_round_trips(addr: SocketAddr, o: &RttOptions) -> Result<Rtt, RttError> {
     let o = o.clone();
@@ -177,12 +174,7 @@ pub fn mio_round_trips(addr: SocketAddr, o: &RttOptions) -> Result<Rtt, RttError
                     Ok(0) => return Err(io("read")(ErrorKind::UnexpectedEof.into())),
                     Ok(n) => got += n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        let timeout = match o.idle {
-                            Idle::Spin => Duration::ZERO,
-                            Idle::SpinThenPark if idle_spins < SPINS_BEFORE_PARK => Duration::ZERO,
-                            Idle::SpinThenPark => Duration::from_millis(1),
-                            Idle::Park => Duration::from_millis(10),
-                        };
+                        let timeout = o.idle.poll_timeout(idle_spins);
                         idle_spins = idle_spins.saturating_add(1);
                         poll.poll(&mut events, Some(timeout)).map_err(io("poll"))?;
                     }
@@ -394,7 +386,7 @@ mod tests {
 
     #[test]
     fn dates_are_utc_calendar_days() {
-        let at = |secs| utc_date(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        let at = |secs| utc_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
         assert_eq!(at(0), "1970-01-01");
         assert_eq!(at(951_782_400), "2000-02-29");
         assert_eq!(at(1_796_515_200), "2026-12-06");
