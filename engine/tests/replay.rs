@@ -146,14 +146,15 @@ fn a_dumped_synthetic_market_backtests_like_a_recording() {
 #[test]
 fn overrides_from_the_command_line_are_checked_like_the_file() {
     let data = common::shared_data().join("klines/octobot_binance_ETHUSDT_20180716_1m.csv");
-    let run = |sets: &[&str]| {
+    let run_with = |flags: &[&str], sets: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_aegis"));
-        command.args(["replay", "--quiet"]).arg(&data);
+        command.args(["replay", "--quiet"]).args(flags).arg(&data);
         for set in sets {
             command.args(["--set", set]);
         }
         command.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE").output().unwrap()
     };
+    let run = |sets: &[&str]| run_with(&[], sets);
     let report = |out: std::process::Output| -> serde_json::Value {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
@@ -173,7 +174,30 @@ fn overrides_from_the_command_line_are_checked_like_the_file() {
         assert!(!out.status.success(), "{set}: refused");
         assert!(stderr.contains(&format!("--set {set}: ")) && stderr.contains(names), "{set}: {stderr}");
         assert!(out.stdout.is_empty(), "{set}: nothing ran");
+        // The check-only run refuses it the same way, and passes a good one.
+        let mut check = run_with(&["--check"], &[set]);
+        assert!(!check.status.success() && String::from_utf8_lossy(&check.stderr).contains(names), "{set}");
+        check = run_with(&["--check"], &["risk.max_positions=2"]);
+        let checked: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+        assert_eq!(
+            (checked["check"].as_str(), checked["symbols"][0].as_str()),
+            (Some("ok"), Some("ETHUSDT"))
+        );
     }
+    // A bad line in the input: the check names the file and the line.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad_binance_ETHUSDT_1m.csv");
+    let mut text = std::fs::read_to_string(&data).unwrap();
+    text.push_str("1531700000000,not-a-price,1,1,1,1\n");
+    std::fs::write(&bad, &text).unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_aegis")).args(["replay", "--check"]).arg(&bad).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().count();
+    assert!(
+        !out.status.success() && stderr.contains(&format!("bad_binance_ETHUSDT_1m.csv:{line}: ")),
+        "{stderr}"
+    );
 }
 
 /// `aegis replay --model WEIGHTS`: the student serves a published model in replay once the
@@ -226,6 +250,21 @@ fn a_published_model_trades_in_replay_deterministically() {
     assert_eq!((hold["available"].as_bool(), hold["symbols"].as_u64()), (Some(true), Some(2)), "{hold}");
     assert!(hold["max_drawdown"].as_f64().unwrap() > 0.0, "{hold}");
     assert!(report["fills"].as_str().unwrap().starts_with("klines only: fills at the bar close"), "{report}");
+    // Random entries: five seeds at the teacher's entry rate, with the teacher's exits.
+    let random = &report["baselines"]["random_entries"];
+    let seeds = random["seeds"].as_array().unwrap_or_else(|| panic!("{random}"));
+    assert_eq!(seeds.iter().map(|s| s["seed"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert!(
+        seeds.iter().map(|s| s["trades"].as_u64().unwrap()).sum::<u64>() > 0,
+        "the coin traded: {random}"
+    );
+    assert!(seeds.windows(2).any(|w| w[0]["pnl_net"] != w[1]["pnl_net"]), "seeds differ: {random}");
+    let p = random["entry_probability"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0, "{random}");
+    let spread = &random["pnl_net"];
+    let (lo, mean, hi) =
+        (spread["min"].as_f64().unwrap(), spread["mean"].as_f64().unwrap(), spread["max"].as_f64().unwrap());
+    assert!(lo <= mean && mean <= hi && lo < hi, "{spread}");
     let rules: Vec<String> = aegis::store::ledger::read_journal(&a.join("data"), "trades")
         .unwrap()
         .into_iter()

@@ -95,6 +95,13 @@ struct ReplayArgs {
     /// from the next closed bar.
     #[arg(long)]
     learn: bool,
+    /// Seeds of the random-entries baseline (one extra pass each; 0: none).
+    #[arg(long, default_value_t = 5)]
+    random_seeds: u64,
+    /// Check only: the config and its overrides, the input files, the weights file and the
+    /// sidecar; print what would replay and exit without replaying.
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Parser)]
@@ -265,7 +272,12 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             sidecar: aegis::config::build::sidecar_binary(&file.ml.sidecar),
             every: file.ml.train_every.max(1),
         }),
+        random_seeds: args.random_seeds,
     };
+    if args.check {
+        println!("{}", serde_json::to_string_pretty(&aegis::replay::check(&config)?)?);
+        return Ok(());
+    }
     let report = aegis::replay::replay(&config)?;
     let text = serde_json::to_string_pretty(&report.summary)?;
     match &args.summary {
@@ -274,7 +286,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         None => println!("{text}"),
     }
     if let Some(path) = &args.plot {
-        std::fs::write(path, aegis::replay::equity_svg(&report.equity_curve))
+        std::fs::write(path, aegis::replay::plot::equity_svg(&report))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

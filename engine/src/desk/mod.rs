@@ -51,6 +51,22 @@ impl Default for TradingConfig {
     }
 }
 
+/// Who proposes entries.
+#[derive(Clone, Debug)]
+pub enum Entries {
+    /// SPEC §5: the teacher's rules, then the student.
+    Policy,
+    /// The random-entries baseline of a replay: on each chance to enter (a fresh, warm bar of
+    /// a flat symbol) an entry with `probability`, side by a fair coin; exits, sizing and
+    /// fees as the policy's.
+    Random {
+        /// The seeded coin.
+        rng: aegis_trading::rng::Rng,
+        /// Entries per chance.
+        probability: f64,
+    },
+}
+
 /// The desk: broker, settings, labellers, the ring to the writer.
 pub struct Desk {
     config: TradingConfig,
@@ -70,6 +86,8 @@ pub struct Desk {
     execution: Box<dyn Execution>,
     /// Trades already asked to close at the exchange (a `Close` goes once per trade).
     asked: [u64; SNAPSHOT_POSITIONS],
+    /// The policy, or the random-entries baseline's coin.
+    entries: Entries,
 }
 
 impl Desk {
@@ -98,6 +116,7 @@ impl Desk {
             paused: false,
             execution: Box::new(Paper),
             asked: [0; SNAPSHOT_POSITIONS],
+            entries: Entries::Policy,
         };
         desk.publish();
         desk
@@ -110,6 +129,12 @@ impl Desk {
             self.broker.set_venue_fills();
         }
         self.execution = Box::new(execution);
+        self
+    }
+
+    /// Takes entries from `entries` instead of the policy (a replay's baseline).
+    pub fn with_entries(mut self, entries: Entries) -> Self {
+        self.entries = entries;
         self
     }
 
@@ -288,7 +313,18 @@ impl Desk {
         }
         let phase = policy::phase(self.broker.closed_trades(), model.is_some(), &self.config.policy);
         self.stats.phase.store(u64::from(phase == Phase::Student), Ordering::Relaxed);
-        let Some(signal) = policy::decide(snapshot, phase, model, &self.config.policy) else { return };
+        let flat = self.broker.position(symbol).is_none();
+        if flat && snapshot.warm {
+            self.stats.flat_bars.fetch_add(1, Ordering::Relaxed);
+        }
+        let signal = match &mut self.entries {
+            Entries::Policy => policy::decide(snapshot, phase, model, &self.config.policy),
+            Entries::Random { rng, probability } if flat => {
+                policy::random(snapshot, *probability, rng, &self.config.policy)
+            }
+            Entries::Random { .. } => None,
+        };
+        let Some(signal) = signal else { return };
         self.stats.signals.fetch_add(1, Ordering::Relaxed);
         let Some(rules) = self.broker.rules(symbol) else { return };
         let sized = sizing::size(

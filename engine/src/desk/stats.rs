@@ -12,6 +12,9 @@ pub struct DeskStats {
     pub signals: AtomicU64,
     /// Signals sizing skipped or the broker refused.
     pub signals_not_taken: AtomicU64,
+    /// Live, fresh, warm bars of a tradable symbol holding no position: the chances to enter
+    /// (the random-entries baseline draws its rate from them).
+    pub flat_bars: AtomicU64,
     /// Live bars not traded because their data was stale.
     pub stale_bars: AtomicU64,
     /// Alerts raised.

@@ -89,7 +89,7 @@ pub fn account_json(a: &AccountSnapshot, symbols: &SymbolTable) -> Value {
 }
 
 pub(crate) fn rule_named(text: &str) -> Option<Rule> {
-    [Rule::LiquidityGrab, Rule::OrderBlock, Rule::Momentum, Rule::Model]
+    [Rule::LiquidityGrab, Rule::OrderBlock, Rule::Momentum, Rule::Model, Rule::Random]
         .into_iter()
         .find(|r| r.name() == text)
 }

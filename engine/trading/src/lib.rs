@@ -8,6 +8,7 @@
 //! - [`sizing`]: `fixed_risk` and `kelly` sizing, stops and targets, the leverage that
 //!   keeps the stop inside liquidation, and the reasons a trade is skipped.
 //! - [`reward`]: the leverage-independent reward score of a closed trade.
+//! - [`rng`]: a seeded SplitMix64 generator, identical on every platform.
 //! - [`broker`]: the paper broker — fills with slippage and fees, TP/SL and liquidation on
 //!   every trade and mark price, funding, closed-trade records, equity and account guards.
 
@@ -15,6 +16,7 @@ pub mod broker;
 pub mod decay;
 pub mod policy;
 pub mod reward;
+pub mod rng;
 pub mod rules;
 pub mod sizing;
 

@@ -53,6 +53,8 @@ pub enum Rule {
     Momentum,
     /// The student's model.
     Model,
+    /// A coin: the random-entries baseline of a replay, never a live decision.
+    Random,
 }
 
 impl Rule {
@@ -63,6 +65,7 @@ impl Rule {
             Rule::OrderBlock => "order_block",
             Rule::Momentum => "momentum",
             Rule::Model => "model",
+            Rule::Random => "random",
         }
     }
 }
@@ -222,6 +225,23 @@ pub fn decide(
         return None;
     }
     Some(signal)
+}
+
+/// A random entry for the random-entries baseline: on a warm bar, with probability
+/// `probability`, a long or a short by a fair coin, sized and exited as the teacher's are (no
+/// model probability, the teacher's leverage cap, no trend filter: the coin is the point).
+pub fn random(
+    snapshot: &FeatureSnapshot,
+    probability: f64,
+    rng: &mut crate::rng::Rng,
+    config: &PolicyConfig,
+) -> Option<Signal> {
+    if !snapshot.warm || !rng.chance(probability) {
+        return None;
+    }
+    let side = if rng.next_u64() & 1 == 0 { Side::Long } else { Side::Short };
+    let max_leverage = config.teacher_max_leverage.min(config.max_leverage);
+    Some(Signal { side, rule: Rule::Random, probability: None, strength: 0.8, max_leverage })
 }
 
 #[cfg(test)]

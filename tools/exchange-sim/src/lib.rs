@@ -5,13 +5,12 @@
 //! - [`replay`]: recorded captures, byte-identical; [`synthetic`]: a seeded market.
 //! - [`feed`]: pacing and stream faults; [`fault`]: the fault plan.
 //! - [`server`]: one port for WebSocket (`ws`) and REST (`rest`), optional TLS (`tls`).
-//! - [`stats`]: the run summary.
+//! - [`stats`]: the run summary; [`rng`]: the seeded generator (aegis-trading's).
 
 pub mod cli;
 pub mod fault;
 pub mod feed;
 pub mod rest;
-pub mod rng;
 pub mod server;
 pub mod stats;
 pub mod synthetic;
@@ -20,6 +19,7 @@ pub mod venue;
 pub mod ws;
 
 pub use aegis_recorded::{market, replay};
+pub use aegis_trading::rng;
 
 use anyhow::Context;
 use cli::Args;

@@ -341,18 +341,8 @@ pub fn idle_name(idle: Idle) -> &'static str {
 
 /// `YYYY-MM-DD` (UTC) of `time`.
 pub fn utc_date(time: std::time::SystemTime) -> String {
-    let days = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Days since 1970-01-01 → civil date (proleptic Gregorian), after H. Hinnant.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    let ms = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    crate::clock::Utc::of_ms(ms).date()
 }
 
 #[cfg(test)]

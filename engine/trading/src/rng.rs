@@ -1,5 +1,5 @@
-//! A small seeded PRNG (SplitMix64) so the synthetic market is identical for a seed on every
-//! platform and every version of every dependency.
+//! A small seeded PRNG (SplitMix64): the same stream for a seed on every platform and every
+//! version of every dependency (exchange-sim's synthetic market, the random-entries baseline).
 
 /// SplitMix64 generator.
 #[derive(Clone, Debug)]
