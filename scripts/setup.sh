@@ -32,12 +32,13 @@ if ! $main_only && ! cargo fuzz --version 2>/dev/null | grep -q '^cargo-fuzz 0\.
   cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi
 
+# The tests' Python peers and the sweep tool's Ray (tools/sweep).
 stamp=.venv/.requirements.sha256
-want=$(sha256sum tests/python/requirements.txt | cut -d' ' -f1)
+want=$(cat tests/python/requirements.txt tools/sweep/requirements.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setup: creating .venv with the test peers"
+  echo "setup: creating .venv with the test peers and the sweep tool"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt -r tools/sweep/requirements.txt
   echo "$want" > "$stamp"
 fi
 
