@@ -75,6 +75,8 @@ fn a_learning_replay_trains_publishes_and_the_student_trades_deterministically()
     assert!(phases.len() >= 2 && phases[1]["phase"].as_str().unwrap().starts_with("student, generation "));
     assert!(report["baselines"]["teacher_alone"]["trades"].as_u64().is_some(), "{}", report["baselines"]);
     assert_eq!(report["baselines"]["buy_and_hold"]["available"], true, "{}", report["baselines"]);
+    assert_eq!(report["baselines"]["random_entries"]["seeds"].as_array().map(Vec::len), Some(5));
+    assert_eq!(report["length"]["trainable"], true, "{}", report["length"]);
     let journal = Command::new(aegis()).args(["journal", "--json"]).arg(a.join("data")).output().unwrap();
     let student_trades = String::from_utf8_lossy(&journal.stdout)
         .lines()

@@ -432,7 +432,9 @@ def main() -> int:
         os.environ["RAY_AUTH_MODE"] = "token"
     import ray  # noqa: PLC0415
     init = {"address": args.address} if args.address else {"num_cpus": args.cpus}
+    ray_from = time.monotonic()
     ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False, **init)
+    ray_start_s = time.monotonic() - ray_from
     remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
 
     def ship(path: Path) -> dict:
@@ -501,7 +503,7 @@ def main() -> int:
         lines += [f"- {r['combination']} on {r['input']}: {r['status']}: {r['error']}" for r in failures]
     (args.out / "ranking.md").write_text("\n".join(lines) + "\n")
     (args.out / "walk_forward.json").write_text(json.dumps(folds, indent=2) + "\n")
-    timings = {"check_s": checked_s, "tasks": len(tasks), "tasks_s": ran_s,
+    timings = {"check_s": checked_s, "ray_start_s": ray_start_s, "tasks": len(tasks), "tasks_s": ran_s,
                "tasks_per_s": len(tasks) / ran_s if ran_s > 0 else None,
                "shipped_bytes": shipped, "wall_s": {f"{c} on {names[k]}": r.get("wall_s") for (c, k), r in sorted(results.items())}}
     (args.out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")

@@ -1,7 +1,7 @@
 //! Training inside a replay (`--learn`): the sidecar's one-shot run at the same trigger as
 //! live, its published model handed to the student.
 
-use super::ReplayError;
+use super::error::ReplayError;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

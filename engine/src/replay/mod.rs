@@ -6,11 +6,12 @@
 //!
 //! - [`book`]: equity curve, closed trades and per-phase figures.
 //! - [`baseline`]: buy-and-hold and random entries over the same bars.
-//! - [`learn`]: training inside the replay (`--learn`).
+//! - [`learn`]: training inside the replay (`--learn`); [`error`]: why a replay cannot run.
 //! - [`plot`]: the report as an SVG a trader reads at a glance.
 
 pub mod baseline;
 pub mod book;
+pub mod error;
 pub mod learn;
 pub mod plot;
 
@@ -27,6 +28,7 @@ use aegis_recorded::market::Source;
 use aegis_wire::stream::classify_channel;
 use aegis_wire::{EventKind, SymbolTable};
 use book::{Book, Mark, Phases};
+pub use error::ReplayError;
 pub use learn::Learn;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -54,35 +56,6 @@ pub struct ReplayConfig {
     pub learn: Option<Learn>,
     /// Seeds of the random-entries baseline (1, 2, … this many; 0: none).
     pub random_seeds: u64,
-}
-
-/// Why a replay could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    /// A recorded file could not be read.
-    #[error(transparent)]
-    Input(#[from] aegis_recorded::replay::ReplayError),
-    /// The journal directory holds a previous run.
-    #[error("{0}: already holds journals; a backtest writes into an empty directory")]
-    NotEmpty(String),
-    /// Journals or rings could not be opened.
-    #[error(transparent)]
-    Ledger(#[from] crate::store::ledger::LedgerError),
-    /// The input has no symbol or no stream the engine reads.
-    #[error("nothing to replay: {0}")]
-    Empty(String),
-    /// Another engine holds the journal directory.
-    #[error(transparent)]
-    Locked(#[from] aegis_journal::LockError),
-    /// Files.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// The weights file given with `--model` cannot serve.
-    #[error("--model {0}")]
-    Model(#[from] crate::model_loader::ModelFileError),
-    /// `--learn` cannot train: the sidecar is missing or could not be started.
-    #[error("--learn: {0}")]
-    Learn(String),
 }
 
 /// The outcome: the report (deterministic), the equity curve, the trades and the
@@ -332,6 +305,14 @@ fn pass(config: &ReplayConfig, entries: Entries, hold: bool) -> Result<Pass, Rep
     if let Some(learn) = &config.learn {
         summary["learning"] = json!({ "every": learn.every, "trainings": trainings });
     }
+    let most_bars = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).max().unwrap_or(0);
+    summary["length"] = length(
+        most_bars,
+        config.features.realized_vol_long as u64 + 1,
+        load(&desk_stats.trades_closed),
+        config.trading.policy.teacher_trades,
+        config.learn.as_ref().map(|l| l.every),
+    );
     summary["phases"] = tally.phases.report(desk_stats.equity(), end_ms);
     summary["fills"] = json!(fill_realism(
         has(EventKind::AggTrade) || has(EventKind::Trade),
@@ -379,6 +360,31 @@ fn fill_realism(trades: bool, marks: bool) -> String {
     let funding =
         if marks { "funding from the recorded markPrice" } else { "no markPrice in the data: no funding" };
     format!("{fills}; {funding}; taker fees on every fill")
+}
+
+/// Whether the input was long enough to learn from, in words: bars per symbol against the
+/// warm-up, closed trades against the teacher's quota (the first training) and `every`.
+fn length(bars: u64, warm_up: u64, trades: u64, teacher_trades: u64, every: Option<u64>) -> Value {
+    let first_training = teacher_trades.max(every.unwrap_or(teacher_trades));
+    let verdict = if bars <= warm_up {
+        format!("too short to trade or train: {bars} bars per symbol at most, and the features warm up over {warm_up}")
+    } else if trades < first_training {
+        format!(
+            "too short to train: {bars} bars per symbol ({warm_up} of them warm-up) closed {trades} trades; \
+             the first training needs {first_training} (policy.teacher_trades = {teacher_trades}{})",
+            every.map_or(String::new(), |e| format!(", ml.train_every = {e}"))
+        )
+    } else {
+        format!("long enough to train: {trades} closed trades over {bars} bars per symbol")
+    };
+    json!({
+        "bars_per_symbol": bars,
+        "warm_up_bars": warm_up,
+        "trades_closed": trades,
+        "first_training_after": first_training,
+        "trainable": bars > warm_up && trades >= first_training,
+        "verdict": verdict,
+    })
 }
 
 /// The model generation the student trades on, or `None` while the teacher decides.
