@@ -20,6 +20,12 @@ fn vol(v: &Value) -> i128 {
 /// Checks one parsed message against serde_json's reading of the same text.
 fn check_fields(data: &Value, records: &[Record]) {
     match records[0].event {
+        Event::MarkPrice(m) => {
+            assert_eq!(
+                (m.mark_price, m.index_price, m.funding_rate, m.next_funding_time_ms),
+                (px(&data["p"]), px(&data["i"]), px(&data["r"]), data["T"].as_i64().unwrap())
+            );
+        }
         Event::Trade(t) => {
             assert_eq!(
                 (t.trade_id, t.price, t.qty),
@@ -173,4 +179,44 @@ fn documentation_examples_of_every_kind_parse() {
     kinds.sort();
     kinds.dedup();
     assert_eq!(kinds.len(), 7, "every event kind covered");
+}
+
+/// Today's payload shapes, as exchange-sim's synthetic market emits them (aggTrade with `nq`
+/// after `q`; markPrice with `ap` and `st`): every aggTrade matches the fast template whole
+/// (no message falls to the general scanner), and every record agrees with serde_json's
+/// reading of the same message.
+#[test]
+fn todays_shapes_stay_on_the_fast_path_and_read_right() {
+    use exchange_sim::synthetic::{Synthetic, SyntheticConfig};
+    let config = SyntheticConfig { symbols: 2, history_bars: 0, ..SyntheticConfig::default() };
+    let mut dump = Vec::new();
+    Synthetic::new(&config)
+        .dump(2, &["aggTrade".to_string(), "markPrice@1s".to_string()], &mut dump)
+        .unwrap();
+    let text = String::from_utf8(dump).unwrap();
+    let messages: Vec<&str> = text.lines().filter_map(|l| l.split_once(' ').map(|(_, m)| m)).collect();
+    let mut table = SymbolTable::with_capacity(4);
+    table.intern("BTCUSDT").unwrap();
+    table.intern("ETHUSDT").unwrap();
+    let (mut aggs, mut marks) = (0, 0);
+    for m in &messages {
+        let mut records = Vec::new();
+        parse_message(m.as_bytes(), None, &table, 0, &mut |r| records.push(*r)).unwrap();
+        let v: Value = serde_json::from_str(m).unwrap();
+        check_fields(&v["data"], &records);
+        if m.contains("\"e\":\"aggTrade\"") {
+            assert!(m.contains("\"nq\":"), "today's shape: {m}");
+            let payload = aegis::feed::fast::hot_envelope(m.as_bytes()).expect("a hot envelope").payload;
+            let mut templated = Vec::new();
+            let used = aegis::feed::fast::agg_trade(payload, &table, 0, &mut |r| templated.push(*r));
+            assert_eq!(used, Some(payload.len()), "the template matched the whole payload: {m}");
+            assert_eq!(templated, records);
+            aggs += 1;
+        } else {
+            assert!(m.contains("\"ap\":") && m.contains("\"st\":1"), "today's shape: {m}");
+            assert!(matches!(records[0].event, Event::MarkPrice(_)), "{m}");
+            marks += 1;
+        }
+    }
+    assert!(aggs > 100 && marks >= 4, "{aggs} aggTrades, {marks} markPrices");
 }

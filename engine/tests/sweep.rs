@@ -2,8 +2,9 @@
 //! combination over two short synthetic dumps (earlier, later). The bad one is refused by the
 //! check-only run before any task starts and reported with its parameters; every other
 //! (combination, input) becomes one Parquet row, sorted by parameters; the ranking and the
-//! nested walk-forward are written. Then the same sweep through `--address` on a cluster
-//! started with `ray start --head` gives the same Parquet file.
+//! nested walk-forward are written; a task past its timeout is a row with its parameters.
+//! Then the same sweep through `--address` on a cluster started with `ray start --head`
+//! gives the same Parquet file.
 
 mod common;
 
@@ -129,6 +130,22 @@ fn a_grid_sweeps_on_ray_with_every_task_accounted_for() {
     for plot in ["ranking.svg", "walk_forward.svg", "reports/c001/early.svg"] {
         assert!(std::fs::read_to_string(local.join(plot)).unwrap().contains("<svg"), "{plot}");
     }
+
+    // A task past its timeout is reported with its parameters, not dropped.
+    let slow = dir.path().join("slow.toml");
+    std::fs::write(
+        &slow,
+        "inputs = [\"early.txt\"]\ntimeout_s = 0.001\n[grid]\n\"risk.take_profit\" = [0.04]\n",
+    )
+    .unwrap();
+    let (status, stderr) = sweep(&slow, &dir.path().join("slow"), None);
+    assert_eq!(status, Some(2), "{stderr}");
+    let timed_out = rows(&dir.path().join("slow/results.parquet"));
+    assert_eq!(timed_out.len(), 1);
+    assert_eq!(
+        (timed_out[0]["status"].as_str(), timed_out[0]["param.risk.take_profit"].as_f64()),
+        (Some("timeout"), Some(0.04))
+    );
 
     // The same sweep on a cluster started apart, joined through --address.
     let ray = repo().join(".venv/bin/ray");

@@ -23,6 +23,9 @@ pub struct AggTradeMsg {
     pub a: u64,
     pub p: String,
     pub q: String,
+    /// Today's shape only: the quantity without RPI-order trades.
+    #[serde(default)]
+    pub nq: Option<String>,
     pub f: u64,
     pub l: u64,
     #[serde(rename = "T")]

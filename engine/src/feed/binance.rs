@@ -606,6 +606,28 @@ mod tests {
     }
 
     #[test]
+    fn mark_price_reads_the_documented_and_todays_shapes_alike() {
+        // Binance's documented example, then today's shape (`ap` before `T`, `st` last, as
+        // the official SDK 18.1.0 models them).
+        let documented = r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}}"#;
+        let today = r#"{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","ap":"11790.00000000","T":1562306400000,"st":1}}"#;
+        let (a, b) = (parse_all(documented, None).unwrap(), parse_all(today, None).unwrap());
+        assert_eq!(a, b);
+        let Event::MarkPrice(m) = a[0].event else { panic!("{:?}", a[0]) };
+        assert_eq!(
+            (m.mark_price, m.funding_rate, m.next_funding_time_ms),
+            (1_179_415_000_000, 38_167, 1562306400000)
+        );
+    }
+
+    #[test]
+    fn agg_trade_reads_todays_shape_on_the_template() {
+        let today = r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":123456789,"a":5933014,"s":"BTCUSDT","p":"0.001","q":"100","nq":"90","f":100,"l":105,"T":123456785,"m":true}}"#;
+        let old = today.replace(r#","nq":"90""#, "");
+        assert_eq!(parse_all(today, None).unwrap(), parse_all(&old, None).unwrap());
+    }
+
+    #[test]
     fn spot_book_ticker_takes_its_kind_from_the_stream() {
         let text = r#"{"stream":"ethusdt@bookTicker","data":{"u":400900217,"s":"ETHUSDT","b":"25.35190000","B":"31.21000000","a":"25.36520000","A":"40.66000000"}}"#;
         let r = parse_all(text, None).unwrap();

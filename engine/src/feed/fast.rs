@@ -2,8 +2,10 @@
 //!
 //! USDⓈ-M sends aggTrade, trade and bookTicker with fixed field order and no whitespace. A
 //! template walks that layout byte by byte — no field search, no intermediate values — and
-//! returns `None` at the first surprise (another order, an extra field, whitespace, spot's
-//! layout), in which case the caller parses the same bytes with the general scanner. A
+//! returns `None` at the first surprise (another order, an unknown field, whitespace, spot's
+//! layout), in which case the caller parses the same bytes with the general scanner. Fields
+//! Binance has added since the recorded captures (aggTrade's `nq` and `st`) are part of
+//! the template, so both shapes stay on the fast path. A
 //! template emits nothing unless the whole payload matched, so falling back never doubles
 //! a record.
 
@@ -330,6 +332,11 @@ pub fn agg_trade(
     let price = c.decimal()?;
     c.lit(b",\"q\":")?;
     let qty = c.decimal()?;
+    // Today's shape adds `nq` (the quantity without RPI-order trades) between `q` and `f`;
+    // read and checked, not kept: `q` is what traded.
+    if c.lit(b",\"nq\":").is_some() {
+        c.decimal()?;
+    }
     c.lit(b",\"f\":")?;
     let first_trade_id = c.uint()?;
     c.lit(b",\"l\":")?;
@@ -338,6 +345,10 @@ pub fn agg_trade(
     let trade_time_ms = c.int()?;
     c.lit(b",\"m\":")?;
     let buyer_is_maker = c.boolean()?;
+    // `st` (symbol type, 1 = USDⓈ-M) may close the object (Binance's SDK models it last).
+    if c.lit(b",\"st\":").is_some() {
+        c.uint()?;
+    }
     c.lit(b"}")?;
     let event = Event::AggTrade(AggTrade {
         agg_id,
@@ -477,6 +488,17 @@ mod tests {
         let used = agg_trade(agg, &t, 7, &mut |r| out.push(*r)).unwrap();
         let h = out[0].header;
         assert_eq!((h.event_time_ms, h.symbol, h.recv_ns, used), (1626992741575, SymbolId(0), 7, agg.len()));
+        // Today's shape (`nq` between `q` and `f`; `st` last, as the SDK models it) stays on
+        // the template and gives the same record.
+        let today = br#"{"e":"aggTrade","E":1626992741575,"a":16599292,"s":"CTKUSDT","p":"1.01100","q":"10","nq":"9","f":23961322,"l":23961322,"T":1626992741421,"m":false}"#;
+        let with_st = br#"{"e":"aggTrade","E":1626992741575,"a":16599292,"s":"CTKUSDT","p":"1.01100","q":"10","nq":"9","f":23961322,"l":23961322,"T":1626992741421,"m":false,"st":1}"#;
+        for shape in [&today[..], &with_st[..]] {
+            let mut again = Vec::new();
+            assert_eq!(agg_trade(shape, &t, 7, &mut |r| again.push(*r)), Some(shape.len()));
+            assert_eq!(again, out, "the same record from either shape");
+        }
+        let bad_nq = br#"{"e":"aggTrade","E":1,"a":1,"s":"CTKUSDT","p":"1","q":"10","nq":x,"f":1,"l":1,"T":1,"m":false}"#;
+        assert!(agg_trade(bad_nq, &t, 0, &mut |r| out.push(*r)).is_none());
         // Spot's layout (s before a, an extra M) is left to the general parser.
         let spot = br#"{"e":"aggTrade","E":1633998523963,"s":"NKNUSDT","a":15683430,"p":"0.35280000","q":"58.00000000","f":19862790,"l":19862790,"T":1633998523963,"m":false,"M":true}"#;
         assert!(agg_trade(spot, &t, 0, &mut |r| out.push(*r)).is_none());

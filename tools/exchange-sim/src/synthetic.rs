@@ -7,7 +7,7 @@
 //! (aggregated into aggTrades), one diff-depth update with contiguous `U`/`u`/`pu`, a
 //! bookTicker carrying the same `u` when the top changed; every second a kline update and a
 //! markPrice (funding every 8 h); at each minute the closed kline, which equals the trades it
-//! summarises. Before the live start, `history_bars` 1m bars exist for REST warm-up.
+//! summarises. Payloads have today's shape (aggTrade's `nq`, markPrice's `ap` and `st`). Before the live start, `history_bars` 1m bars exist for REST warm-up.
 
 use crate::market::{push_quoted, Bar, Batch, Msg, QueryError, Source, SymbolInfo};
 use crate::rng::Rng;
@@ -644,6 +644,9 @@ impl SymbolSim {
         push_quoted(&mut p, i128::from(first.price), self.info.price_precision);
         p.push_str(",\"q\":");
         push_quoted(&mut p, i128::from(qty), self.info.qty_precision);
+        // Today's shape: `nq`, the quantity without RPI-order trades (none here), after `q`.
+        p.push_str(",\"nq\":");
+        push_quoted(&mut p, i128::from(qty), self.info.qty_precision);
         let _ = write!(
             p,
             ",\"f\":{first_id},\"l\":{last_id},\"T\":{},\"m\":{}}}",
@@ -823,7 +826,11 @@ impl SymbolSim {
         push_quoted(&mut p, i128::from(index), 8);
         p.push_str(",\"r\":");
         push_quoted(&mut p, i128::from(self.funding_rate), 8);
-        let _ = write!(p, ",\"T\":{next_funding}}}");
+        // Today's shape: `ap` (the mark price's moving average) before `T`, `st` (symbol
+        // type, 1 = USDⓈ-M) last, as Binance's SDK models them.
+        p.push_str(",\"ap\":");
+        push_quoted(&mut p, i128::from(mid), 8);
+        let _ = write!(p, ",\"T\":{next_funding},\"st\":1}}");
         out.push(Msg::new(
             self.streams.mark_price.clone(),
             EventKind::MarkPriceUpdate,
