@@ -143,8 +143,8 @@ pub fn check(config: &ReplayConfig) -> Result<Value, ReplayError> {
 
 /// One pass: every recorded message through the parser, the ring, the brain and the desk,
 /// with `entries` proposing the desk's entries. Buy-and-hold is read from the input when
-/// `hold` is asked.
-fn pass(config: &ReplayConfig, entries: Entries, hold: bool) -> Result<Pass, ReplayError> {
+/// `with_hold` asks for it.
+fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass, ReplayError> {
     // The model first: a weights file that cannot serve stops the replay before it starts.
     let mut student = (config.model.is_some() || config.learn.is_some()).then(crate::model_loader::fed_link);
     if let (Some(path), Some((feed, _))) = (&config.model, student.as_mut()) {
@@ -222,7 +222,7 @@ fn pass(config: &ReplayConfig, entries: Entries, hold: bool) -> Result<Pass, Rep
     let mut next_training = config.learn.as_ref().map_or(u64::MAX, |l| l.every.max(1));
     let start_equity = config.trading.broker.starting_equity;
     // Before the stream moves on: the buy-and-hold baseline reads the recorded bars.
-    let hold = if hold {
+    let hold = if with_hold {
         baseline::buy_and_hold(
             &source,
             &infos.iter().map(|i| i.symbol.clone()).collect::<Vec<_>>(),
