@@ -1,8 +1,9 @@
 //! The execution gateway against exchange-sim's matching engine over loopback: an entry
 //! protected by its legs and closed by the one the market reaches (seen on the user-data
 //! stream), a desk's close, the kill switch (a position it never opened included), a lapsed
-//! listenKey recovered and a kept-alive one that never lapses, and entries skipped while a
-//! rate-limit back-off runs, with closes waiting it out.
+//! listenKey recovered and a kept-alive one that never lapses, entries skipped while a
+//! rate-limit back-off runs, with closes waiting it out, and an account in Hedge or
+//! Multi-Assets Mode refused before anything is sent.
 
 mod common;
 
@@ -296,4 +297,50 @@ fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
     g.exited(1);
     assert!(flat(&mut c));
     g.stop();
+}
+
+/// An account in Hedge Mode or in Multi-Assets Mode cannot be traded as Aegis trades (one-way
+/// positions on isolated margin): the gateway refuses to start, saying which mode and how to
+/// leave it, with nothing sent; in One-way Mode with Multi-Assets off it starts.
+#[test]
+fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent() {
+    let port = sim(&[]);
+    let table = symbols(port);
+    let try_start = || {
+        let (_, intents) = rtrb::RingBuffer::new(4);
+        let (reports, _) = rtrb::RingBuffer::new(4);
+        let links = GatewayLinks {
+            intents,
+            reports,
+            doorbell: Arc::new(Doorbell::default()),
+            stats: Arc::new(GatewayStats::default()),
+        };
+        let settings = GatewaySettings {
+            ws_base: format!("ws://127.0.0.1:{port}"),
+            keep_alive: Duration::from_secs(60),
+            journal: None,
+            fsync: aegis_journal::FsyncPolicy::Never,
+        };
+        Gateway::start(client(port), settings, table.clone(), &[], links)
+    };
+    let mut c = client(port);
+    c.sync_clock().unwrap();
+    assert_eq!(c.account_modes().unwrap().refusal(), None, "Binance's defaults: One-way, Multi-Assets off");
+    match c.set_position_mode(false) {
+        Err(aegis::execution::live::client::TradeError::Rejected { code: -4059, .. }) => {}
+        other => panic!("an unchanged mode is refused as Binance refuses it: {other:?}"),
+    }
+
+    c.set_position_mode(true).unwrap();
+    let refused = try_start().err().expect("hedge mode is refused").to_string();
+    assert!(refused.contains("Hedge Mode") && refused.contains("One-way Mode"), "{refused}");
+    assert!(c.open_orders(None).unwrap().is_empty() && c.positions().unwrap().is_empty());
+
+    c.set_position_mode(false).unwrap();
+    c.set_multi_assets_mode(true).unwrap();
+    let refused = try_start().err().expect("multi-assets mode is refused").to_string();
+    assert!(refused.contains("Multi-Assets Mode") && refused.contains("isolated margin"), "{refused}");
+
+    c.set_multi_assets_mode(false).unwrap();
+    assert!(try_start().is_ok(), "One-way Mode, Multi-Assets off: the gateway starts");
 }

@@ -275,6 +275,8 @@ pub fn is_trading_path(path: &str) -> bool {
             | "/fapi/v1/marginType"
             | "/fapi/v2/positionRisk"
             | "/fapi/v1/listenKey"
+            | "/fapi/v1/positionSide/dual"
+            | "/fapi/v1/multiAssetsMargin"
     )
 }
 
@@ -286,6 +288,7 @@ pub fn request_weight(method: &str, path: &str, query: &str) -> u32 {
         ("POST", "/fapi/v1/order") => 0,
         ("GET", "/fapi/v1/openOrders") if !query.contains("symbol=") => 40,
         ("GET", "/fapi/v2/positionRisk") => 5,
+        ("GET", "/fapi/v1/positionSide/dual" | "/fapi/v1/multiAssetsMargin") => 30,
         _ => 1,
     }
 }
@@ -327,6 +330,14 @@ pub fn handle(
         ("DELETE", "/fapi/v1/allOpenOrders") => venue.cancel_all(&key, &params, now_ms),
         ("POST", "/fapi/v1/leverage") => venue.set_leverage(&key, &params),
         ("POST", "/fapi/v1/marginType") => venue.set_margin_type(&key, &params),
+        ("GET", "/fapi/v1/positionSide/dual") => {
+            Ok(format!("{{\"dualSidePosition\":{}}}", venue.modes(&key).dual_side))
+        }
+        ("POST", "/fapi/v1/positionSide/dual") => venue.set_mode(&key, &params, "dualSidePosition"),
+        ("GET", "/fapi/v1/multiAssetsMargin") => {
+            Ok(format!("{{\"multiAssetsMargin\":{}}}", venue.modes(&key).multi_assets))
+        }
+        ("POST", "/fapi/v1/multiAssetsMargin") => venue.set_mode(&key, &params, "multiAssetsMargin"),
         ("GET", "/fapi/v2/positionRisk") => Ok(venue.position_risk(&key, &params, |symbol| {
             let book = source.book(symbol, 1).ok()?;
             Some((book.bids.first()?.0 + book.asks.first()?.0) / 2)
@@ -356,6 +367,18 @@ pub struct Venue {
     listen_keys: HashMap<String, (String, std::time::Instant)>,
     listen_key_ttl: std::time::Duration,
     events: tokio::sync::broadcast::Sender<UserEvent>,
+    /// Per API key: position mode and Multi-Assets mode (Binance's defaults: one-way, off).
+    modes: HashMap<String, AccountModes>,
+}
+
+/// An account's modes, as `GET /fapi/v1/positionSide/dual` and `/fapi/v1/multiAssetsMargin`
+/// report them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountModes {
+    /// Hedge mode (`dualSidePosition`): a long and a short position per symbol.
+    pub dual_side: bool,
+    /// Multi-Assets mode: margin shared across assets (no isolated margin).
+    pub multi_assets: bool,
 }
 
 impl Default for Venue {
@@ -376,6 +399,7 @@ impl Venue {
             positions: HashMap::new(),
             listen_keys: HashMap::new(),
             listen_key_ttl: std::time::Duration::from_secs(3_600),
+            modes: HashMap::new(),
             events: tokio::sync::broadcast::channel(4_096).0,
         }
     }
@@ -727,6 +751,48 @@ impl Venue {
             return Err(refuse(400, -4048, "Margin type cannot be changed if there exists position."));
         }
         position.isolated = isolated;
+        Ok("{\"code\":200,\"msg\":\"success\"}".into())
+    }
+
+    /// `key`'s account modes.
+    pub fn modes(&self, key: &str) -> AccountModes {
+        self.modes.get(key).copied().unwrap_or_default()
+    }
+
+    /// `POST /fapi/v1/positionSide/dual` (`dualSidePosition`) or `/fapi/v1/multiAssetsMargin`
+    /// (`multiAssetsMargin`): `true` or `false`. A position-mode change to the mode already
+    /// set is refused (-4059), and so is one while a position (-4068) or an order (-4067) is
+    /// open, as Binance does. A Multi-Assets change is always accepted here (Binance's
+    /// refusals for it are not modelled).
+    pub fn set_mode(&mut self, key: &str, params: &Params, name: &str) -> Result<String, Refusal> {
+        let on = match params.required(name)? {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(refuse(
+                    400,
+                    -1100,
+                    format!("Illegal characters found in parameter '{name}'; legal range is 'true|false'."),
+                ))
+            }
+        };
+        if name == "dualSidePosition" {
+            if self.modes(key).dual_side == on {
+                return Err(refuse(400, -4059, "No need to change position side."));
+            }
+            if self.positions.iter().any(|((k, _), p)| k == key && p.amount != 0) {
+                return Err(refuse(400, -4068, "Position side cannot be changed if there exists position."));
+            }
+            if self.orders.iter().any(|o| o.api_key == key && o.status.open()) {
+                return Err(refuse(
+                    400,
+                    -4067,
+                    "Position side cannot be changed if there exists open orders.",
+                ));
+            }
+        }
+        let modes = self.modes.entry(key.to_string()).or_default();
+        *(if name == "dualSidePosition" { &mut modes.dual_side } else { &mut modes.multi_assets }) = on;
         Ok("{\"code\":200,\"msg\":\"success\"}".into())
     }
 

@@ -46,6 +46,40 @@ pub enum TradeError {
         /// What was wrong.
         reason: String,
     },
+    /// The account is set up in a way the engine does not trade (hedge or Multi-Assets mode).
+    #[error("{0}")]
+    AccountMode(String),
+}
+
+/// An account's position mode and Multi-Assets mode, as the exchange reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountModes {
+    /// Hedge Mode (`dualSidePosition`): a long and a short position per symbol.
+    pub hedge: bool,
+    /// Multi-Assets Mode (`multiAssetsMargin`): margin shared across assets, cross only.
+    pub multi_assets: bool,
+}
+
+impl AccountModes {
+    /// Why the engine cannot trade this account, if it cannot. Aegis holds one-way positions
+    /// (its orders carry no `positionSide`) on isolated margin, which Multi-Assets Mode does
+    /// not allow.
+    pub fn refusal(&self) -> Option<String> {
+        if self.hedge {
+            return Some(
+                "the account is in Hedge Mode (GET /fapi/v1/positionSide/dual: dualSidePosition = true); \
+                 Aegis trades one-way positions: switch the account to One-way Mode (no position or order \
+                 may be open) and start again"
+                    .into(),
+            );
+        }
+        self.multi_assets.then(|| {
+            "the account is in Multi-Assets Mode (GET /fapi/v1/multiAssetsMargin: multiAssetsMargin = true), \
+             which allows cross margin only; Aegis trades on isolated margin: switch Multi-Assets Mode off \
+             and start again"
+                .into()
+        })
+    }
 }
 
 /// Binance's code for a `timestamp` outside `recvWindow` of its clock.
@@ -308,6 +342,31 @@ impl TradeClient {
             Ok(_) | Err(TradeError::Rejected { code: NO_NEED_TO_CHANGE_MARGIN_TYPE, .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The account's position mode and Multi-Assets mode (two signed reads, weight 30 each).
+    pub fn account_modes(&mut self) -> Result<AccountModes, TradeError> {
+        let mut flag = |path: &str, key: &str| -> Result<bool, TradeError> {
+            let v = self.signed("GET", path, "")?;
+            v.get(key).and_then(Value::as_bool).ok_or_else(|| TradeError::Malformed {
+                path: path.into(),
+                reason: format!("no boolean `{key}` in {v}"),
+            })
+        };
+        Ok(AccountModes {
+            hedge: flag("/fapi/v1/positionSide/dual", "dualSidePosition")?,
+            multi_assets: flag("/fapi/v1/multiAssetsMargin", "multiAssetsMargin")?,
+        })
+    }
+
+    /// Switches the account to Hedge Mode (`true`) or One-way Mode (`false`).
+    pub fn set_position_mode(&mut self, hedge: bool) -> Result<(), TradeError> {
+        self.signed("POST", "/fapi/v1/positionSide/dual", &format!("dualSidePosition={hedge}")).map(|_| ())
+    }
+
+    /// Switches Multi-Assets Mode on or off.
+    pub fn set_multi_assets_mode(&mut self, on: bool) -> Result<(), TradeError> {
+        self.signed("POST", "/fapi/v1/multiAssetsMargin", &format!("multiAssetsMargin={on}")).map(|_| ())
     }
 
     /// Open positions (non-zero amounts) at the exchange.

@@ -215,6 +215,11 @@ impl Gateway {
         };
         gateway.client.sync_clock()?;
         gateway.client.load_rate_limits()?;
+        // Before any order or setting: an account in a mode the engine does not trade is
+        // refused, with the reason and the fix.
+        if let Some(why) = gateway.client.account_modes()?.refusal() {
+            return Err(TradeError::AccountMode(why));
+        }
         let names: Vec<String> = gateway.symbols.iter().map(|(_, n)| n.to_string()).collect();
         for name in &names {
             if let Err(e) = gateway.client.set_margin_type(name, true) {
