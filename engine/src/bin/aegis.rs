@@ -558,5 +558,5 @@ fn start_embedded_sim(
 fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
     let tls = aegis::net::tls::client_config(extra_ca)?;
     let mut client = aegis::rest::client::RestClient::for_url(rest, &tls, Default::default())?;
-    Ok(client.exchange_info()?.into_iter().map(|(symbol, _)| symbol).collect())
+    Ok(client.exchange_info()?.into_iter().map(|s| s.name).collect())
 }

@@ -1,7 +1,7 @@
 //! The market-data REST client: exchangeInfo, klines, aggTrades and depth snapshots, each
 //! spending from the request-weight budget taken from exchangeInfo's `rateLimits`.
 
-use super::rules::{symbol_rules, ServedSymbol};
+use super::rules::{brackets_served, symbol_rules, ServedSymbol};
 use super::RestStats;
 use crate::net::http::{header, http_request, HttpRequest, RestError};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
@@ -135,7 +135,15 @@ impl RestClient {
         Ok(value["symbols"]
             .as_array()
             .map(|s| {
-                s.iter().filter_map(|s| Some((s["symbol"].as_str()?.to_string(), symbol_rules(s)))).collect()
+                s.iter()
+                    .filter_map(|s| {
+                        Some(ServedSymbol {
+                            name: s["symbol"].as_str()?.to_string(),
+                            rules: symbol_rules(s),
+                            brackets_served: brackets_served(s),
+                        })
+                    })
+                    .collect()
             })
             .unwrap_or_default())
     }

@@ -4,8 +4,17 @@
 use aegis_trading::rules::{Bracket, SymbolRules};
 use serde_json::Value;
 
-/// A symbol exchangeInfo lists, with its trading rules or why they could not be read.
-pub type ServedSymbol = (String, Result<SymbolRules, SymbolRulesError>);
+/// A symbol exchangeInfo lists: its rules (or why they cannot be read), and whether its own
+/// leverage brackets came with them (else the conservative fallback).
+#[derive(Debug)]
+pub struct ServedSymbol {
+    /// The symbol's name.
+    pub name: String,
+    /// Its trading rules.
+    pub rules: Result<SymbolRules, SymbolRulesError>,
+    /// Its leverage brackets were served.
+    pub brackets_served: bool,
+}
 
 /// Why a symbol's exchangeInfo entry gives no trading rules (the symbol is then not traded).
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +44,8 @@ pub enum SymbolRulesError {
 /// A symbol's trading rules from its exchangeInfo entry: `PRICE_FILTER.tickSize`,
 /// `LOT_SIZE.stepSize`/`minQty`, `MIN_NOTIONAL.notional`, and leverage brackets from
 /// `leverageBrackets` when the exchange includes them (exchange-sim does; Binance serves
-/// them from a signed endpoint) else Binance's published BTCUSDT brackets. A missing or
+/// them from a signed endpoint) else the conservative fallback
+/// ([`SymbolRules::conservative_brackets`]; [`brackets_served`] tells which). A missing or
 /// unreadable filter is an error naming it: the engine then refuses to trade the symbol.
 pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
     let filters = entry["filters"].as_array().ok_or(SymbolRulesError::NoFilters)?;
@@ -62,7 +72,7 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or(SymbolRulesError::Bracket)?,
-        None => SymbolRules::usdm_default().brackets().to_vec(),
+        None => SymbolRules::conservative_brackets(),
     };
     SymbolRules::new(
         filter("LOT_SIZE", "stepSize")?,
@@ -72,6 +82,11 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
         brackets,
     )
     .map_err(SymbolRulesError::from)
+}
+
+/// Whether an exchangeInfo entry carries the symbol's own leverage brackets.
+pub fn brackets_served(entry: &Value) -> bool {
+    entry["leverageBrackets"].is_array()
 }
 
 #[cfg(test)]
@@ -92,11 +107,22 @@ mod tests {
             (rules.tick_size, rules.step_size, rules.min_qty, rules.min_notional),
             (0.01, 0.001, 0.001, 20.0)
         );
+        assert!(!brackets_served(&entry));
         assert_eq!(
             rules.brackets(),
-            SymbolRules::usdm_default().brackets(),
-            "Binance's brackets when none are served"
+            SymbolRules::conservative_brackets(),
+            "the fallback when none are served"
         );
+        // Conservative: a low leverage cap and a high maintenance rate from the first
+        // bracket, and maintenance margin continuous at every cap.
+        let b = rules.brackets();
+        assert!(b[0].max_leverage <= 10.0 && b[0].maint_margin_rate >= 0.05, "{b:?}");
+        assert!(b.windows(2).all(|w| w[1].max_leverage < w[0].max_leverage));
+        for w in b.windows(2) {
+            let at_cap =
+                |x: &aegis_trading::rules::Bracket| w[0].notional_cap * x.maint_margin_rate - x.maint_amount;
+            assert!((at_cap(&w[0]) - at_cap(&w[1])).abs() < 1e-6, "{w:?}");
+        }
         let mut no_lot = entry.clone();
         no_lot["filters"].as_array_mut().unwrap().remove(1);
         assert_eq!(symbol_rules(&no_lot).unwrap_err().to_string(), "no LOT_SIZE filter");

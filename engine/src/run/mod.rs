@@ -75,7 +75,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         .map_err(|e| RunError::Config(e.to_string()))?;
     let rest_stats = Arc::new(RestStats::default());
     let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
-    let plan::Symbols { table, rules, untradable } = plan::resolve_symbols(&config, &mut client)?;
+    let plan::Symbols { table, rules, untradable, fallback_brackets } =
+        plan::resolve_symbols(&config, &mut client)?;
     let (plans, templates) = plan::plan_endpoints(&config, &table, Some(&tls))?;
     let measured = config.data.dir.as_deref().and_then(crate::feed::transport::rtt::Record::load);
     let (transport, mut transport_note) =
@@ -286,6 +287,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     );
     summary::add_desk(&mut summary, &desk_stats);
     summary["untradable_symbols"] = json!(untradable);
+    summary["fallback_brackets"] = json!(fallback_brackets);
     summary["journal"] = json!({
         "recovered": recovery,
         "restored_positions": restored,

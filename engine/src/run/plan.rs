@@ -25,6 +25,9 @@ pub(crate) struct Symbols {
     pub rules: Vec<Option<SymbolRules>>,
     /// Symbols without usable rules, and why.
     pub untradable: BTreeMap<String, String>,
+    /// Traded symbols whose leverage brackets the exchange did not serve: they trade under
+    /// the conservative fallback.
+    pub fallback_brackets: Vec<String>,
 }
 
 /// Checks the configured symbols against exchangeInfo and reads their trading rules. A symbol
@@ -34,20 +37,26 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
     let mut table = SymbolTable::with_capacity(config.feed.symbols.len().max(1));
     let mut rules = Vec::with_capacity(config.feed.symbols.len());
     let mut untradable = BTreeMap::new();
+    let mut fallback_brackets = Vec::new();
     for symbol in &config.feed.symbols {
         let upper = symbol.to_ascii_uppercase();
-        let entry = served.iter().find(|(s, _)| *s == upper);
+        let entry = served.iter().find(|s| s.name == upper);
         if !served.is_empty() && entry.is_none() {
             return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
         }
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
-        let read = match entry {
-            Some((_, Ok(r))) => Ok(r.clone()),
-            Some((_, Err(e))) => Err(e.to_string()),
+        let read = match entry.map(|s| &s.rules) {
+            Some(Ok(r)) => Ok(r.clone()),
+            Some(Err(e)) => Err(e.to_string()),
             None => Err("not in exchangeInfo".to_string()),
         };
         match read {
-            Ok(r) => rules.push(Some(r)),
+            Ok(r) => {
+                if entry.is_some_and(|s| !s.brackets_served) {
+                    fallback_brackets.push(upper);
+                }
+                rules.push(Some(r));
+            }
             Err(reason) => {
                 tracing::warn!(symbol = %upper, %reason, "no trading rules: the symbol is not traded");
                 untradable.insert(upper, reason);
@@ -55,7 +64,15 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
             }
         }
     }
-    Ok(Symbols { table: Arc::new(table), rules, untradable })
+    if !fallback_brackets.is_empty() {
+        tracing::warn!(
+            symbols = fallback_brackets.len(),
+            "exchangeInfo serves no leverage brackets (Binance serves them signed, GET /fapi/v1/leverageBracket, \
+             not read yet): these symbols trade under the conservative fallback, at most 10x with a 5 % \
+             maintenance rate"
+        );
+    }
+    Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets })
 }
 
 /// What the brain does with the subscribed streams: bars from klines or trades, books when a

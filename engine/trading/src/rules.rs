@@ -101,6 +101,23 @@ impl SymbolRules {
         .unwrap_or_else(|_| unreachable!("constant rules are valid"))
     }
 
+    /// The brackets to trade under when the exchange serves none (Binance serves them only
+    /// from the signed `GET /fapi/v1/leverageBracket`): genuinely conservative rather than
+    /// BTCUSDT's, which are the least conservative there are (125×, 0.4 %). At most 10×
+    /// with a 5 % maintenance rate up to 5,000 notional, falling to 1× at 25 % past 100,000;
+    /// the maintenance amounts keep the margin continuous across the caps, as Binance's do.
+    pub fn conservative_brackets() -> Vec<Bracket> {
+        let tiers = [(5_000.0, 10.0, 0.05), (25_000.0, 5.0, 0.10), (100_000.0, 3.0, 0.15), (1e12, 1.0, 0.25)];
+        let mut brackets: Vec<Bracket> = Vec::with_capacity(tiers.len());
+        for (notional_cap, max_leverage, maint_margin_rate) in tiers {
+            let maint_amount = brackets
+                .last()
+                .map_or(0.0, |b| b.maint_amount + b.notional_cap * (maint_margin_rate - b.maint_margin_rate));
+            brackets.push(Bracket { notional_cap, max_leverage, maint_margin_rate, maint_amount });
+        }
+        brackets
+    }
+
     /// The leverage brackets, ascending by notional cap.
     pub fn brackets(&self) -> &[Bracket] {
         &self.brackets
