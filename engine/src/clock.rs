@@ -12,7 +12,7 @@ pub fn now_ns() -> u64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_nanos() as u64
 }
 
-/// A UTC calendar time, to the minute.
+/// A UTC calendar time, to the second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utc {
     /// Year.
@@ -25,6 +25,8 @@ pub struct Utc {
     pub hour: i64,
     /// Minute, 0–59.
     pub minute: i64,
+    /// Second, 0–59.
+    pub second: i64,
 }
 
 impl Utc {
@@ -32,7 +34,7 @@ impl Utc {
     /// days-to-civil).
     pub fn of_ms(ms: i64) -> Self {
         let days = ms.div_euclid(86_400_000);
-        let minutes = ms.rem_euclid(86_400_000) / 60_000;
+        let seconds = ms.rem_euclid(86_400_000) / 1_000;
         let z = days + 719_468;
         let era = z.div_euclid(146_097);
         let doe = z - era * 146_097;
@@ -42,7 +44,12 @@ impl Utc {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
-        Self { year, month, day, hour: minutes / 60, minute: minutes % 60 }
+        Self { year, month, day, hour: seconds / 3_600, minute: seconds / 60 % 60, second: seconds % 60 }
+    }
+
+    /// The calendar time of a system time (before the epoch: the epoch).
+    pub fn of_system_time(time: std::time::SystemTime) -> Self {
+        Self::of_ms(time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
     }
 
     /// `YYYY-MM-DD`.
@@ -54,6 +61,11 @@ impl Utc {
     pub fn time(&self) -> String {
         format!("{:02}:{:02}", self.hour, self.minute)
     }
+
+    /// `YYYY-MM-DDTHH:MM:SSZ` (ISO 8601).
+    pub fn iso8601(&self) -> String {
+        format!("{}T{}:{:02}Z", self.date(), self.time(), self.second)
+    }
 }
 
 #[cfg(test)]
@@ -61,12 +73,13 @@ mod tests {
     #[test]
     fn calendar_fields_follow_the_gregorian_calendar() {
         use super::Utc;
-        assert_eq!(Utc::of_ms(0), Utc { year: 1970, month: 1, day: 1, hour: 0, minute: 0 });
+        assert_eq!(Utc::of_ms(0), Utc { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0 });
         // 2024-02-29 23:59 UTC (a leap day), and one minute later.
         let leap = 1_709_251_140_000;
         assert_eq!((Utc::of_ms(leap).date(), Utc::of_ms(leap).time()), ("2024-02-29".into(), "23:59".into()));
         assert_eq!(Utc::of_ms(leap + 60_000).date(), "2024-03-01");
         assert_eq!(Utc::of_ms(-60_000).date(), "1969-12-31");
+        assert_eq!(Utc::of_ms(leap + 59_999).iso8601(), "2024-02-29T23:59:59Z");
     }
 
     #[test]

@@ -21,13 +21,15 @@ def read(path):
 print("### Student against the baselines, per market (PnL net of fees, USDT, from 10,000)\n")
 print("| market | run (teacher → student) | trades | win rate | max DD | teacher alone | buy-and-hold | random entries, mean ± sd (min … max), 5 seeds | trainings (published) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-for report_path in sorted(out.glob("learn/*/report.json")):
-    r = read(report_path)
+# Each market's --learn report, read once: (seed, report).
+learned = [(path.parent.name, read(path)) for path in sorted(out.glob("learn/*/report.json"))]
+
+for seed, r in learned:
     b = r["baselines"]
     rnd = b["random_entries"]["pnl_net"]
     t = r.get("learning", {}).get("trainings", [])
     alone = b.get("teacher_alone", {})
-    print(f"| seed {report_path.parent.name} | {money(r['pnl_net'])} | {r['trades']} | {r['win_rate']:.1%} | {r['max_drawdown']:.1%} "
+    print(f"| seed {seed} | {money(r['pnl_net'])} | {r['trades']} | {r['win_rate']:.1%} | {r['max_drawdown']:.1%} "
           f"| {money(alone.get('pnl_net'))} ({alone.get('trades')} trades) | {money(b['buy_and_hold'].get('pnl_net'))} "
           f"| {money(rnd['mean'])} ± {rnd['sd']:,.0f} ({money(rnd['min'])} … {money(rnd['max'])}) "
           f"| {len(t)} ({sum(1 for x in t if x.get('published'))}) |")
@@ -35,18 +37,17 @@ for report_path in sorted(out.glob("learn/*/report.json")):
 print("\n### Per phase\n")
 print("| market | phase | trades | win rate | PnL net | max DD | Sharpe/trade |")
 print("|---|---|---:|---:|---:|---:|---:|")
-for report_path in sorted(out.glob("learn/*/report.json")):
-    r = read(report_path)
+for seed, r in learned:
     teacher = [p for p in r["phases"] if p["phase"] == "teacher"]
     student = [p for p in r["phases"] if p["phase"] != "teacher"]
     for p in teacher:
-        print(f"| seed {report_path.parent.name} | teacher | {p['trades']} | {p['win_rate']:.1%} | {money(p['pnl_net'])} | {p['max_drawdown']:.1%} | {p['sharpe_per_trade']:.2f} |")
+        print(f"| seed {seed} | teacher | {p['trades']} | {p['win_rate']:.1%} | {money(p['pnl_net'])} | {p['max_drawdown']:.1%} | {p['sharpe_per_trade']:.2f} |")
     if student:
         n = sum(p["trades"] for p in student)
         wins = sum(p["wins"] for p in student)
         pnl = sum(p["pnl_net"] for p in student)
         gens = f"{student[0]['phase'].split()[-1]}–{student[-1]['phase'].split()[-1]}"
-        print(f"| seed {report_path.parent.name} | student, generations {gens} ({len(student)} phases) | {n} | {wins / max(n, 1):.1%} | {money(pnl)} | – | – |")
+        print(f"| seed {seed} | student, generations {gens} ({len(student)} phases) | {n} | {wins / max(n, 1):.1%} | {money(pnl)} | – | – |")
 
 sweep = out / "learn-sweep"
 if (sweep / "ranking.md").exists():

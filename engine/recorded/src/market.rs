@@ -8,7 +8,7 @@ use aegis_wire::EventKind;
 use std::sync::Arc;
 
 /// One message as it goes on the wire.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Msg {
     /// The stream name the message belongs to (as a subscriber names it).
     pub stream: Arc<str>,

@@ -32,12 +32,14 @@ pub struct ReplayError {
 }
 
 /// One timed message read from a file.
+#[derive(Clone)]
 struct Timed {
     time_ns: u64,
     msg: Msg,
 }
 
 /// A REST depth snapshot captured at `time_ns`.
+#[derive(Clone)]
 struct Snapshot {
     time_ns: u64,
     body: String,
@@ -50,7 +52,9 @@ struct Loaded {
     snapshots: Vec<(Option<String>, Snapshot)>,
 }
 
-/// A replay source over one or more recorded files.
+/// A replay source over one or more recorded files (a clone replays the same messages again
+/// without reading the files again).
+#[derive(Clone)]
 pub struct Replay {
     queue: std::collections::VecDeque<Timed>,
     streams: HashMap<String, EventKind>,

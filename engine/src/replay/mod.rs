@@ -77,26 +77,68 @@ struct Pass {
     /// Entries the desk made, and its chances to enter.
     entries: u64,
     chances: u64,
-    /// Buy-and-hold over the same bars (the first pass computes it).
-    hold: (Value, Vec<(i64, f64)>),
+}
+
+/// The input, read once: every pass replays a clone of it.
+struct Input {
+    source: aegis_recorded::replay::Replay,
+    infos: Vec<aegis_recorded::market::SymbolInfo>,
+    table: Arc<SymbolTable>,
+}
+
+impl Input {
+    /// Reads every file (a bad line is named with its file and line) and its symbols.
+    fn load(config: &ReplayConfig) -> Result<Self, ReplayError> {
+        let source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
+        let infos = source.symbols();
+        if infos.is_empty() {
+            return Err(ReplayError::Empty("no symbol in the input".into()));
+        }
+        let mut table = SymbolTable::with_capacity(infos.len());
+        for info in &infos {
+            table
+                .intern(&info.symbol)
+                .map_err(|e| ReplayError::Empty(format!("symbol {}: {e}", info.symbol)))?;
+        }
+        Ok(Self { source, infos, table: Arc::new(table) })
+    }
+}
+
+/// The weights file `--model` names (read and validated as the live loader does), after
+/// checking that `--learn` has its sidecar.
+fn preflight(config: &ReplayConfig) -> Result<Option<Box<aegis_wire::weights::ModelParams>>, ReplayError> {
+    if let Some(learn) = config.learn.as_ref().filter(|l| !l.sidecar.is_file()) {
+        return Err(ReplayError::Learn(format!("aegis-sidecar not found at {}", learn.sidecar.display())));
+    }
+    Ok(config.model.as_deref().map(crate::model_loader::read_published).transpose()?)
 }
 
 /// Runs the replay: the decisions as configured, then the baselines over the same bars —
 /// the teacher alone when a model serves, and random entries with one pass per seed.
 pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
-    let main = pass(config, Entries::Policy, true)?;
+    // A weights file that cannot serve, or a missing sidecar, stops the replay before it starts.
+    let model = preflight(config)?;
+    let input = Input::load(config)?;
+    let main = pass(config, &input, model, Entries::Policy)?;
     let mut report = main.report;
+    let (hold, hold_curve) = baseline::buy_and_hold(
+        &input.source,
+        &input.infos.iter().map(|i| i.symbol.clone()).collect::<Vec<_>>(),
+        config.trading.broker.starting_equity,
+        config.trading.broker.taker_fee,
+        config.features.realized_vol_long + 1,
+    );
     let mut curves = Vec::new();
-    if main.hold.0["available"] == true {
-        curves.push(("buy-and-hold".to_string(), main.hold.1));
+    if hold["available"] == true {
+        curves.push(("buy-and-hold".to_string(), hold_curve));
     }
-    let mut baselines = json!({ "buy_and_hold": main.hold.0 });
+    let mut baselines = json!({ "buy_and_hold": hold });
     let baseline_config =
         ReplayConfig { model: None, learn: None, journal: None, progress: false, ..config.clone() };
     let (mut entries, mut chances) = (main.entries, main.chances);
     if config.model.is_some() || config.learn.is_some() {
         // The same bars, the teacher alone: what the student must beat.
-        let alone = pass(&baseline_config, Entries::Policy, false)?;
+        let alone = pass(&baseline_config, &input, None, Entries::Policy)?;
         let keep = ["trades", "win_rate", "pnl_net", "fees", "max_drawdown", "sharpe_per_trade", "exposure"];
         baselines["teacher_alone"] =
             keep.iter().map(|k| (k.to_string(), alone.report.summary[*k].clone())).collect();
@@ -107,7 +149,7 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
     let mut runs = Vec::new();
     for seed in 1..=config.random_seeds {
         let coin = Entries::Random { rng: aegis_trading::rng::Rng::new(seed), probability };
-        let random = pass(&baseline_config, coin, false)?;
+        let random = pass(&baseline_config, &input, None, coin)?;
         curves.push((format!("random entries, seed {seed}"), random.report.equity_curve));
         runs.push((seed, random.report.summary));
     }
@@ -120,50 +162,34 @@ pub fn replay(config: &ReplayConfig) -> Result<ReplayReport, ReplayError> {
 /// Checks what a replay would need without replaying: the weights file, the sidecar, every
 /// input file (read and parsed, a bad line named with its file and line) and its symbols.
 pub fn check(config: &ReplayConfig) -> Result<Value, ReplayError> {
-    if let Some(path) = &config.model {
-        crate::model_loader::read_published(path)?;
-    }
-    if let Some(learn) = config.learn.as_ref().filter(|l| !l.sidecar.is_file()) {
-        return Err(ReplayError::Learn(format!("aegis-sidecar not found at {}", learn.sidecar.display())));
-    }
-    let source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
-    let symbols: Vec<String> = source.symbols().into_iter().map(|i| i.symbol).collect();
-    if symbols.is_empty() {
-        return Err(ReplayError::Empty("no symbol in the input".into()));
-    }
+    preflight(config)?;
+    let input = Input::load(config)?;
     Ok(json!({
         "check": "ok",
         "files": config.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-        "messages": source.remaining(),
-        "symbols": symbols,
+        "messages": input.source.remaining(),
+        "symbols": input.infos.iter().map(|i| i.symbol.as_str()).collect::<Vec<_>>(),
         "learn": config.learn.is_some(),
         "model": config.model.as_ref().map(|p| p.display().to_string()),
     }))
 }
 
-/// One pass: every recorded message through the parser, the ring, the brain and the desk,
-/// with `entries` proposing the desk's entries. Buy-and-hold is read from the input when
-/// `with_hold` asks for it.
-fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass, ReplayError> {
-    // The model first: a weights file that cannot serve stops the replay before it starts.
-    let mut student = (config.model.is_some() || config.learn.is_some()).then(crate::model_loader::fed_link);
-    if let (Some(path), Some((feed, _))) = (&config.model, student.as_mut()) {
-        feed.hand_over(crate::model_loader::read_published(path)?);
+/// One pass: every message of a clone of `input` through the parser, the ring, the brain
+/// and the desk, with `entries` proposing the desk's entries; `model`, the published weights
+/// the student starts from.
+fn pass(
+    config: &ReplayConfig,
+    input: &Input,
+    model: Option<Box<aegis_wire::weights::ModelParams>>,
+    entries: Entries,
+) -> Result<Pass, ReplayError> {
+    let mut student = (model.is_some() || config.learn.is_some()).then(crate::model_loader::fed_link);
+    if let (Some(model), Some((feed, _))) = (model, student.as_mut()) {
+        feed.hand_over(model);
     }
-    if let Some(learn) = config.learn.as_ref().filter(|l| !l.sidecar.is_file()) {
-        return Err(ReplayError::Learn(format!("aegis-sidecar not found at {}", learn.sidecar.display())));
-    }
-    let mut source = aegis_recorded::replay::Replay::load_ordered(&config.files, config.order)?;
+    let mut source = input.source.clone();
     let total = source.remaining();
-    let infos = source.symbols();
-    if infos.is_empty() {
-        return Err(ReplayError::Empty("no symbol in the input".into()));
-    }
-    let mut table = SymbolTable::with_capacity(infos.len());
-    for info in &infos {
-        table.intern(&info.symbol).map_err(|e| ReplayError::Empty(format!("symbol {}: {e}", info.symbol)))?;
-    }
-    let table = Arc::new(table);
+    let (infos, table) = (&input.infos, &input.table);
     let kinds: Vec<(EventKind, bool)> = source
         .stream_names()
         .iter()
@@ -221,18 +247,6 @@ fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass
     let mut trainings = Vec::new();
     let mut next_training = config.learn.as_ref().map_or(u64::MAX, |l| l.every.max(1));
     let start_equity = config.trading.broker.starting_equity;
-    // Before the stream moves on: the buy-and-hold baseline reads the recorded bars.
-    let hold = if with_hold {
-        baseline::buy_and_hold(
-            &source,
-            &infos.iter().map(|i| i.symbol.clone()).collect::<Vec<_>>(),
-            start_equity,
-            config.trading.broker.taker_fee,
-            config.features.realized_vol_long + 1,
-        )
-    } else {
-        (Value::Null, Vec::new())
-    };
     let mut tally =
         Tally { book: Book::new(start_equity), phases: Phases::default(), marks: Vec::new(), ledger };
     tally.phases.enter(None, start_equity, 0);
@@ -244,7 +258,7 @@ fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass
         end_ms = end_ms.max((batch.time_ns / 1_000_000) as i64);
         for msg in &batch.msgs {
             messages += 1;
-            let parsed = parse_message(msg.envelope.as_bytes(), None, &table, 0, &mut |r| {
+            let parsed = parse_message(msg.envelope.as_bytes(), None, table, 0, &mut |r| {
                 producer.push(r);
             });
             parse_errors += u64::from(parsed.is_err());
@@ -278,7 +292,8 @@ fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass
     if config.progress {
         eprintln!("replay: {messages} messages in {:.2} s", started.elapsed().as_secs_f64());
     }
-    let bars: u64 = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).sum();
+    let bars_per_symbol: Vec<u64> = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).collect();
+    let bars: u64 = bars_per_symbol.iter().sum();
     let mut summary = tally.book.report(desk_stats.equity(), end_ms);
     summary["messages"] = json!(messages);
     summary["order"] = json!(match config.order {
@@ -305,9 +320,8 @@ fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass
     if let Some(learn) = &config.learn {
         summary["learning"] = json!({ "every": learn.every, "trainings": trainings });
     }
-    let most_bars = brain_stats.symbols.iter().map(|s| load(&s.bars_closed)).max().unwrap_or(0);
     summary["length"] = length(
-        most_bars,
+        bars_per_symbol.iter().copied().max().unwrap_or(0),
         config.features.realized_vol_long as u64 + 1,
         load(&desk_stats.trades_closed),
         config.trading.policy.teacher_trades,
@@ -321,7 +335,7 @@ fn pass(config: &ReplayConfig, entries: Entries, with_hold: bool) -> Result<Pass
     let entries = load(&desk_stats.signals) - load(&desk_stats.signals_not_taken);
     let report =
         ReplayReport { summary, equity_curve: tally.book.curve, trades: tally.marks, baselines: Vec::new() };
-    Ok(Pass { report, entries, chances: load(&desk_stats.flat_bars), hold })
+    Ok(Pass { report, entries, chances: load(&desk_stats.flat_bars) })
 }
 
 /// Where the desk's events go in a replay: the books, the phases, the marks and the journals.

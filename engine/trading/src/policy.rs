@@ -212,8 +212,7 @@ pub fn decide(
                 Rule::OrderBlock => 0.9,
                 _ => 0.8,
             };
-            let max_leverage = config.teacher_max_leverage.min(config.max_leverage);
-            Signal { side, rule, probability: None, strength, max_leverage }
+            Signal { side, rule, probability: None, strength, max_leverage: teacher_leverage(config) }
         }
     };
     let against_trend = match snapshot.structure_1h {
@@ -240,8 +239,18 @@ pub fn random(
         return None;
     }
     let side = if rng.next_u64() & 1 == 0 { Side::Long } else { Side::Short };
-    let max_leverage = config.teacher_max_leverage.min(config.max_leverage);
-    Some(Signal { side, rule: Rule::Random, probability: None, strength: 0.8, max_leverage })
+    Some(Signal {
+        side,
+        rule: Rule::Random,
+        probability: None,
+        strength: 0.8,
+        max_leverage: teacher_leverage(config),
+    })
+}
+
+/// The leverage cap of a signal without a model: the teacher's, within the account's.
+fn teacher_leverage(config: &PolicyConfig) -> f64 {
+    config.teacher_max_leverage.min(config.max_leverage)
 }
 
 #[cfg(test)]

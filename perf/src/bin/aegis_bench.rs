@@ -777,10 +777,5 @@ fn machine(cores: usize) -> Value {
 }
 
 fn now_utc() -> String {
-    std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    aegis::clock::Utc::of_system_time(std::time::SystemTime::now()).iso8601()
 }

@@ -333,11 +333,11 @@ pub fn handle(
         ("GET", "/fapi/v1/positionSide/dual") => {
             Ok(format!("{{\"dualSidePosition\":{}}}", venue.modes(&key).dual_side))
         }
-        ("POST", "/fapi/v1/positionSide/dual") => venue.set_mode(&key, &params, "dualSidePosition"),
+        ("POST", "/fapi/v1/positionSide/dual") => venue.set_position_mode(&key, &params),
         ("GET", "/fapi/v1/multiAssetsMargin") => {
             Ok(format!("{{\"multiAssetsMargin\":{}}}", venue.modes(&key).multi_assets))
         }
-        ("POST", "/fapi/v1/multiAssetsMargin") => venue.set_mode(&key, &params, "multiAssetsMargin"),
+        ("POST", "/fapi/v1/multiAssetsMargin") => venue.set_multi_assets(&key, &params),
         ("GET", "/fapi/v2/positionRisk") => Ok(venue.position_risk(&key, &params, |symbol| {
             let book = source.book(symbol, 1).ok()?;
             Some((book.bids.first()?.0 + book.asks.first()?.0) / 2)
@@ -369,6 +369,22 @@ pub struct Venue {
     events: tokio::sync::broadcast::Sender<UserEvent>,
     /// Per API key: position mode and Multi-Assets mode (Binance's defaults: one-way, off).
     modes: HashMap<String, AccountModes>,
+}
+
+/// Binance's answer to a setting that took.
+const SUCCESS: &str = "{\"code\":200,\"msg\":\"success\"}";
+
+/// A `true`/`false` parameter.
+fn flag(params: &Params, name: &str) -> Result<bool, Refusal> {
+    match params.required(name)? {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(refuse(
+            400,
+            -1100,
+            format!("Illegal characters found in parameter '{name}'; legal range is 'true|false'."),
+        )),
+    }
 }
 
 /// An account's modes, as `GET /fapi/v1/positionSide/dual` and `/fapi/v1/multiAssetsMargin`
@@ -751,7 +767,7 @@ impl Venue {
             return Err(refuse(400, -4048, "Margin type cannot be changed if there exists position."));
         }
         position.isolated = isolated;
-        Ok("{\"code\":200,\"msg\":\"success\"}".into())
+        Ok(SUCCESS.into())
     }
 
     /// `key`'s account modes.
@@ -759,41 +775,29 @@ impl Venue {
         self.modes.get(key).copied().unwrap_or_default()
     }
 
-    /// `POST /fapi/v1/positionSide/dual` (`dualSidePosition`) or `/fapi/v1/multiAssetsMargin`
-    /// (`multiAssetsMargin`): `true` or `false`. A position-mode change to the mode already
-    /// set is refused (-4059), and so is one while a position (-4068) or an order (-4067) is
-    /// open, as Binance does. A Multi-Assets change is always accepted here (Binance's
-    /// refusals for it are not modelled).
-    pub fn set_mode(&mut self, key: &str, params: &Params, name: &str) -> Result<String, Refusal> {
-        let on = match params.required(name)? {
-            "true" => true,
-            "false" => false,
-            _ => {
-                return Err(refuse(
-                    400,
-                    -1100,
-                    format!("Illegal characters found in parameter '{name}'; legal range is 'true|false'."),
-                ))
-            }
-        };
-        if name == "dualSidePosition" {
-            if self.modes(key).dual_side == on {
-                return Err(refuse(400, -4059, "No need to change position side."));
-            }
-            if self.positions.iter().any(|((k, _), p)| k == key && p.amount != 0) {
-                return Err(refuse(400, -4068, "Position side cannot be changed if there exists position."));
-            }
-            if self.orders.iter().any(|o| o.api_key == key && o.status.open()) {
-                return Err(refuse(
-                    400,
-                    -4067,
-                    "Position side cannot be changed if there exists open orders.",
-                ));
-            }
+    /// `POST /fapi/v1/positionSide/dual`: Hedge Mode on (`true`) or off. As Binance does, a
+    /// change to the mode already set is refused (-4059), and so is one while a position
+    /// (-4068) or an order (-4067) is open.
+    pub fn set_position_mode(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        let hedge = flag(params, "dualSidePosition")?;
+        if self.modes(key).dual_side == hedge {
+            return Err(refuse(400, -4059, "No need to change position side."));
         }
-        let modes = self.modes.entry(key.to_string()).or_default();
-        *(if name == "dualSidePosition" { &mut modes.dual_side } else { &mut modes.multi_assets }) = on;
-        Ok("{\"code\":200,\"msg\":\"success\"}".into())
+        if self.positions.iter().any(|((k, _), p)| k == key && p.amount != 0) {
+            return Err(refuse(400, -4068, "Position side cannot be changed if there exists position."));
+        }
+        if self.orders.iter().any(|o| o.api_key == key && o.status.open()) {
+            return Err(refuse(400, -4067, "Position side cannot be changed if there exists open orders."));
+        }
+        self.modes.entry(key.to_string()).or_default().dual_side = hedge;
+        Ok(SUCCESS.into())
+    }
+
+    /// `POST /fapi/v1/multiAssetsMargin`: Multi-Assets Mode on or off (always accepted here:
+    /// Binance's refusals for it are not modelled).
+    pub fn set_multi_assets(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        self.modes.entry(key.to_string()).or_default().multi_assets = flag(params, "multiAssetsMargin")?;
+        Ok(SUCCESS.into())
     }
 
     /// `GET /fapi/v2/positionRisk` (one symbol, or every symbol with a position or setting).

@@ -341,8 +341,7 @@ pub fn idle_name(idle: Idle) -> &'static str {
 
 /// `YYYY-MM-DD` (UTC) of `time`.
 pub fn utc_date(time: std::time::SystemTime) -> String {
-    let ms = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    crate::clock::Utc::of_ms(ms).date()
+    crate::clock::Utc::of_system_time(time).date()
 }
 
 #[cfg(test)]
