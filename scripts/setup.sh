@@ -38,7 +38,7 @@ want=$(cat tests/python/requirements.txt tools/sweep/requirements.txt | sha256su
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: creating .venv with the test peers and the sweep tool"
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt -r tools/sweep/requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-cache-dir -r tests/python/requirements.txt -r tools/sweep/requirements.txt
   echo "$want" > "$stamp"
 fi
 
@@ -49,7 +49,7 @@ ml_stamp=.venv/.ml-requirements.sha256
 ml_want=$(sha256sum ml-sidecar/requirements.txt | cut -d' ' -f1)
 if [ "$(cat "$ml_stamp" 2>/dev/null)" != "$ml_want" ] || [ ! -e .venv/torch/lib/libtorch_cpu.so ]; then
   echo "setup: installing torch (libtorch for aegis-sidecar) into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -r ml-sidecar/requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-cache-dir -r ml-sidecar/requirements.txt
   site=$(.venv/bin/python -c 'import torch, os; print(os.path.relpath(os.path.dirname(torch.__file__), ".venv"))')
   ln -sfn "$site" .venv/torch
   echo "$ml_want" > "$ml_stamp"
