@@ -2,8 +2,10 @@
 //! protected by its legs and closed by the one the market reaches (seen on the user-data
 //! stream), a desk's close, the kill switch (a position it never opened included), a lapsed
 //! listenKey recovered and a kept-alive one that never lapses, entries skipped while a
-//! rate-limit back-off runs, with closes waiting it out, and an account in Hedge or
-//! Multi-Assets Mode refused before anything is sent.
+//! rate-limit back-off runs, with closes waiting it out, an account in Hedge or
+//! Multi-Assets Mode refused before anything is sent, and legs (the Algo Service's
+//! conditional orders) that fail at the exchange — rejected when triggered, filled in part,
+//! cancelled by hand — never leaving a position unprotected.
 
 mod common;
 
@@ -13,7 +15,7 @@ use aegis::credentials::ApiKey;
 use aegis::desk::venue::{ExecReport, OrderIntent};
 use aegis::execution::live::client::TradeClient;
 use aegis::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, GatewayStats};
-use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
+use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide, WorkingType};
 use aegis::ring::Doorbell;
 use aegis_trading::{ExitReason, Side};
 use aegis_wire::SymbolTable;
@@ -108,6 +110,8 @@ impl Running {
             keep_alive,
             journal,
             fsync: aegis_journal::FsyncPolicy::Never,
+            working_type: WorkingType::MarkPrice,
+            triggering_timeout: Duration::from_secs(10),
         };
         let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
         assert!(report.lines.is_empty() && report.matched == 0, "a fresh account: {report:?}");
@@ -169,9 +173,11 @@ fn open(id: u64, symbol: u16, side: Side, qty: f64, price: f64, band: f64) -> Or
     }
 }
 
-/// The exchange holds nothing: no position, no open order.
+/// The exchange holds nothing: no position, no open order, no waiting conditional order.
 fn flat(c: &mut TradeClient) -> bool {
-    c.positions().unwrap().is_empty() && c.open_orders(None).unwrap().is_empty()
+    c.positions().unwrap().is_empty()
+        && c.open_orders(None).unwrap().is_empty()
+        && c.open_algo_orders(None).unwrap().is_empty()
 }
 
 #[test]
@@ -200,7 +206,11 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
     let price = mid(port, &names[1]);
     g.send(open(2, 1, Side::Short, 1.0, price, 0.5));
     g.entered(2);
-    assert_eq!(c.open_orders(Some(&names[1])).unwrap().len(), 2, "stop and take profit rest");
+    let legs = c.open_algo_orders(Some(&names[1])).unwrap();
+    let mut ids: Vec<&str> = legs.iter().map(|l| l.client_algo_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["aegis.2.s", "aegis.2.t"], "stop and take profit wait at the Algo Service");
+    assert!(c.open_orders(Some(&names[1])).unwrap().is_empty(), "no leg is an ordinary order");
     g.send(OrderIntent::Close {
         id: 2,
         symbol: 1,
@@ -320,6 +330,8 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
             keep_alive: Duration::from_secs(60),
             journal: None,
             fsync: aegis_journal::FsyncPolicy::Never,
+            working_type: WorkingType::MarkPrice,
+            triggering_timeout: Duration::from_secs(10),
         };
         Gateway::start(client(port), settings, table.clone(), &[], links)
     };
@@ -343,4 +355,59 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
 
     c.set_multi_assets_mode(false).unwrap();
     assert!(try_start().is_ok(), "One-way Mode, Multi-Assets off: the gateway starts");
+}
+
+/// Whether `reports` hold an alert whose text contains `what`.
+fn alerted(reports: &[ExecReport], what: &str) -> bool {
+    reports.iter().any(|r| matches!(r, ExecReport::Alert(a) if a.what.contains(what)))
+}
+
+/// A leg the exchange rejects when it triggers, or fills only in part, leaves the position
+/// unprotected: the gateway closes the rest at once, with the leg's reason, and alerts.
+#[test]
+fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close() {
+    for (outcome, alert) in
+        [("rejected", "ended without closing"), ("partial", "filled less than the position")]
+    {
+        let (port, table, names, _market) = market(&["--trigger-outcome", outcome]);
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("orders.journal");
+        let mut g = Running::start(port, table, Duration::from_secs(1_800), Some(journal.clone()));
+        let mut c = client(port);
+        // Legs 0.02 % away: one triggers soon. A leg the market passes before it is placed
+        // (-2021) ends the trade without a trigger; then the next trade tries again.
+        for id in 1..=5 {
+            g.send(open(id, 0, Side::Long, 0.02, mid(port, &names[0]), 0.0002));
+            g.entered(id);
+            let (_, reason) = g.exited(id);
+            assert!(matches!(reason, ExitReason::StopLoss | ExitReason::TakeProfit), "{outcome}: {reason:?}");
+            common::eventually("the exchange flat", || flat(&mut c));
+            if alerted(&g.seen, alert) {
+                break;
+            }
+        }
+        assert!(alerted(&g.seen, alert), "{outcome}: {:?}", g.seen);
+        g.stop();
+        let bytes = std::fs::read(&journal).unwrap();
+        let records: Vec<Value> =
+            aegis_journal::FrameReader::new(&bytes).map(|p| serde_json::from_slice(p).unwrap()).collect();
+        let unprotected = records.iter().filter(|r| r["event"] == "unprotected").count();
+        assert_eq!(unprotected, 1, "{outcome}: {records:#?}");
+    }
+}
+
+/// A leg cancelled at the exchange by someone else leaves the position unprotected: the
+/// gateway closes it and alerts.
+#[test]
+fn a_leg_cancelled_by_hand_gets_the_position_closed() {
+    let (port, table, names, _market) = market(&[]);
+    let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
+    let mut c = client(port);
+    g.send(open(1, 1, Side::Short, 1.0, mid(port, &names[1]), 0.5));
+    g.entered(1);
+    c.cancel_algo("aegis.1.t").unwrap();
+    assert_eq!(g.exited(1).1, ExitReason::Manual);
+    common::eventually("the exchange flat", || flat(&mut c));
+    assert!(alerted(&g.seen, "ended without closing"), "{:?}", g.seen);
+    g.stop();
 }

@@ -6,7 +6,9 @@ mod common;
 
 use aegis::credentials::ApiKey;
 use aegis::execution::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
-use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, OrderStatus, Side};
+use aegis::execution::live::order::{
+    AlgoRequest, AlgoStatus, ClientIds, LegKind, OrderKind, OrderRequest, OrderStatus, Side, WorkingType,
+};
 use aegis::execution::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
 use aegis::execution::live::sign::ServerClock;
 use aegis::execution::live::user_stream::{UserEvent, UserStream};
@@ -57,11 +59,24 @@ fn best(port: u16, symbol: &str) -> (f64, f64, f64) {
     (level("bids", 0), level("asks", 0), level("asks", 1))
 }
 
+/// A reduce-only SELL leg (closing a long) triggered on the mark price.
+fn leg(symbol: &str, kind: LegKind, trigger: f64, quantity: f64, ids: &mut ClientIds) -> AlgoRequest {
+    AlgoRequest {
+        symbol: symbol.into(),
+        side: Side::Sell,
+        kind,
+        trigger,
+        quantity,
+        working_type: WorkingType::MarkPrice,
+        client_algo_id: ids.next_id(),
+    }
+}
+
 fn order(ids: &mut ClientIds, side: Side, kind: OrderKind, quantity: f64) -> OrderRequest {
     OrderRequest { symbol: "BTCUSDT".into(), side, kind, quantity, client_id: ids.next_id() }
 }
 
-/// Keeps the synthetic market moving: it starts when a client holds a stream.
+/// A stream client (the synthetic market runs from the first one, or the first signed request).
 fn subscribe(port: u16) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
     let url = format!("ws://127.0.0.1:{port}/stream?streams=btcusdt@aggTrade");
     tungstenite::connect(url).expect("subscribe").0
@@ -69,12 +84,11 @@ fn subscribe(port: u16) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsS
 
 #[test]
 fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
-    // The synthetic market stands still until a client holds a stream: the book read here
-    // is the one the first orders meet.
+    // The synthetic market runs from the first signed request (the clock sync's is not).
     let (port, base) = sim(300);
     let mut c = client(&base, SECRET);
     let mut ids = ClientIds::new(1);
-    let (bid, ask, _) = best(port, "BTCUSDT");
+    let (bid, _, _) = best(port, "BTCUSDT");
 
     // Far below the market: rests as NEW, shows in openOrders, then is cancelled.
     let resting =
@@ -90,12 +104,25 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
     }
 
     // At the best ask for more than the ask holds: part fills at once, the rest waits for
-    // trades at or below the price — sellers hit the bid, below it — once the market moves.
-    let top = public(port, "/fapi/v1/depth?symbol=BTCUSDT&limit=5");
-    let top_qty: f64 = top["asks"][0][1].as_str().unwrap().parse().unwrap();
-    let buy = order(&mut ids, Side::Buy, OrderKind::Limit { price: ask }, top_qty * 3.0);
-    let first = c.place(&buy).unwrap();
-    assert_eq!(first.status, OrderStatus::PartiallyFilled, "{first:?}");
+    // trades at or below the price — sellers hit the bid, below it — as the market moves.
+    // (The market runs since the first signed request: when it moved between the book's
+    // read and the order, the order is cancelled and placed again on the new book.)
+    let (mut buy, mut first, mut ask) = (None, None, 0.0);
+    for _ in 0..20 {
+        let top = public(port, "/fapi/v1/depth?symbol=BTCUSDT&limit=5");
+        let level = |i: usize| -> f64 { top["asks"][0][i].as_str().unwrap().parse().unwrap() };
+        ask = level(0);
+        let attempt = order(&mut ids, Side::Buy, OrderKind::Limit { price: ask }, level(1) * 3.0);
+        let placed = c.place(&attempt).unwrap();
+        if placed.status == OrderStatus::PartiallyFilled {
+            (buy, first) = (Some(attempt), Some(placed));
+            break;
+        }
+        if placed.status.is_open() {
+            c.cancel("BTCUSDT", &attempt.client_id).unwrap();
+        }
+    }
+    let (buy, first) = (buy.expect("a limit order partly filled at once"), first.unwrap());
     assert!(first.executed_qty > 0.0 && first.executed_qty < first.orig_qty);
     let ws = subscribe(port);
     let mut filled = None;
@@ -112,16 +139,18 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
     assert_eq!(market.status, OrderStatus::Filled);
     assert!(market.avg_price > 0.0 && market.avg_price <= bid * 1.01);
 
-    // Reduce-only stop and take-profit legs rest until their price.
-    let stop = c
-        .place(&order(&mut ids, Side::Sell, OrderKind::StopMarket { stop: (bid * 0.5).round() }, 0.002))
-        .unwrap();
-    let take = c
-        .place(&order(&mut ids, Side::Sell, OrderKind::TakeProfitMarket { stop: (ask * 2.0).round() }, 0.002))
-        .unwrap();
-    assert_eq!((stop.status, take.status), (OrderStatus::New, OrderStatus::New));
+    // Reduce-only stop and take-profit legs are the Algo Service's conditional orders: they
+    // wait for their price, listed and cancelled by the algo endpoints only.
+    let stop =
+        c.place_algo(&leg("BTCUSDT", LegKind::StopLoss, (bid * 0.5).round(), 0.002, &mut ids)).unwrap();
+    let take =
+        c.place_algo(&leg("BTCUSDT", LegKind::TakeProfit, (ask * 2.0).round(), 0.002, &mut ids)).unwrap();
+    assert_eq!((stop.status, take.status), (AlgoStatus::New, AlgoStatus::New));
+    assert_eq!(c.open_algo_orders(Some("BTCUSDT")).unwrap().len(), 2);
+    assert!(c.open_orders(Some("BTCUSDT")).unwrap().is_empty(), "the order endpoints do not list them");
     for leg in [&stop, &take] {
-        assert_eq!(c.cancel("BTCUSDT", &leg.client_id).unwrap().status, OrderStatus::Canceled);
+        c.cancel_algo(&leg.client_algo_id).unwrap();
+        assert_eq!(c.query_algo(&leg.client_algo_id).unwrap().status, AlgoStatus::Canceled);
     }
     drop(ws);
 }
@@ -227,11 +256,13 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
         OrderStatus::Filled
     );
     let (bid, _, _) = best(port, "BTCUSDT");
-    let stop = on("BTCUSDT", Side::Sell, OrderKind::StopMarket { stop: (bid * 0.9).round() }, 0.01, &mut ids);
-    assert_eq!(c.place(&stop).unwrap().status, OrderStatus::New);
+    let stop = leg("BTCUSDT", LegKind::StopLoss, (bid * 0.9).round(), 0.01, &mut ids);
+    assert_eq!(c.place_algo(&stop).unwrap().status, AlgoStatus::New);
     let (bnb_bid, _, _) = best(port, "BNBUSDT");
     let stray = on("BNBUSDT", Side::Buy, OrderKind::Limit { price: (bnb_bid * 0.5).round() }, 1.0, &mut ids);
     c.place(&stray).unwrap();
+    let stray_leg = leg("BNBUSDT", LegKind::StopLoss, (bnb_bid * 0.5).round(), 1.0, &mut ids);
+    c.place_algo(&stray_leg).unwrap();
 
     let positions = c.positions().unwrap();
     let amount = |s: &str| positions.iter().find(|p| p.symbol == s).map(|p| p.amount);
@@ -244,7 +275,7 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
         JournalPosition { symbol: "BNBUSDT".into(), amount: 1.0 },
     ];
     let open = c.open_orders(None).unwrap();
-    let report = reconcile(&journal, &positions, &open, 1e-9);
+    let report = reconcile(&journal, &positions, &open, &c.open_algo_orders(None).unwrap(), 1e-9);
     assert_eq!(report.matched, vec!["BTCUSDT".to_string()]);
     assert!(report
         .differences
@@ -255,12 +286,16 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     assert!(report
         .differences
         .contains(&Difference::StrayOrder { symbol: "BNBUSDT".into(), client_id: stray.client_id.clone() }));
-    assert_eq!(report.differences.len(), 3, "the BTC stop belongs to an open position: {report:?}");
+    assert!(report.differences.contains(&Difference::StrayAlgoOrder {
+        symbol: "BNBUSDT".into(),
+        client_algo_id: stray_leg.client_algo_id.clone()
+    }));
+    assert_eq!(report.differences.len(), 4, "the BTC stop belongs to an open position: {report:?}");
 
     // Resolved: the stray order cancelled, the unknown ETH short closed, the journal told
     // to close BNB.
     let done = resolve(&mut c, &report, UnknownPosition::Flatten, &mut ids).unwrap();
-    assert_eq!(done.cancelled, vec![stray.client_id.clone()]);
+    assert_eq!(done.cancelled, vec![stray.client_id.clone(), stray_leg.client_algo_id.clone()]);
     assert_eq!(done.flattened.len(), 1);
     assert_eq!(
         (done.flattened[0].symbol.as_str(), done.flattened[0].status),
@@ -269,7 +304,9 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     assert_eq!(done.closed_in_journal, vec!["BNBUSDT".to_string()]);
     let left = c.positions().unwrap();
     assert_eq!(left.iter().map(|p| p.symbol.as_str()).collect::<Vec<_>>(), vec!["BTCUSDT"]);
-    assert_eq!(reconcile(&journal[..1], &left, &c.open_orders(None).unwrap(), 1e-9).differences, vec![]);
+    let (orders, algos) = (c.open_orders(None).unwrap(), c.open_algo_orders(None).unwrap());
+    assert_eq!(algos.len(), 1, "the BTC stop still waits");
+    assert_eq!(reconcile(&journal[..1], &left, &orders, &algos, 1e-9).differences, vec![]);
 
     // The kill switch: every order cancelled, every position closed reduce-only.
     let closes = c.flatten(&mut ids).unwrap();
@@ -277,7 +314,8 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     assert!(closes.iter().all(|o| o.status == OrderStatus::Filled), "{closes:?}");
     assert!(c.positions().unwrap().is_empty());
     assert!(c.open_orders(None).unwrap().is_empty());
-    assert_eq!(c.query("BTCUSDT", &stop.client_id).unwrap().status, OrderStatus::Canceled);
+    assert!(c.open_algo_orders(None).unwrap().is_empty(), "the kill switch cancels conditional orders too");
+    assert_eq!(c.query_algo(&stop.client_algo_id).unwrap().status, AlgoStatus::Canceled);
 }
 
 /// Waits for the first event `pick` accepts (others are skipped); fails after 30 s.

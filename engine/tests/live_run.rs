@@ -76,9 +76,11 @@ fn journal(dir: &Path, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The exchange holds nothing: no position, no open order.
+/// The exchange holds nothing: no position, no open order, no waiting conditional order.
 fn flat(c: &mut TradeClient) -> bool {
-    c.positions().unwrap().is_empty() && c.open_orders(None).unwrap().is_empty()
+    c.positions().unwrap().is_empty()
+        && c.open_orders(None).unwrap().is_empty()
+        && c.open_algo_orders(None).unwrap().is_empty()
 }
 
 #[test]

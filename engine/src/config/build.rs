@@ -97,7 +97,13 @@ pub fn with_live_key(
         file.exchange.user_ws.clone()
     };
     let keep_alive = duration_or("broker.keep_alive", &file.broker.keep_alive, super::run::KEEP_ALIVE)?;
-    config.live = Some(LiveConfig { key, user_ws, keep_alive });
+    let working_type = config.trading.broker.working_type;
+    let triggering_timeout = duration_or(
+        "broker.triggering_timeout",
+        &file.broker.triggering_timeout,
+        super::run::TRIGGERING_TIMEOUT,
+    )?;
+    config.live = Some(LiveConfig { key, user_ws, keep_alive, working_type, triggering_timeout });
     Ok(config)
 }
 

@@ -2,9 +2,12 @@
 //! make. Every error names the key it is about. An empty or missing value means the
 //! default, which lives once in [`super::run`].
 
-use super::run::{ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, ROTATE_BEFORE_LIFETIME_END};
+use super::run::{
+    ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, ROTATE_BEFORE_LIFETIME_END, TRIGGERING_TIMEOUT,
+};
 use crate::desk::TradingConfig;
 use crate::store::ledger::{DataConfig, FSYNC_INTERVAL};
+use aegis_trading::broker::WorkingType;
 use std::time::Duration;
 
 /// A config that cannot be used: unreadable TOML, or a value the engine refuses.
@@ -259,6 +262,12 @@ pub struct BrokerSection {
     pub flatten_on_shutdown: bool,
     /// Live: how often the user-data listenKey is kept alive.
     pub keep_alive: String,
+    /// Live: which price triggers the stop and take-profit legs (`MARK_PRICE`, the
+    /// default, or `CONTRACT_PRICE`).
+    pub working_type: String,
+    /// Live: how long a leg may stay TRIGGERING before the position is closed as
+    /// unprotected.
+    pub triggering_timeout: String,
 }
 
 impl Default for BrokerSection {
@@ -271,6 +280,8 @@ impl Default for BrokerSection {
             slippage_bps: b.slippage_bps,
             flatten_on_shutdown: false,
             keep_alive: String::new(),
+            working_type: "MARK_PRICE".into(),
+            triggering_timeout: String::new(),
         }
     }
 }
@@ -353,6 +364,10 @@ impl FileConfig {
         if keep_alive.is_zero() || keep_alive >= Duration::from_secs(3_600) {
             invalid!("broker.keep_alive: {keep_alive:?} must be above zero and under the listenKey's 60 min");
         }
+        let timeout = duration_or("broker.triggering_timeout", &b.triggering_timeout, TRIGGERING_TIMEOUT)?;
+        if timeout.is_zero() || timeout > Duration::from_secs(300) {
+            invalid!("broker.triggering_timeout: {timeout:?} must be above zero and at most 5 min");
+        }
         let starting_equity: f64 = r.starting_equity.parse().map_err(|_| {
             ConfigError::Invalid(format!("risk.starting_equity: {:?} is not a number", r.starting_equity))
         })?;
@@ -402,6 +417,12 @@ impl FileConfig {
             rotation: r.rotation,
             max_daily_loss_pct: fraction("risk.max_daily_loss_pct", r.max_daily_loss_pct, 0.0..=1.0)?,
             max_drawdown_pct: fraction("risk.max_drawdown_pct", r.max_drawdown_pct, 0.0..=1.0)?,
+            working_type: WorkingType::parse(&b.working_type).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "broker.working_type: {:?} is not one of MARK_PRICE, CONTRACT_PRICE",
+                    b.working_type
+                ))
+            })?,
         };
         fraction("broker.maker_fee", b.maker_fee, 0.0..=0.1)?;
         Ok(TradingConfig {
@@ -686,5 +707,7 @@ mod tests {
         assert!(live.live());
         assert!(refusal("[broker]\nkeep_alive = \"90m\"").contains("broker.keep_alive"));
         assert!(refusal("[broker]\nkeep_alive = \"0s\"").contains("broker.keep_alive"));
+        assert!(refusal("[broker]\nworking_type = \"LAST\"").contains("broker.working_type"));
+        assert!(refusal("[broker]\ntriggering_timeout = \"1h\"").contains("broker.triggering_timeout"));
     }
 }

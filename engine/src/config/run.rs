@@ -217,7 +217,14 @@ pub struct LiveConfig {
     pub user_ws: String,
     /// How often the listenKey is kept alive.
     pub keep_alive: Duration,
+    /// Which price triggers the stop and take-profit legs.
+    pub working_type: crate::execution::live::order::WorkingType,
+    /// How long a leg may stay TRIGGERING before the position counts as unprotected.
+    pub triggering_timeout: Duration,
 }
+
+/// How long a leg may stay TRIGGERING by default before its position counts as unprotected.
+pub const TRIGGERING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the listenKey is kept alive by default (it lapses after 60 min).
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30 * 60);

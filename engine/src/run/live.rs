@@ -35,6 +35,8 @@ pub(crate) fn start_gateway(
             .as_ref()
             .map(|d| d.join("journal").join(format!("{}.journal", crate::store::ledger::ORDERS_JOURNAL))),
         fsync: config.data.fsync,
+        working_type: live.working_type,
+        triggering_timeout: live.triggering_timeout,
     };
     Gateway::start(client, settings, table, restored, links)
         .map_err(|e| RunError::Config(format!("live trading: starting the gateway: {e}")))

@@ -34,6 +34,37 @@ pub struct BrokerConfig {
     pub max_daily_loss_pct: f64,
     /// Halt new entries when equity is this fraction below its peak.
     pub max_drawdown_pct: f64,
+    /// Which price fires stops and targets (as live legs are triggered at the exchange).
+    pub working_type: WorkingType,
+}
+
+/// Which price fires a stop or take-profit (Binance's `workingType`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WorkingType {
+    /// The mark price: what liquidations follow, and hard to push with one print.
+    #[default]
+    MarkPrice,
+    /// The last traded price (Binance's default when none is sent).
+    ContractPrice,
+}
+
+impl WorkingType {
+    /// Binance's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MarkPrice => "MARK_PRICE",
+            Self::ContractPrice => "CONTRACT_PRICE",
+        }
+    }
+
+    /// Reads Binance's name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "MARK_PRICE" => Some(Self::MarkPrice),
+            "CONTRACT_PRICE" => Some(Self::ContractPrice),
+            _ => None,
+        }
+    }
 }
 
 impl Default for BrokerConfig {
@@ -46,6 +77,7 @@ impl Default for BrokerConfig {
             rotation: true,
             max_daily_loss_pct: 0.05,
             max_drawdown_pct: 0.15,
+            working_type: WorkingType::MarkPrice,
         }
     }
 }
@@ -213,6 +245,9 @@ pub struct PaperBroker {
     rules: Vec<SymbolRules>,
     positions: Vec<Position>,
     last_price: Vec<f64>,
+    /// Whether a mark price has been seen per symbol (without one, trades fire stops
+    /// working on the mark: recordings without the markPrice stream still exit).
+    marked: Vec<bool>,
     funding: Vec<Funding>,
     wallet: f64,
     peak_equity: f64,
@@ -234,6 +269,7 @@ impl PaperBroker {
             // Rotation may leave a closing position beside its replacement until both fill.
             positions: Vec::with_capacity(2 * config.max_positions + 1),
             last_price: vec![0.0; symbols],
+            marked: vec![false; symbols],
             funding: vec![Funding::default(); symbols],
             wallet: config.starting_equity,
             peak_equity: config.starting_equity,
@@ -431,8 +467,9 @@ impl PaperBroker {
         }
     }
 
-    /// A trade on `symbol` at `price`: fills a pending entry or exit, then checks target,
-    /// stop and liquidation.
+    /// A trade on `symbol` at `price`: fills a pending entry or exit, then checks
+    /// liquidation, and target and stop when they work on the last price (or on a mark
+    /// the symbol never had).
     pub fn on_trade(&mut self, symbol: u16, price: f64, time_ms: i64, closed: &mut impl FnMut(&ClosedTrade)) {
         let Some(last) = self.last_price.get_mut(usize::from(symbol)) else { return };
         if !(price.is_finite() && price > 0.0) {
@@ -452,12 +489,15 @@ impl PaperBroker {
         if p.closing.is_none() && crossed(p.side, price, p.liquidation) {
             return self.liquidate(i, time_ms, closed);
         }
-        if let Some(reason) = p.closing.or_else(|| target_or_stop(&p, price)) {
+        let on_trades =
+            self.config.working_type == WorkingType::ContractPrice || !self.marked[usize::from(symbol)];
+        if let Some(reason) = p.closing.or_else(|| on_trades.then(|| target_or_stop(&p, price)).flatten()) {
             self.fill_exit(i, price, time_ms, reason, closed);
         }
     }
 
-    /// A mark price on `symbol`: liquidation check, then funding due since the last one.
+    /// A mark price on `symbol`: funding due since the last one, then liquidation, and
+    /// target and stop when they work on the mark.
     pub fn on_mark(
         &mut self,
         symbol: u16,
@@ -472,6 +512,7 @@ impl PaperBroker {
             return;
         }
         self.last_price[s] = mark;
+        self.marked[s] = true;
         if self.venue_fills {
             // The exchange charges funding and runs liquidations, stops and targets.
             return;
@@ -490,9 +531,10 @@ impl PaperBroker {
         }
         if let Some(i) = self.positions.iter().position(|p| p.symbol == symbol && p.filled) {
             let p = self.positions[i];
+            let on_mark = self.config.working_type == WorkingType::MarkPrice;
             if crossed(p.side, mark, p.liquidation) {
                 self.liquidate(i, time_ms, closed);
-            } else if let Some(reason) = target_or_stop(&p, mark) {
+            } else if let Some(reason) = on_mark.then(|| target_or_stop(&p, mark)).flatten() {
                 // Stop- and take-profit-market orders working on the mark price.
                 self.fill_exit(i, mark, time_ms, reason, closed);
             }
@@ -693,6 +735,7 @@ mod tests {
         rotation: true,
         max_daily_loss_pct: 0.05,
         max_drawdown_pct: 0.15,
+        working_type: WorkingType::MarkPrice,
     };
 
     fn broker(config: BrokerConfig) -> PaperBroker {
@@ -779,6 +822,32 @@ mod tests {
             (trades[0].reason, trades[0].exit_price, trades[0].exit_time_ms),
             (ExitReason::StopLoss, 97.9, 3)
         );
+    }
+
+    /// Stops follow the configured price, as the exchange triggers live legs: on the mark,
+    /// a trade through the stop does not fire it (until the symbol has no mark at all); on
+    /// the last price, a mark through it does not.
+    #[test]
+    fn stops_fire_on_the_working_type_price_only() {
+        let run = |working_type, mark_first: bool| {
+            let mut b = broker(BrokerConfig { working_type, ..NO_SLIP });
+            b.submit(0, &order(Side::Long, 1.0, 3.0, 100.0), Rule::Momentum, 0.8, None, &[0.0; FEATURES], 0)
+                .unwrap();
+            collect(&mut b, |b, out| {
+                b.on_trade(0, 100.0, 1, &mut |t| out(t));
+                if mark_first {
+                    b.on_mark(0, 99.0, 0.0, 0, 2, &mut |t| out(t));
+                }
+                b.on_trade(0, 97.0, 3, &mut |t| out(t));
+                b.on_mark(0, 97.5, 0.0, 0, 4, &mut |t| out(t));
+                b.on_trade(0, 96.5, 5, &mut |t| out(t));
+            })
+        };
+        let exit = |trades: Vec<ClosedTrade>| trades.first().map(|t| (t.exit_price, t.exit_time_ms));
+        assert_eq!(exit(run(WorkingType::MarkPrice, true)), Some((97.5, 4)), "the mark fires it");
+        assert_eq!(exit(run(WorkingType::MarkPrice, false)), Some((97.0, 3)), "no mark yet: trades do");
+        assert_eq!(exit(run(WorkingType::ContractPrice, true)), Some((97.0, 3)), "the trade fires it");
+        assert_eq!(WorkingType::parse(WorkingType::ContractPrice.name()), Some(WorkingType::ContractPrice));
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub struct Args {
     /// New orders allowed per 10 s per key (Binance: 300); past it, 429 with -1015.
     #[arg(long, default_value_t = 300)]
     pub order_limit_10s: u32,
+    /// What a triggered conditional (algo) order meets in the matching engine: filled,
+    /// partial (half fills, the rest expires) or rejected.
+    #[arg(long, default_value = "filled", value_parser = parse_trigger_outcome)]
+    pub trigger_outcome: crate::venue::TriggerOutcome,
     /// Inject a fault: drop-after=N, drop-prob=P, stall=EVERY/DURATION, fragment=K[/EVERY],
     /// oversize-after=N, oversize-bytes=B, malformed-every=N, duplicate-every=N,
     /// reorder-every=N, depth-gap-every=N, missing-kline-every=N. Repeatable.
@@ -149,6 +153,16 @@ impl Args {
             faults.apply(spec)?;
         }
         Ok(faults)
+    }
+}
+
+fn parse_trigger_outcome(text: &str) -> Result<crate::venue::TriggerOutcome, String> {
+    use crate::venue::TriggerOutcome;
+    match text {
+        "filled" => Ok(TriggerOutcome::Filled),
+        "partial" => Ok(TriggerOutcome::Partial),
+        "rejected" => Ok(TriggerOutcome::Rejected),
+        _ => Err(format!("{text:?}: expected filled, partial or rejected")),
     }
 }
 

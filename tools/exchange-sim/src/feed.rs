@@ -80,12 +80,13 @@ pub async fn run_feed(shared: Arc<Shared>, feed_capacity: usize) {
     publisher.merge();
 }
 
-/// Resting orders fill against the batch's aggTrades (before clients see them).
+/// Resting orders fill against the batch's aggTrades, and conditional orders trigger on its
+/// aggTrades and mark prices (before clients see them).
 fn match_resting_orders(shared: &Shared, msgs: &[Msg], now_ms: i64) {
     let mut venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
-    if !venue.has_resting() {
-        return;
-    }
+    // Marks are kept even with nothing waiting: a new conditional order is checked
+    // against the current mark.
+    let resting = venue.has_resting();
     let decimal = |payload: &str, key: &str| {
         let start = payload.find(key)? + key.len();
         let end = start + payload[start..].find('"')?;
@@ -95,10 +96,21 @@ fn match_resting_orders(shared: &Shared, msgs: &[Msg], now_ms: i64) {
         )
         .ok()
     };
-    for msg in msgs.iter().filter(|m| m.kind == EventKind::AggTrade) {
+    for msg in msgs {
         let payload = msg.payload();
-        if let (Some(price), Some(qty)) = (decimal(payload, "\"p\":\""), decimal(payload, "\"q\":\"")) {
-            venue.on_trade(&msg.symbol, price, qty, now_ms);
+        match msg.kind {
+            EventKind::AggTrade if resting => {
+                if let (Some(price), Some(qty)) = (decimal(payload, "\"p\":\""), decimal(payload, "\"q\":\""))
+                {
+                    venue.on_trade(&msg.symbol, price, qty, now_ms);
+                }
+            }
+            EventKind::MarkPriceUpdate => {
+                if let Some(price) = decimal(payload, "\"p\":\"") {
+                    venue.on_mark(&msg.symbol, price, now_ms);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -108,6 +108,7 @@ pub async fn run_with(
     );
     *shared.venue.lock().unwrap_or_else(|p| p.into_inner()) = venue::Venue::new(args.key_map())
         .with_order_limit(args.order_limit_10s)
+        .with_trigger_outcome(args.trigger_outcome)
         .with_listen_key_ttl(args.listen_key_ttl);
     let started = Instant::now();
     tokio::spawn(feed::run_feed(shared.clone(), capacity));

@@ -199,6 +199,11 @@ fn trading(shared: &Shared, head: &RequestHead, body: &str) -> rest::Response {
             }
         }
     };
+    // A trading client starts the market as a stream subscriber does: its signed
+    // timestamps, triggers and fills need a clock that moves.
+    if !shared.started.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        shared.start_signal.notify_one();
+    }
     let source = shared.source();
     let mut venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
     let pace = match shared.speed {

@@ -1,7 +1,13 @@
 //! The signed trading API and its matching engine: API keys, signature and timestamp checks,
-//! orders (MARKET, LIMIT, reduce-only STOP_MARKET / TAKE_PROFIT_MARKET), cancels and
-//! queries, filled against the source's book and, for resting orders, its later trades in
-//! price-time priority (partial fills included).
+//! orders (MARKET, LIMIT), cancels and queries, filled against the source's book and, for
+//! resting orders, its later trades in price-time priority (partial fills included); and
+//! the Algo Service's conditional orders ([`algo`]: STOP_MARKET and TAKE_PROFIT_MARKET,
+//! triggered by the mark or the last price), which the order endpoint refuses with -4120
+//! as Binance has since 2025-12-09.
+
+pub mod algo;
+
+use algo::{AlgoOrder, AlgoStatus, WorkingType, MAX_OPEN_ALGO_ORDERS};
 
 use crate::market::Book;
 use aegis_wire::decimal::{parse_fixed8, Sign};
@@ -37,10 +43,6 @@ pub enum OrderType {
     Market,
     /// Fills at its price or better; the rest waits.
     Limit,
-    /// Becomes a market order when a trade reaches `stopPrice` against the position.
-    StopMarket,
-    /// Becomes a market order when a trade reaches `stopPrice` in the position's favour.
-    TakeProfitMarket,
 }
 
 /// Order status, as Binance names them.
@@ -91,8 +93,6 @@ pub struct Order {
     pub kind: OrderType,
     /// Limit price (fixed-point ×1e8), 0 for market orders.
     pub price: i64,
-    /// Trigger price of stop and take-profit orders.
-    pub stop_price: i64,
     /// Quantity ordered (fixed-point ×1e8).
     pub orig_qty: i64,
     /// Quantity filled.
@@ -134,8 +134,6 @@ impl Order {
         let kind = match self.kind {
             OrderType::Market => "MARKET",
             OrderType::Limit => "LIMIT",
-            OrderType::StopMarket => "STOP_MARKET",
-            OrderType::TakeProfitMarket => "TAKE_PROFIT_MARKET",
         };
         let side = if self.side == Side::Buy { "BUY" } else { "SELL" };
         serde_json::json!({
@@ -153,7 +151,7 @@ impl Order {
             "origType": kind,
             "reduceOnly": self.reduce_only,
             "side": side,
-            "stopPrice": fixed(i128::from(self.stop_price)),
+            "stopPrice": fixed(0),
             "updateTime": self.update_time,
         })
     }
@@ -269,11 +267,16 @@ pub fn is_trading_path(path: &str) -> bool {
     matches!(
         path,
         "/fapi/v1/order"
+            | "/fapi/v1/algoOrder"
+            | "/fapi/v1/openAlgoOrders"
+            | "/fapi/v1/allAlgoOrders"
+            | "/fapi/v1/algoOpenOrders"
             | "/fapi/v1/openOrders"
             | "/fapi/v1/allOpenOrders"
             | "/fapi/v1/leverage"
             | "/fapi/v1/marginType"
             | "/fapi/v2/positionRisk"
+            | "/fapi/v3/positionRisk"
             | "/fapi/v1/listenKey"
             | "/fapi/v1/positionSide/dual"
             | "/fapi/v1/multiAssetsMargin"
@@ -285,9 +288,10 @@ pub fn is_trading_path(path: &str) -> bool {
 /// query is 40.
 pub fn request_weight(method: &str, path: &str, query: &str) -> u32 {
     match (method, path) {
-        ("POST", "/fapi/v1/order") => 0,
-        ("GET", "/fapi/v1/openOrders") if !query.contains("symbol=") => 40,
-        ("GET", "/fapi/v2/positionRisk") => 5,
+        ("POST", "/fapi/v1/order" | "/fapi/v1/algoOrder") => 0,
+        ("GET", "/fapi/v1/openOrders" | "/fapi/v1/openAlgoOrders") if !query.contains("symbol=") => 40,
+        ("GET", "/fapi/v1/allAlgoOrders") => 5,
+        ("GET", "/fapi/v2/positionRisk" | "/fapi/v3/positionRisk") => 5,
         ("GET", "/fapi/v1/positionSide/dual" | "/fapi/v1/multiAssetsMargin") => 30,
         _ => 1,
     }
@@ -312,9 +316,13 @@ pub fn handle(
     }
     let params = Params::new(&head.query, body);
     // The exchange's clock is the market's (what `/fapi/v1/time` serves), so a client that
-    // syncs to it signs valid timestamps; at an accelerated speed the window scales.
+    // syncs to it signs valid timestamps; at an accelerated speed the window scales. A
+    // client signing with its own wall clock (Binance's SDK has no time offset) is accepted
+    // too, as Binance accepts it.
     let now_ms = source.now_ms();
-    let key = venue.authenticate(head.header("x-mbx-apikey"), &params, now_ms, pace)?;
+    let wall =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let key = venue.authenticate(head.header("x-mbx-apikey"), &params, [now_ms, wall as i64], pace)?;
     match (head.method.as_str(), head.path.as_str()) {
         ("POST", "/fapi/v1/order") => {
             let symbol = params.required("symbol")?;
@@ -324,6 +332,26 @@ pub fn handle(
             })?;
             venue.place(&key, &params, &book, now_ms)
         }
+        ("POST", "/fapi/v1/algoOrder") => {
+            let symbol = params.required("symbol")?;
+            let book = source.book(symbol, 1).map_err(|e| match e {
+                crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
+                crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
+            })?;
+            let mid = match (book.bids.first(), book.asks.first()) {
+                (Some(b), Some(a)) => Some((b.0 + a.0) / 2),
+                _ => None,
+            };
+            venue.place_algo(&key, &params, mid, now_ms)
+        }
+        ("GET", "/fapi/v1/algoOrder") => venue.query_algo(&key, &params),
+        ("DELETE", "/fapi/v1/algoOrder") => venue.cancel_algo(&key, &params, now_ms),
+        ("GET", "/fapi/v1/openAlgoOrders") => Ok(venue.algo_orders(&key, &params, true)),
+        ("GET", "/fapi/v1/allAlgoOrders") => {
+            params.required("symbol")?;
+            Ok(venue.algo_orders(&key, &params, false))
+        }
+        ("DELETE", "/fapi/v1/algoOpenOrders") => venue.cancel_all_algo(&key, &params, now_ms),
         ("GET", "/fapi/v1/order") => venue.query(&key, &params),
         ("DELETE", "/fapi/v1/order") => venue.cancel(&key, &params, now_ms),
         ("GET", "/fapi/v1/openOrders") => Ok(venue.open_orders(&key, &params)),
@@ -338,10 +366,13 @@ pub fn handle(
             Ok(format!("{{\"multiAssetsMargin\":{}}}", venue.modes(&key).multi_assets))
         }
         ("POST", "/fapi/v1/multiAssetsMargin") => venue.set_multi_assets(&key, &params),
-        ("GET", "/fapi/v2/positionRisk") => Ok(venue.position_risk(&key, &params, |symbol| {
-            let book = source.book(symbol, 1).ok()?;
-            Some((book.bids.first()?.0 + book.asks.first()?.0) / 2)
-        })),
+        ("GET", path @ ("/fapi/v2/positionRisk" | "/fapi/v3/positionRisk")) => {
+            let v3 = path.starts_with("/fapi/v3");
+            Ok(venue.position_risk(&key, &params, v3, |symbol| {
+                let book = source.book(symbol, 1).ok()?;
+                Some((book.bids.first()?.0 + book.asks.first()?.0) / 2)
+            }))
+        }
         _ => Err(refuse(405, -1000, format!("{} {} is not served", head.method, head.path))),
     }
 }
@@ -369,6 +400,26 @@ pub struct Venue {
     events: tokio::sync::broadcast::Sender<UserEvent>,
     /// Per API key: position mode and Multi-Assets mode (Binance's defaults: one-way, off).
     modes: HashMap<String, AccountModes>,
+    /// Conditional orders (Algo Service), every key's.
+    algos: Vec<AlgoOrder>,
+    next_algo_id: u64,
+    /// The latest mark price per symbol (from the source's markPrice stream).
+    marks: HashMap<String, i64>,
+    /// What a triggered conditional order meets in the matching engine.
+    trigger_outcome: TriggerOutcome,
+}
+
+/// What a triggered conditional order meets in the matching engine (`--trigger-outcome`):
+/// Binance fills a triggered market order against the book, so a thin book fills part of it
+/// and a failed check (price protection, margin) rejects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerOutcome {
+    /// Filled at the triggering price.
+    Filled,
+    /// Half filled at the triggering price; the rest expires (FINISHED with less).
+    Partial,
+    /// REJECTED, with a reason.
+    Rejected,
 }
 
 /// Binance's answer to a setting that took.
@@ -417,7 +468,17 @@ impl Venue {
             listen_key_ttl: std::time::Duration::from_secs(3_600),
             modes: HashMap::new(),
             events: tokio::sync::broadcast::channel(4_096).0,
+            algos: Vec::new(),
+            next_algo_id: 1_000_000_001,
+            marks: HashMap::new(),
+            trigger_outcome: TriggerOutcome::Filled,
         }
+    }
+
+    /// The same with triggered conditional orders meeting `outcome`.
+    pub fn with_trigger_outcome(mut self, outcome: TriggerOutcome) -> Self {
+        self.trigger_outcome = outcome;
+        self
     }
 
     /// The same with listenKeys valid for `ttl` after their last keep-alive (Binance: 60 min).
@@ -514,9 +575,9 @@ impl Venue {
         self.order_limit_10s
     }
 
-    /// Whether any order rests (so trades need matching).
+    /// Whether any order rests or waits for its trigger (so trades and marks need matching).
     pub fn has_resting(&self) -> bool {
-        self.orders.iter().any(|o| o.status.open())
+        self.orders.iter().any(|o| o.status.open()) || self.algos.iter().any(AlgoOrder::is_open)
     }
 
     /// Counts a new order of `key` against the 10 s order limit (wall clock, as Binance's).
@@ -541,13 +602,13 @@ impl Venue {
     }
 
     /// Checks the API key header, the signature and the timestamp against the exchange's
-    /// clock `now_ms`, whose time runs `pace` times as fast as the wall clock's (the
-    /// accepted window scales with it); returns the key.
+    /// clocks `[market, wall]`: the market's runs `pace` times as fast as the wall clock's
+    /// (the window accepted against it scales with it); returns the key.
     pub fn authenticate(
         &self,
         api_key: Option<&str>,
         params: &Params,
-        now_ms: i64,
+        [now_ms, wall_ms]: [i64; 2],
         pace: f64,
     ) -> Result<String, Refusal> {
         let key = api_key
@@ -570,7 +631,9 @@ impl Venue {
                 .ok_or_else(|| refuse(400, -1131, "recvWindow must be less than 60000"))?,
         };
         let scaled = |ms: i64| (ms as f64 * pace.max(1.0)) as i64;
-        if timestamp > now_ms + scaled(1_000) || now_ms - timestamp > scaled(window) {
+        let on_market = timestamp <= now_ms + scaled(1_000) && now_ms - timestamp <= scaled(window);
+        let on_wall = timestamp <= wall_ms + 1_000 && wall_ms - timestamp <= window;
+        if !(on_market || on_wall) {
             return Err(refuse(400, -1021, "Timestamp for this request is outside of the recvWindow."));
         }
         let given = params.required("signature")?;
@@ -591,8 +654,13 @@ impl Venue {
         let kind = match params.required("type")? {
             "MARKET" => OrderType::Market,
             "LIMIT" => OrderType::Limit,
-            "STOP_MARKET" => OrderType::StopMarket,
-            "TAKE_PROFIT_MARKET" => OrderType::TakeProfitMarket,
+            "STOP" | "STOP_MARKET" | "TAKE_PROFIT" | "TAKE_PROFIT_MARKET" | "TRAILING_STOP_MARKET" => {
+                return Err(refuse(
+                    400,
+                    -4120,
+                    "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.",
+                ))
+            }
             _ => return Err(refuse(400, -1116, "Invalid orderType.")),
         };
         let orig_qty = params.decimal("quantity")?;
@@ -602,11 +670,6 @@ impl Venue {
         let price = if kind == OrderType::Limit {
             params.required("timeInForce")?;
             params.decimal("price")?
-        } else {
-            0
-        };
-        let stop_price = if matches!(kind, OrderType::StopMarket | OrderType::TakeProfitMarket) {
-            params.decimal("stopPrice")?
         } else {
             0
         };
@@ -633,7 +696,6 @@ impl Venue {
             side,
             kind,
             price,
-            stop_price,
             orig_qty,
             executed_qty: 0,
             cum_quote: 0,
@@ -641,7 +703,7 @@ impl Venue {
             reduce_only: params.get("reduceOnly") == Some("true"),
             update_time: now_ms,
         };
-        if order.reduce_only && matches!(kind, OrderType::Market | OrderType::Limit) {
+        if order.reduce_only {
             let reducible = self.reducible(&order);
             if reducible == 0 {
                 return Err(refuse(400, -2022, "ReduceOnly Order is rejected."));
@@ -650,26 +712,24 @@ impl Venue {
         }
         self.next_order_id += 1;
         self.emit_order(&order, "NEW", 0, 0);
-        if matches!(kind, OrderType::Market | OrderType::Limit) {
-            let before = (order.executed_qty, order.cum_quote);
-            sweep(&mut order, book, now_ms);
-            self.book_fill(&order, before);
-            if order.executed_qty > 0 {
-                let avg = (order.cum_quote * i128::from(SCALE) / i128::from(order.executed_qty)) as i64;
-                self.emit_order(
-                    &Order {
-                        status: if order.remaining() == 0 { Status::Filled } else { Status::PartiallyFilled },
-                        ..order.clone()
-                    },
-                    "TRADE",
-                    order.executed_qty,
-                    avg,
-                );
-                self.emit_account(key, &order.symbol, now_ms);
-            }
-            if order.status == Status::Expired {
-                self.emit_order(&order, "EXPIRED", 0, 0);
-            }
+        let before = (order.executed_qty, order.cum_quote);
+        sweep(&mut order, book, now_ms);
+        self.book_fill(&order, before);
+        if order.executed_qty > 0 {
+            let avg = (order.cum_quote * i128::from(SCALE) / i128::from(order.executed_qty)) as i64;
+            self.emit_order(
+                &Order {
+                    status: if order.remaining() == 0 { Status::Filled } else { Status::PartiallyFilled },
+                    ..order.clone()
+                },
+                "TRADE",
+                order.executed_qty,
+                avg,
+            );
+            self.emit_account(key, &order.symbol, now_ms);
+        }
+        if order.status == Status::Expired {
+            self.emit_order(&order, "EXPIRED", 0, 0);
         }
         let answer = order.json();
         self.orders.push(order);
@@ -716,9 +776,13 @@ impl Venue {
 
     /// How much of `order`'s side would reduce its key's position in its symbol.
     fn reducible(&self, order: &Order) -> i64 {
-        let amount =
-            self.positions.get(&(order.api_key.clone(), order.symbol.clone())).map_or(0, |p| p.amount);
-        match order.side {
+        self.reducible_by(&order.api_key, &order.symbol, order.side)
+    }
+
+    /// How much an order of `side` would reduce `key`'s position in `symbol`.
+    fn reducible_by(&self, key: &str, symbol: &str, side: Side) -> i64 {
+        let amount = self.positions.get(&(key.to_string(), symbol.to_string())).map_or(0, |p| p.amount);
+        match side {
             Side::Sell if amount > 0 => amount,
             Side::Buy if amount < 0 => -amount,
             _ => 0,
@@ -800,35 +864,245 @@ impl Venue {
         Ok(SUCCESS.into())
     }
 
-    /// `GET /fapi/v2/positionRisk` (one symbol, or every symbol with a position or setting).
-    pub fn position_risk(&self, key: &str, params: &Params, mark: impl Fn(&str) -> Option<i64>) -> String {
+    /// `GET /fapi/v2/positionRisk` (one symbol, or every symbol with a position or setting)
+    /// and, `v3`, `/fapi/v3/positionRisk` (positions only, without leverage and margin
+    /// type, with margins), in the fields Binance's SDK 18.1.0 models. The mark is the
+    /// source's markPrice, else `mark` (the book's mid).
+    pub fn position_risk(
+        &self,
+        key: &str,
+        params: &Params,
+        v3: bool,
+        mark: impl Fn(&str) -> Option<i64>,
+    ) -> String {
         let symbol = params.get("symbol");
         let mut rows: Vec<(&String, &Position)> = self
             .positions
             .iter()
-            .filter(|((k, s), _)| k == key && symbol.is_none_or(|want| s == want))
+            .filter(|((k, s), p)| k == key && symbol.is_none_or(|want| s == want) && !(v3 && p.amount == 0))
             .map(|((_, s), p)| (s, p))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
         let rows: Vec<String> = rows
             .into_iter()
             .map(|(s, p)| {
-                let mark = mark(s).unwrap_or(p.entry_price);
+                let mark = self.marks.get(s).copied().or_else(|| mark(s)).unwrap_or(p.entry_price);
                 let pnl = i128::from(p.amount) * i128::from(mark - p.entry_price) / i128::from(SCALE);
-                serde_json::json!({
+                let notional = i128::from(p.amount) * i128::from(mark) / i128::from(SCALE);
+                let mut row = serde_json::json!({
                     "symbol": s,
+                    "positionSide": "BOTH",
                     "positionAmt": fixed(i128::from(p.amount)),
                     "entryPrice": fixed(i128::from(p.entry_price)),
                     "markPrice": fixed(i128::from(mark)),
                     "unRealizedProfit": fixed(pnl),
-                    "leverage": p.leverage.to_string(),
-                    "marginType": if p.isolated { "isolated" } else { "cross" },
-                    "positionSide": "BOTH",
-                })
-                .to_string()
+                    "notional": fixed(notional),
+                    "updateTime": 0,
+                });
+                if v3 {
+                    let margin = notional.abs() / i128::from(p.leverage.max(1));
+                    row["marginAsset"] = "USDT".into();
+                    row["initialMargin"] = fixed(margin).into();
+                    row["positionInitialMargin"] = fixed(margin).into();
+                    row["isolatedMargin"] = fixed(if p.isolated { margin + pnl } else { 0 }).into();
+                    row["isolatedWallet"] = fixed(if p.isolated { margin } else { 0 }).into();
+                } else {
+                    row["leverage"] = p.leverage.to_string().into();
+                    row["marginType"] = (if p.isolated { "isolated" } else { "cross" }).into();
+                }
+                row.to_string()
             })
             .collect();
         format!("[{}]", rows.join(","))
+    }
+
+    /// `POST /fapi/v1/algoOrder`: a conditional order waits for its trigger. Refused when the
+    /// account already holds [`MAX_OPEN_ALGO_ORDERS`] (-4045), when its client id is taken
+    /// by an open one (-4116), or when the price (the mark, else the book's mid) is already
+    /// past the trigger (-2021).
+    pub fn place_algo(
+        &mut self,
+        key: &str,
+        params: &Params,
+        mid: Option<i64>,
+        now_ms: i64,
+    ) -> Result<String, Refusal> {
+        let order = AlgoOrder::from_request(params, key, self.next_algo_id, now_ms)?;
+        let open = self.algos.iter().filter(|a| a.api_key == key && a.is_open());
+        if open.clone().any(|a| a.client_algo_id == order.client_algo_id) {
+            return Err(refuse(400, -4116, "ClientOrderId is duplicated."));
+        }
+        if open.count() >= MAX_OPEN_ALGO_ORDERS {
+            return Err(refuse(400, -4045, "Reach max stop order limit."));
+        }
+        let reference = match order.working_type {
+            WorkingType::MarkPrice => self.marks.get(&order.symbol).copied().or(mid),
+            WorkingType::ContractPrice => mid,
+        };
+        if reference.is_some_and(|price| order.reached(price)) {
+            return Err(refuse(400, -2021, "Order would immediately trigger."));
+        }
+        self.count_new_order(key)?;
+        self.next_algo_id += 1;
+        self.emit_algo(&order);
+        let answer = order.value().to_string();
+        self.algos.push(order);
+        Ok(answer)
+    }
+
+    /// The conditional order `algoId` or `clientAlgoId` names, of this key (the latest).
+    fn find_algo(&mut self, key: &str, params: &Params) -> Result<&mut AlgoOrder, Refusal> {
+        let by_id = params.get("algoId").and_then(|v| v.parse::<u64>().ok());
+        let by_client = params.get("clientAlgoId");
+        if by_id.is_none() && by_client.is_none() {
+            return Err(refuse(400, -1102, "Either algoId or clientAlgoId must be sent."));
+        }
+        self.algos
+            .iter_mut()
+            .rev()
+            .find(|a| {
+                a.api_key == key
+                    && by_id.is_none_or(|id| a.algo_id == id)
+                    && by_client.is_none_or(|c| a.client_algo_id == c)
+            })
+            .ok_or_else(|| refuse(400, -2013, "Order does not exist."))
+    }
+
+    /// `GET /fapi/v1/algoOrder`.
+    pub fn query_algo(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
+        Ok(self.find_algo(key, params)?.value().to_string())
+    }
+
+    /// `DELETE /fapi/v1/algoOrder`: a conditional order still waiting becomes CANCELED.
+    pub fn cancel_algo(&mut self, key: &str, params: &Params, now_ms: i64) -> Result<String, Refusal> {
+        let algo = self.find_algo(key, params)?;
+        if !algo.is_open() {
+            return Err(refuse(400, -2011, "Unknown order sent."));
+        }
+        algo.status = AlgoStatus::Canceled;
+        algo.update_time = now_ms;
+        let algo = algo.clone();
+        self.emit_algo(&algo);
+        Ok(serde_json::json!({
+            "algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200", "msg": "success",
+        })
+        .to_string())
+    }
+
+    /// `GET /fapi/v1/openAlgoOrders` (`open_only`; one symbol or all) and
+    /// `/fapi/v1/allAlgoOrders`.
+    pub fn algo_orders(&self, key: &str, params: &Params, open_only: bool) -> String {
+        let symbol = params.get("symbol");
+        let rows: Vec<String> = self
+            .algos
+            .iter()
+            .filter(|a| {
+                a.api_key == key && (!open_only || a.is_open()) && symbol.is_none_or(|s| a.symbol == s)
+            })
+            .map(|a| a.value().to_string())
+            .collect();
+        format!("[{}]", rows.join(","))
+    }
+
+    /// `DELETE /fapi/v1/algoOpenOrders`: cancels every waiting conditional order of the symbol.
+    pub fn cancel_all_algo(&mut self, key: &str, params: &Params, now_ms: i64) -> Result<String, Refusal> {
+        let symbol = params.required("symbol")?;
+        let mut cancelled = Vec::new();
+        for a in self.algos.iter_mut().filter(|a| a.api_key == key && a.symbol == symbol && a.is_open()) {
+            a.status = AlgoStatus::Canceled;
+            a.update_time = now_ms;
+            cancelled.push(a.clone());
+        }
+        for a in &cancelled {
+            self.emit_algo(a);
+        }
+        Ok(SUCCESS.into())
+    }
+
+    /// A mark price from the source: conditional orders working on the mark trigger.
+    pub fn on_mark(&mut self, symbol: &str, price: i64, now_ms: i64) {
+        self.marks.insert(symbol.to_string(), price);
+        self.trigger_reached(symbol, price, now_ms, |w| w == WorkingType::MarkPrice);
+    }
+
+    /// Triggers the waiting conditional orders of `symbol` that `price` reaches, among those
+    /// `watches` picks by working type.
+    fn trigger_reached(
+        &mut self,
+        symbol: &str,
+        price: i64,
+        now_ms: i64,
+        watches: impl Fn(WorkingType) -> bool,
+    ) {
+        for i in 0..self.algos.len() {
+            let a = &self.algos[i];
+            if a.symbol == symbol && a.is_open() && watches(a.working_type) && a.reached(price) {
+                self.trigger(i, price, now_ms);
+            }
+        }
+    }
+
+    /// Conditional order `i` triggers at `price`: TRIGGERING, then a reduce-only market
+    /// order in the matching engine (TRIGGERED), filled at `price` as `trigger_outcome`
+    /// says (FINISHED), or REJECTED; EXPIRED when a reduce-only order has nothing to reduce.
+    fn trigger(&mut self, i: usize, price: i64, now_ms: i64) {
+        let mut algo = self.algos[i].clone();
+        algo.status = AlgoStatus::Triggering;
+        algo.trigger_time = now_ms;
+        algo.update_time = now_ms;
+        self.emit_algo(&algo);
+        let reducible = self.reducible_by(&algo.api_key, &algo.symbol, algo.side);
+        let qty = if algo.reduce_only { algo.quantity.min(reducible) } else { algo.quantity };
+        if self.trigger_outcome == TriggerOutcome::Rejected {
+            algo.status = AlgoStatus::Rejected;
+            algo.reason =
+                "Order was rejected by the matching engine (exchange-sim --trigger-outcome rejected).".into();
+        } else if qty == 0 {
+            algo.status = AlgoStatus::Expired;
+        } else {
+            let mut order = Order {
+                order_id: self.next_order_id,
+                client_order_id: format!("autoalgo-{}", algo.algo_id),
+                api_key: algo.api_key.clone(),
+                symbol: algo.symbol.clone(),
+                side: algo.side,
+                kind: OrderType::Market,
+                price: 0,
+                orig_qty: qty,
+                executed_qty: 0,
+                cum_quote: 0,
+                status: Status::New,
+                reduce_only: algo.reduce_only,
+                update_time: now_ms,
+            };
+            self.next_order_id += 1;
+            algo.status = AlgoStatus::Triggered;
+            algo.actual_order_id = Some(order.order_id);
+            self.emit_algo(&algo);
+            self.emit_order(&order, "NEW", 0, 0);
+            let fill = if self.trigger_outcome == TriggerOutcome::Partial { (qty / 2).max(1) } else { qty };
+            order.fill(price, fill, now_ms);
+            self.book_fill(&order, (0, 0));
+            self.emit_order(&order, "TRADE", fill, price);
+            self.emit_account(&algo.api_key, &algo.symbol, now_ms);
+            if order.remaining() > 0 {
+                order.status = Status::Expired;
+                self.emit_order(&order, "EXPIRED", 0, 0);
+            }
+            algo.status = AlgoStatus::Finished;
+            algo.actual_qty = order.executed_qty;
+            algo.actual_price = price;
+            self.orders.push(order);
+        }
+        self.emit_algo(&algo);
+        self.algos[i] = algo;
+    }
+
+    /// Publishes an ALGO_UPDATE for `algo`.
+    fn emit_algo(&self, algo: &AlgoOrder) {
+        let event =
+            UserEvent { api_key: algo.api_key.as_str().into(), json: algo.event().to_string().into() };
+        let _ = self.events.send(event);
     }
 
     /// `DELETE /fapi/v1/allOpenOrders`: cancels every open order of the symbol.
@@ -855,9 +1129,16 @@ impl Venue {
     }
 
     /// A trade printed on the market: resting limit orders it reaches fill against it in
-    /// price-time priority (best price first, then the oldest), up to its quantity; stop and
-    /// take-profit orders it reaches trigger and fill at its price.
+    /// price-time priority (best price first, then the oldest), up to its quantity; then the
+    /// conditional orders working on the last price (or on a mark the source never sent)
+    /// that it reaches trigger.
     pub fn on_trade(&mut self, symbol: &str, price: i64, qty: i64, now_ms: i64) {
+        self.match_limits(symbol, price, qty, now_ms);
+        let no_mark = !self.marks.contains_key(symbol);
+        self.trigger_reached(symbol, price, now_ms, |w| w == WorkingType::ContractPrice || no_mark);
+    }
+
+    fn match_limits(&mut self, symbol: &str, price: i64, qty: i64, now_ms: i64) {
         let mut left = qty;
         let mut resting: Vec<usize> = (0..self.orders.len())
             .filter(|&i| {
@@ -868,11 +1149,7 @@ impl Venue {
         // Best price first (highest bid, lowest ask), then time (order id).
         resting.sort_by_key(|&i| {
             let o = &self.orders[i];
-            let rank = match (o.kind, o.side) {
-                (OrderType::Limit, Side::Buy) => -o.price,
-                (OrderType::Limit, Side::Sell) => o.price,
-                _ => i64::MIN, // triggered stops go first: they are market orders now
-            };
+            let rank = if o.side == Side::Buy { -o.price } else { o.price };
             (rank, o.order_id)
         });
         for i in resting {
@@ -884,7 +1161,7 @@ impl Venue {
             if order.reduce_only {
                 fill = fill.min(self.reducible(&order));
                 if fill == 0 {
-                    // Nothing left to reduce: a triggered stop or take-profit expires.
+                    // Nothing left to reduce: a reduce-only order expires.
                     order.status = Status::Expired;
                     order.update_time = now_ms;
                     self.emit_order(&order, "EXPIRED", 0, 0);
@@ -908,13 +1185,6 @@ fn reaches(order: &Order, price: i64) -> bool {
     match (order.kind, order.side) {
         (OrderType::Limit, Side::Buy) => price <= order.price,
         (OrderType::Limit, Side::Sell) => price >= order.price,
-        // A stop closes a long (SELL) when price falls to it, a short (BUY) when it rises.
-        (OrderType::StopMarket, Side::Sell) | (OrderType::TakeProfitMarket, Side::Buy) => {
-            price <= order.stop_price
-        }
-        (OrderType::StopMarket, Side::Buy) | (OrderType::TakeProfitMarket, Side::Sell) => {
-            price >= order.stop_price
-        }
         (OrderType::Market, _) => false,
     }
 }
@@ -980,27 +1250,40 @@ mod tests {
         let v = venue();
         let now = 1_700_000_000_000;
         let ok = signed("symbol=BTCUSDT", now);
-        assert_eq!(v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 10, 1.0).unwrap(), KEY);
+        assert_eq!(v.authenticate(Some(KEY), &Params::new(&ok, ""), [now + 10, 0], 1.0).unwrap(), KEY);
         // Split between query and body, the signature covers the query then the body,
         // concatenated as they are (Binance's totalParams).
         let body = format!("timestamp={now}");
         let body = format!("{body}&signature={}", sign(SECRET, &format!("symbol=BTCUSDT{body}")));
-        assert!(v.authenticate(Some(KEY), &Params::new("symbol=BTCUSDT", &body), now, 1.0).is_ok());
+        assert!(v.authenticate(Some(KEY), &Params::new("symbol=BTCUSDT", &body), [now, 0], 1.0).is_ok());
         let tampered = ok.replace("BTCUSDT", "ETHUSDT");
-        assert_eq!(v.authenticate(Some(KEY), &Params::new(&tampered, ""), now, 1.0).unwrap_err().code, -1022);
-        assert_eq!(v.authenticate(Some("nope"), &Params::new(&ok, ""), now, 1.0).unwrap_err().code, -2015);
-        assert_eq!(v.authenticate(None, &Params::new(&ok, ""), now, 1.0).unwrap_err().code, -2015);
         assert_eq!(
-            v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 6_000, 1.0).unwrap_err().code,
+            v.authenticate(Some(KEY), &Params::new(&tampered, ""), [now, 0], 1.0).unwrap_err().code,
+            -1022
+        );
+        assert_eq!(
+            v.authenticate(Some("nope"), &Params::new(&ok, ""), [now, 0], 1.0).unwrap_err().code,
+            -2015
+        );
+        assert_eq!(v.authenticate(None, &Params::new(&ok, ""), [now, 0], 1.0).unwrap_err().code, -2015);
+        assert_eq!(
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), [now + 6_000, 0], 1.0).unwrap_err().code,
             -1021
         );
         assert_eq!(
-            v.authenticate(Some(KEY), &Params::new(&ok, ""), now - 2_000, 1.0).unwrap_err().code,
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), [now - 2_000, 0], 1.0).unwrap_err().code,
             -1021
         );
         assert!(
-            v.authenticate(Some(KEY), &Params::new(&ok, ""), now + 6_000, 60.0).is_ok(),
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), [now + 6_000, 0], 60.0).is_ok(),
             "a 60× clock, a 60× window"
+        );
+        // Signed with the wall clock (as Binance's SDK signs), far from the market's.
+        assert!(v.authenticate(Some(KEY), &Params::new(&ok, ""), [42, now + 10], 60.0).is_ok());
+        assert_eq!(
+            v.authenticate(Some(KEY), &Params::new(&ok, ""), [42, now + 6_000], 60.0).unwrap_err().code,
+            -1021,
+            "the wall clock's window does not scale"
         );
     }
 
@@ -1068,7 +1351,7 @@ mod tests {
     }
 
     #[test]
-    fn market_orders_sweep_the_book_and_stops_wait_for_their_price() {
+    fn market_orders_sweep_the_book_and_conditional_ones_are_sent_to_the_algo_service() {
         let mut v = venue();
         let m = place(&mut v, "symbol=X&side=SELL&type=MARKET&quantity=2").unwrap();
         assert_eq!((m["status"].as_str(), m["avgPrice"].as_str()), (Some("FILLED"), Some("98.50000000")));
@@ -1077,14 +1360,107 @@ mod tests {
             (thin["status"].as_str(), thin["executedQty"].as_str()),
             (Some("EXPIRED"), Some("3.00000000"))
         );
+        for kind in ["STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET"] {
+            let query = format!("symbol=X&side=SELL&type={kind}&quantity=1&stopPrice=95&reduceOnly=true");
+            assert_eq!(place(&mut v, &query).unwrap_err().code, -4120, "{kind}");
+        }
+    }
+
+    fn algo(v: &mut Venue, query: &str) -> Result<serde_json::Value, Refusal> {
+        let query = format!("algoType=CONDITIONAL&symbol=X&reduceOnly=true&{query}");
+        v.place_algo(KEY, &Params::new(&query, ""), Some(100 * SCALE), 0)
+            .map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    fn algo_statuses(events: &mut tokio::sync::broadcast::Receiver<UserEvent>) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            let v: serde_json::Value = serde_json::from_str(&e.json).unwrap();
+            if v["e"] == "ALGO_UPDATE" {
+                seen.push(v["o"]["X"].as_str().unwrap().to_string());
+            }
+        }
+        seen
+    }
+
+    #[test]
+    fn conditional_orders_wait_for_their_price_then_close_through_the_matching_engine() {
+        let mut v = venue();
+        let mut events = v.subscribe_events();
+        place(&mut v, "symbol=X&side=BUY&type=MARKET&quantity=1").unwrap(); // long 1 @ 101
         let stop =
-            place(&mut v, "symbol=X&side=SELL&type=STOP_MARKET&quantity=1&stopPrice=95&reduceOnly=true")
+            algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=95&quantity=1&clientAlgoId=s").unwrap();
+        assert_eq!(
+            (stop["algoStatus"].as_str(), stop["workingType"].as_str()),
+            (Some("NEW"), Some("CONTRACT_PRICE"))
+        );
+        let take = algo(&mut v, "side=SELL&type=TAKE_PROFIT_MARKET&triggerPrice=110&quantity=1&workingType=MARK_PRICE&clientAlgoId=t").unwrap();
+        assert_eq!(take["algoStatus"], "NEW");
+        // Past the trigger already (the mid is 100): refused.
+        assert_eq!(
+            algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=101&quantity=1").unwrap_err().code,
+            -2021
+        );
+        assert_eq!(
+            algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=90&quantity=1&clientAlgoId=s")
+                .unwrap_err()
+                .code,
+            -4116
+        );
+        let open = |v: &Venue| v.algo_orders(KEY, &Params::new("", ""), true).matches("algoId").count();
+        assert_eq!(open(&v), 2);
+
+        // A trade at 110 does not reach a mark-price take profit; a mark of 110 does.
+        v.on_mark("X", 100 * SCALE, 1);
+        v.on_trade("X", 110 * SCALE, SCALE, 2);
+        v.on_trade("X", 96 * SCALE, SCALE, 3);
+        assert_eq!(open(&v), 2, "nothing reached yet");
+        v.on_mark("X", 110 * SCALE, 4);
+        let t = &v.algos[1];
+        assert_eq!((t.status, t.actual_qty, t.actual_price), (AlgoStatus::Finished, SCALE, 110 * SCALE));
+        let triggered = v.orders.last().unwrap();
+        assert_eq!((triggered.order_id, triggered.status), (t.actual_order_id.unwrap(), Status::Filled));
+        assert_eq!(algo_statuses(&mut events), ["NEW", "NEW", "TRIGGERING", "TRIGGERED", "FINISHED"]);
+        // The sibling, on a flat position, ends EXPIRED when it triggers.
+        v.on_trade("X", 95 * SCALE, SCALE, 5);
+        assert_eq!(v.algos[0].status, AlgoStatus::Expired);
+        assert_eq!(algo_statuses(&mut events), ["TRIGGERING", "EXPIRED"]);
+        assert_eq!(open(&v), 0);
+
+        // Cancels: one, then all of a symbol; an ended order cannot be cancelled.
+        let c = algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=90&quantity=1&clientAlgoId=c").unwrap();
+        let by_id = format!("algoId={}", c["algoId"]);
+        assert!(v.query_algo(KEY, &Params::new(&by_id, "")).unwrap().contains("\"NEW\""));
+        assert!(v.cancel_algo(KEY, &Params::new(&by_id, ""), 6).unwrap().contains("\"success\""));
+        assert_eq!(v.cancel_algo(KEY, &Params::new(&by_id, ""), 6).unwrap_err().code, -2011);
+        algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=90&quantity=1&clientAlgoId=d").unwrap();
+        v.cancel_all_algo(KEY, &Params::new("symbol=X", ""), 7).unwrap();
+        assert_eq!(open(&v), 0);
+        assert_eq!(v.algo_orders(KEY, &Params::new("symbol=X", ""), false).matches("algoId").count(), 4);
+    }
+
+    #[test]
+    fn an_account_holds_at_most_200_conditional_orders_and_triggers_can_fail() {
+        let mut v = venue();
+        for i in 0..MAX_OPEN_ALGO_ORDERS {
+            algo(&mut v, &format!("side=SELL&type=STOP_MARKET&triggerPrice=90&quantity=1&clientAlgoId=a{i}"))
                 .unwrap();
-        assert_eq!((stop["status"].as_str(), stop["reduceOnly"].as_bool()), (Some("NEW"), Some(true)));
-        v.on_trade("X", 96 * SCALE, SCALE, 1);
-        assert_eq!(v.orders.last().unwrap().status, Status::New);
-        v.on_trade("X", 95 * SCALE, SCALE, 2);
-        assert_eq!(v.orders.last().unwrap().status, Status::Filled);
+        }
+        let over = algo(&mut v, "side=SELL&type=STOP_MARKET&triggerPrice=90&quantity=1").unwrap_err();
+        assert_eq!((over.code, over.msg.as_str()), (-4045, "Reach max stop order limit."));
+
+        for (outcome, status, filled) in [
+            (TriggerOutcome::Partial, AlgoStatus::Finished, 1),
+            (TriggerOutcome::Rejected, AlgoStatus::Rejected, 0),
+        ] {
+            let mut v = venue().with_trigger_outcome(outcome);
+            place(&mut v, "symbol=X&side=SELL&type=MARKET&quantity=2").unwrap(); // short 2
+            algo(&mut v, "side=BUY&type=STOP_MARKET&triggerPrice=105&quantity=2").unwrap();
+            v.on_trade("X", 106 * SCALE, SCALE, 1);
+            let a = &v.algos[0];
+            assert_eq!((a.status, a.actual_qty), (status, filled * SCALE), "{outcome:?}");
+            assert_eq!(a.reason.is_empty(), status != AlgoStatus::Rejected);
+        }
     }
 
     #[test]
@@ -1096,14 +1472,25 @@ mod tests {
         );
         place(&mut v, "symbol=X&side=BUY&type=MARKET&quantity=2").unwrap(); // 1 @ 101, 1 @ 102
         let risk = |v: &Venue| -> serde_json::Value {
-            serde_json::from_str(&v.position_risk(KEY, &Params::new("symbol=X", ""), |_| Some(100 * SCALE)))
-                .unwrap()
+            serde_json::from_str(
+                &v.position_risk(KEY, &Params::new("symbol=X", ""), false, |_| Some(100 * SCALE)),
+            )
+            .unwrap()
         };
         assert_eq!(
             (risk(&v)[0]["positionAmt"].as_str(), risk(&v)[0]["entryPrice"].as_str()),
             (Some("2.00000000"), Some("101.50000000"))
         );
         assert_eq!(risk(&v)[0]["unRealizedProfit"], "-3.00000000");
+        assert_eq!(risk(&v)[0]["notional"], "200.00000000");
+        let v3: serde_json::Value =
+            serde_json::from_str(&v.position_risk(KEY, &Params::new("", ""), true, |_| Some(100 * SCALE)))
+                .unwrap();
+        assert_eq!(
+            (v3[0]["positionAmt"].as_str(), v3[0]["initialMargin"].as_str()),
+            (Some("2.00000000"), Some("10.00000000"))
+        );
+        assert!(v3[0].get("leverage").is_none(), "v3 has no leverage (the engine reads v2's)");
         assert_eq!(
             v.set_margin_type(KEY, &Params::new("symbol=X&marginType=ISOLATED", "")).unwrap_err().code,
             -4048
@@ -1121,9 +1508,9 @@ mod tests {
         assert_eq!(risk(&v)[0]["leverage"], "7");
         assert_eq!(v.set_leverage(KEY, &Params::new("symbol=X&leverage=200", "")).unwrap_err().code, -4028);
         // A stop with nothing to reduce expires when triggered.
-        place(&mut v, "symbol=X&side=SELL&type=STOP_MARKET&quantity=1&stopPrice=95&reduceOnly=true").unwrap();
+        algo(&mut v, "side=SELL&type=STOP_MARKET&quantity=1&triggerPrice=95").unwrap();
         v.on_trade("X", 90 * SCALE, SCALE, 1);
-        assert_eq!(v.orders.last().unwrap().status, Status::Expired);
+        assert_eq!(v.algos.last().unwrap().status, AlgoStatus::Expired);
     }
 
     #[test]
@@ -1155,7 +1542,7 @@ mod tests {
             ("symbol=X&side=BUY&type=LIMIT&quantity=1&price=100", -1102),
             ("symbol=X&side=BUY&type=MARKET&quantity=0", -4003),
             ("symbol=X&side=BUY&type=MARKET&quantity=abc", -1100),
-            ("symbol=X&side=BUY&type=STOP_MARKET&quantity=1", -1102),
+            ("symbol=X&side=BUY&type=STOP_MARKET&quantity=1", -4120),
             ("side=BUY&type=MARKET&quantity=1", -1102),
         ] {
             assert_eq!(place(&mut v, query).unwrap_err().code, code, "{query}");

@@ -2,7 +2,7 @@
 //! exchange-sim), with the exchange's clock, idempotent retries and the order-count limits
 //! from exchangeInfo's `rateLimits`.
 
-use super::order::{OrderRequest, OrderState};
+use super::order::{AlgoRequest, AlgoState, OrderRequest, OrderState};
 use super::sign::{local_ms, signed_params, ServerClock};
 use crate::credentials::ApiKey;
 use crate::net::http::{header, http_request, HttpRequest, RestError};
@@ -275,26 +275,74 @@ impl TradeClient {
     /// Places `order`. An unknown outcome is retried with the same client id (so it lands
     /// at most once: a retry told the id is taken reads the order that landed).
     pub fn place(&mut self, order: &OrderRequest) -> Result<OrderState, TradeError> {
+        let params = order.params();
+        self.place_once("/fapi/v1/order", &params, state, |c| c.query(&order.symbol, &order.client_id))
+    }
+
+    /// Places a conditional order (Algo Service) `order`, idempotently as [`Self::place`]
+    /// does (counted against the same order limits).
+    pub fn place_algo(&mut self, order: &AlgoRequest) -> Result<AlgoState, TradeError> {
+        let params = order.params();
+        self.place_once(ALGO_ORDER, &params, algo_state, |c| c.query_algo(&order.client_algo_id))
+    }
+
+    /// POSTs a new order to `path`, after the order-count limiter: a transport failure is
+    /// retried with the same parameters (so the same client id); a retry told the id is
+    /// taken returns what `landed` reads.
+    fn place_once<T>(
+        &mut self,
+        path: &str,
+        params: &str,
+        read: fn(&Value, &str) -> Result<T, TradeError>,
+        landed: impl FnOnce(&mut Self) -> Result<T, TradeError>,
+    ) -> Result<T, TradeError> {
         self.limiter.take(Instant::now()).map_err(|wait| TradeError::RateLimited {
             reason: "order-count limit from exchangeInfo".into(),
             retry_after: wait,
         })?;
-        let params = order.params();
         let mut last = None;
         for attempt in 0..PLACE_TRIES {
-            match self.signed("POST", "/fapi/v1/order", &params) {
-                Ok(v) => return state(&v, "/fapi/v1/order"),
+            match self.signed("POST", path, params) {
+                Ok(v) => return read(&v, path),
                 Err(TradeError::Transport(e)) => last = Some(TradeError::Transport(e)),
                 Err(TradeError::Rejected { code: CLIENT_ID_DUPLICATED, .. }) if attempt > 0 => {
-                    return self.query(&order.symbol, &order.client_id)
+                    return landed(self)
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| TradeError::Malformed {
-            path: "/fapi/v1/order".into(),
-            reason: "no attempt made".into(),
-        }))
+        Err(last
+            .unwrap_or_else(|| TradeError::Malformed { path: path.into(), reason: "no attempt made".into() }))
+    }
+
+    /// The conditional order with client id `client_algo_id` (the Algo Service finds it
+    /// without a symbol).
+    pub fn query_algo(&mut self, client_algo_id: &str) -> Result<AlgoState, TradeError> {
+        let v = self.signed("GET", ALGO_ORDER, &format!("clientAlgoId={client_algo_id}"))?;
+        algo_state(&v, ALGO_ORDER)
+    }
+
+    /// Cancels the conditional order with client id `client_algo_id` while it waits for its
+    /// trigger.
+    pub fn cancel_algo(&mut self, client_algo_id: &str) -> Result<(), TradeError> {
+        self.signed("DELETE", ALGO_ORDER, &format!("clientAlgoId={client_algo_id}")).map(|_| ())
+    }
+
+    /// Conditional orders waiting for their trigger, of `symbol` or of every symbol.
+    pub fn open_algo_orders(&mut self, symbol: Option<&str>) -> Result<Vec<AlgoState>, TradeError> {
+        const PATH: &str = "/fapi/v1/openAlgoOrders";
+        let params = symbol.map(|s| format!("symbol={s}")).unwrap_or_default();
+        let v = self.signed("GET", PATH, &params)?;
+        v.as_array()
+            .ok_or_else(|| TradeError::Malformed { path: PATH.into(), reason: "not an array".into() })?
+            .iter()
+            .map(|o| algo_state(o, PATH))
+            .collect()
+    }
+
+    /// Cancels every waiting conditional order of `symbol`.
+    pub fn cancel_all_algo(&mut self, symbol: &str) -> Result<(), TradeError> {
+        self.signed("DELETE", "/fapi/v1/algoOpenOrders", &format!("symbol={symbol}")).map(|_| ())
     }
 
     /// The order with client id `client_id`.
@@ -394,11 +442,19 @@ impl TradeClient {
         self.signed("DELETE", "/fapi/v1/allOpenOrders", &format!("symbol={symbol}")).map(|_| ())
     }
 
-    /// The kill switch: cancels every open order, then closes every position with a
+    /// The kill switch: cancels every open order and every waiting conditional order (the
+    /// ordinary endpoints neither list nor cancel those), then closes every position with a
     /// reduce-only market order (client ids from `ids`). Returns the closing orders.
     pub fn flatten(&mut self, ids: &mut super::order::ClientIds) -> Result<Vec<OrderState>, TradeError> {
-        let mut symbols: Vec<String> = self.open_orders(None)?.into_iter().map(|o| o.symbol).collect();
+        let orders: Vec<String> = self.open_orders(None)?.into_iter().map(|o| o.symbol).collect();
+        let mut algos: Vec<String> = self.open_algo_orders(None)?.into_iter().map(|o| o.symbol).collect();
+        algos.sort();
+        algos.dedup();
+        for symbol in &algos {
+            self.cancel_all_algo(symbol)?;
+        }
         let positions = self.positions()?;
+        let mut symbols = orders;
         symbols.extend(positions.iter().map(|p| p.symbol.clone()));
         symbols.sort();
         symbols.dedup();
@@ -526,11 +582,22 @@ impl ExchangePosition {
 /// against the order limits instead, an all-symbol open-orders query is 40.
 fn request_weight(method: &str, path: &str, params: &str) -> u32 {
     match (method, path) {
-        ("POST", "/fapi/v1/order") => 0,
-        ("GET", "/fapi/v1/openOrders") if !params.contains("symbol=") => 40,
+        ("POST", "/fapi/v1/order" | ALGO_ORDER) => 0,
+        ("GET", "/fapi/v1/openOrders" | "/fapi/v1/openAlgoOrders") if !params.contains("symbol=") => 40,
+        ("GET", "/fapi/v1/allAlgoOrders") => 5,
         ("GET", "/fapi/v2/positionRisk") => 5,
         _ => 1,
     }
+}
+
+/// The Algo Service's order endpoint (place, query, cancel).
+const ALGO_ORDER: &str = "/fapi/v1/algoOrder";
+
+fn algo_state(v: &Value, path: &str) -> Result<AlgoState, TradeError> {
+    AlgoState::from_json(v).ok_or_else(|| TradeError::Malformed {
+        path: path.to_string(),
+        reason: format!("not an algo order: {v}"),
+    })
 }
 
 fn state(v: &Value, path: &str) -> Result<OrderState, TradeError> {

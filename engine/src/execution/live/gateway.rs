@@ -8,9 +8,20 @@
 //! Each trade's orders carry client ids derived from the trade id (`aegis.<id>.e` entry,
 //! `.s` stop, `.t` take profit, `.x<n>` closes), so a restarted engine finds its legs; the
 //! dots keep them apart from [`ClientIds`]' per-run ids.
+//!
+//! The legs are conditional orders of Binance's Algo Service (reduce-only, with the trade's
+//! quantity, triggered on `working_type`). They are followed by algo id through
+//! `ALGO_UPDATE` and, once triggered, by order id through the triggered order's
+//! `ORDER_TRADE_UPDATE`. A position is *unprotected* when the exchange still holds it and a
+//! leg is gone without closing it — REJECTED, CANCELED or EXPIRED by someone else, FINISHED
+//! with less than the position, or stuck in TRIGGERING past a timeout: the gateway then
+//! closes the rest and alerts.
 
 use super::client::{TradeClient, TradeError};
-use super::order::{ClientIds, OrderKind, OrderRequest, OrderState, OrderStatus, Side as OrderSide};
+use super::order::{
+    AlgoRequest, AlgoState, AlgoStatus, ClientIds, LegKind, OrderKind, OrderRequest, OrderState,
+    Side as OrderSide, WorkingType,
+};
 use super::reconcile::{self, JournalPosition, UnknownPosition};
 use super::sign::local_ms;
 use super::user_stream::{OrderUpdate, UserEvent, UserStream};
@@ -64,6 +75,10 @@ pub struct GatewaySettings {
     pub journal: Option<PathBuf>,
     /// When journal records reach the disk.
     pub fsync: FsyncPolicy,
+    /// Which price triggers the stop and take-profit legs.
+    pub working_type: WorkingType,
+    /// How long a leg may stay TRIGGERING before the position counts as unprotected.
+    pub triggering_timeout: Duration,
 }
 
 /// What restart reconciliation found and did.
@@ -85,6 +100,72 @@ struct Held {
     entry_price: f64,
     stop: f64,
     target: f64,
+    /// The live stop leg's algo id (0: none).
+    stop_algo: u64,
+    /// The live take-profit leg's algo id (0: none).
+    target_algo: u64,
+    /// Since when a leg has been TRIGGERING (or triggered and not yet done).
+    triggering_since: Option<Instant>,
+}
+
+impl Held {
+    fn new(id: u64, symbol: u16, side: Side, qty: f64, stop: f64, target: f64) -> Self {
+        Self {
+            id,
+            symbol,
+            side,
+            qty,
+            entry_price: 0.0,
+            stop,
+            target,
+            stop_algo: 0,
+            target_algo: 0,
+            triggering_since: None,
+        }
+    }
+
+    /// The leg role algo id `algo_id` is live as, if it is one of this trade's.
+    fn leg(&self, algo_id: u64) -> Option<Role> {
+        match algo_id {
+            0 => None,
+            a if a == self.stop_algo => Some(Role::Stop),
+            a if a == self.target_algo => Some(Role::Target),
+            _ => None,
+        }
+    }
+
+    /// The live algo id of the leg in `role` (0: none).
+    fn leg_id(&self, role: Role) -> u64 {
+        if role == Role::Stop {
+            self.stop_algo
+        } else {
+            self.target_algo
+        }
+    }
+
+    fn set_leg_id(&mut self, role: Role, algo_id: u64) {
+        if role == Role::Stop {
+            self.stop_algo = algo_id;
+        } else {
+            self.target_algo = algo_id;
+        }
+    }
+
+    /// Live legs (0, 1 or 2).
+    fn legs(&self) -> usize {
+        usize::from(self.stop_algo != 0) + usize::from(self.target_algo != 0)
+    }
+}
+
+/// What placing a trade's legs gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Legs {
+    /// Both wait at the exchange.
+    Placed,
+    /// One was refused.
+    Refused,
+    /// The market is already past this one's trigger (-2021).
+    AlreadyReached(Role),
 }
 
 /// Which of a trade's orders a client id names.
@@ -106,18 +187,13 @@ fn client_id(id: u64, role: Role, attempt: u32) -> String {
     }
 }
 
-/// The trade and role a client id names; `None` for ids this engine did not make.
-fn parse_client_id(text: &str) -> Option<(u64, Role)> {
-    let rest = text.strip_prefix("aegis.")?;
-    let (id, role) = rest.split_once('.')?;
-    let role = match role.as_bytes().first()? {
-        b'e' if role.len() == 1 => Role::Entry,
-        b's' if role.len() == 1 => Role::Stop,
-        b't' if role.len() == 1 => Role::Target,
-        b'x' => Role::Close,
-        _ => return None,
-    };
-    Some((id.parse().ok()?, role))
+/// Why a trade ends when its leg in `role` fills.
+fn leg_reason(role: Role) -> ExitReason {
+    if role == Role::Stop {
+        ExitReason::StopLoss
+    } else {
+        ExitReason::TakeProfit
+    }
 }
 
 /// The side of the order that opens (`closing` false) or closes a `side` position.
@@ -139,6 +215,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const STREAM_RETRY: Duration = Duration::from_millis(500);
 /// Reduce-only market orders one close tries before it says the rest is still open.
 const CLOSE_TRIES: u32 = 3;
+/// Open conditional orders Binance lets one account hold (since 2025-12-29).
+pub const MAX_OPEN_ALGO_ORDERS: usize = 200;
 
 /// The execution gateway: the signed client, the user-data stream, the trades held.
 pub struct Gateway {
@@ -158,6 +236,8 @@ pub struct Gateway {
     backoff_until: Option<Instant>,
     deferred: VecDeque<(Instant, OrderIntent)>,
     ids: ClientIds,
+    /// Orders placed by triggered legs: (order id, trade id, leg role).
+    triggered: Vec<(u64, u64, Role)>,
 }
 
 /// The rings and counters a gateway is wired with.
@@ -211,6 +291,7 @@ impl Gateway {
             backoff_until: None,
             deferred: VecDeque::with_capacity(16),
             ids: ClientIds::new(local_ms()),
+            triggered: Vec::with_capacity(4),
             settings,
         };
         gateway.client.sync_clock()?;
@@ -250,6 +331,7 @@ impl Gateway {
             }
             self.follow_stream();
             self.keep_alive_if_due();
+            self.check_triggering();
         }
         self.note(json!({"event": "stopped", "held": self.held.len(), "deferred": self.deferred.len()}));
         if let Some(journal) = self.journal.as_mut() {
@@ -263,22 +345,17 @@ impl Gateway {
     fn reconcile(&mut self, restored: &[Position]) -> Result<StartReport, TradeError> {
         let exchange = self.client.positions()?;
         let open_orders = self.client.open_orders(None)?;
+        let open_algos = self.client.open_algo_orders(None)?;
         let mut journal = Vec::new();
         let mut held = Vec::new();
         for p in restored.iter().filter(|p| p.filled) {
             let Some(name) = self.symbols.name(SymbolId(p.symbol)) else { continue };
             journal.push(JournalPosition { symbol: name.to_string(), amount: p.side.sign() * p.qty });
-            held.push(Held {
-                id: p.id,
-                symbol: p.symbol,
-                side: p.side,
-                qty: p.qty,
-                entry_price: p.entry_price,
-                stop: p.stop,
-                target: p.target,
-            });
+            let mut h = Held::new(p.id, p.symbol, p.side, p.qty, p.stop, p.target);
+            h.entry_price = p.entry_price;
+            held.push(h);
         }
-        let found = reconcile::reconcile(&journal, &exchange, &open_orders, QTY_TOLERANCE);
+        let found = reconcile::reconcile(&journal, &exchange, &open_orders, &open_algos, QTY_TOLERANCE);
         let mut report = StartReport { matched: found.matched.len(), lines: reconcile::describe(&found) };
         self.stats.differences.fetch_add(found.differences.len() as u64, Ordering::Relaxed);
         let resolution =
@@ -331,16 +408,22 @@ impl Gateway {
                 self.report(ExecReport::Resized { id: h.id, qty: h.qty });
                 report.lines.push(format!("{name}: resized to the exchange's {}", h.qty));
             }
-            let open: Vec<&OrderState> = open_orders.iter().filter(|o| o.symbol == name).collect();
-            let has = |role| open.iter().any(|o| o.client_id == client_id(h.id, role, 0));
-            let (has_stop, has_target) = (has(Role::Stop), has(Role::Target));
+            // The legs still waiting at the exchange are taken over by algo id.
+            let live = |role| {
+                let id = client_id(h.id, role, 0);
+                open_algos
+                    .iter()
+                    .find(|a| a.symbol == name && a.client_algo_id == id)
+                    .map_or(0, |a| a.algo_id)
+            };
+            h.stop_algo = live(Role::Stop);
+            h.target_algo = live(Role::Target);
             self.held.push(h);
-            if !(has_stop && has_target) || resolution.resized_in_journal.iter().any(|(s, _)| *s == name) {
-                self.cancel_legs(&h);
+            let resized = resolution.resized_in_journal.iter().any(|(s, _)| *s == name);
+            if h.legs() < 2 || resized {
+                self.cancel_legs(h.id);
                 report.lines.push(format!("{name}: stop and take-profit orders placed again"));
-                if !self.place_legs(&h) {
-                    self.close(h.id, ExitReason::Manual);
-                }
+                self.protect(h.id);
             }
         }
         if !found.differences.is_empty() {
@@ -382,17 +465,26 @@ impl Gateway {
     fn handle(&mut self, intent: OrderIntent) {
         match intent {
             OrderIntent::Open { id, symbol, side, qty, leverage, stop, target } => {
-                let h = Held { id, symbol, side, qty, entry_price: 0.0, stop, target };
-                self.open(h, leverage)
+                self.open(Held::new(id, symbol, side, qty, stop, target), leverage)
             }
             OrderIntent::Close { id, reason, .. } => self.close(id, reason),
             OrderIntent::Flatten { reason } => self.flatten(reason),
         }
     }
 
-    /// Enters trade `h` with a market order, then protects it with its legs.
+    /// Enters trade `h` with a market order, then protects it with its legs. An entry whose
+    /// legs would pass the account's cap on open conditional orders is skipped.
     fn open(&mut self, mut h: Held, leverage: f64) {
         let name = self.name(h.symbol).to_string();
+        let legs: usize = self.held.iter().map(Held::legs).sum();
+        if legs + 2 > MAX_OPEN_ALGO_ORDERS {
+            self.stats.entries_skipped.fetch_add(1, Ordering::Relaxed);
+            self.note(json!({
+                "event": "entry_skipped", "trade": h.id,
+                "why": format!("its legs would pass Binance's cap of {MAX_OPEN_ALGO_ORDERS} open conditional orders ({legs} open)"),
+            }));
+            return self.report(ExecReport::Cancelled { id: h.id });
+        }
         let leverage = leverage.round().clamp(1.0, 125.0) as u32;
         if self.leverage[usize::from(h.symbol)] != leverage {
             match self.client.set_leverage(&name, leverage) {
@@ -420,10 +512,7 @@ impl Gateway {
         let time_ms = self.client.clock().now_ms();
         self.report(ExecReport::Entered { id: h.id, price: h.entry_price, qty: h.qty, time_ms });
         self.held.push(h);
-        if !self.place_legs(&h) {
-            self.alert("a stop or take-profit order was refused: the position is closed at once");
-            self.close(h.id, ExitReason::Manual);
-        }
+        self.protect(h.id);
     }
 
     fn entry_refused(&mut self, id: u64, symbol: &str, error: &TradeError) {
@@ -434,41 +523,88 @@ impl Gateway {
         self.report(ExecReport::Cancelled { id });
     }
 
-    /// Places `h`'s reduce-only stop and take-profit orders; false when one was refused.
-    fn place_legs(&mut self, h: &Held) -> bool {
+    /// Places held trade `id`'s missing legs (reduce-only conditional orders for its whole
+    /// quantity).
+    fn place_legs(&mut self, id: u64) -> Legs {
+        let Some(h) = self.held.iter().find(|h| h.id == id).copied() else { return Legs::Refused };
         let name = self.name(h.symbol).to_string();
-        let leg = |kind, role| OrderRequest {
-            symbol: name.clone(),
-            side: order_side(h.side, true),
-            kind,
-            quantity: h.qty,
-            client_id: client_id(h.id, role, 0),
-        };
-        let stop = leg(OrderKind::StopMarket { stop: h.stop }, Role::Stop);
-        let target = leg(OrderKind::TakeProfitMarket { stop: h.target }, Role::Target);
-        self.send(&stop, false).is_ok() && self.send(&target, false).is_ok()
+        let mut placed = Legs::Placed;
+        for (role, kind, trigger) in
+            [(Role::Stop, LegKind::StopLoss, h.stop), (Role::Target, LegKind::TakeProfit, h.target)]
+        {
+            if h.leg_id(role) != 0 || placed != Legs::Placed {
+                continue;
+            }
+            let leg = AlgoRequest {
+                symbol: name.clone(),
+                side: order_side(h.side, true),
+                kind,
+                trigger,
+                quantity: h.qty,
+                working_type: self.settings.working_type,
+                client_algo_id: client_id(h.id, role, 0),
+            };
+            self.stats.orders_sent.fetch_add(1, Ordering::Relaxed);
+            match self.client.place_algo(&leg) {
+                Ok(a) => {
+                    self.note(json!({"event": "leg", "leg": algo_json(&a)}));
+                    if let Some(held) = self.held.iter_mut().find(|x| x.id == id) {
+                        held.set_leg_id(role, a.algo_id);
+                    }
+                }
+                Err(TradeError::Rejected { code: WOULD_IMMEDIATELY_TRIGGER, .. }) => {
+                    // The market is already past the leg: the trade ends as that leg would.
+                    self.note(json!({"event": "leg_would_trigger", "client_id": leg.client_algo_id}));
+                    placed = Legs::AlreadyReached(role);
+                }
+                Err(e) => {
+                    self.refused(&leg.client_algo_id, &name, &e);
+                    placed = Legs::Refused;
+                }
+            }
+        }
+        placed
     }
 
-    /// Cancels `h`'s legs (one already gone is fine).
-    fn cancel_legs(&mut self, h: &Held) {
-        let name = self.name(h.symbol).to_string();
+    /// Acts on what placing trade `id`'s legs gave: a refused leg closes the position at
+    /// once (alerting), a leg the market already passed closes it as that leg's exit.
+    fn protect(&mut self, id: u64) {
+        match self.place_legs(id) {
+            Legs::Placed => {}
+            Legs::Refused => {
+                self.alert("a stop or take-profit order was refused: the position is closed at once");
+                self.close(id, ExitReason::Manual);
+            }
+            Legs::AlreadyReached(role) => self.close(id, leg_reason(role)),
+        }
+    }
+
+    /// Cancels held trade `id`'s live legs (one already gone is fine) and forgets them, so
+    /// their CANCELED updates are not taken for a lost leg.
+    fn cancel_legs(&mut self, id: u64) {
+        let Some(i) = self.held.iter().position(|h| h.id == id) else { return };
         for role in [Role::Stop, Role::Target] {
-            let id = client_id(h.id, role, 0);
-            match self.client.cancel(&name, &id) {
-                Ok(_) => self.note(json!({"event": "cancelled", "client_id": id})),
-                Err(e) => {
-                    self.note(json!({"event": "cancel_refused", "client_id": id, "error": e.to_string()}))
-                }
+            if self.held[i].leg_id(role) == 0 {
+                continue;
+            }
+            self.held[i].set_leg_id(role, 0);
+            let client_algo_id = client_id(id, role, 0);
+            match self.client.cancel_algo(&client_algo_id) {
+                Ok(()) => self.note(json!({"event": "cancelled", "client_id": client_algo_id})),
+                Err(e) => self.note(
+                    json!({"event": "cancel_refused", "client_id": client_algo_id, "error": e.to_string()}),
+                ),
             }
         }
     }
 
     /// The leg of `h` that filled (its average price and reason), if one did.
     fn filled_leg(&mut self, h: &Held) -> Result<Option<(f64, ExitReason)>, TradeError> {
-        let name = self.name(h.symbol).to_string();
-        for (role, reason) in [(Role::Stop, ExitReason::StopLoss), (Role::Target, ExitReason::TakeProfit)] {
-            match self.client.query(&name, &client_id(h.id, role, 0)) {
-                Ok(o) if o.status == OrderStatus::Filled => return Ok(Some((o.avg_price, reason))),
+        for role in [Role::Stop, Role::Target] {
+            match self.client.query_algo(&client_id(h.id, role, 0)) {
+                Ok(a) if a.status == AlgoStatus::Finished && a.executed_qty > 0.0 => {
+                    return Ok(Some((a.avg_price, leg_reason(role))))
+                }
                 Ok(_) | Err(TradeError::Rejected { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -479,11 +615,17 @@ impl Gateway {
     /// Closes trade `id` with reduce-only market orders after cancelling its legs; a leg
     /// that filled first wins. A rate limit or a failure leaves the close to be retried.
     fn close(&mut self, id: u64, reason: ExitReason) {
+        self.close_rest(id, reason, (0.0, 0.0));
+    }
+
+    /// The same after `done` (quantity, quote) of the trade was already closed at the
+    /// exchange (by a leg that filled in part): the exit is reported at the average of both.
+    fn close_rest(&mut self, id: u64, reason: ExitReason, done: (f64, f64)) {
+        self.cancel_legs(id);
         let Some(i) = self.held.iter().position(|h| h.id == id) else { return };
         let h = self.held[i];
-        self.cancel_legs(&h);
         let name = self.name(h.symbol).to_string();
-        let (mut qty, mut quote) = (0.0, 0.0);
+        let (mut qty, mut quote) = done;
         for attempt in 1..=CLOSE_TRIES {
             let left = h.qty - qty;
             if left <= QTY_TOLERANCE {
@@ -501,7 +643,11 @@ impl Gateway {
                     qty += o.executed_qty;
                     quote += o.executed_qty * o.avg_price;
                 }
-                Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) if qty == 0.0 => {
+                Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) if qty > 0.0 => {
+                    // Flat at the exchange after what closed: the trade ended there.
+                    return self.exited(i, quote / qty, reason);
+                }
+                Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) => {
                     // Nothing left to reduce: a leg (or someone) closed it first.
                     return match self.filled_leg(&h) {
                         Ok(Some((price, leg_reason))) => self.exited(i, price, leg_reason),
@@ -511,28 +657,25 @@ impl Gateway {
                         }
                     };
                 }
-                Err(_) => {
-                    if qty > 0.0 {
-                        self.held[i].qty = h.qty - qty;
-                        self.report(ExecReport::Resized { id, qty: h.qty - qty });
-                    }
-                    let at = self.backoff_until.unwrap_or_else(|| Instant::now() + RETRY_AFTER);
-                    self.deferred.push_back((at, OrderIntent::Close { id, symbol: h.symbol, reason }));
-                    return;
-                }
+                Err(_) => return self.retry_close(i, reason, qty),
             }
         }
         if h.qty - qty > QTY_TOLERANCE {
             self.alert("a close filled only in part: the rest is retried");
-            self.held[i].qty = h.qty - qty;
-            if qty > 0.0 {
-                self.report(ExecReport::Resized { id, qty: h.qty - qty });
-            }
-            let at = Instant::now() + RETRY_AFTER;
-            self.deferred.push_back((at, OrderIntent::Close { id, symbol: h.symbol, reason }));
-            return;
+            return self.retry_close(i, reason, qty);
         }
         self.exited(i, quote / qty, reason);
+    }
+
+    /// Held trade `i` keeps what `closed` did not close; its close is tried again later.
+    fn retry_close(&mut self, i: usize, reason: ExitReason, closed: f64) {
+        let h = self.held[i];
+        if closed > 0.0 {
+            self.held[i].qty = h.qty - closed;
+            self.report(ExecReport::Resized { id: h.id, qty: h.qty - closed });
+        }
+        let at = self.backoff_until.unwrap_or_else(|| Instant::now() + RETRY_AFTER);
+        self.deferred.push_back((at, OrderIntent::Close { id: h.id, symbol: h.symbol, reason }));
     }
 
     /// The kill switch: the exchange's every order cancelled, every position closed (ones
@@ -585,18 +728,20 @@ impl Gateway {
             if reduce_only { self.client.place_reduce_only(order) } else { self.client.place(order) };
         match &answer {
             Ok(o) => self.note(json!({"event": "order", "order": order_json(o)})),
-            Err(e) => {
-                self.stats.orders_refused.fetch_add(1, Ordering::Relaxed);
-                self.note(json!({
-                    "event": "refused", "client_id": order.client_id, "symbol": order.symbol,
-                    "error": e.to_string(),
-                }));
-                if let TradeError::RateLimited { retry_after, .. } = e {
-                    self.backoff(*retry_after);
-                }
-            }
+            Err(e) => self.refused(&order.client_id, &order.symbol, e),
         }
         answer
+    }
+
+    /// Journals a refused order (or leg); starts a back-off on a rate limit.
+    fn refused(&mut self, client_id: &str, symbol: &str, error: &TradeError) {
+        self.stats.orders_refused.fetch_add(1, Ordering::Relaxed);
+        self.note(json!({
+            "event": "refused", "client_id": client_id, "symbol": symbol, "error": error.to_string(),
+        }));
+        if let TradeError::RateLimited { retry_after, .. } = error {
+            self.backoff(*retry_after);
+        }
     }
 
     fn backoff(&mut self, wait: Duration) {
@@ -619,6 +764,7 @@ impl Gateway {
         };
         match stream.next_event(POLL) {
             Ok(Some(UserEvent::Order(update))) => self.on_order_update(&update),
+            Ok(Some(UserEvent::Algo(update))) => self.on_algo_update(&update),
             Ok(Some(UserEvent::Account(_))) | Ok(None) => {}
             Ok(Some(UserEvent::Expired)) => {
                 self.note(json!({"event": "listen_key_expired"}));
@@ -642,11 +788,9 @@ impl Gateway {
                 self.note(json!({"event": "user_stream_opened", "listen_key": stream.listen_key}));
                 self.stream = Some(stream);
                 self.last_keep_alive = Instant::now();
-                let held: Vec<Held> = self.held.clone();
-                for h in held {
-                    if let Ok(Some((price, reason))) = self.filled_leg(&h) {
-                        self.leg_filled(h.id, price, reason);
-                    }
+                let ids: Vec<u64> = self.held.iter().map(|h| h.id).collect();
+                for id in ids {
+                    self.recheck_legs(id);
                 }
             }
             Err(e) => {
@@ -674,31 +818,108 @@ impl Gateway {
         }
     }
 
-    /// A user-data order update: a filled stop or take-profit closes its trade.
+    /// A user-data order update: the order a triggered leg placed, once done, ends its leg
+    /// (the entries and closes this gateway sends are answered synchronously).
     fn on_order_update(&mut self, update: &OrderUpdate) {
-        let Some((id, role)) = parse_client_id(&update.client_id) else { return };
         if update.last_qty > 0.0 {
             self.note(json!({
-                "event": "fill", "client_id": update.client_id, "qty": update.last_qty,
-                "price": update.last_price, "status": format!("{:?}", update.status),
+                "event": "fill", "client_id": update.client_id, "order_id": update.order_id,
+                "qty": update.last_qty, "price": update.last_price, "status": format!("{:?}", update.status),
             }));
         }
-        let reason = match role {
-            Role::Stop => ExitReason::StopLoss,
-            Role::Target => ExitReason::TakeProfit,
-            Role::Entry | Role::Close => return, // answered synchronously
+        let Some(&(_, id, role)) = self.triggered.iter().find(|(order, ..)| *order == update.order_id) else {
+            return;
         };
-        if update.status == OrderStatus::Filled {
-            self.leg_filled(id, update.avg_price, reason);
+        if !update.status.is_open() {
+            self.leg_done(id, role, update.filled_qty, update.avg_price);
         }
     }
 
-    /// Trade `id`'s leg filled at `price`: the other leg is cancelled, the exit reported.
-    fn leg_filled(&mut self, id: u64, price: f64, reason: ExitReason) {
+    /// A conditional order's update (`ALGO_UPDATE`, or a query after a gap): followed by
+    /// algo id; only a held trade's live legs count.
+    fn on_algo_update(&mut self, update: &AlgoState) {
+        let found = self.held.iter().enumerate().find_map(|(i, h)| Some((i, h.leg(update.algo_id)?)));
+        let Some((i, role)) = found else { return };
+        let id = self.held[i].id;
+        self.note(json!({"event": "leg_update", "trade": id, "leg": algo_json(update)}));
+        match update.status {
+            AlgoStatus::New => {}
+            AlgoStatus::Triggering | AlgoStatus::Triggered => {
+                self.held[i].triggering_since.get_or_insert_with(Instant::now);
+                if let Some(order) = update.order_id {
+                    if !self.triggered.iter().any(|(o, ..)| *o == order) {
+                        self.triggered.push((order, id, role));
+                    }
+                }
+            }
+            AlgoStatus::Finished => self.leg_done(id, role, update.executed_qty, update.avg_price),
+            AlgoStatus::Rejected | AlgoStatus::Canceled | AlgoStatus::Expired => {
+                // Gone without closing anything, the position still open: unprotected.
+                self.held[i].set_leg_id(role, 0);
+                self.note(json!({"event": "unprotected", "trade": id, "why": format!("{:?} {}", update.status, update.reason)}));
+                self.alert("a stop or take-profit leg ended without closing the position (rejected, cancelled or expired): the position is closed");
+                // Rejected when it triggered: the market reached the leg, so the close is
+                // that leg's exit; cancelled or expired by someone else: a manual one.
+                let reason =
+                    if update.status == AlgoStatus::Rejected { leg_reason(role) } else { ExitReason::Manual };
+                self.close(id, reason);
+            }
+        }
+    }
+
+    /// Trade `id`'s leg in `role` is done in the matching engine having filled `filled` at
+    /// `price`: all of it ends the trade (the sibling cancelled); less leaves the rest
+    /// unprotected, so it is closed.
+    fn leg_done(&mut self, id: u64, role: Role, filled: f64, price: f64) {
+        self.triggered.retain(|&(_, trade, _)| trade != id);
         let Some(i) = self.held.iter().position(|h| h.id == id) else { return };
-        let h = self.held[i];
-        self.cancel_legs(&h);
-        self.exited(i, price, reason);
+        self.held[i].set_leg_id(role, 0);
+        self.held[i].triggering_since = None;
+        let reason = leg_reason(role);
+        if filled >= self.held[i].qty - QTY_TOLERANCE {
+            self.cancel_legs(id);
+            return self.exited(i, price, reason);
+        }
+        self.note(json!({"event": "unprotected", "trade": id, "why": format!("a leg filled {filled} of {}", self.held[i].qty)}));
+        self.alert("a stop or take-profit leg filled less than the position: the rest is closed");
+        self.close_rest(id, reason, (filled, filled * price));
+    }
+
+    /// Reads trade `id`'s legs back from the exchange and acts on what changed (after a gap
+    /// in the user-data stream, or a leg stuck triggering).
+    fn recheck_legs(&mut self, id: u64) {
+        for role in [Role::Stop, Role::Target] {
+            let live = self.held.iter().find(|h| h.id == id).map_or(0, |h| h.leg_id(role));
+            if live == 0 {
+                continue;
+            }
+            match self.client.query_algo(&client_id(id, role, 0)) {
+                Ok(state) => self.on_algo_update(&state),
+                Err(e) => {
+                    self.note(json!({"event": "leg_query_failed", "trade": id, "error": e.to_string()}))
+                }
+            }
+        }
+    }
+
+    /// A leg TRIGGERING (or triggered and not done) past the timeout is checked at the
+    /// exchange; still not done, the position counts as unprotected and is closed.
+    fn check_triggering(&mut self) {
+        let timeout = self.settings.triggering_timeout;
+        let Some(h) =
+            self.held.iter().find(|h| h.triggering_since.is_some_and(|t| t.elapsed() > timeout)).copied()
+        else {
+            return;
+        };
+        self.recheck_legs(h.id);
+        if let Some(i) = self.held.iter().position(|x| x.id == h.id && x.triggering_since.is_some()) {
+            self.held[i].triggering_since = None;
+            self.note(json!({"event": "unprotected", "trade": h.id, "why": "a leg stuck triggering"}));
+            self.alert(
+                "a stop or take-profit leg stayed TRIGGERING past the timeout: the position is closed",
+            );
+            self.close(h.id, ExitReason::Manual);
+        }
     }
 
     fn name(&self, symbol: u16) -> &str {
@@ -730,6 +951,16 @@ impl Gateway {
 
 /// Binance's code for a reduce-only order with nothing to reduce.
 const REDUCE_ONLY_REJECTED: i32 = -2022;
+/// Binance's code for a conditional order whose trigger the price has already passed.
+const WOULD_IMMEDIATELY_TRIGGER: i32 = -2021;
+
+fn algo_json(a: &AlgoState) -> Value {
+    json!({
+        "client_algo_id": a.client_algo_id, "algo_id": a.algo_id, "symbol": a.symbol,
+        "status": format!("{:?}", a.status), "quantity": a.quantity, "order_id": a.order_id,
+        "executed_qty": a.executed_qty, "avg_price": a.avg_price, "reason": a.reason,
+    })
+}
 
 fn order_json(o: &OrderState) -> Value {
     json!({
@@ -744,15 +975,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_ids_name_their_trade_and_role() {
-        for (role, attempt) in [(Role::Entry, 0), (Role::Stop, 0), (Role::Target, 0), (Role::Close, 2)] {
-            let id = client_id(4_000_000_123, role, attempt);
-            assert!(id.len() <= 36, "{id}");
-            assert_eq!(parse_client_id(&id), Some((4_000_000_123, role)));
-        }
-        assert_eq!(parse_client_id("aegis-123-s"), None, "a ClientIds id is not a trade's");
-        assert_eq!(parse_client_id("web_123"), None);
-        assert_eq!(parse_client_id("aegis.12.sx"), None);
+    fn client_ids_name_their_trade_and_role_legally() {
+        let ids: Vec<String> = [(Role::Entry, 0), (Role::Stop, 0), (Role::Target, 0), (Role::Close, 2)]
+            .into_iter()
+            .map(|(role, attempt)| client_id(4_000_000_123, role, attempt))
+            .collect();
+        assert_eq!(
+            ids,
+            ["aegis.4000000123.e", "aegis.4000000123.s", "aegis.4000000123.t", "aegis.4000000123.x2"]
+        );
+        assert!(ids.iter().all(|id| id.len() <= 36), "Binance's limit for client ids and client algo ids");
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Orders as Binance USDⓈ-M takes and reports them: what to send, and what came back.
+//! Orders as Binance USDⓈ-M takes and reports them: what to send, and what came back —
+//! ordinary orders (`/fapi/v1/order`) and the Algo Service's conditional orders
+//! (`/fapi/v1/algoOrder`, since 2025-12-09 the only home of stop and take-profit orders).
 
 use aegis_wire::decimal::{parse_fixed8, Sign};
 use serde_json::Value;
 
+/// Which price triggers a conditional order: the paper broker's, so paper and live agree.
+pub use aegis_trading::broker::WorkingType;
 /// Order side: the market records' `Side` (BUY or SELL), one enum for the whole engine.
 pub use aegis_wire::record::Side;
 
@@ -15,16 +19,6 @@ pub enum OrderKind {
     Limit {
         /// Limit price.
         price: f64,
-    },
-    /// Reduce-only stop loss: a market order once the price reaches `stop`.
-    StopMarket {
-        /// Trigger price.
-        stop: f64,
-    },
-    /// Reduce-only take profit: a market order once the price reaches `stop`.
-    TakeProfitMarket {
-        /// Trigger price.
-        stop: f64,
     },
 }
 
@@ -46,25 +40,186 @@ pub struct OrderRequest {
 impl OrderRequest {
     /// The request's parameters (before `recvWindow`, `timestamp`, `signature`).
     pub fn params(&self) -> String {
-        let side = match self.side {
-            Side::Buy => "BUY",
-            Side::Sell => "SELL",
-        };
-        let mut p = format!("symbol={}&side={side}", self.symbol);
+        let mut p = format!("symbol={}&side={}", self.symbol, side_name(self.side));
         match self.kind {
             OrderKind::Market => p.push_str("&type=MARKET"),
             OrderKind::Limit { price } => {
                 p.push_str(&format!("&type=LIMIT&timeInForce=GTC&price={}", decimal(price)))
             }
-            OrderKind::StopMarket { stop } => {
-                p.push_str(&format!("&type=STOP_MARKET&stopPrice={}&reduceOnly=true", decimal(stop)))
-            }
-            OrderKind::TakeProfitMarket { stop } => {
-                p.push_str(&format!("&type=TAKE_PROFIT_MARKET&stopPrice={}&reduceOnly=true", decimal(stop)))
-            }
         }
         p.push_str(&format!("&quantity={}&newClientOrderId={}", decimal(self.quantity), self.client_id));
         p
+    }
+}
+
+/// Which protective leg a conditional order is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LegKind {
+    /// STOP_MARKET: triggers when the price moves against the position.
+    StopLoss,
+    /// TAKE_PROFIT_MARKET: triggers when the price moves in the position's favour.
+    TakeProfit,
+}
+
+/// A new conditional order: a reduce-only leg with an explicit quantity (so a resize can
+/// place it again at the new size), sent to `POST /fapi/v1/algoOrder`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlgoRequest {
+    /// Symbol.
+    pub symbol: String,
+    /// Side of the order it becomes (the closing side).
+    pub side: Side,
+    /// Stop loss or take profit.
+    pub kind: LegKind,
+    /// Trigger price.
+    pub trigger: f64,
+    /// Quantity (already on the symbol's step).
+    pub quantity: f64,
+    /// Which price triggers it.
+    pub working_type: WorkingType,
+    /// `clientAlgoId`: the same id on a retry makes the retry idempotent.
+    pub client_algo_id: String,
+}
+
+impl AlgoRequest {
+    /// The request's parameters (before `recvWindow`, `timestamp`, `signature`).
+    pub fn params(&self) -> String {
+        let kind = match self.kind {
+            LegKind::StopLoss => "STOP_MARKET",
+            LegKind::TakeProfit => "TAKE_PROFIT_MARKET",
+        };
+        format!(
+            "algoType=CONDITIONAL&symbol={}&side={}&type={kind}&triggerPrice={}&quantity={}&reduceOnly=true&workingType={}&clientAlgoId={}",
+            self.symbol,
+            side_name(self.side),
+            decimal(self.trigger),
+            decimal(self.quantity),
+            self.working_type.name(),
+            self.client_algo_id
+        )
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "BUY",
+        Side::Sell => "SELL",
+    }
+}
+
+/// A conditional order's status (`algoStatus`; `ALGO_UPDATE`'s `X`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgoStatus {
+    /// Waiting for its trigger.
+    New,
+    /// Triggered, on its way to the matching engine.
+    Triggering,
+    /// Placed in the matching engine (`actualOrderId` names the order).
+    Triggered,
+    /// Done in the matching engine: filled, or its rest expired or was cancelled there.
+    Finished,
+    /// Cancelled before it triggered.
+    Canceled,
+    /// Refused when it triggered (the reason comes with it).
+    Rejected,
+    /// Ended without an order (e.g. a reduce-only leg with nothing left to reduce).
+    Expired,
+}
+
+impl AlgoStatus {
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "NEW" => Self::New,
+            "TRIGGERING" => Self::Triggering,
+            "TRIGGERED" => Self::Triggered,
+            "FINISHED" => Self::Finished,
+            "CANCELED" => Self::Canceled,
+            "REJECTED" => Self::Rejected,
+            "EXPIRED" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// A conditional order as the exchange reported it (REST answer or `ALGO_UPDATE`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlgoState {
+    /// Exchange id (`algoId`).
+    pub algo_id: u64,
+    /// Our id (`clientAlgoId`).
+    pub client_algo_id: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Status.
+    pub status: AlgoStatus,
+    /// Quantity ordered.
+    pub quantity: f64,
+    /// The matching engine's order once triggered.
+    pub order_id: Option<u64>,
+    /// Quantity filled in the matching engine (0 before).
+    pub executed_qty: f64,
+    /// Average fill price in the matching engine (0 before).
+    pub avg_price: f64,
+    /// Why it was rejected (empty otherwise).
+    pub reason: String,
+}
+
+impl AlgoState {
+    /// Reads an algo order answer (`POST`/`GET /fapi/v1/algoOrder`, `openAlgoOrders`
+    /// entries); `None` when a field is missing or malformed.
+    pub fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            algo_id: v["algoId"].as_u64()?,
+            client_algo_id: v["clientAlgoId"].as_str()?.to_string(),
+            symbol: v["symbol"].as_str()?.to_string(),
+            status: AlgoStatus::parse(v["algoStatus"].as_str()?)?,
+            quantity: fixed_field(v, "quantity")?,
+            order_id: order_id_field(&v["actualOrderId"])?,
+            executed_qty: optional_fixed_field(v, "actualQty")?,
+            avg_price: optional_fixed_field(v, "actualPrice")?,
+            reason: String::new(),
+        })
+    }
+
+    /// Reads an `ALGO_UPDATE` event's order (`o`).
+    pub fn from_event(o: &Value) -> Option<Self> {
+        Some(Self {
+            algo_id: o["aid"].as_u64()?,
+            client_algo_id: o["caid"].as_str()?.to_string(),
+            symbol: o["s"].as_str()?.to_string(),
+            status: AlgoStatus::parse(o["X"].as_str()?)?,
+            quantity: fixed_field(o, "q")?,
+            order_id: order_id_field(&o["ai"])?,
+            executed_qty: optional_fixed_field(o, "aq")?,
+            avg_price: optional_fixed_field(o, "ap")?,
+            reason: o["rm"].as_str().unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// A decimal-string field as `f64` (Binance sends prices and quantities as strings).
+fn fixed_field(v: &Value, key: &str) -> Option<f64> {
+    let fixed = parse_fixed8(v[key].as_str()?.as_bytes(), Sign::Forbidden).ok()?;
+    Some(aegis_wire::decimal::to_f64(fixed.into()))
+}
+
+/// The same, 0 when absent (Binance omits fill fields before a fill).
+fn optional_fixed_field(v: &Value, key: &str) -> Option<f64> {
+    if v.get(key).is_none_or(Value::is_null) {
+        Some(0.0)
+    } else {
+        fixed_field(v, key)
+    }
+}
+
+/// `actualOrderId`/`ai`: absent or empty before the trigger, the order id (a string) after.
+fn order_id_field(v: &Value) -> Option<Option<u64>> {
+    match v {
+        Value::Null => Some(None),
+        Value::String(s) if s.is_empty() => Some(None),
+        Value::String(s) => s.parse().ok().map(Some),
+        Value::Number(n) => n.as_u64().map(Some),
+        _ => None,
     }
 }
 
@@ -138,10 +293,7 @@ impl OrderState {
     /// Reads an order answer (`POST`/`GET`/`DELETE /fapi/v1/order`, `openOrders` entries);
     /// `None` when a field is missing or malformed.
     pub fn from_json(v: &Value) -> Option<Self> {
-        let num = |key: &str| -> Option<f64> {
-            let fixed = parse_fixed8(v[key].as_str()?.as_bytes(), Sign::Forbidden).ok()?;
-            Some(aegis_wire::decimal::to_f64(fixed.into()))
-        };
+        let num = |key: &str| fixed_field(v, key);
         Some(Self {
             order_id: v["orderId"].as_u64()?,
             client_id: v["clientOrderId"].as_str()?.to_string(),
@@ -205,15 +357,19 @@ mod tests {
             limit.params(),
             "symbol=BTCUSDT&side=BUY&type=LIMIT&timeInForce=GTC&price=9000&quantity=1&newClientOrderId=c1"
         );
-        let stop = OrderRequest {
+        let stop = AlgoRequest {
+            symbol: "BTCUSDT".into(),
             side: Side::Sell,
-            kind: OrderKind::StopMarket { stop: 61_234.5 },
+            kind: LegKind::StopLoss,
+            trigger: 61_234.5,
             quantity: 0.003,
-            ..limit
+            working_type: WorkingType::default(),
+            client_algo_id: "aegis.7.s".into(),
         };
+        // The parameters Binance's SDK 18.1.0 sends for new_algo_order, camel-cased.
         assert_eq!(
             stop.params(),
-            "symbol=BTCUSDT&side=SELL&type=STOP_MARKET&stopPrice=61234.5&reduceOnly=true&quantity=0.003&newClientOrderId=c1"
+            "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=STOP_MARKET&triggerPrice=61234.5&quantity=0.003&reduceOnly=true&workingType=MARK_PRICE&clientAlgoId=aegis.7.s"
         );
         assert_eq!(decimal(1e-8), "0.00000001");
         assert_eq!(decimal(0.0), "0");
@@ -238,5 +394,34 @@ mod tests {
         assert_eq!((s.status, s.executed_qty, s.avg_price), (OrderStatus::PartiallyFilled, 1.5, 100.25));
         assert!(s.status.is_open());
         assert!(OrderState::from_json(&serde_json::json!({"orderId": 7})).is_none());
+    }
+
+    /// Shapes as Binance's SDK 18.1.0 models them (QueryAlgoOrderResponse, AlgoUpdateO).
+    #[test]
+    fn algo_answers_and_events_are_read_or_refused() {
+        let waiting: Value = serde_json::from_str(
+            r#"{"algoId":2146760,"clientAlgoId":"aegis.7.s","algoType":"CONDITIONAL","orderType":"STOP_MARKET","symbol":"BNBUSDT","side":"SELL","positionSide":"BOTH","timeInForce":"GTC","quantity":"0.01","algoStatus":"NEW","actualOrderId":"","actualPrice":"0.00000","triggerPrice":"750.000","price":"0.000","workingType":"MARK_PRICE","reduceOnly":true,"createTime":1750485492076,"updateTime":1750485492076,"triggerTime":0}"#,
+        )
+        .unwrap();
+        let s = AlgoState::from_json(&waiting).unwrap();
+        assert_eq!(
+            (s.algo_id, s.status, s.order_id, s.quantity, s.executed_qty),
+            (2146760, AlgoStatus::New, None, 0.01, 0.0)
+        );
+        let finished: Value = serde_json::from_str(
+            r#"{"caid":"aegis.7.t","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT_MARKET","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"FINISHED","ai":"8886774","ap":"751.20","aq":"0.006","act":"MARKET","tp":"751.000","p":"0.000","wt":"MARK_PRICE","R":true,"tt":1750485493000,"rm":""}"#,
+        )
+        .unwrap();
+        let f = AlgoState::from_event(&finished).unwrap();
+        assert_eq!(
+            (f.status, f.order_id, f.executed_qty, f.avg_price),
+            (AlgoStatus::Finished, Some(8886774), 0.006, 751.2)
+        );
+        let mut bad = finished.clone();
+        bad["X"] = "DONE".into();
+        assert!(AlgoState::from_event(&bad).is_none(), "an unknown status is refused, not guessed");
+        bad["X"] = "NEW".into();
+        bad["ai"] = "x1".into();
+        assert!(AlgoState::from_event(&bad).is_none());
     }
 }

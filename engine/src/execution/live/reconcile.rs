@@ -3,7 +3,7 @@
 //! reported.
 
 use super::client::{ExchangePosition, TradeClient, TradeError};
-use super::order::{ClientIds, OrderKind, OrderRequest, OrderState, Side};
+use super::order::{AlgoState, ClientIds, OrderKind, OrderRequest, OrderState, Side};
 
 /// A position the journal holds (symbol, signed quantity).
 #[derive(Clone, Debug, PartialEq)]
@@ -50,6 +50,13 @@ pub enum Difference {
         /// Its client id.
         client_id: String,
     },
+    /// The same for a conditional (Algo Service) order: cancel it.
+    StrayAlgoOrder {
+        /// Symbol.
+        symbol: String,
+        /// Its client algo id.
+        client_algo_id: String,
+    },
 }
 
 /// What reconciliation found.
@@ -61,12 +68,13 @@ pub struct Reconciliation {
     pub differences: Vec<Difference>,
 }
 
-/// Compares the journal's open positions with the exchange's positions and open orders;
-/// quantities within `tolerance` agree.
+/// Compares the journal's open positions with the exchange's positions, open orders and
+/// waiting conditional orders; quantities within `tolerance` agree.
 pub fn reconcile(
     journal: &[JournalPosition],
     exchange: &[ExchangePosition],
     open_orders: &[OrderState],
+    open_algos: &[AlgoState],
     tolerance: f64,
 ) -> Reconciliation {
     let mut out = Reconciliation::default();
@@ -89,6 +97,12 @@ pub fn reconcile(
     for o in open_orders.iter().filter(|o| !exchange.iter().any(|e| e.symbol == o.symbol)) {
         out.differences
             .push(Difference::StrayOrder { symbol: o.symbol.clone(), client_id: o.client_id.clone() });
+    }
+    for a in open_algos.iter().filter(|a| !exchange.iter().any(|e| e.symbol == a.symbol)) {
+        out.differences.push(Difference::StrayAlgoOrder {
+            symbol: a.symbol.clone(),
+            client_algo_id: a.client_algo_id.clone(),
+        });
     }
     out
 }
@@ -132,6 +146,10 @@ pub fn resolve(
                 client.cancel(symbol, client_id)?;
                 out.cancelled.push(client_id.clone());
             }
+            Difference::StrayAlgoOrder { client_algo_id, .. } => {
+                client.cancel_algo(client_algo_id)?;
+                out.cancelled.push(client_algo_id.clone());
+            }
             Difference::UnknownAtExchange { symbol, exchange } => match unknown {
                 UnknownPosition::Adopt => out.adopted.push((symbol.clone(), *exchange)),
                 UnknownPosition::Flatten => {
@@ -172,6 +190,9 @@ pub fn describe(report: &Reconciliation) -> Vec<String> {
             Difference::StrayOrder { symbol, client_id } => {
                 format!("{symbol}: order {client_id} open at the exchange with no position behind it")
             }
+            Difference::StrayAlgoOrder { symbol, client_algo_id } => format!(
+                "{symbol}: conditional order {client_algo_id} waiting at the exchange with no position behind it"
+            ),
         })
         .collect()
 }
@@ -201,10 +222,23 @@ mod tests {
             avg_price: 0.0,
         };
         let kept = OrderState { symbol: "BTCUSDT".into(), client_id: "aegis-x-1".into(), ..stray.clone() };
+        let leg = AlgoState {
+            algo_id: 5,
+            client_algo_id: "aegis.3.s".into(),
+            symbol: "ADAUSDT".into(),
+            status: crate::execution::live::order::AlgoStatus::New,
+            quantity: 1.0,
+            order_id: None,
+            executed_qty: 0.0,
+            avg_price: 0.0,
+            reason: String::new(),
+        };
+        let kept_leg = AlgoState { symbol: "BTCUSDT".into(), ..leg.clone() };
         let r = reconcile(
             &[jr("BTCUSDT", 0.01), jr("ETHUSDT", -0.5), jr("BNBUSDT", 2.0)],
             &[ex("BTCUSDT", 0.01), ex("BNBUSDT", 1.0), ex("XRPUSDT", 100.0)],
             &[stray, kept],
+            &[leg, kept_leg],
             1e-9,
         );
         assert_eq!(r.matched, vec!["BTCUSDT".to_string()]);
@@ -215,11 +249,12 @@ mod tests {
                 Difference::SizeMismatch { symbol: "BNBUSDT".into(), journal: 2.0, exchange: 1.0 },
                 Difference::UnknownAtExchange { symbol: "XRPUSDT".into(), exchange: 100.0 },
                 Difference::StrayOrder { symbol: "SOLUSDT".into(), client_id: "aegis-x-9".into() },
+                Difference::StrayAlgoOrder { symbol: "ADAUSDT".into(), client_algo_id: "aegis.3.s".into() },
             ]
         );
-        assert_eq!(reconcile(&[], &[], &[], 1e-9), Reconciliation::default());
+        assert_eq!(reconcile(&[], &[], &[], &[], 1e-9), Reconciliation::default());
         let lines = describe(&r);
-        assert_eq!(lines.len(), 4);
+        assert_eq!(lines.len(), 5);
         assert!(lines[3].contains("aegis-x-9") && lines[0].contains("ETHUSDT"), "{lines:?}");
     }
 }

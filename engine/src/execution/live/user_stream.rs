@@ -1,9 +1,9 @@
-//! The user-data stream: order updates (new, fills, cancels, expiries) and account updates
-//! (positions) pushed by the exchange over a WebSocket named by a listenKey, and recovery
-//! when the listenKey expires or the connection drops.
+//! The user-data stream: order updates (new, fills, cancels, expiries), conditional (algo)
+//! order updates and account updates (positions) pushed by the exchange over a WebSocket
+//! named by a listenKey, and recovery when the listenKey expires or the connection drops.
 
 use super::client::{TradeClient, TradeError};
-use super::order::OrderStatus;
+use super::order::{AlgoState, OrderStatus};
 use serde_json::Value;
 use std::net::TcpStream;
 use std::time::Duration;
@@ -15,7 +15,9 @@ use tungstenite::{Message, WebSocket};
 pub struct OrderUpdate {
     /// Symbol.
     pub symbol: String,
-    /// Our client id.
+    /// Exchange id (how an order a conditional order placed is linked to it).
+    pub order_id: u64,
+    /// Our client id (the exchange's own for an order a conditional order placed).
     pub client_id: String,
     /// What happened: `NEW`, `TRADE`, `CANCELED`, `EXPIRED`, …
     pub execution: String,
@@ -47,6 +49,8 @@ pub struct PositionUpdate {
 pub enum UserEvent {
     /// An order changed.
     Order(OrderUpdate),
+    /// A conditional (algo) order changed (`ALGO_UPDATE`).
+    Algo(AlgoState),
     /// Positions changed.
     Account(Vec<PositionUpdate>),
     /// The listenKey lapsed: the stream is over; [`UserStream::recover`] opens a new one.
@@ -71,6 +75,7 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
             };
             Some(UserEvent::Order(OrderUpdate {
                 symbol: o["s"].as_str()?.to_string(),
+                order_id: o["i"].as_u64()?,
                 client_id: o["c"].as_str()?.to_string(),
                 execution: o["x"].as_str()?.to_string(),
                 status,
@@ -94,6 +99,7 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
                 .collect::<Option<Vec<_>>>()?;
             Some(UserEvent::Account(positions))
         }
+        "ALGO_UPDATE" => AlgoState::from_event(&v["o"]).map(UserEvent::Algo),
         "listenKeyExpired" => Some(UserEvent::Expired),
         _ => None,
     }
@@ -171,6 +177,7 @@ mod tests {
             parse_event(order),
             Some(UserEvent::Order(OrderUpdate {
                 symbol: "BTCUSDT".into(),
+                order_id: 8886774,
                 client_id: "TEST".into(),
                 execution: "NEW".into(),
                 status: OrderStatus::New,
@@ -186,6 +193,13 @@ mod tests {
         assert_eq!(
             parse_event(r#"{"e":"listenKeyExpired","E":1576653824250,"listenKey":"x"}"#),
             Some(UserEvent::Expired)
+        );
+        // ALGO_UPDATE as Binance's SDK 18.1.0 models it (AlgoUpdate, AlgoUpdateO).
+        let algo = r#"{"e":"ALGO_UPDATE","T":1750515742297,"E":1750515742303,"o":{"caid":"Q5xaq5EGKgXXa0fD7fs0Ip","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"CANCELED","ai":"","ap":"0.00000","aq":"0.00000","act":"0","tp":"750","p":"750","V":"EXPIRE_MAKER","wt":"CONTRACT_PRICE","pm":"NONE","cp":false,"pP":false,"R":false,"tt":0,"gtd":0,"rm":"Reduce Only reject"}}"#;
+        let Some(UserEvent::Algo(a)) = parse_event(algo) else { panic!("algo update") };
+        assert_eq!(
+            (a.algo_id, a.status, a.order_id, a.reason.as_str()),
+            (2148719, super::super::order::AlgoStatus::Canceled, None, "Reduce Only reject")
         );
         assert_eq!(parse_event(r#"{"e":"MARGIN_CALL"}"#), None);
         assert_eq!(parse_event("not json"), None);
