@@ -96,6 +96,14 @@ impl Running {
         keep_alive: Duration,
         journal: Option<std::path::PathBuf>,
     ) -> Self {
+        Self::start_with(port, table, |s| {
+            s.keep_alive = keep_alive;
+            s.journal = journal;
+        })
+    }
+
+    /// Starts a gateway with the default test settings as `tweak` changes them.
+    fn start_with(port: u16, table: Arc<SymbolTable>, tweak: impl FnOnce(&mut GatewaySettings)) -> Self {
         let (intents, intents_rx) = rtrb::RingBuffer::new(64);
         let (reports_tx, reports) = rtrb::RingBuffer::new(256);
         let stats = Arc::new(GatewayStats::default());
@@ -105,14 +113,16 @@ impl Running {
             doorbell: Arc::new(Doorbell::default()),
             stats: stats.clone(),
         };
-        let settings = GatewaySettings {
+        let mut settings = GatewaySettings {
             ws_base: format!("ws://127.0.0.1:{port}"),
-            keep_alive,
-            journal,
+            keep_alive: Duration::from_secs(1_800),
+            journal: None,
             fsync: aegis_journal::FsyncPolicy::Never,
             working_type: WorkingType::MarkPrice,
             triggering_timeout: Duration::from_secs(10),
+            max_open_algo_orders: 200,
         };
+        tweak(&mut settings);
         let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
         assert!(report.lines.is_empty() && report.matched == 0, "a fresh account: {report:?}");
         let stop = Arc::new(AtomicBool::new(false));
@@ -332,6 +342,7 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
             fsync: aegis_journal::FsyncPolicy::Never,
             working_type: WorkingType::MarkPrice,
             triggering_timeout: Duration::from_secs(10),
+            max_open_algo_orders: 200,
         };
         Gateway::start(client(port), settings, table.clone(), &[], links)
     };
@@ -409,5 +420,53 @@ fn a_leg_cancelled_by_hand_gets_the_position_closed() {
     assert_eq!(g.exited(1).1, ExitReason::Manual);
     common::eventually("the exchange flat", || flat(&mut c));
     assert!(alerted(&g.seen, "ended without closing"), "{:?}", g.seen);
+    g.stop();
+}
+
+/// A leg left TRIGGERING past the timeout is read back at the exchange; still not done, the
+/// position counts as unprotected: closed, with an alert.
+#[test]
+fn a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed() {
+    let (port, table, names, _market) = market(&["--trigger-outcome", "stuck"]);
+    let mut g = Running::start_with(port, table, |s| s.triggering_timeout = Duration::from_millis(300));
+    let mut c = client(port);
+    // As above: a leg the market passed before it was placed ends the trade at once.
+    for id in 1..=5 {
+        g.send(open(id, 0, Side::Long, 0.02, mid(port, &names[0]), 0.0002));
+        g.entered(id);
+        let (_, reason) = g.exited(id);
+        common::eventually("the exchange holds no position", || c.positions().unwrap().is_empty());
+        if alerted(&g.seen, "TRIGGERING") {
+            assert_eq!(reason, ExitReason::Manual);
+            break;
+        }
+    }
+    assert!(alerted(&g.seen, "TRIGGERING"), "{:?}", g.seen);
+    g.stop();
+}
+
+/// An entry whose two legs would pass the cap on open conditional orders is skipped, with
+/// nothing sent; the trades already held keep their legs.
+#[test]
+fn entries_past_the_open_conditional_order_cap_are_skipped() {
+    let (port, table, names, _market) = market(&[]);
+    let mut g = Running::start_with(port, table, |s| s.max_open_algo_orders = 4);
+    let mut c = client(port);
+    g.send(open(1, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
+    g.send(open(2, 1, Side::Short, 1.0, mid(port, &names[1]), 0.5));
+    g.entered(1);
+    g.entered(2);
+    g.send(open(3, 2, Side::Long, 1.0, mid(port, &names[2]), 0.5));
+    assert_eq!(
+        g.expect("the skipped entry", |r| *r == ExecReport::Cancelled { id: 3 }),
+        ExecReport::Cancelled { id: 3 }
+    );
+    assert_eq!(g.stats.entries_skipped.load(Ordering::Relaxed), 1);
+    assert_eq!(c.open_algo_orders(None).unwrap().len(), 4);
+    assert_eq!(c.positions().unwrap().len(), 2, "nothing sent for trade 3");
+    g.send(OrderIntent::Flatten { reason: ExitReason::Manual });
+    g.exited(1);
+    g.exited(2);
+    assert!(flat(&mut c));
     g.stop();
 }

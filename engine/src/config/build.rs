@@ -103,7 +103,9 @@ pub fn with_live_key(
         &file.broker.triggering_timeout,
         super::run::TRIGGERING_TIMEOUT,
     )?;
-    config.live = Some(LiveConfig { key, user_ws, keep_alive, working_type, triggering_timeout });
+    let max_open_algo_orders = file.broker.max_open_algo_orders;
+    config.live =
+        Some(LiveConfig { key, user_ws, keep_alive, working_type, triggering_timeout, max_open_algo_orders });
     Ok(config)
 }
 

@@ -3,7 +3,8 @@
 //! default, which lives once in [`super::run`].
 
 use super::run::{
-    ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, ROTATE_BEFORE_LIFETIME_END, TRIGGERING_TIMEOUT,
+    ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, MAX_OPEN_ALGO_ORDERS, ROTATE_BEFORE_LIFETIME_END,
+    TRIGGERING_TIMEOUT,
 };
 use crate::desk::TradingConfig;
 use crate::store::ledger::{DataConfig, FSYNC_INTERVAL};
@@ -268,6 +269,8 @@ pub struct BrokerSection {
     /// Live: how long a leg may stay TRIGGERING before the position is closed as
     /// unprotected.
     pub triggering_timeout: String,
+    /// Live: open conditional orders the account may hold (Binance's cap: 200).
+    pub max_open_algo_orders: usize,
 }
 
 impl Default for BrokerSection {
@@ -282,6 +285,7 @@ impl Default for BrokerSection {
             keep_alive: String::new(),
             working_type: "MARK_PRICE".into(),
             triggering_timeout: String::new(),
+            max_open_algo_orders: MAX_OPEN_ALGO_ORDERS,
         }
     }
 }
@@ -367,6 +371,12 @@ impl FileConfig {
         let timeout = duration_or("broker.triggering_timeout", &b.triggering_timeout, TRIGGERING_TIMEOUT)?;
         if timeout.is_zero() || timeout > Duration::from_secs(300) {
             invalid!("broker.triggering_timeout: {timeout:?} must be above zero and at most 5 min");
+        }
+        if !(2..=MAX_OPEN_ALGO_ORDERS).contains(&b.max_open_algo_orders) {
+            invalid!(
+                "broker.max_open_algo_orders: {} is outside 2..={MAX_OPEN_ALGO_ORDERS} (a trade's two legs; Binance's cap)",
+                b.max_open_algo_orders
+            );
         }
         let starting_equity: f64 = r.starting_equity.parse().map_err(|_| {
             ConfigError::Invalid(format!("risk.starting_equity: {:?} is not a number", r.starting_equity))
@@ -709,5 +719,6 @@ mod tests {
         assert!(refusal("[broker]\nkeep_alive = \"0s\"").contains("broker.keep_alive"));
         assert!(refusal("[broker]\nworking_type = \"LAST\"").contains("broker.working_type"));
         assert!(refusal("[broker]\ntriggering_timeout = \"1h\"").contains("broker.triggering_timeout"));
+        assert!(refusal("[broker]\nmax_open_algo_orders = 201").contains("broker.max_open_algo_orders"));
     }
 }

@@ -221,7 +221,12 @@ pub struct LiveConfig {
     pub working_type: crate::execution::live::order::WorkingType,
     /// How long a leg may stay TRIGGERING before the position counts as unprotected.
     pub triggering_timeout: Duration,
+    /// Open conditional orders the account may hold.
+    pub max_open_algo_orders: usize,
 }
+
+/// Open conditional orders Binance lets one account hold (since 2025-12-29).
+pub const MAX_OPEN_ALGO_ORDERS: usize = 200;
 
 /// How long a leg may stay TRIGGERING by default before its position counts as unprotected.
 pub const TRIGGERING_TIMEOUT: Duration = Duration::from_secs(10);

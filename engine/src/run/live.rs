@@ -37,6 +37,7 @@ pub(crate) fn start_gateway(
         fsync: config.data.fsync,
         working_type: live.working_type,
         triggering_timeout: live.triggering_timeout,
+        max_open_algo_orders: live.max_open_algo_orders,
     };
     Gateway::start(client, settings, table, restored, links)
         .map_err(|e| RunError::Config(format!("live trading: starting the gateway: {e}")))

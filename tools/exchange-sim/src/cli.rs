@@ -92,7 +92,7 @@ pub struct Args {
     #[arg(long, default_value_t = 300)]
     pub order_limit_10s: u32,
     /// What a triggered conditional (algo) order meets in the matching engine: filled,
-    /// partial (half fills, the rest expires) or rejected.
+    /// partial (half fills, the rest expires), rejected, or stuck (left TRIGGERING).
     #[arg(long, default_value = "filled", value_parser = parse_trigger_outcome)]
     pub trigger_outcome: crate::venue::TriggerOutcome,
     /// Inject a fault: drop-after=N, drop-prob=P, stall=EVERY/DURATION, fragment=K[/EVERY],
@@ -162,7 +162,8 @@ fn parse_trigger_outcome(text: &str) -> Result<crate::venue::TriggerOutcome, Str
         "filled" => Ok(TriggerOutcome::Filled),
         "partial" => Ok(TriggerOutcome::Partial),
         "rejected" => Ok(TriggerOutcome::Rejected),
-        _ => Err(format!("{text:?}: expected filled, partial or rejected")),
+        "stuck" => Ok(TriggerOutcome::Stuck),
+        _ => Err(format!("{text:?}: expected filled, partial, rejected or stuck")),
     }
 }
 

@@ -420,6 +420,8 @@ pub enum TriggerOutcome {
     Partial,
     /// REJECTED, with a reason.
     Rejected,
+    /// Left TRIGGERING: no order reaches the matching engine.
+    Stuck,
 }
 
 /// Binance's answer to a setting that took.
@@ -1053,6 +1055,10 @@ impl Venue {
         self.emit_algo(&algo);
         let reducible = self.reducible_by(&algo.api_key, &algo.symbol, algo.side);
         let qty = if algo.reduce_only { algo.quantity.min(reducible) } else { algo.quantity };
+        if self.trigger_outcome == TriggerOutcome::Stuck {
+            self.algos[i] = algo;
+            return;
+        }
         if self.trigger_outcome == TriggerOutcome::Rejected {
             algo.status = AlgoStatus::Rejected;
             algo.reason =

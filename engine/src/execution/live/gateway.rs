@@ -79,6 +79,8 @@ pub struct GatewaySettings {
     pub working_type: WorkingType,
     /// How long a leg may stay TRIGGERING before the position counts as unprotected.
     pub triggering_timeout: Duration,
+    /// Open conditional orders the account may hold (Binance: 200 since 2025-12-29).
+    pub max_open_algo_orders: usize,
 }
 
 /// What restart reconciliation found and did.
@@ -215,8 +217,6 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const STREAM_RETRY: Duration = Duration::from_millis(500);
 /// Reduce-only market orders one close tries before it says the rest is still open.
 const CLOSE_TRIES: u32 = 3;
-/// Open conditional orders Binance lets one account hold (since 2025-12-29).
-pub const MAX_OPEN_ALGO_ORDERS: usize = 200;
 
 /// The execution gateway: the signed client, the user-data stream, the trades held.
 pub struct Gateway {
@@ -477,11 +477,12 @@ impl Gateway {
     fn open(&mut self, mut h: Held, leverage: f64) {
         let name = self.name(h.symbol).to_string();
         let legs: usize = self.held.iter().map(Held::legs).sum();
-        if legs + 2 > MAX_OPEN_ALGO_ORDERS {
+        let cap = self.settings.max_open_algo_orders;
+        if legs + 2 > cap {
             self.stats.entries_skipped.fetch_add(1, Ordering::Relaxed);
             self.note(json!({
                 "event": "entry_skipped", "trade": h.id,
-                "why": format!("its legs would pass Binance's cap of {MAX_OPEN_ALGO_ORDERS} open conditional orders ({legs} open)"),
+                "why": format!("its legs would pass the cap of {cap} open conditional orders ({legs} open)"),
             }));
             return self.report(ExecReport::Cancelled { id: h.id });
         }
