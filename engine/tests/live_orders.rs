@@ -408,3 +408,43 @@ fn signed_calls_keep_to_the_request_weight_from_exchange_info() {
     let wait = banned.expect("a 418 after repeated 429s");
     assert!(wait >= Duration::from_secs(1), "{wait:?}");
 }
+
+/// User data is on Binance's routed private endpoint, as `events` allow-lists it: the
+/// unrouted root refuses a listenKey, and a stream asking for `ALGO_UPDATE` only gets no
+/// order or account update.
+#[test]
+fn user_data_is_served_on_the_routed_private_endpoint_for_the_events_asked() {
+    let (port, base) = sim(300);
+    let mut c = client(&base, SECRET);
+    let mut ids = ClientIds::new(5);
+    let listen_key = c.create_listen_key().unwrap();
+    match tungstenite::connect(format!("ws://127.0.0.1:{port}/ws/{listen_key}")) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("the unrouted root serves no user data: {:?}", other.map(|_| ())),
+    }
+    let url = format!("ws://127.0.0.1:{port}/private/stream?listenKey={listen_key}&events=ALGO_UPDATE");
+    let (mut ws, _) = tungstenite::connect(url).expect("the private route");
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    }
+    // An order (ORDER_TRADE_UPDATE, ACCOUNT_UPDATE: not asked for), then a leg.
+    c.place(&order(&mut ids, Side::Buy, OrderKind::Market, 0.002)).unwrap();
+    let (bid, _, _) = best(port, "BTCUSDT");
+    let stop =
+        c.place_algo(&leg("BTCUSDT", LegKind::StopLoss, (bid * 0.5).round(), 0.002, &mut ids)).unwrap();
+    let first = loop {
+        match ws.read().expect("a user-data event") {
+            tungstenite::Message::Text(text) => {
+                break serde_json::from_str::<serde_json::Value>(&text).unwrap()
+            }
+            _ => continue,
+        }
+    };
+    assert_eq!(
+        first["stream"].as_str(),
+        Some(listen_key.as_str()),
+        "stream mode names the listenKey: {first}"
+    );
+    assert_eq!(first["data"]["e"], "ALGO_UPDATE", "order and account updates were not asked for: {first}");
+    assert_eq!(first["data"]["o"]["caid"].as_str(), Some(stop.client_algo_id.as_str()));
+}

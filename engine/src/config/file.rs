@@ -487,7 +487,7 @@ pub struct ExchangeSection {
     pub reconnect_max: String,
     /// API credentials: empty (none; paper needs none), `env`, or a 0600 key file's path.
     pub keys: String,
-    /// User-data stream WebSocket base (`…/ws/<listenKey>`); empty: the market tier's host.
+    /// User-data stream WebSocket base (`…/private/ws?listenKey=…`); empty: the market tier's host.
     pub user_ws: String,
 }
 

@@ -213,7 +213,7 @@ impl Default for MlConfig {
 pub struct LiveConfig {
     /// The API key (signs every trading request).
     pub key: crate::credentials::ApiKey,
-    /// User-data stream WebSocket base (`…/ws/<listenKey>` is appended).
+    /// User-data stream WebSocket base (`/private/ws?listenKey=…&events=…` is appended).
     pub user_ws: String,
     /// How often the listenKey is kept alive.
     pub keep_alive: Duration,

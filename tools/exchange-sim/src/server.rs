@@ -277,16 +277,42 @@ fn route(head: &RequestHead) -> Result<(Tier, Mode, Vec<String>), String> {
     Err(format!("no WebSocket endpoint at {}", head.path))
 }
 
-/// Serves a user-data stream: the owner's order and account events as they happen, then
-/// `listenKeyExpired` and a close once its listenKey lapses.
-async fn user_session<R, W>(
-    reader: R,
-    mut writer: W,
-    leftover: Vec<u8>,
-    shared: Arc<Shared>,
+/// What one user-data connection asked for.
+struct UserFeed {
     listen_key: String,
+    /// The API key it belongs to.
     owner: String,
-) where
+    /// The event types delivered (`events`, an allow list); empty: all.
+    events: Vec<String>,
+    /// Stream mode: each event wrapped as `{"stream":<listenKey>,"data":…}`.
+    combined: bool,
+}
+
+impl UserFeed {
+    /// The frame payload for event `json` (of type `kind`), or `None` when not asked for.
+    fn payload(&self, kind: &str, json: &str) -> Option<String> {
+        if !self.events.is_empty() && !self.events.iter().any(|e| e == kind) {
+            return None;
+        }
+        Some(if self.combined {
+            format!("{{\"stream\":{},\"data\":{json}}}", serde_json::Value::from(self.listen_key.as_str()))
+        } else {
+            json.to_string()
+        })
+    }
+}
+
+/// The `e` of an event's JSON.
+fn event_kind(json: &str) -> &str {
+    let Some(at) = json.find("\"e\":\"") else { return "" };
+    let rest = &json[at + 5..];
+    rest.split('"').next().unwrap_or("")
+}
+
+/// Serves a user-data stream: the owner's order, algo and account events it asked for as
+/// they happen, then `listenKeyExpired` and a close once its listenKey lapses.
+async fn user_session<R, W>(reader: R, mut writer: W, leftover: Vec<u8>, shared: Arc<Shared>, user: UserFeed)
+where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
@@ -301,16 +327,21 @@ async fn user_session<R, W>(
         let mut done = false;
         tokio::select! {
             event = events.recv() => match event {
-                Ok(e) if *e.api_key == *owner => ws::encode_text(&mut out, e.json.as_bytes(), 1),
+                Ok(e) if *e.api_key == *user.owner => match user.payload(event_kind(&e.json), &e.json) {
+                    Some(payload) => ws::encode_text(&mut out, payload.as_bytes(), 1),
+                    None => continue,
+                },
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => break,
             },
             _ = tick.tick() => {
-                if venue().listen_key_owner(&listen_key).is_some() {
+                if venue().listen_key_owner(&user.listen_key).is_some() {
                     continue;
                 }
-                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": wall_ms(), "listenKey": listen_key });
-                ws::encode_text(&mut out, expired.to_string().as_bytes(), 1);
+                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": wall_ms(), "listenKey": user.listen_key });
+                if let Some(payload) = user.payload("listenKeyExpired", &expired.to_string()) {
+                    ws::encode_text(&mut out, payload.as_bytes(), 1);
+                }
                 ws::encode_close(&mut out, close_code::NORMAL, "listenKey expired");
                 done = true;
             }
@@ -368,19 +399,35 @@ where
         let _ = writer.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
         return;
     };
-    // `/ws/<listenKey>`: a user-data stream.
-    let listen = head.path.strip_prefix("/ws/").and_then(|lk| {
-        let owner = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).listen_key_owner(lk)?;
-        Some((lk.to_string(), owner))
-    });
-    if let Some((listen_key, owner)) = listen {
+    // `/private/ws?listenKey=…&events=…` (or `/private/stream?…`): a user-data stream, as
+    // Binance routes it since 2026; the unrouted root no longer serves user data.
+    let owner_of = |lk: &str| shared.venue.lock().unwrap_or_else(|p| p.into_inner()).listen_key_owner(lk);
+    if let Some(mode) = head.path.strip_prefix("/private") {
+        let listen = head.param("listenKey").and_then(|lk| Some((lk.to_string(), owner_of(lk)?)));
+        let combined = mode == "/stream";
+        let Some((listen_key, owner)) = listen.filter(|_| combined || mode == "/ws") else {
+            let body = "{\"code\":-1125,\"msg\":\"This listenKey does not exist.\"}";
+            let resp = format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            let _ = writer.write_all(resp.as_bytes()).await;
+            return;
+        };
+        // `A/B`, or `A%2FB` from a client that encodes the slash.
+        let events = head.param("events").unwrap_or("").replace("%2F", "/").replace("%2f", "/");
+        let events: Vec<String> = events.split('/').filter(|e| !e.is_empty()).map(String::from).collect();
         let accept = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
             ws::accept_key(&key)
         );
         if writer.write_all(accept.as_bytes()).await.is_ok() {
-            user_session(reader, writer, leftover, shared, listen_key, owner).await;
+            let user = UserFeed { listen_key, owner, events, combined };
+            user_session(reader, writer, leftover, shared, user).await;
         }
+        return;
+    }
+    if head.path.strip_prefix("/ws/").and_then(owner_of).is_some() {
+        let body = "{\"code\":-1000,\"msg\":\"user data is served on /private/ws?listenKey=<listenKey>&events=<EVENT>/<EVENT>\"}";
+        let resp = format!("HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let _ = writer.write_all(resp.as_bytes()).await;
         return;
     }
     let route = route(&head);

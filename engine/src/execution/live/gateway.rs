@@ -67,7 +67,8 @@ pub struct GatewayStats {
 /// How the gateway runs.
 #[derive(Clone, Debug)]
 pub struct GatewaySettings {
-    /// WebSocket base of the user-data stream (`…/ws/<listenKey>` is appended).
+    /// WebSocket base of the user-data stream (`/private/ws?listenKey=…&events=…` is
+    /// appended).
     pub ws_base: String,
     /// How often the listenKey is kept alive (Binance: it lapses 60 min after the last).
     pub keep_alive: Duration,

@@ -105,6 +105,10 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
     }
 }
 
+/// The user-data events the engine subscribes to: `events` is an allow list, so every kind
+/// read here is named.
+pub const EVENTS: &str = "ORDER_TRADE_UPDATE/ALGO_UPDATE/ACCOUNT_UPDATE/listenKeyExpired";
+
 /// A connected user-data stream.
 pub struct UserStream {
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
@@ -114,10 +118,13 @@ pub struct UserStream {
 }
 
 impl UserStream {
-    /// Creates a listenKey through `client` and connects to `ws_base/ws/<listenKey>`.
+    /// Creates a listenKey through `client` and connects to Binance's routed private
+    /// endpoint, `ws_base/private/ws?listenKey=<listenKey>&events=<`[`EVENTS`]`>` (the
+    /// unrouted root no longer serves user data).
     pub fn open(client: &mut TradeClient, ws_base: &str) -> Result<Self, TradeError> {
         let listen_key = client.create_listen_key()?;
-        let url = format!("{}/ws/{listen_key}", ws_base.trim_end_matches('/'));
+        let url =
+            format!("{}/private/ws?listenKey={listen_key}&events={EVENTS}", ws_base.trim_end_matches('/'));
         let (ws, _) = tungstenite::connect(url.as_str()).map_err(|e| TradeError::Malformed {
             path: url.clone(),
             reason: format!("user stream connect: {e}"),
