@@ -119,6 +119,9 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     let summary = stop(child, dir.path());
 
     assert_eq!(summary["broker"], "live", "{summary}");
+    // Binance serves leverage brackets signed only, per account: live reads them so.
+    assert_eq!(summary["brackets_from"], "account (signed GET /fapi/v1/leverageBracket)", "{summary}");
+    assert_eq!(summary["fallback_brackets"], serde_json::json!([]), "{summary}");
     let live = &summary["live"];
     assert!(live["flattens"].as_u64().unwrap() >= 1, "{live}");
     assert_eq!(live["reports_unmatched"], 0, "{live}");

@@ -58,21 +58,9 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
         text.and_then(|t| t.parse::<f64>().ok())
             .ok_or(SymbolRulesError::BadField { kind: kind.into(), key: key.into() })
     };
-    let brackets = match entry["leverageBrackets"].as_array() {
-        Some(list) => list
-            .iter()
-            .map(|b| {
-                let num = |k: &str| b[k].as_f64().or_else(|| b[k].as_str().and_then(|t| t.parse().ok()));
-                Some(Bracket {
-                    notional_cap: num("notionalCap")?,
-                    max_leverage: num("initialLeverage")?,
-                    maint_margin_rate: num("maintMarginRatio")?,
-                    maint_amount: num("cum")?,
-                })
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or(SymbolRulesError::Bracket)?,
-        None => SymbolRules::conservative_brackets(),
+    let brackets = match &entry["leverageBrackets"] {
+        Value::Null => SymbolRules::conservative_brackets(),
+        list => brackets(list).ok_or(SymbolRulesError::Bracket)?,
     };
     SymbolRules::new(
         filter("LOT_SIZE", "stepSize")?,
@@ -82,6 +70,24 @@ pub fn symbol_rules(entry: &Value) -> Result<SymbolRules, SymbolRulesError> {
         brackets,
     )
     .map_err(SymbolRulesError::from)
+}
+
+/// A list of leverage brackets as Binance writes them (`GET /fapi/v1/leverageBracket`'s
+/// `brackets`: `notionalCap`, `initialLeverage`, `maintMarginRatio`, `cum`, numbers or
+/// decimal strings); `None` when it is not a list or an entry lacks a field.
+pub fn brackets(list: &Value) -> Option<Vec<Bracket>> {
+    list.as_array()?
+        .iter()
+        .map(|b| {
+            let num = |k: &str| b[k].as_f64().or_else(|| b[k].as_str().and_then(|t| t.parse().ok()));
+            Some(Bracket {
+                notional_cap: num("notionalCap")?,
+                max_leverage: num("initialLeverage")?,
+                maint_margin_rate: num("maintMarginRatio")?,
+                maint_amount: num("cum")?,
+            })
+        })
+        .collect()
 }
 
 /// Whether an exchangeInfo entry carries the symbol's own leverage brackets.

@@ -14,6 +14,41 @@ use std::time::Duration;
 /// How long the gateway keeps working on closes and kill switches after the brain stopped.
 pub(crate) const GATEWAY_DRAIN: Duration = Duration::from_secs(10);
 
+/// Live: the account's own leverage brackets (signed `GET /fapi/v1/leverageBracket`;
+/// Binance serves them only signed, and per account) replace exchangeInfo's, or the
+/// conservative fallback, for every traded symbol. Returns the symbols still on the
+/// fallback (none served for them).
+pub(crate) fn account_brackets(
+    config: &RunConfig,
+    live: &LiveConfig,
+    tls: &Arc<rustls::ClientConfig>,
+    table: &SymbolTable,
+    rules: &mut [Option<aegis_trading::SymbolRules>],
+) -> Result<Vec<String>, RunError> {
+    let (_, _, _, https) = split_url(&config.exchange.rest)?;
+    let fail = |e: &dyn std::fmt::Display| RunError::Config(format!("live trading: leverage brackets: {e}"));
+    let mut client = TradeClient::new(&config.exchange.rest, live.key.clone(), https.then(|| tls.clone()))
+        .map_err(|e| fail(&e))?;
+    client.sync_clock().map_err(|e| fail(&e))?;
+    let served = client.leverage_brackets().map_err(|e| fail(&e))?;
+    let mut fallback = Vec::new();
+    for (id, name) in table.iter() {
+        let Some(Some(r)) = rules.get_mut(usize::from(id.0)) else { continue };
+        match served.iter().find(|(s, _)| s == name) {
+            Some((_, brackets)) => {
+                *r = r.with_brackets(brackets.clone()).map_err(|e| fail(&format!("{name}: {e}")))?
+            }
+            None => {
+                *r = r
+                    .with_brackets(aegis_trading::SymbolRules::conservative_brackets())
+                    .map_err(|e| fail(&e))?;
+                fallback.push(name.to_string());
+            }
+        }
+    }
+    Ok(fallback)
+}
+
 /// Connects the execution gateway (clock, limits, restart reconciliation, user stream).
 pub(crate) fn start_gateway(
     config: &RunConfig,

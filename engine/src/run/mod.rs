@@ -75,8 +75,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         .map_err(|e| RunError::Config(e.to_string()))?;
     let rest_stats = Arc::new(RestStats::default());
     let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
-    let plan::Symbols { table, rules, untradable, fallback_brackets } =
+    let plan::Symbols { table, mut rules, untradable, mut fallback_brackets } =
         plan::resolve_symbols(&config, &mut client)?;
+    // Where the traded symbols' leverage brackets come from (the summary says).
+    let mut brackets_from = "exchangeInfo";
+    if let Some(live) = &config.live {
+        fallback_brackets = live::account_brackets(&config, live, &tls, &table, &mut rules)?;
+        brackets_from = "account (signed GET /fapi/v1/leverageBracket)";
+        eprintln!(
+            "aegis: leverage brackets: the account's (signed GET /fapi/v1/leverageBracket); {} symbol(s) on the conservative fallback",
+            fallback_brackets.len()
+        );
+    }
     let (plans, templates) = plan::plan_endpoints(&config, &table, Some(&tls))?;
     let measured = config.data.dir.as_deref().and_then(crate::feed::transport::rtt::Record::load);
     let (transport, mut transport_note) =
@@ -288,6 +298,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary::add_desk(&mut summary, &desk_stats);
     summary["untradable_symbols"] = json!(untradable);
     summary["fallback_brackets"] = json!(fallback_brackets);
+    summary["brackets_from"] = json!(brackets_from);
     summary["journal"] = json!({
         "recovered": recovery,
         "restored_positions": restored,

@@ -68,8 +68,8 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
         tracing::warn!(
             symbols = fallback_brackets.len(),
             "exchangeInfo serves no leverage brackets (Binance serves them signed, GET /fapi/v1/leverageBracket, \
-             not read yet): these symbols trade under the conservative fallback, at most 10x with a 5 % \
-             maintenance rate"
+             which only a live run reads, with its key): these symbols trade under the conservative fallback, \
+             at most 10x with a 5 % maintenance rate"
         );
     }
     Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets })

@@ -118,6 +118,11 @@ impl SymbolRules {
         brackets
     }
 
+    /// The same rules under `brackets` (checked as [`Self::new`] checks them).
+    pub fn with_brackets(&self, brackets: Vec<Bracket>) -> Result<Self, RulesError> {
+        Self::new(self.step_size, self.min_qty, self.tick_size, self.min_notional, brackets)
+    }
+
     /// The leverage brackets, ascending by notional cap.
     pub fn brackets(&self) -> &[Bracket] {
         &self.brackets

@@ -143,7 +143,7 @@ pub fn handle(
         "/fapi/v1/klines" => klines_weight(limit_param(head, 500, 1500).unwrap_or(500)),
         "/fapi/v1/depth" => depth_weight(limit_param(head, 500, 1000).unwrap_or(500)),
         "/fapi/v1/aggTrades" => aegis_wire::stream::AGG_TRADES_WEIGHT,
-        "/fapi/v1/exchangeInfo" | "/fapi/v1/leverageBracket" | "/fapi/v1/ping" | "/fapi/v1/time" => 1,
+        "/fapi/v1/exchangeInfo" | "/fapi/v1/ping" | "/fapi/v1/time" => 1,
         _ => {
             let body = error_body(-1000, &format!("unknown endpoint {}", head.path));
             return Response { status: 404, body, used_weight: 0 };
@@ -164,16 +164,6 @@ pub fn handle(
         "/fapi/v1/ping" => (200, "{}".to_string()),
         "/fapi/v1/time" => (200, format!("{{\"serverTime\":{}}}", source.now_ms())),
         "/fapi/v1/exchangeInfo" => (200, exchange_info(source, limits)),
-        "/fapi/v1/leverageBracket" => match head.param("symbol") {
-            Some(s) => match source.symbols().into_iter().find(|i| i.symbol == s) {
-                Some(info) => (200, format!("[{}]", bracket_entry(&info))),
-                None => bad(-1121, "Invalid symbol."),
-            },
-            None => {
-                let all: Vec<String> = source.symbols().iter().map(bracket_entry).collect();
-                (200, format!("[{}]", all.join(",")))
-            }
-        },
         "/fapi/v1/klines" => klines(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         "/fapi/v1/depth" => depth(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         "/fapi/v1/aggTrades" => agg_trades(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
@@ -332,6 +322,21 @@ fn bracket_list(info: &SymbolInfo) -> String {
     }
     out.push(']');
     out
+}
+
+/// `GET /fapi/v1/leverageBracket` (signed, as Binance serves it): one symbol's brackets or
+/// every symbol's; an unknown symbol is refused with -1121.
+pub fn leverage_brackets(source: &dyn Source, symbol: Option<&str>) -> Result<String, (i32, &'static str)> {
+    match symbol {
+        Some(s) => match source.symbols().into_iter().find(|i| i.symbol == s) {
+            Some(info) => Ok(format!("[{}]", bracket_entry(&info))),
+            None => Err((-1121, "Invalid symbol.")),
+        },
+        None => {
+            let all: Vec<String> = source.symbols().iter().map(bracket_entry).collect();
+            Ok(format!("[{}]", all.join(",")))
+        }
+    }
 }
 
 fn bracket_entry(info: &SymbolInfo) -> String {

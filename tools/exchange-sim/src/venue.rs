@@ -277,6 +277,7 @@ pub fn is_trading_path(path: &str) -> bool {
             | "/fapi/v1/marginType"
             | "/fapi/v2/positionRisk"
             | "/fapi/v3/positionRisk"
+            | "/fapi/v1/leverageBracket"
             | "/fapi/v1/listenKey"
             | "/fapi/v1/positionSide/dual"
             | "/fapi/v1/multiAssetsMargin"
@@ -352,6 +353,8 @@ pub fn handle(
             Ok(venue.algo_orders(&key, &params, false))
         }
         ("DELETE", "/fapi/v1/algoOpenOrders") => venue.cancel_all_algo(&key, &params, now_ms),
+        ("GET", "/fapi/v1/leverageBracket") => crate::rest::leverage_brackets(source, params.get("symbol"))
+            .map_err(|(code, msg)| refuse(400, code, msg)),
         ("GET", "/fapi/v1/order") => venue.query(&key, &params),
         ("DELETE", "/fapi/v1/order") => venue.cancel(&key, &params, now_ms),
         ("GET", "/fapi/v1/openOrders") => Ok(venue.open_orders(&key, &params)),

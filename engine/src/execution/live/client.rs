@@ -340,6 +340,27 @@ impl TradeClient {
             .collect()
     }
 
+    /// The account's leverage brackets per symbol (signed `GET /fapi/v1/leverageBracket`,
+    /// every symbol in one request): Binance serves them only signed, and per account.
+    pub fn leverage_brackets(
+        &mut self,
+    ) -> Result<Vec<(String, Vec<aegis_trading::rules::Bracket>)>, TradeError> {
+        const PATH: &str = "/fapi/v1/leverageBracket";
+        let v = self.signed("GET", PATH, "")?;
+        let malformed = |reason: String| TradeError::Malformed { path: PATH.into(), reason };
+        v.as_array()
+            .ok_or_else(|| malformed("not an array".into()))?
+            .iter()
+            .map(|entry| {
+                let symbol =
+                    entry["symbol"].as_str().ok_or_else(|| malformed(format!("no symbol in {entry}")))?;
+                let list = crate::rest::rules::brackets(&entry["brackets"])
+                    .ok_or_else(|| malformed(format!("{symbol}: brackets unreadable")))?;
+                Ok((symbol.to_string(), list))
+            })
+            .collect()
+    }
+
     /// Cancels every waiting conditional order of `symbol`.
     pub fn cancel_all_algo(&mut self, symbol: &str) -> Result<(), TradeError> {
         self.signed("DELETE", "/fapi/v1/algoOpenOrders", &format!("symbol={symbol}")).map(|_| ())
