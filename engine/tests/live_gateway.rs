@@ -53,6 +53,16 @@ fn symbols(port: u16) -> Arc<SymbolTable> {
     Arc::new(table)
 }
 
+/// The sim's price ticks, by symbol id (exchangeInfo's order).
+fn ticks(port: u16) -> Vec<f64> {
+    let info = public(port, "/fapi/v1/exchangeInfo");
+    let tick = |s: &Value| -> Option<f64> {
+        let filter = s["filters"].as_array()?.iter().find(|f| f["filterType"] == "PRICE_FILTER")?;
+        filter["tickSize"].as_str()?.parse().ok()
+    };
+    info["symbols"].as_array().unwrap().iter().map(|s| tick(s).expect("PRICE_FILTER.tickSize")).collect()
+}
+
 fn mid(port: u16, symbol: &str) -> f64 {
     let book = public(port, &format!("/fapi/v1/depth?symbol={symbol}&limit=5"));
     let level = |side: &str| book[side][0][0].as_str().unwrap().parse::<f64>().unwrap();
@@ -121,6 +131,7 @@ impl Running {
             working_type: WorkingType::MarkPrice,
             triggering_timeout: Duration::from_secs(10),
             max_open_algo_orders: 200,
+            price_ticks: ticks(port),
         };
         tweak(&mut settings);
         let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
@@ -343,6 +354,7 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
             working_type: WorkingType::MarkPrice,
             triggering_timeout: Duration::from_secs(10),
             max_open_algo_orders: 200,
+            price_ticks: ticks(port),
         };
         Gateway::start(client(port), settings, table.clone(), &[], links)
     };

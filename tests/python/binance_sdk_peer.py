@@ -63,6 +63,13 @@ def top_of_book(base):
     return float(book["bids"][0][0]), float(book["asks"][0][0])
 
 
+def tick_size(base):
+    with urllib.request.urlopen(f"{base}/fapi/v1/exchangeInfo") as r:
+        info = json.load(r)
+    symbol = next(s for s in info["symbols"] if s["symbol"] == SYMBOL)
+    return float(next(f for f in symbol["filters"] if f["filterType"] == "PRICE_FILTER")["tickSize"])
+
+
 def algo(rest, side, kind, trigger, client_algo_id, working=WorkingType.MARK_PRICE):
     return rest.new_algo_order(
         algo_type=AlgoType.CONDITIONAL,
@@ -117,6 +124,19 @@ def main(base, key, secret):
     check("the ordinary open orders do not list them", len(ordinary) == 0, ordinary)
     code = refusal_code(lambda: algo(rest, AlgoSide.SELL, AlgoOrderType.STOP_MARKET, ask * 1.1, "sdk.1.x"))
     check("a trigger already passed is refused with -2021", code == -2021, code)
+    tick = tick_size(base)
+    # Half a tick off, written with one decimal more than the tick has (a plain decimal).
+    decimals = len(f"{tick:.10f}".rstrip("0").split(".")[1]) + 1
+    off_tick = float(f"{round(bid * 0.9 / tick) * tick + tick / 2:.{decimals}f}")
+    code = refusal_code(
+        lambda: rest.new_algo_order(
+            algo_type=AlgoType.CONDITIONAL, symbol=SYMBOL, side=AlgoSide.SELL, type=AlgoOrderType.STOP_MARKET,
+            quantity=QTY, trigger_price=off_tick, reduce_only=ReduceOnly.TRUE,
+        )
+    )
+    check("a trigger off the tick is refused with -4014", code == -4014, code)
+    code = refusal_code(lambda: rest.new_order(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=0.0105))
+    check("a quantity off the step is refused with -1111", code == -1111, code)
 
     cancelled = rest.cancel_algo_order(client_algo_id="sdk.1.s").data()
     check("cancel_algo_order", cancelled.code == "200" and cancelled.algo_id == stop.algo_id, cancelled)

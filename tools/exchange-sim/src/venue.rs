@@ -331,10 +331,12 @@ pub fn handle(
                 crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
                 crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
             })?;
+            check_filters(source, symbol, &params, "price")?;
             venue.place(&key, &params, &book, now_ms)
         }
         ("POST", "/fapi/v1/algoOrder") => {
             let symbol = params.required("symbol")?;
+            check_filters(source, symbol, &params, "triggerPrice")?;
             let book = source.book(symbol, 1).map_err(|e| match e {
                 crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
                 crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
@@ -378,6 +380,28 @@ pub fn handle(
         }
         _ => Err(refuse(405, -1000, format!("{} {} is not served", head.method, head.path))),
     }
+}
+
+/// Binance's symbol filters on a new order: `quantity` a multiple of `LOT_SIZE.stepSize`
+/// (-1111), the price parameter `price_key` (when sent) a multiple of
+/// `PRICE_FILTER.tickSize` (-4014).
+fn check_filters(
+    source: &dyn crate::market::Source,
+    symbol: &str,
+    params: &Params,
+    price_key: &str,
+) -> Result<(), Refusal> {
+    let Some(info) = source.symbols().into_iter().find(|i| i.symbol == symbol) else { return Ok(()) };
+    let off = |key: &str, unit: i64| -> Result<bool, Refusal> {
+        Ok(params.get(key).is_some() && unit > 0 && params.decimal(key)? % unit != 0)
+    };
+    if off("quantity", info.step_size)? {
+        return Err(refuse(400, -1111, "Precision is over the maximum defined for this asset."));
+    }
+    if off(price_key, info.tick_size)? {
+        return Err(refuse(400, -4014, "Price not increased by tick size."));
+    }
+    Ok(())
 }
 
 /// One user-data stream event for the API key it concerns.
