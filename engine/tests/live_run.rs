@@ -122,6 +122,9 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     // Binance serves leverage brackets signed only, per account: live reads them so.
     assert_eq!(summary["brackets_from"], "account (signed GET /fapi/v1/leverageBracket)", "{summary}");
     assert_eq!(summary["fallback_brackets"], serde_json::json!([]), "{summary}");
+    // exchangeInfo as read, kept in the data directory for a restart (SPEC §3).
+    assert_eq!(summary["exchange_info"], "exchange", "{summary}");
+    assert!(dir.path().join("data/exchange_info.json").exists());
     let live = &summary["live"];
     assert!(live["flattens"].as_u64().unwrap() >= 1, "{live}");
     assert_eq!(live["reports_unmatched"], 0, "{live}");

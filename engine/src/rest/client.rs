@@ -17,6 +17,28 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+const EXCHANGE_INFO: &str = "/fapi/v1/exchangeInfo";
+
+/// Where a run's exchangeInfo came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InfoSource {
+    /// The exchange, now.
+    Exchange,
+    /// The disk cache of an earlier run (the exchange could not be read).
+    Cache {
+        /// How old the cached copy is, s.
+        age_s: u64,
+    },
+}
+
+/// Writes `text` to a sibling temporary file, then renames it over `path`: a reader never
+/// sees half a file.
+fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
 pub struct RestClient {
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -123,10 +145,50 @@ impl RestClient {
     /// Reads exchangeInfo: the symbols served with their trading rules, and the
     /// request-weight limit (adopted).
     pub fn exchange_info(&mut self) -> Result<Vec<ServedSymbol>, RestError> {
-        let path = "/fapi/v1/exchangeInfo";
-        let body = self.get(path, 1)?;
-        let value: Value = serde_json::from_str(&body)
-            .map_err(|e| RestError::Malformed { path: path.into(), reason: e.to_string() })?;
+        let body = self.get(EXCHANGE_INFO, 1)?;
+        self.read_exchange_info(&body, EXCHANGE_INFO)
+    }
+
+    /// exchangeInfo from the exchange, kept in `cache` (written whole, then renamed into
+    /// place) for a restart that finds the exchange unreachable; when the exchange cannot
+    /// be read, the cached copy and its age. Without a cache, or with an unreadable one,
+    /// the exchange's error.
+    pub fn exchange_info_cached(
+        &mut self,
+        cache: Option<&std::path::Path>,
+    ) -> Result<(Vec<ServedSymbol>, InfoSource), RestError> {
+        let fetched = self.get(EXCHANGE_INFO, 1);
+        match (fetched, cache) {
+            (Ok(body), cache) => {
+                let served = self.read_exchange_info(&body, EXCHANGE_INFO)?;
+                if let Some(path) = cache {
+                    if let Err(e) = write_whole(path, &body) {
+                        tracing::warn!(path = %path.display(), error = %e, "exchangeInfo cache not written");
+                    }
+                }
+                Ok((served, InfoSource::Exchange))
+            }
+            (Err(fetch), Some(path)) => {
+                let Ok(body) = std::fs::read_to_string(path) else { return Err(fetch) };
+                let at = path.display().to_string();
+                let served = self.read_exchange_info(&body, &at)?;
+                let age_s = std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .map_or(0, |d| d.as_secs());
+                tracing::warn!(error = %fetch, cache = %at, age_s, "exchangeInfo unreachable: using the cached copy");
+                Ok((served, InfoSource::Cache { age_s }))
+            }
+            (Err(fetch), None) => Err(fetch),
+        }
+    }
+
+    /// Reads an exchangeInfo body (from `from`): the symbols and their rules; adopts its
+    /// request-weight limit.
+    fn read_exchange_info(&mut self, body: &str, from: &str) -> Result<Vec<ServedSymbol>, RestError> {
+        let value: Value = serde_json::from_str(body)
+            .map_err(|e| RestError::Malformed { path: from.into(), reason: e.to_string() })?;
         if let Some(limit) = value["rateLimits"].as_array().and_then(|limits| {
             limits.iter().find(|l| l["rateLimitType"] == "REQUEST_WEIGHT").and_then(|l| l["limit"].as_u64())
         }) {

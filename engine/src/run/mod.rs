@@ -75,7 +75,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         .map_err(|e| RunError::Config(e.to_string()))?;
     let rest_stats = Arc::new(RestStats::default());
     let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
-    let plan::Symbols { table, mut rules, untradable, mut fallback_brackets } =
+    let plan::Symbols { table, mut rules, untradable, mut fallback_brackets, info_source } =
         plan::resolve_symbols(&config, &mut client)?;
     // Where the traded symbols' leverage brackets come from (the summary says).
     let mut brackets_from = "exchangeInfo";
@@ -306,6 +306,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     summary["untradable_symbols"] = json!(untradable);
     summary["fallback_brackets"] = json!(fallback_brackets);
     summary["brackets_from"] = json!(brackets_from);
+    summary["exchange_info"] = match info_source {
+        crate::rest::client::InfoSource::Exchange => json!("exchange"),
+        crate::rest::client::InfoSource::Cache { age_s } => json!(format!("cache ({age_s} s old)")),
+    };
     summary["journal"] = json!({
         "recovered": recovery,
         "restored_positions": restored,

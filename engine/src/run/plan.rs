@@ -17,6 +17,9 @@ use aegis_wire::{EventKind, SymbolId, SymbolTable};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The data directory's copy of the last exchangeInfo read (SPEC §3: cached for restarts).
+pub(crate) const EXCHANGE_INFO_CACHE: &str = "exchange_info.json";
+
 /// The run's symbols as the exchange serves them.
 pub(crate) struct Symbols {
     /// Interned names, in configuration order.
@@ -28,12 +31,22 @@ pub(crate) struct Symbols {
     /// Traded symbols whose leverage brackets the exchange did not serve: they trade under
     /// the conservative fallback.
     pub fallback_brackets: Vec<String>,
+    /// Whether exchangeInfo came from the exchange or from the data directory's cache.
+    pub info_source: crate::rest::client::InfoSource,
 }
 
-/// Checks the configured symbols against exchangeInfo and reads their trading rules. A symbol
-/// the exchange does not list is an error; one whose rules cannot be read is not traded.
+/// Checks the configured symbols against exchangeInfo (the exchange's, kept in
+/// `DATA/exchange_info.json`; that copy when the exchange cannot be read) and reads their
+/// trading rules. A symbol the exchange does not list is an error; one whose rules cannot be
+/// read is not traded.
 pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Result<Symbols, RunError> {
-    let served = client.exchange_info().map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
+    let cache = config.data.dir.as_ref().map(|d| d.join(EXCHANGE_INFO_CACHE));
+    let (served, info_source) = client
+        .exchange_info_cached(cache.as_deref())
+        .map_err(|e| RunError::Config(format!("exchangeInfo: {e}")))?;
+    if let crate::rest::client::InfoSource::Cache { age_s } = info_source {
+        eprintln!("aegis: exchangeInfo unreachable: trading rules from the cached copy ({age_s} s old)");
+    }
     let mut table = SymbolTable::with_capacity(config.feed.symbols.len().max(1));
     let mut rules = Vec::with_capacity(config.feed.symbols.len());
     let mut untradable = BTreeMap::new();
@@ -72,7 +85,7 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
              at most 10x with a 5 % maintenance rate"
         );
     }
-    Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets })
+    Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets, info_source })
 }
 
 /// What the brain does with the subscribed streams: bars from klines or trades, books when a

@@ -12,12 +12,6 @@ use std::process::Command;
 #[test]
 fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/setup.sh (the README's test command does)",
-        python.display()
-    );
     let (key, secret) = ("sdk-peer-key-0123456789", "sdk-peer-secret-0123456789");
     let sim = common::Sim::spawn(&[
         "--synthetic",
@@ -30,7 +24,7 @@ fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
         "--api-key",
         &format!("{key}:{secret}"),
     ]);
-    let out = Command::new(python)
+    let out = Command::new(common::python())
         .arg(root.join("tests/python/binance_sdk_peer.py"))
         .args([sim.http.as_str(), key, secret])
         .output()

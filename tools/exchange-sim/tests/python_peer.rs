@@ -6,23 +6,12 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/setup.sh (the README's test command does)",
-        python.display()
-    );
-    python
-}
-
 #[test]
 fn python_websockets_client_receives_every_capture_message_identical() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/replay_peer.py");
     for capture in ["ws/cryptofeed_usdm_20210722.ws.txt", "ws/hftbacktest_spot_btcusdt_20240809.gz"] {
         let file = common::shared_data().join(capture);
-        let out = Command::new(python())
+        let out = Command::new(common::python())
             .arg(&script)
             .arg(env!("CARGO_BIN_EXE_exchange-sim"))
             .arg(&file)

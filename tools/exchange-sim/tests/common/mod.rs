@@ -20,6 +20,18 @@ pub fn shared_data() -> PathBuf {
     data
 }
 
+/// The project's `.venv` Python (the independent peers' interpreter).
+#[allow(dead_code)] // not every test file runs a Python peer
+pub fn python() -> PathBuf {
+    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup.sh (the README's test command does)",
+        python.display()
+    );
+    python
+}
+
 /// A running simulator; killed on drop.
 pub struct Sim {
     pub child: Child,
