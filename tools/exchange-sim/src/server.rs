@@ -279,9 +279,9 @@ fn route(head: &RequestHead) -> Result<(Tier, Mode, Vec<String>), String> {
 
 /// What one user-data connection asked for.
 struct UserFeed {
-    listen_key: String,
-    /// The API key it belongs to.
-    owner: String,
+    /// Its listenKeys and the API key each belongs to (named in the URL, or added by
+    /// `SUBSCRIBE` as Binance's SDK does).
+    keys: Vec<(String, String)>,
     /// The event types delivered (`events`, an allow list); empty: all.
     events: Vec<String>,
     /// Stream mode: each event wrapped as `{"stream":<listenKey>,"data":…}`.
@@ -289,16 +289,51 @@ struct UserFeed {
 }
 
 impl UserFeed {
-    /// The frame payload for event `json` (of type `kind`), or `None` when not asked for.
-    fn payload(&self, kind: &str, json: &str) -> Option<String> {
+    /// The frame payload for event `json` (of type `kind`) of API key `owner`, or `None`
+    /// when no listenKey of this connection is its or it was not asked for.
+    fn payload(&self, owner: &str, kind: &str, json: &str) -> Option<String> {
+        let (listen_key, _) = self.keys.iter().find(|(_, o)| o == owner)?;
         if !self.events.is_empty() && !self.events.iter().any(|e| e == kind) {
             return None;
         }
         Some(if self.combined {
-            format!("{{\"stream\":{},\"data\":{json}}}", serde_json::Value::from(self.listen_key.as_str()))
+            format!("{{\"stream\":{},\"data\":{json}}}", serde_json::Value::from(listen_key.as_str()))
         } else {
             json.to_string()
         })
+    }
+
+    /// Answers a `SUBSCRIBE`/`UNSUBSCRIBE` of listenKeys (`{"method":…,"params":[…],"id":…}`);
+    /// a key that is not live is refused, as Binance refuses an unknown stream.
+    fn request(&mut self, text: &[u8], owner_of: impl Fn(&str) -> Option<String>) -> String {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(text) else {
+            return r#"{"error":{"code":2,"msg":"Invalid request"}}"#.into();
+        };
+        let id = v["id"].clone();
+        let keys: Vec<&str> =
+            v["params"].as_array().map(|p| p.iter().filter_map(|k| k.as_str()).collect()).unwrap_or_default();
+        match v["method"].as_str() {
+            Some("SUBSCRIBE") => {
+                for key in &keys {
+                    let Some(owner) = owner_of(key) else {
+                        return serde_json::json!({"error": {"code": 2, "msg": format!("Invalid listenKey {key}")}, "id": id}).to_string();
+                    };
+                    if !self.keys.iter().any(|(k, _)| k == key) {
+                        self.keys.push((key.to_string(), owner));
+                    }
+                }
+            }
+            Some("UNSUBSCRIBE") => self.keys.retain(|(k, _)| !keys.contains(&k.as_str())),
+            Some("LIST_SUBSCRIPTIONS") => {
+                let listed: Vec<&str> = self.keys.iter().map(|(k, _)| k.as_str()).collect();
+                return serde_json::json!({"result": listed, "id": id}).to_string();
+            }
+            _ => {
+                return serde_json::json!({"error": {"code": 2, "msg": "Invalid request"}, "id": id})
+                    .to_string()
+            }
+        }
+        serde_json::json!({"result": null, "id": id}).to_string()
     }
 }
 
@@ -309,10 +344,16 @@ fn event_kind(json: &str) -> &str {
     rest.split('"').next().unwrap_or("")
 }
 
-/// Serves a user-data stream: the owner's order, algo and account events it asked for as
-/// they happen, then `listenKeyExpired` and a close once its listenKey lapses.
-async fn user_session<R, W>(reader: R, mut writer: W, leftover: Vec<u8>, shared: Arc<Shared>, user: UserFeed)
-where
+/// Serves a user-data stream: the order, algo and account events of its listenKeys' owners
+/// that it asked for, as they happen; `listenKeyExpired` once a key lapses, and a close when
+/// none is left.
+async fn user_session<R, W>(
+    reader: R,
+    mut writer: W,
+    leftover: Vec<u8>,
+    shared: Arc<Shared>,
+    mut user: UserFeed,
+) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
@@ -327,27 +368,40 @@ where
         let mut done = false;
         tokio::select! {
             event = events.recv() => match event {
-                Ok(e) if *e.api_key == *user.owner => match user.payload(event_kind(&e.json), &e.json) {
+                Ok(e) => match user.payload(&e.api_key, event_kind(&e.json), &e.json) {
                     Some(payload) => ws::encode_text(&mut out, payload.as_bytes(), 1),
                     None => continue,
                 },
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(_) => break,
             },
             _ = tick.tick() => {
-                if venue().listen_key_owner(&user.listen_key).is_some() {
+                let lapsed: Vec<(String, String)> = {
+                    let v = venue();
+                    user.keys.iter().filter(|(k, _)| v.listen_key_owner(k).is_none()).cloned().collect()
+                };
+                if lapsed.is_empty() {
                     continue;
                 }
-                let expired = serde_json::json!({ "e": "listenKeyExpired", "E": wall_ms(), "listenKey": user.listen_key });
-                if let Some(payload) = user.payload("listenKeyExpired", &expired.to_string()) {
-                    ws::encode_text(&mut out, payload.as_bytes(), 1);
+                for (key, owner) in &lapsed {
+                    let expired = serde_json::json!({ "e": "listenKeyExpired", "E": wall_ms(), "listenKey": key });
+                    if let Some(payload) = user.payload(owner, "listenKeyExpired", &expired.to_string()) {
+                        ws::encode_text(&mut out, payload.as_bytes(), 1);
+                    }
                 }
-                ws::encode_close(&mut out, close_code::NORMAL, "listenKey expired");
-                done = true;
+                user.keys.retain(|k| !lapsed.contains(k));
+                if user.keys.is_empty() {
+                    ws::encode_close(&mut out, close_code::NORMAL, "listenKey expired");
+                    done = true;
+                }
             }
             ctrl = ctrl_rx.recv() => match ctrl {
                 Some(Ctrl::Ping(payload)) => ws::encode_frame(&mut out, true, opcode::PONG, &payload),
-                Some(Ctrl::Pong) | Some(Ctrl::Request(_)) => continue,
+                Some(Ctrl::Pong) => continue,
+                Some(Ctrl::Request(text)) => {
+                    let answer = user.request(&text, |k| venue().listen_key_owner(k));
+                    ws::encode_text(&mut out, answer.as_bytes(), 1);
+                }
                 Some(Ctrl::Close { .. }) | None => {
                     ws::encode_close(&mut out, close_code::NORMAL, "");
                     done = true;
@@ -359,7 +413,6 @@ where
         }
     }
     reader_task.abort();
-    let _ = writer.shutdown().await;
 }
 
 /// Wall-clock ms since the epoch (ping payloads, user-stream event times).
@@ -403,9 +456,15 @@ where
     // Binance routes it since 2026; the unrouted root no longer serves user data.
     let owner_of = |lk: &str| shared.venue.lock().unwrap_or_else(|p| p.into_inner()).listen_key_owner(lk);
     if let Some(mode) = head.path.strip_prefix("/private") {
-        let listen = head.param("listenKey").and_then(|lk| Some((lk.to_string(), owner_of(lk)?)));
         let combined = mode == "/stream";
-        let Some((listen_key, owner)) = listen.filter(|_| combined || mode == "/ws") else {
+        // A listenKey in the URL must be live; stream mode may also start with none and
+        // `SUBSCRIBE` its keys (as Binance's SDK does).
+        let listen = match head.param("listenKey") {
+            Some(lk) => owner_of(lk).map(|owner| vec![(lk.to_string(), owner)]),
+            None if combined => Some(Vec::new()),
+            None => None,
+        };
+        let Some(keys) = listen.filter(|_| combined || mode == "/ws") else {
             let body = "{\"code\":-1125,\"msg\":\"This listenKey does not exist.\"}";
             let resp = format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n{body}", body.len());
             let _ = writer.write_all(resp.as_bytes()).await;
@@ -419,7 +478,7 @@ where
             ws::accept_key(&key)
         );
         if writer.write_all(accept.as_bytes()).await.is_ok() {
-            let user = UserFeed { listen_key, owner, events, combined };
+            let user = UserFeed { keys, events, combined };
             user_session(reader, writer, leftover, shared, user).await;
         }
         return;
