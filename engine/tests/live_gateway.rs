@@ -53,20 +53,16 @@ fn symbols(port: u16) -> Arc<SymbolTable> {
     Arc::new(table)
 }
 
-/// The sim's price ticks, by symbol id (exchangeInfo's order).
-fn ticks(port: u16) -> Vec<f64> {
-    let info = public(port, "/fapi/v1/exchangeInfo");
-    let tick = |s: &Value| -> Option<f64> {
-        let filter = s["filters"].as_array()?.iter().find(|f| f["filterType"] == "PRICE_FILTER")?;
-        filter["tickSize"].as_str()?.parse().ok()
-    };
-    info["symbols"].as_array().unwrap().iter().map(|s| tick(s).expect("PRICE_FILTER.tickSize")).collect()
-}
-
-fn mid(port: u16, symbol: &str) -> f64 {
+/// `symbol`'s mid price and price tick (`PRICE_FILTER.tickSize`): the desk sends legs on
+/// the tick (its sizing rounds them), so the tests' intents do too.
+fn quote(port: u16, symbol: &str) -> (f64, f64) {
     let book = public(port, &format!("/fapi/v1/depth?symbol={symbol}&limit=5"));
     let level = |side: &str| book[side][0][0].as_str().unwrap().parse::<f64>().unwrap();
-    (level("bids") + level("asks")) / 2.0
+    let info = public(port, "/fapi/v1/exchangeInfo");
+    let entry = info["symbols"].as_array().unwrap().iter().find(|s| s["symbol"] == symbol).unwrap();
+    let filter =
+        entry["filters"].as_array().unwrap().iter().find(|f| f["filterType"] == "PRICE_FILTER").unwrap();
+    ((level("bids") + level("asks")) / 2.0, filter["tickSize"].as_str().unwrap().parse().unwrap())
 }
 
 /// A sim with `extra` flags, its symbols, their names, and a stream holding the market
@@ -87,6 +83,19 @@ fn subscribe(
 ) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>> {
     let url = format!("ws://127.0.0.1:{port}/stream?streams={}@aggTrade", symbol.to_ascii_lowercase());
     tungstenite::connect(url).expect("subscribe").0
+}
+
+/// The tests' gateway settings: the sim's user stream, no journal, Binance's defaults.
+fn settings(port: u16) -> GatewaySettings {
+    GatewaySettings {
+        ws_base: format!("ws://127.0.0.1:{port}"),
+        keep_alive: Duration::from_secs(1_800),
+        journal: None,
+        fsync: aegis_journal::FsyncPolicy::Never,
+        working_type: WorkingType::MarkPrice,
+        triggering_timeout: Duration::from_secs(10),
+        max_open_algo_orders: 200,
+    }
 }
 
 /// A running gateway and the desk's ends of its rings.
@@ -123,16 +132,7 @@ impl Running {
             doorbell: Arc::new(Doorbell::default()),
             stats: stats.clone(),
         };
-        let mut settings = GatewaySettings {
-            ws_base: format!("ws://127.0.0.1:{port}"),
-            keep_alive: Duration::from_secs(1_800),
-            journal: None,
-            fsync: aegis_journal::FsyncPolicy::Never,
-            working_type: WorkingType::MarkPrice,
-            triggering_timeout: Duration::from_secs(10),
-            max_open_algo_orders: 200,
-            price_ticks: ticks(port),
-        };
+        let mut settings = settings(port);
         tweak(&mut settings);
         let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
         assert!(report.lines.is_empty() && report.matched == 0, "a fresh account: {report:?}");
@@ -181,16 +181,18 @@ impl Running {
     }
 }
 
-fn open(id: u64, symbol: u16, side: Side, qty: f64, price: f64, band: f64) -> OrderIntent {
+/// An entry at `price` with legs `band` away, on the price tick.
+fn open(id: u64, symbol: u16, side: Side, qty: f64, (price, tick): (f64, f64), band: f64) -> OrderIntent {
     let s = side.sign();
+    let on_tick = |p: f64| (p / tick).round() * tick;
     OrderIntent::Open {
         id,
         symbol,
         side,
         qty,
         leverage: 3.0,
-        stop: price * (1.0 - s * band),
-        target: price * (1.0 + s * band),
+        stop: on_tick(price * (1.0 - s * band)),
+        target: on_tick(price * (1.0 + s * band)),
     }
 }
 
@@ -210,8 +212,8 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
     let mut c = client(port);
 
     // Legs 0.02 % away: the market soon reaches one, and the user-data stream says which.
-    let price = mid(port, &names[0]);
-    g.send(open(1, 0, Side::Long, 0.01, price, 0.0002));
+    let (price, tick) = quote(port, &names[0]);
+    g.send(open(1, 0, Side::Long, 0.01, (price, tick), 0.0002));
     let (entry, qty) = g.entered(1);
     assert_eq!(qty, 0.01);
     assert!((entry / price - 1.0).abs() < 0.01, "{entry} vs {price}");
@@ -224,8 +226,8 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
     common::eventually("the other leg cancelled, the position gone", || flat(&mut c));
 
     // Legs far away: the desk's close cancels them and closes at market.
-    let price = mid(port, &names[1]);
-    g.send(open(2, 1, Side::Short, 1.0, price, 0.5));
+    let quoted = quote(port, &names[1]);
+    g.send(open(2, 1, Side::Short, 1.0, quoted, 0.5));
     g.entered(2);
     let legs = c.open_algo_orders(Some(&names[1])).unwrap();
     let mut ids: Vec<&str> = legs.iter().map(|l| l.client_algo_id.as_str()).collect();
@@ -242,8 +244,8 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
     assert!(flat(&mut c), "{:?}", c.positions());
 
     // The kill switch: two held trades and a position someone opened by hand.
-    g.send(open(3, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
-    g.send(open(4, 1, Side::Long, 1.0, mid(port, &names[1]), 0.5));
+    g.send(open(3, 0, Side::Long, 0.01, quote(port, &names[0]), 0.5));
+    g.send(open(4, 1, Side::Long, 1.0, quote(port, &names[1]), 0.5));
     g.entered(3);
     g.entered(4);
     let mut ids = ClientIds::new(7);
@@ -294,8 +296,7 @@ fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
     common::eventually("the stream recovered", || {
         lapsing.stats.stream_recoveries.load(Ordering::Relaxed) >= 1
     });
-    let price = mid(port, &names[0]);
-    lapsing.send(open(1, 0, Side::Short, 0.01, price, 0.0002));
+    lapsing.send(open(1, 0, Side::Short, 0.01, quote(port, &names[0]), 0.0002));
     lapsing.entered(1);
     let (_, reason) = lapsing.exited(1);
     assert!(matches!(reason, ExitReason::StopLoss | ExitReason::TakeProfit), "{reason:?}");
@@ -308,13 +309,13 @@ fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
     let (port, table, names, _market) = market(&["--order-limit-10s", "4"]);
     let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
     let mut c = client(port);
-    g.send(open(1, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
+    g.send(open(1, 0, Side::Long, 0.01, quote(port, &names[0]), 0.5));
     g.entered(1);
     // The entry is the 4th order; its stop is refused by the limiter from exchangeInfo: the
     // unprotected position must go, once the back-off allows.
-    g.send(open(2, 1, Side::Long, 1.0, mid(port, &names[1]), 0.5));
+    g.send(open(2, 1, Side::Long, 1.0, quote(port, &names[1]), 0.5));
     g.entered(2);
-    g.send(open(3, 2, Side::Long, 1.0, mid(port, &names[2]), 0.5));
+    g.send(open(3, 2, Side::Long, 1.0, quote(port, &names[2]), 0.5));
     assert_eq!(
         g.expect("the skipped entry", |r| *r == ExecReport::Cancelled { id: 3 }),
         ExecReport::Cancelled { id: 3 }
@@ -346,17 +347,7 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
             doorbell: Arc::new(Doorbell::default()),
             stats: Arc::new(GatewayStats::default()),
         };
-        let settings = GatewaySettings {
-            ws_base: format!("ws://127.0.0.1:{port}"),
-            keep_alive: Duration::from_secs(60),
-            journal: None,
-            fsync: aegis_journal::FsyncPolicy::Never,
-            working_type: WorkingType::MarkPrice,
-            triggering_timeout: Duration::from_secs(10),
-            max_open_algo_orders: 200,
-            price_ticks: ticks(port),
-        };
-        Gateway::start(client(port), settings, table.clone(), &[], links)
+        Gateway::start(client(port), settings(port), table.clone(), &[], links)
     };
     let mut c = client(port);
     c.sync_clock().unwrap();
@@ -400,7 +391,7 @@ fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close() {
         // Legs 0.02 % away: one triggers soon. A leg the market passes before it is placed
         // (-2021) ends the trade without a trigger; then the next trade tries again.
         for id in 1..=5 {
-            g.send(open(id, 0, Side::Long, 0.02, mid(port, &names[0]), 0.0002));
+            g.send(open(id, 0, Side::Long, 0.02, quote(port, &names[0]), 0.0002));
             g.entered(id);
             let (_, reason) = g.exited(id);
             assert!(matches!(reason, ExitReason::StopLoss | ExitReason::TakeProfit), "{outcome}: {reason:?}");
@@ -426,7 +417,7 @@ fn a_leg_cancelled_by_hand_gets_the_position_closed() {
     let (port, table, names, _market) = market(&[]);
     let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
     let mut c = client(port);
-    g.send(open(1, 1, Side::Short, 1.0, mid(port, &names[1]), 0.5));
+    g.send(open(1, 1, Side::Short, 1.0, quote(port, &names[1]), 0.5));
     g.entered(1);
     c.cancel_algo("aegis.1.t").unwrap();
     assert_eq!(g.exited(1).1, ExitReason::Manual);
@@ -444,7 +435,7 @@ fn a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed() {
     let mut c = client(port);
     // As above: a leg the market passed before it was placed ends the trade at once.
     for id in 1..=5 {
-        g.send(open(id, 0, Side::Long, 0.02, mid(port, &names[0]), 0.0002));
+        g.send(open(id, 0, Side::Long, 0.02, quote(port, &names[0]), 0.0002));
         g.entered(id);
         let (_, reason) = g.exited(id);
         common::eventually("the exchange holds no position", || c.positions().unwrap().is_empty());
@@ -464,11 +455,11 @@ fn entries_past_the_open_conditional_order_cap_are_skipped() {
     let (port, table, names, _market) = market(&[]);
     let mut g = Running::start_with(port, table, |s| s.max_open_algo_orders = 4);
     let mut c = client(port);
-    g.send(open(1, 0, Side::Long, 0.01, mid(port, &names[0]), 0.5));
-    g.send(open(2, 1, Side::Short, 1.0, mid(port, &names[1]), 0.5));
+    g.send(open(1, 0, Side::Long, 0.01, quote(port, &names[0]), 0.5));
+    g.send(open(2, 1, Side::Short, 1.0, quote(port, &names[1]), 0.5));
     g.entered(1);
     g.entered(2);
-    g.send(open(3, 2, Side::Long, 1.0, mid(port, &names[2]), 0.5));
+    g.send(open(3, 2, Side::Long, 1.0, quote(port, &names[2]), 0.5));
     assert_eq!(
         g.expect("the skipped entry", |r| *r == ExecReport::Cancelled { id: 3 }),
         ExecReport::Cancelled { id: 3 }

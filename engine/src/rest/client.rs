@@ -31,14 +31,6 @@ pub enum InfoSource {
     },
 }
 
-/// Writes `text` to a sibling temporary file, then renames it over `path`: a reader never
-/// sees half a file.
-fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
-}
-
 /// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
 pub struct RestClient {
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -162,7 +154,7 @@ impl RestClient {
             (Ok(body), cache) => {
                 let served = self.read_exchange_info(&body, EXCHANGE_INFO)?;
                 if let Some(path) = cache {
-                    if let Err(e) = write_whole(path, &body) {
+                    if let Err(e) = crate::store::write_whole(path, &body) {
                         tracing::warn!(path = %path.display(), error = %e, "exchangeInfo cache not written");
                     }
                 }

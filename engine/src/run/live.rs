@@ -49,13 +49,12 @@ pub(crate) fn account_brackets(
     Ok(fallback)
 }
 
-/// Connects the execution gateway (clock, limits, restart reconciliation, user stream) for
-/// the symbols of `table` with their price ticks.
+/// Connects the execution gateway (clock, limits, restart reconciliation, user stream).
 pub(crate) fn start_gateway(
     config: &RunConfig,
     live: &LiveConfig,
     tls: &Arc<rustls::ClientConfig>,
-    (table, price_ticks): (Arc<SymbolTable>, Vec<f64>),
+    table: Arc<SymbolTable>,
     restored: &[aegis_trading::Position],
     links: GatewayLinks,
 ) -> Result<(Gateway, StartReport), RunError> {
@@ -74,7 +73,6 @@ pub(crate) fn start_gateway(
         working_type: live.working_type,
         triggering_timeout: live.triggering_timeout,
         max_open_algo_orders: live.max_open_algo_orders,
-        price_ticks,
     };
     Gateway::start(client, settings, table, restored, links)
         .map_err(|e| RunError::Config(format!("live trading: starting the gateway: {e}")))

@@ -129,7 +129,6 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     // The desk, on the brain's thread: paper, or live through the gateway's two rings.
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let desk_stats = Arc::new(DeskStats::default());
-    let ticks: Vec<f64> = rules.iter().map(|r| r.as_ref().map_or(0.0, |r| r.tick_size)).collect();
     let desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
     let (mut desk, venue_rings) = match &config.live {
         Some(_) => {
@@ -154,14 +153,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         (Some(live), Some((intents, reports))) => {
             let links =
                 GatewayLinks { intents, reports, doorbell: doorbell.clone(), stats: gateway_stats.clone() };
-            let (gateway, report) = live::start_gateway(
-                &config,
-                live,
-                &tls,
-                (table.clone(), ticks),
-                desk.broker().positions(),
-                links,
-            )?;
+            let (gateway, report) =
+                live::start_gateway(&config, live, &tls, table.clone(), desk.broker().positions(), links)?;
             (Some(gateway), json!({ "matched": report.matched, "lines": report.lines }))
         }
         _ => (None, Value::Null),

@@ -12,3 +12,12 @@ pub mod codec;
 pub mod export;
 pub mod ledger;
 pub mod writer;
+
+/// Writes `text` to `path` whole: into a sibling `<name>.tmp`, then renamed over `path`, so
+/// a reader (or a crash) never sees half a file.
+pub fn write_whole(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}

@@ -416,7 +416,7 @@ async fn user_session<R, W>(
 }
 
 /// Wall-clock ms since the epoch (ping payloads, user-stream event times).
-fn wall_ms() -> u64 {
+pub(crate) fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 

@@ -321,9 +321,8 @@ pub fn handle(
     // client signing with its own wall clock (Binance's SDK has no time offset) is accepted
     // too, as Binance accepts it.
     let now_ms = source.now_ms();
-    let wall =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let key = venue.authenticate(head.header("x-mbx-apikey"), &params, [now_ms, wall as i64], pace)?;
+    let wall = crate::server::wall_ms() as i64;
+    let key = venue.authenticate(head.header("x-mbx-apikey"), &params, [now_ms, wall], pace)?;
     match (head.method.as_str(), head.path.as_str()) {
         ("POST", "/fapi/v1/order") => {
             let symbol = params.required("symbol")?;
@@ -1050,7 +1049,12 @@ impl Venue {
 
     /// A mark price from the source: conditional orders working on the mark trigger.
     pub fn on_mark(&mut self, symbol: &str, price: i64, now_ms: i64) {
-        self.marks.insert(symbol.to_string(), price);
+        match self.marks.get_mut(symbol) {
+            Some(mark) => *mark = price,
+            None => {
+                self.marks.insert(symbol.to_string(), price);
+            }
+        }
         self.trigger_reached(symbol, price, now_ms, |w| w == WorkingType::MarkPrice);
     }
 

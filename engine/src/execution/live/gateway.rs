@@ -82,9 +82,6 @@ pub struct GatewaySettings {
     pub triggering_timeout: Duration,
     /// Open conditional orders the account may hold (Binance: 200 since 2025-12-29).
     pub max_open_algo_orders: usize,
-    /// Each symbol's price tick (`PRICE_FILTER.tickSize`, by symbol id; 0: unknown): trigger
-    /// prices are sent on it, as Binance requires (-4014 otherwise).
-    pub price_ticks: Vec<f64>,
 }
 
 /// What restart reconciliation found and did.
@@ -190,15 +187,6 @@ fn client_id(id: u64, role: Role, attempt: u32) -> String {
         Role::Stop => format!("aegis.{id}.s"),
         Role::Target => format!("aegis.{id}.t"),
         Role::Close => format!("aegis.{id}.x{attempt}"),
-    }
-}
-
-/// `price` on the nearest multiple of `tick` (unchanged when the tick is unknown).
-fn on_tick(price: f64, tick: f64) -> f64 {
-    if tick > 0.0 {
-        (price / tick).round() * tick
-    } else {
-        price
     }
 }
 
@@ -549,12 +537,11 @@ impl Gateway {
             if h.leg_id(role) != 0 || placed != Legs::Placed {
                 continue;
             }
-            let tick = self.settings.price_ticks.get(usize::from(h.symbol)).copied().unwrap_or(0.0);
             let leg = AlgoRequest {
                 symbol: name.clone(),
                 side: order_side(h.side, true),
                 kind,
-                trigger: on_tick(trigger, tick),
+                trigger,
                 quantity: h.qty,
                 working_type: self.settings.working_type,
                 client_algo_id: client_id(h.id, role, 0),

@@ -304,9 +304,7 @@ impl Record {
     /// Writes the record into `dir` (whole, through a temporary file).
     pub fn save(&self, dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = dir.join(format!("{RECORD_FILE}.tmp"));
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, Self::path(dir))
+        crate::store::write_whole(&Self::path(dir), &text)
     }
 
     /// One line: both round trips and the choice.
