@@ -9,8 +9,7 @@ use aegis::rest::RestStats;
 use std::sync::Arc;
 
 fn client(port: u16) -> RestClient {
-    let tls = aegis::net::tls::client_config(None).unwrap();
-    RestClient::for_url(&format!("http://127.0.0.1:{port}"), &tls, Arc::new(RestStats::default())).unwrap()
+    RestClient::for_url(&format!("http://127.0.0.1:{port}"), None, Arc::new(RestStats::default())).unwrap()
 }
 
 /// A port nothing listens on (bound, then released).

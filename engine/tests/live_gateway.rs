@@ -89,6 +89,7 @@ fn subscribe(
 fn settings(port: u16) -> GatewaySettings {
     GatewaySettings {
         ws_base: format!("ws://127.0.0.1:{port}"),
+        tls: aegis::net::tls::client_config(None).unwrap(),
         keep_alive: Duration::from_secs(1_800),
         journal: None,
         fsync: aegis_journal::FsyncPolicy::Never,

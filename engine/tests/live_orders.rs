@@ -337,7 +337,8 @@ fn the_user_data_stream_reports_fills_and_recovers_from_an_expired_listen_key() 
     let ws_base = format!("ws://127.0.0.1:{port}");
     let mut c = client(&base, SECRET);
     let mut ids = ClientIds::new(5);
-    let mut stream = UserStream::open(&mut c, &ws_base).unwrap();
+    let tls = aegis::net::tls::client_config(None).unwrap();
+    let mut stream = UserStream::open(&mut c, &ws_base, &tls).unwrap();
 
     let buy = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
     c.place(&buy).unwrap();
@@ -447,4 +448,42 @@ fn user_data_is_served_on_the_routed_private_endpoint_for_the_events_asked() {
     );
     assert_eq!(first["data"]["e"], "ALGO_UPDATE", "order and account updates were not asked for: {first}");
     assert_eq!(first["data"]["o"]["caid"].as_str(), Some(stop.client_algo_id.as_str()));
+}
+
+/// Over TLS as Binance serves it: orders over https on one kept-alive connection and the
+/// user stream over wss, both on the engine's clients trusting `exchange.extra_ca` (the
+/// sim's generated CA); without it, both refuse the certificate.
+#[test]
+fn orders_over_https_and_user_data_over_wss_trust_the_extra_ca() {
+    let dir = std::env::temp_dir().join(format!("aegis-live-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let key = format!("{KEY}:{SECRET}");
+    let args = ["--synthetic", "--symbols", "2", "--speed", "60", "--tls", "--api-key", &key, "--ca-out"];
+    let port = start_sim(&[&args[..], &[ca.to_str().unwrap()]].concat());
+    let (https, wss) = (format!("https://127.0.0.1:{port}"), format!("wss://127.0.0.1:{port}"));
+
+    let mut untrusting = TradeClient::new(&https, ApiKey::new(KEY, SECRET, "the test"), None).unwrap();
+    match untrusting.sync_clock() {
+        Err(TradeError::Transport(e)) => assert!(e.to_string().contains("/fapi/v1/time"), "{e}"),
+        other => panic!("an unknown issuer is refused: {other:?}"),
+    }
+    let mut c = TradeClient::new(&https, ApiKey::new(KEY, SECRET, "the test"), Some(&ca)).unwrap();
+    c.sync_clock().unwrap();
+    let plain_roots = aegis::net::tls::client_config(None).unwrap();
+    let refused = UserStream::open(&mut c, &wss, &plain_roots).err().expect("wss without the CA is refused");
+    assert!(refused.to_string().contains("user stream connect"), "{refused}");
+
+    let tls = aegis::net::tls::client_config(Some(&ca)).unwrap();
+    let mut stream = UserStream::open(&mut c, &wss, &tls).unwrap();
+    let mut ids = ClientIds::new(9);
+    let buy = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    c.place(&buy).unwrap();
+    let id = buy.client_id.clone();
+    let fill = expect(&mut stream, "the order's fill over wss", |e| match e {
+        UserEvent::Order(o) if o.client_id == id && o.status == OrderStatus::Filled => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(fill.filled_qty, 0.01);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -556,7 +556,6 @@ fn start_embedded_sim(
 
 /// Every symbol the exchange serves (for a run with no symbol list).
 fn exchange_symbols(rest: &str, extra_ca: Option<&std::path::Path>) -> anyhow::Result<Vec<String>> {
-    let tls = aegis::net::tls::client_config(extra_ca)?;
-    let mut client = aegis::rest::client::RestClient::for_url(rest, &tls, Default::default())?;
+    let mut client = aegis::rest::client::RestClient::for_url(rest, extra_ca, Default::default())?;
     Ok(client.exchange_info()?.into_iter().map(|s| s.name).collect())
 }

@@ -1,8 +1,14 @@
-//! Blocking HTTP/1.1 over TCP or rustls: one request per connection. Knows nothing of
+//! Blocking HTTP/1.1 over kept-alive connections (ureq, on rustls with ring): one client per
+//! base URL and per job, so an order never waits behind a kline fill. Knows nothing of
 //! Binance; the market-data client and the trading client build on it.
+//!
+//! Why ureq: it is blocking (the REST worker and the execution gateway are plain threads;
+//! no async runtime to host), speaks rustls with the ring provider the rest of the engine
+//! uses, pools connections per host (reused while the server keeps them open, probed
+//! before reuse) and resolves the host name for every new connection, so a long run
+//! follows the exchange's DNS instead of the address seen at start.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,9 +49,9 @@ pub enum RestError {
     },
 }
 
-/// One HTTP/1.1 request (`Connection: close`).
+/// One HTTP/1.1 request.
 pub struct HttpRequest<'a> {
-    /// `GET`, `POST`, `DELETE`.
+    /// `GET`, `POST`, `PUT`, `DELETE`.
     pub method: &'a str,
     /// Path and query.
     pub path: &'a str,
@@ -55,64 +61,160 @@ pub struct HttpRequest<'a> {
     pub body: &'a str,
 }
 
-/// Sends `request` to `addr` (TLS when `tls` is given, verifying `host`), reads the answer
-/// to the end; returns the status, the head (lowercase) and the body.
-pub fn http_request(
-    addr: &SocketAddr,
-    host: &str,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-    request: &HttpRequest,
-) -> Result<(u16, String, String), RestError> {
-    let path = request.path;
-    let io = |source| RestError::Io { path: path.to_string(), source };
-    let stream = TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(io)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-    let mut text = format!(
-        "{} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: aegis\r\nConnection: close\r\n",
-        request.method
-    );
-    for (name, value) in request.headers {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !request.body.is_empty() {
-        text.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            request.body.len()
-        ));
-    }
-    text.push_str("\r\n");
-    text.push_str(request.body);
-    let mut raw = Vec::new();
-    match tls {
-        None => {
-            let mut stream = stream;
-            stream.write_all(text.as_bytes()).map_err(io)?;
-            stream.read_to_end(&mut raw).map_err(io)?;
-        }
-        Some(config) => {
-            let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
-            let session = crate::net::tls::session(config, name)
-                .map_err(|e| RestError::Malformed { path: path.to_string(), reason: e.to_string() })?;
-            let mut tls = rustls::StreamOwned::new(session, stream);
-            tls.write_all(text.as_bytes()).map_err(io)?;
-            // A server may end without close_notify; what was read so far is the answer.
-            if let Err(e) = tls.read_to_end(&mut raw) {
-                if raw.is_empty() {
-                    return Err(io(e));
-                }
-            }
-        }
-    }
-    let text = String::from_utf8_lossy(&raw);
-    let malformed =
-        |reason: &str| RestError::Malformed { path: path.to_string(), reason: reason.to_string() };
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| malformed("no header end"))?;
-    let status =
-        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| malformed("no status"))?;
-    Ok((status, head.to_ascii_lowercase(), body.to_string()))
+/// An answer: status, headers, body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The body, as text.
+    pub body: String,
+    headers: ureq::http::HeaderMap,
 }
 
-/// A header's value in a lowercase response head.
-pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
+impl HttpResponse {
+    /// A header's value (names are case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+    }
+}
+
+/// The largest body read (Binance's full exchangeInfo is a few MB).
+const MAX_BODY_BYTES: u64 = 64 << 20;
+/// How long an idle connection stays in the pool. Binance closes idle HTTP connections
+/// on its side too; a pooled one is probed before reuse either way.
+const IDLE_KEPT: Duration = Duration::from_secs(55);
+
+/// A kept-alive HTTP client for one base URL (`http://host:port` or `https://host:port`).
+#[derive(Clone)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+    base: Arc<str>,
+}
+
+impl HttpClient {
+    /// A client for `base`, trusting the webpki roots and `extra_ca` (PEM) for https.
+    pub fn new(base: &str, extra_ca: Option<&Path>) -> Result<Self, crate::net::tls::TlsError> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .user_agent("aegis")
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_global(Some(Duration::from_secs(15)))
+            .max_idle_age(IDLE_KEPT)
+            .max_idle_connections_per_host(4)
+            .tls_config(crate::net::tls::http_config(extra_ca)?)
+            .build();
+        Ok(Self { agent: config.into(), base: base.trim_end_matches('/').into() })
+    }
+
+    /// Sends `request` on a pooled connection (opening one when none is idle) and reads
+    /// the whole answer.
+    pub fn send(&self, request: &HttpRequest) -> Result<HttpResponse, RestError> {
+        let path = request.path;
+        let malformed = |reason: String| RestError::Malformed { path: path.to_string(), reason };
+        let io = |e: ureq::Error| RestError::Io { path: path.to_string(), source: e.into_io() };
+        let mut builder =
+            ureq::http::Request::builder().method(request.method).uri(format!("{}{path}", self.base));
+        for (name, value) in request.headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = if request.body.is_empty() {
+            self.agent.run(builder.body(()).map_err(|e| malformed(e.to_string()))?)
+        } else {
+            let builder = builder.header("Content-Type", "application/x-www-form-urlencoded");
+            self.agent.run(builder.body(request.body).map_err(|e| malformed(e.to_string()))?)
+        };
+        let mut response = response.map_err(io)?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(MAX_BODY_BYTES).read_to_string().map_err(io)?;
+        Ok(HttpResponse { status, body, headers: response.headers().clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A server answering each request with its sequence number; closes a connection after
+    /// `per_connection` answers (saying so). Returns its port and the accept count.
+    fn server(per_connection: usize) -> (u16, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            let mut served = 0;
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                for n in 1..=per_connection {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    served += 1;
+                    let close = if n == per_connection { "close" } else { "keep-alive" };
+                    let answer = format!("{{\"n\":{served},\"got\":{}}}", String::from_utf8_lossy(&body).len());
+                    let text = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Seen: yes\r\nConnection: {close}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if writer.write_all(text.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        (port, accepted)
+    }
+
+    #[test]
+    fn requests_share_one_kept_alive_connection() {
+        let (port, accepted) = server(100);
+        let client = HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        for n in 1..=5 {
+            let get = HttpRequest { method: "GET", path: "/a?x=1", headers: &[], body: "" };
+            let answer = client.send(&get).unwrap();
+            assert_eq!((answer.status, answer.body.as_str()), (200, format!("{{\"n\":{n},\"got\":0}}").as_str()));
+            assert_eq!(answer.header("x-seen"), Some("yes"));
+        }
+        let post = HttpRequest { method: "POST", path: "/b", headers: &[("X-K", "v")], body: "a=1&b=2" };
+        assert_eq!(client.send(&post).unwrap().body, "{\"n\":6,\"got\":7}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "six requests, one connection");
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_replaced() {
+        let (port, accepted) = server(2);
+        let client = HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let get = HttpRequest { method: "GET", path: "/", headers: &[], body: "" };
+        let bodies: Vec<String> = (0..5).map(|_| client.send(&get).unwrap().body).collect();
+        assert_eq!(bodies.last().unwrap(), "{\"n\":5,\"got\":0}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3, "two answers per connection");
+    }
+
+    #[test]
+    fn a_dead_port_is_an_io_error_naming_the_path() {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let client = HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let get = HttpRequest { method: "GET", path: "/fapi/v1/ping", headers: &[], body: "" };
+        let err = client.send(&get).unwrap_err();
+        assert!(matches!(err, RestError::Io { .. }) && err.to_string().contains("/fapi/v1/ping"), "{err}");
+    }
 }

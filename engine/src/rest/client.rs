@@ -3,7 +3,7 @@
 
 use super::rules::{brackets_served, symbol_rules, ServedSymbol};
 use super::RestStats;
-use crate::net::http::{header, http_request, HttpRequest, RestError};
+use crate::net::http::{HttpClient, HttpRequest, RestError};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
 use aegis_wire::stream::{depth_weight, klines_weight, AGG_TRADES_WEIGHT};
 use aegis_wire::units::MINUTE_MS;
@@ -12,7 +12,6 @@ use aegis_wire::{
     DEPTH_LEVELS_PER_CHUNK,
 };
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,11 +30,10 @@ pub enum InfoSource {
     },
 }
 
-/// A blocking HTTP/1.1 client for one exchange base URL, with a weight budget.
+/// A blocking market-data client for one exchange base URL (its own kept-alive
+/// connections), with a weight budget.
 pub struct RestClient {
-    tls: Option<Arc<rustls::ClientConfig>>,
-    addr: SocketAddr,
-    host: String,
+    http: HttpClient,
     weight_limit: u32,
     window_start: Instant,
     window_used: u32,
@@ -43,34 +41,19 @@ pub struct RestClient {
 }
 
 impl RestClient {
-    /// A client for `host:port` (plain HTTP).
-    pub fn new(addr: SocketAddr, host: &str, stats: Arc<RestStats>) -> Self {
-        Self {
-            tls: None,
-            addr,
-            host: host.to_string(),
+    /// A client for a `http(s)://` base URL, trusting `extra_ca` besides the webpki roots.
+    pub fn for_url(
+        url: &str,
+        extra_ca: Option<&std::path::Path>,
+        stats: Arc<RestStats>,
+    ) -> Result<Self, crate::net::tls::TlsError> {
+        Ok(Self {
+            http: HttpClient::new(url, extra_ca)?,
             weight_limit: 2400,
             window_start: Instant::now(),
             window_used: 0,
             stats,
-        }
-    }
-
-    /// A client for a `http(s)://` base URL; `tls` is used where the URL asks for it.
-    pub fn for_url(
-        url: &str,
-        tls: &Arc<rustls::ClientConfig>,
-        stats: Arc<RestStats>,
-    ) -> Result<Self, crate::net::url::UrlError> {
-        let (addr, host, _, https) = crate::net::url::split_url(url)?;
-        let client = Self::new(addr, &host, stats);
-        Ok(if https { client.with_tls(tls.clone()) } else { client })
-    }
-
-    /// The same client speaking HTTPS with `config`.
-    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
-        self.tls = Some(config);
-        self
+        })
     }
 
     /// Spends `weight` from this minute's budget, leaving `reserve` untouched, or says how
@@ -99,21 +82,22 @@ impl RestClient {
         for attempt in 0..5 {
             self.spend(weight, reserve)?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let (status, headers, body) = self.exchange(path)?;
-            if let Some(used) = header(&headers, "x-mbx-used-weight-1m").and_then(|v| v.parse::<u64>().ok()) {
+            let answer = self.http.send(&HttpRequest { method: "GET", path, headers: &[], body: "" })?;
+            if let Some(used) = answer.header("x-mbx-used-weight-1m").and_then(|v| v.parse::<u64>().ok()) {
                 self.stats.weight_used.store(used, Ordering::Relaxed);
             }
-            match status {
-                200 => return Ok(body),
+            match answer.status {
+                200 => return Ok(answer.body),
                 429 | 418 => {
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let wait = header(&headers, "retry-after")
+                    let wait = answer
+                        .header("retry-after")
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(1u64 << attempt);
                     std::thread::sleep(Duration::from_secs(wait.min(60)));
                 }
-                _ => {
-                    let body = body.chars().take(200).collect();
+                status => {
+                    let body = answer.body.chars().take(200).collect();
                     return Err(RestError::Status { path: path.to_string(), status, body });
                 }
             }
@@ -123,15 +107,6 @@ impl RestClient {
             status: 429,
             body: "still rate-limited after 5 tries".into(),
         })
-    }
-
-    fn exchange(&self, path: &str) -> Result<(u16, String, String), RestError> {
-        http_request(
-            &self.addr,
-            &self.host,
-            self.tls.as_ref(),
-            &HttpRequest { method: "GET", path, headers: &[], body: "" },
-        )
     }
 
     /// Reads exchangeInfo: the symbols served with their trading rules, and the

@@ -6,7 +6,6 @@ use crate::config::run::LiveConfig;
 use crate::config::RunConfig;
 use crate::execution::live::client::TradeClient;
 use crate::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, StartReport};
-use crate::net::url::split_url;
 use aegis_wire::SymbolTable;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +20,11 @@ pub(crate) const GATEWAY_DRAIN: Duration = Duration::from_secs(10);
 pub(crate) fn account_brackets(
     config: &RunConfig,
     live: &LiveConfig,
-    tls: &Arc<rustls::ClientConfig>,
     table: &SymbolTable,
     rules: &mut [Option<aegis_trading::SymbolRules>],
 ) -> Result<Vec<String>, RunError> {
-    let (_, _, _, https) = split_url(&config.exchange.rest)?;
     let fail = |e: &dyn std::fmt::Display| RunError::Config(format!("live trading: leverage brackets: {e}"));
-    let mut client = TradeClient::new(&config.exchange.rest, live.key.clone(), https.then(|| tls.clone()))
+    let mut client = TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
         .map_err(|e| fail(&e))?;
     client.sync_clock().map_err(|e| fail(&e))?;
     let served = client.leverage_brackets().map_err(|e| fail(&e))?;
@@ -58,11 +55,11 @@ pub(crate) fn start_gateway(
     restored: &[aegis_trading::Position],
     links: GatewayLinks,
 ) -> Result<(Gateway, StartReport), RunError> {
-    let (_, _, _, https) = split_url(&config.exchange.rest)?;
-    let client = TradeClient::new(&config.exchange.rest, live.key.clone(), https.then(|| tls.clone()))
+    let client = TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
         .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
     let settings = GatewaySettings {
         ws_base: live.user_ws.clone(),
+        tls: tls.clone(),
         keep_alive: live.keep_alive,
         journal: config
             .data

@@ -74,13 +74,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let tls = crate::net::tls::client_config(config.exchange.extra_ca.as_deref())
         .map_err(|e| RunError::Config(e.to_string()))?;
     let rest_stats = Arc::new(RestStats::default());
-    let mut client = RestClient::for_url(&config.exchange.rest, &tls, rest_stats.clone())?;
+    let mut client =
+        RestClient::for_url(&config.exchange.rest, config.exchange.extra_ca.as_deref(), rest_stats.clone())
+            .map_err(|e| RunError::Config(e.to_string()))?;
     let plan::Symbols { table, mut rules, untradable, mut fallback_brackets, info_source } =
         plan::resolve_symbols(&config, &mut client)?;
     // Where the traded symbols' leverage brackets come from (the summary says).
     let mut brackets_from = "exchangeInfo";
     if let Some(live) = &config.live {
-        fallback_brackets = live::account_brackets(&config, live, &tls, &table, &mut rules)?;
+        fallback_brackets = live::account_brackets(&config, live, &table, &mut rules)?;
         brackets_from = "account (signed GET /fapi/v1/leverageBracket)";
         eprintln!(
             "aegis: leverage brackets: the account's (signed GET /fapi/v1/leverageBracket); {} symbol(s) on the conservative fallback",

@@ -178,11 +178,11 @@ pub fn wait_for_line(child: &mut std::process::Child, prefix: &str) -> Option<St
 /// `GET path` on exchange-sim's public REST (unsigned), as JSON; panics unless 200.
 #[allow(dead_code)] // used by some of the test crates sharing this module
 pub fn public(port: u16, path: &str) -> serde_json::Value {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let client = aegis::net::http::HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
     let request = aegis::net::http::HttpRequest { method: "GET", path, headers: &[], body: "" };
-    let (status, _, body) = aegis::net::http::http_request(&addr, "127.0.0.1", None, &request).unwrap();
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
+    let answer = client.send(&request).unwrap();
+    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    serde_json::from_str(&answer.body).unwrap()
 }
 
 /// A model whose logistic regression alone says "up" with P = σ(3) ≈ 0.95.

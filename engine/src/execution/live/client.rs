@@ -5,11 +5,9 @@
 use super::order::{AlgoRequest, AlgoState, OrderRequest, OrderState};
 use super::sign::{local_ms, signed_params, ServerClock};
 use crate::credentials::ApiKey;
-use crate::net::http::{header, http_request, HttpRequest, RestError};
+use crate::net::http::{HttpClient, HttpRequest, RestError};
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a trading request failed.
@@ -196,11 +194,10 @@ impl WeightBudget {
     }
 }
 
-/// A signed trading client for one exchange base URL.
+/// A signed trading client for one exchange base URL, on connections of its own (kept
+/// alive, never shared with market data).
 pub struct TradeClient {
-    addr: SocketAddr,
-    host: String,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    http: HttpClient,
     key: ApiKey,
     clock: ServerClock,
     recv_window_ms: u64,
@@ -209,18 +206,13 @@ pub struct TradeClient {
 }
 
 impl TradeClient {
-    /// A client for `base` (`http://host:port` or `https://host:port`); `tls` for https.
-    pub fn new(base: &str, key: ApiKey, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, TradeError> {
+    /// A client for `base` (`http://host:port` or `https://host:port`), trusting `extra_ca`
+    /// besides the webpki roots.
+    pub fn new(base: &str, key: ApiKey, extra_ca: Option<&std::path::Path>) -> Result<Self, TradeError> {
         let malformed = |reason: String| TradeError::Malformed { path: base.to_string(), reason };
-        let (addr, host, _, https) =
-            crate::net::url::split_url(base).map_err(|e| malformed(e.to_string()))?;
-        if https != tls.is_some() {
-            return Err(malformed("https needs a TLS config, http none".into()));
-        }
+        crate::net::url::split_url(base).map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
-            addr,
-            host,
-            tls,
+            http: HttpClient::new(base, extra_ca).map_err(|e| malformed(e.to_string()))?,
             key,
             clock: ServerClock::default(),
             recv_window_ms: 5_000,
@@ -550,25 +542,25 @@ impl TradeClient {
         let key_header = [("X-MBX-APIKEY", self.key.key())];
         let headers: &[(&str, &str)] = if with_key { &key_header } else { &[] };
         let request = HttpRequest { method, path: &target, headers, body };
-        let (status, head, text) = http_request(&self.addr, &self.host, self.tls.as_ref(), &request)?;
-        if let Some(used) = header(&head, "x-mbx-used-weight-1m").and_then(|v| v.parse().ok()) {
+        let answer = self.http.send(&request)?;
+        if let Some(used) = answer.header("x-mbx-used-weight-1m").and_then(|v| v.parse().ok()) {
             self.weight.reported(used);
         }
-        let value: Value = serde_json::from_str(&text).map_err(|e| TradeError::Malformed {
+        let value: Value = serde_json::from_str(&answer.body).map_err(|e| TradeError::Malformed {
             path: path.to_string(),
             reason: format!("not JSON ({e})"),
         })?;
         let code = value["code"].as_i64().unwrap_or(0) as i32;
         let msg = || value["msg"].as_str().unwrap_or("").to_string();
-        match status {
+        match answer.status {
             200 => Ok(value),
-            429 | 418 => Err(TradeError::RateLimited {
+            status @ (429 | 418) => Err(TradeError::RateLimited {
                 reason: format!("HTTP {status}, code {code}: {}", msg()),
                 retry_after: Duration::from_secs(
-                    header(&head, "retry-after").and_then(|v| v.parse().ok()).unwrap_or(1),
+                    answer.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(1),
                 ),
             }),
-            _ => Err(TradeError::Rejected { status, code, msg: msg() }),
+            status => Err(TradeError::Rejected { status, code, msg: msg() }),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct GatewaySettings {
     /// WebSocket base of the user-data stream (`/private/ws?listenKey=…&events=…` is
     /// appended).
     pub ws_base: String,
+    /// TLS settings for a `wss://` user stream (the engine's roots and extra CA).
+    pub tls: std::sync::Arc<rustls::ClientConfig>,
     /// How often the listenKey is kept alive (Binance: it lapses 60 min after the last).
     pub keep_alive: Duration,
     /// The orders journal (`None`: not kept).
@@ -310,7 +312,7 @@ impl Gateway {
             }
         }
         let report = gateway.reconcile(restored)?;
-        gateway.stream = Some(UserStream::open(&mut gateway.client, &gateway.settings.ws_base)?);
+        gateway.stream = Some(UserStream::open(&mut gateway.client, &gateway.settings.ws_base, &gateway.settings.tls)?);
         gateway.last_keep_alive = Instant::now();
         Ok((gateway, report))
     }
@@ -784,7 +786,7 @@ impl Gateway {
     /// A new listenKey and connection, then a look at every held trade's legs for fills
     /// the gap hid.
     fn reopen_stream(&mut self) {
-        match UserStream::open(&mut self.client, &self.settings.ws_base) {
+        match UserStream::open(&mut self.client, &self.settings.ws_base, &self.settings.tls) {
             Ok(stream) => {
                 self.stats.stream_recoveries.fetch_add(1, Ordering::Relaxed);
                 self.note(json!({"event": "user_stream_opened", "listen_key": stream.listen_key}));

@@ -4,11 +4,10 @@
 
 use super::client::{TradeClient, TradeError};
 use super::order::{AlgoState, OrderStatus};
+use crate::net::ws::WsClient;
 use serde_json::Value;
-use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
 
 /// One order's change, from `ORDER_TRADE_UPDATE`.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,10 +108,15 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
 /// read here is named.
 pub const EVENTS: &str = "ORDER_TRADE_UPDATE/ALGO_UPDATE/ACCOUNT_UPDATE/listenKeyExpired";
 
+/// The largest user-data message read (Binance's are a few KB; an `ACCOUNT_UPDATE` of many
+/// positions is the longest).
+const MAX_EVENT_BYTES: usize = 1 << 20;
+
 /// A connected user-data stream.
 pub struct UserStream {
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    ws: WsClient,
     ws_base: String,
+    tls: Arc<rustls::ClientConfig>,
     /// The listenKey it is named by.
     pub listen_key: String,
 }
@@ -120,20 +124,21 @@ pub struct UserStream {
 impl UserStream {
     /// Creates a listenKey through `client` and connects to Binance's routed private
     /// endpoint, `ws_base/private/ws?listenKey=<listenKey>&events=<`[`EVENTS`]`>` (the
-    /// unrouted root no longer serves user data).
-    pub fn open(client: &mut TradeClient, ws_base: &str) -> Result<Self, TradeError> {
+    /// unrouted root no longer serves user data), on the engine's WebSocket client with
+    /// `tls` for `wss://`.
+    pub fn open(
+        client: &mut TradeClient,
+        ws_base: &str,
+        tls: &Arc<rustls::ClientConfig>,
+    ) -> Result<Self, TradeError> {
         let listen_key = client.create_listen_key()?;
         let url =
             format!("{}/private/ws?listenKey={listen_key}&events={EVENTS}", ws_base.trim_end_matches('/'));
-        let (ws, _) = tungstenite::connect(url.as_str()).map_err(|e| TradeError::Malformed {
+        let ws = WsClient::connect(&url, tls, MAX_EVENT_BYTES).map_err(|e| TradeError::Malformed {
             path: url.clone(),
-            reason: format!("user stream connect: {e}"),
+            reason: format!("user stream connect: {}", e.reason),
         })?;
-        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-            s.set_read_timeout(Some(Duration::from_millis(200)))
-                .map_err(|e| TradeError::Malformed { path: url.clone(), reason: e.to_string() })?;
-        }
-        Ok(Self { ws, ws_base: ws_base.to_string(), listen_key })
+        Ok(Self { ws, ws_base: ws_base.to_string(), tls: tls.clone(), listen_key })
     }
 
     /// The next event, waiting at most about `timeout`; `Ok(None)` when none came.
@@ -141,24 +146,20 @@ impl UserStream {
     pub fn next_event(&mut self, timeout: Duration) -> Result<Option<UserEvent>, TradeError> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            match self.ws.read() {
-                Ok(Message::Text(text)) => {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.ws.next_text(wait) {
+                Ok(Some(text)) => {
                     if let Some(event) = parse_event(&text) {
                         return Ok(Some(event));
                     }
                 }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Ok(None) => return Ok(None),
                 Err(e) => {
                     return Err(TradeError::Malformed {
                         path: format!("user stream {}", self.listen_key),
-                        reason: format!("closed: {e}"),
+                        reason: format!("closed: {}", e.reason),
                     })
                 }
-            }
-            if std::time::Instant::now() >= deadline {
-                return Ok(None);
             }
         }
     }
@@ -166,9 +167,9 @@ impl UserStream {
     /// After an expiry or a dropped connection: a new listenKey and connection. Events in
     /// between are not replayed: re-read open orders and positions through the client.
     pub fn recover(self, client: &mut TradeClient) -> Result<Self, TradeError> {
-        let base = self.ws_base.clone();
+        let (base, tls) = (self.ws_base.clone(), self.tls.clone());
         drop(self);
-        Self::open(client, &base)
+        Self::open(client, &base, &tls)
     }
 }
 
