@@ -18,7 +18,7 @@ use aegis::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, Ga
 use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide, WorkingType};
 use aegis::ring::Doorbell;
 use aegis_trading::{ExitReason, Side};
-use aegis_wire::SymbolTable;
+use aegis_wire::{Fixed8, Rounding, SymbolTable};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -185,12 +185,12 @@ impl Running {
 /// An entry at `price` with legs `band` away, on the price tick.
 fn open(id: u64, symbol: u16, side: Side, qty: f64, (price, tick): (f64, f64), band: f64) -> OrderIntent {
     let s = side.sign();
-    let on_tick = |p: f64| (p / tick).round() * tick;
+    let on_tick = |p: f64| Fixed8::on_grid(p, tick, Rounding::Down).unwrap();
     OrderIntent::Open {
         id,
         symbol,
         side,
-        qty,
+        qty: Fixed8::nearest(qty).unwrap(),
         leverage: 3.0,
         stop: on_tick(price * (1.0 - s * band)),
         target: on_tick(price * (1.0 + s * band)),
@@ -254,7 +254,7 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
         symbol: names[2].clone(),
         side: OrderSide::Sell,
         kind: OrderKind::Market,
-        quantity: 1.0,
+        quantity: Fixed8::parse("1").unwrap(),
         client_id: ids.next_id(),
     };
     c.place(&by_hand).unwrap();

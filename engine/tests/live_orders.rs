@@ -7,7 +7,8 @@ mod common;
 use aegis::credentials::ApiKey;
 use aegis::execution::live::client::{OrderLimiter, TradeClient, TradeError, WeightBudget};
 use aegis::execution::live::order::{
-    AlgoRequest, AlgoStatus, ClientIds, LegKind, OrderKind, OrderRequest, OrderStatus, Side, WorkingType,
+    AlgoRequest, AlgoStatus, ClientIds, Fixed8, LegKind, OrderKind, OrderRequest, OrderStatus, Side,
+    WorkingType,
 };
 use aegis::execution::live::reconcile::{reconcile, resolve, Difference, JournalPosition, UnknownPosition};
 use aegis::execution::live::sign::ServerClock;
@@ -65,15 +66,25 @@ fn leg(symbol: &str, kind: LegKind, trigger: f64, quantity: f64, ids: &mut Clien
         symbol: symbol.into(),
         side: Side::Sell,
         kind,
-        trigger,
-        quantity,
+        trigger: fx(trigger),
+        quantity: fx(quantity),
         working_type: WorkingType::MarkPrice,
         client_algo_id: ids.next_id(),
     }
 }
 
 fn order(ids: &mut ClientIds, side: Side, kind: OrderKind, quantity: f64) -> OrderRequest {
-    OrderRequest { symbol: "BTCUSDT".into(), side, kind, quantity, client_id: ids.next_id() }
+    OrderRequest { symbol: "BTCUSDT".into(), side, kind, quantity: fx(quantity), client_id: ids.next_id() }
+}
+
+/// The test's round numbers as the exact decimals orders carry.
+fn fx(v: f64) -> Fixed8 {
+    Fixed8::nearest(v).unwrap()
+}
+
+/// A limit order's kind at `price`.
+fn limit(price: f64) -> OrderKind {
+    OrderKind::Limit { price: fx(price) }
 }
 
 /// A stream client (the synthetic market runs from the first one, or the first signed request).
@@ -91,8 +102,7 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
     let (bid, _, _) = best(port, "BTCUSDT");
 
     // Far below the market: rests as NEW, shows in openOrders, then is cancelled.
-    let resting =
-        c.place(&order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01)).unwrap();
+    let resting = c.place(&order(&mut ids, Side::Buy, limit((bid * 0.5).round()), 0.01)).unwrap();
     assert_eq!(resting.status, OrderStatus::New);
     let open = c.open_orders(Some("BTCUSDT")).unwrap();
     assert!(open.iter().any(|o| o.client_id == resting.client_id), "{open:?}");
@@ -112,7 +122,7 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
         let top = public(port, "/fapi/v1/depth?symbol=BTCUSDT&limit=5");
         let level = |i: usize| -> f64 { top["asks"][0][i].as_str().unwrap().parse().unwrap() };
         ask = level(0);
-        let attempt = order(&mut ids, Side::Buy, OrderKind::Limit { price: ask }, level(1) * 3.0);
+        let attempt = order(&mut ids, Side::Buy, limit(ask), level(1) * 3.0);
         let placed = c.place(&attempt).unwrap();
         if placed.status == OrderStatus::PartiallyFilled {
             (buy, first) = (Some(attempt), Some(placed));
@@ -123,7 +133,7 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
         }
     }
     let (buy, first) = (buy.expect("a limit order partly filled at once"), first.unwrap());
-    assert!(first.executed_qty > 0.0 && first.executed_qty < first.orig_qty);
+    assert!(!first.executed_qty.is_zero() && first.executed_qty < first.orig_qty);
     let ws = subscribe(port);
     let mut filled = None;
     common::eventually("the rest of the order filled by later trades", || {
@@ -131,7 +141,7 @@ fn an_order_goes_new_partially_filled_filled_and_another_is_cancelled() {
         filled.is_some()
     });
     let filled = filled.unwrap();
-    assert!((filled.executed_qty - filled.orig_qty).abs() < 1e-9);
+    assert_eq!(filled.executed_qty, filled.orig_qty);
     assert!(filled.avg_price <= ask + 1e-9, "never above the limit: {filled:?}");
 
     // A market order fills at once.
@@ -178,7 +188,7 @@ fn refusals_carry_the_exchanges_reason_and_retries_land_once() {
 
     // The same client id twice (a retry after a lost answer): the order exists once, and
     // a repeated placement reads it back rather than failing or doubling it.
-    let once = order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01);
+    let once = order(&mut ids, Side::Buy, limit((bid * 0.5).round()), 0.01);
     let placed = c.place(&once).unwrap();
     let (code, _) = refused(c.place(&once));
     assert_eq!(code, -4116, "the exchange refuses a duplicate id; the client's retry path reads it back");
@@ -190,7 +200,7 @@ fn refusals_carry_the_exchanges_reason_and_retries_land_once() {
     // recvWindow, re-synced, placed.
     let synced = c.clock();
     c.set_clock(ServerClock { offset_ms: synced.offset_ms + 120_000 });
-    let late = c.place(&order(&mut ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01));
+    let late = c.place(&order(&mut ids, Side::Buy, limit((bid * 0.5).round()), 0.01));
     assert_eq!(late.unwrap().status, OrderStatus::New);
     assert!(
         (c.clock().offset_ms - synced.offset_ms).abs() < 5_000,
@@ -205,8 +215,7 @@ fn the_order_count_limit_is_kept_by_the_client_and_enforced_by_the_exchange() {
     let (bid, _, _) = best(port, "BTCUSDT");
     let info = public(port, "/fapi/v1/exchangeInfo");
     let mut ids = ClientIds::new(3);
-    let far =
-        |ids: &mut ClientIds| order(ids, Side::Buy, OrderKind::Limit { price: (bid * 0.5).round() }, 0.01);
+    let far = |ids: &mut ClientIds| order(ids, Side::Buy, limit((bid * 0.5).round()), 0.01);
 
     // With the limiter from exchangeInfo (3 per 10 s here) the client refuses the fourth
     // order itself, before sending anything.
@@ -244,7 +253,7 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
         symbol: symbol.into(),
         side,
         kind,
-        quantity,
+        quantity: fx(quantity),
         client_id: ids.next_id(),
     };
     assert_eq!(
@@ -259,13 +268,13 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     let stop = leg("BTCUSDT", LegKind::StopLoss, (bid * 0.9).round(), 0.01, &mut ids);
     assert_eq!(c.place_algo(&stop).unwrap().status, AlgoStatus::New);
     let (bnb_bid, _, _) = best(port, "BNBUSDT");
-    let stray = on("BNBUSDT", Side::Buy, OrderKind::Limit { price: (bnb_bid * 0.5).round() }, 1.0, &mut ids);
+    let stray = on("BNBUSDT", Side::Buy, limit((bnb_bid * 0.5).round()), 1.0, &mut ids);
     c.place(&stray).unwrap();
     let stray_leg = leg("BNBUSDT", LegKind::StopLoss, (bnb_bid * 0.5).round(), 1.0, &mut ids);
     c.place_algo(&stray_leg).unwrap();
 
     let positions = c.positions().unwrap();
-    let amount = |s: &str| positions.iter().find(|p| p.symbol == s).map(|p| p.amount);
+    let amount = |s: &str| positions.iter().find(|p| p.symbol == s).map(|p| p.amount.to_f64());
     assert_eq!((amount("BTCUSDT"), amount("ETHUSDT"), amount("BNBUSDT")), (Some(0.01), Some(-0.5), None));
     assert_eq!(positions.iter().find(|p| p.symbol == "BTCUSDT").unwrap().leverage, 5);
 
@@ -282,7 +291,7 @@ fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
         .contains(&Difference::ClosedAtExchange { symbol: "BNBUSDT".into(), journal: 1.0 }));
     assert!(report
         .differences
-        .contains(&Difference::UnknownAtExchange { symbol: "ETHUSDT".into(), exchange: -0.5 }));
+        .contains(&Difference::UnknownAtExchange { symbol: "ETHUSDT".into(), exchange: fx(-0.5) }));
     assert!(report
         .differences
         .contains(&Difference::StrayOrder { symbol: "BNBUSDT".into(), client_id: stray.client_id.clone() }));
@@ -350,7 +359,7 @@ fn the_user_data_stream_reports_fills_and_recovers_from_an_expired_listen_key() 
         UserEvent::Order(o) if o.client_id == id && o.execution == "TRADE" => Some(o.clone()),
         _ => None,
     });
-    assert_eq!((fill.status, fill.filled_qty), (OrderStatus::Filled, 0.01));
+    assert_eq!((fill.status, fill.filled_qty), (OrderStatus::Filled, fx(0.01)));
     assert!(fill.last_price > 0.0);
     let position = expect(&mut stream, "the account update", |e| match e {
         UserEvent::Account(p) => p.iter().find(|p| p.symbol == "BTCUSDT").cloned(),
@@ -369,7 +378,10 @@ fn the_user_data_stream_reports_fills_and_recovers_from_an_expired_listen_key() 
     let mut stream = stream.recover(&mut c).unwrap();
     assert_ne!(stream.listen_key, old_key, "a new listenKey");
     // Nothing is replayed: what happened in between is read back through REST.
-    assert_eq!(c.positions().unwrap().iter().find(|p| p.symbol == "BTCUSDT").map(|p| p.amount), Some(0.01));
+    assert_eq!(
+        c.positions().unwrap().iter().find(|p| p.symbol == "BTCUSDT").map(|p| p.amount),
+        Some(fx(0.01))
+    );
     let sell = order(&mut ids, Side::Sell, OrderKind::Market, 0.01);
     c.place(&sell).unwrap();
     let id = sell.client_id.clone();
@@ -484,6 +496,6 @@ fn orders_over_https_and_user_data_over_wss_trust_the_extra_ca() {
         UserEvent::Order(o) if o.client_id == id && o.status == OrderStatus::Filled => Some(o.clone()),
         _ => None,
     });
-    assert_eq!(fill.filled_qty, 0.01);
+    assert_eq!(fill.filled_qty, fx(0.01));
     let _ = std::fs::remove_dir_all(&dir);
 }

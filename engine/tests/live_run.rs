@@ -7,7 +7,7 @@ mod common;
 
 use aegis::credentials::ApiKey;
 use aegis::execution::live::client::TradeClient;
-use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide};
+use aegis::execution::live::order::{ClientIds, Fixed8, OrderKind, OrderRequest, Side as OrderSide};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,7 +103,7 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     for p in &held {
         let symbol = p["symbol"].as_str().unwrap();
         let sign = if p["side"] == "LONG" { 1.0 } else { -1.0 };
-        let amount = at_exchange.iter().find(|e| e.symbol == symbol).map_or(0.0, |e| e.amount);
+        let amount = at_exchange.iter().find(|e| e.symbol == symbol).map_or(0.0, |e| e.amount.to_f64());
         // A leg may fill between the two reads: then the exchange holds nothing.
         assert!(
             amount == 0.0 || (amount - sign * p["qty"].as_f64().unwrap()).abs() < 1e-9,
@@ -184,7 +184,7 @@ fn a_restart_reconciles_the_journal_with_what_the_exchange_holds() {
     let closed = held[0].clone();
     let close = OrderRequest {
         symbol: closed.symbol.clone(),
-        side: if closed.amount > 0.0 { OrderSide::Sell } else { OrderSide::Buy },
+        side: if closed.amount.is_negative() { OrderSide::Buy } else { OrderSide::Sell },
         kind: OrderKind::Market,
         quantity: closed.amount.abs(),
         client_id: ids.next_id(),
@@ -201,7 +201,7 @@ fn a_restart_reconciles_the_journal_with_what_the_exchange_holds() {
         symbol: stranger.clone(),
         side: OrderSide::Buy,
         kind: OrderKind::Market,
-        quantity: 1.0,
+        quantity: Fixed8::parse("1").unwrap(),
         client_id: ids.next_id(),
     };
     c.place(&by_hand).unwrap();

@@ -227,18 +227,14 @@ impl Desk {
         }
     }
 
-    /// Asks the venue to open trade `id` (just accepted by the broker); a full ring
-    /// forgets the entry.
+    /// Asks the venue to open trade `id` (just accepted by the broker), in exact decimals
+    /// on the symbol's grid; a full ring, or sizes that fit no grid, forget the entry.
     fn send_open(&mut self, id: u64) {
         let Some(p) = self.broker.positions().iter().find(|p| p.id == id) else { return };
-        let intent = OrderIntent::Open {
-            id,
-            symbol: p.symbol,
-            side: p.side,
-            qty: p.qty,
-            leverage: p.leverage,
-            stop: p.stop,
-            target: p.target,
+        let Some(intent) = self.broker.rules(p.symbol).and_then(|rules| open_intent(p, rules)) else {
+            self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
+            self.broker.venue_cancel(id);
+            return;
         };
         if !self.execution.send(intent) {
             self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
@@ -493,9 +489,76 @@ fn push(out: &mut Option<rtrb::Producer<DeskEvent>>, stats: &DeskStats, event: D
     }
 }
 
+/// The order intent opening `p`: its quantity rounded down to the step, its legs on the tick
+/// rounded toward the entry (never past the planned loss), as exact decimals.
+fn open_intent(p: &Position, rules: &SymbolRules) -> Option<OrderIntent> {
+    use aegis_wire::{Fixed8, Rounding};
+    let toward_entry = |price: f64| if price < p.entry_price { Rounding::Up } else { Rounding::Down };
+    let qty = Fixed8::on_grid(p.qty, rules.step_size, Rounding::Down).filter(|q| !q.is_zero())?;
+    let stop = Fixed8::on_grid(p.stop, rules.tick_size, toward_entry(p.stop))?;
+    let target = Fixed8::on_grid(p.target, rules.tick_size, toward_entry(p.target))?;
+    Some(OrderIntent::Open {
+        id: p.id,
+        symbol: p.symbol,
+        side: p.side,
+        qty,
+        leverage: p.leverage,
+        stop,
+        target,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_intent_carries_exact_decimals_on_the_grid_with_legs_toward_the_entry() {
+        use aegis_wire::Fixed8;
+        let rules = SymbolRules::usdm_default(); // step 0.001, tick 0.1
+        let position = |side, stop: f64, target: f64| Position {
+            id: 7,
+            symbol: 0,
+            side,
+            qty: 0.0129,
+            leverage: 3.0,
+            entry_price: 100.0,
+            entry_time_ms: 0,
+            stop,
+            target,
+            margin: 0.0,
+            liquidation: 0.0,
+            fees: 0.0,
+            funding: 0.0,
+            rule: aegis_trading::policy::Rule::Random,
+            strength: 0.0,
+            entry_gap: None,
+            features: [0.0; aegis_analytics::FEATURES],
+            filled: false,
+            closing: None,
+        };
+        let exact = |text: &str| Fixed8::parse(text).unwrap();
+        let long = open_intent(&position(aegis_trading::Side::Long, 97.03, 104.97), &rules).unwrap();
+        let OrderIntent::Open { qty, stop, target, .. } = long else { panic!("{long:?}") };
+        assert_eq!(
+            (qty, stop, target),
+            (exact("0.012"), exact("97.1"), exact("104.9")),
+            "long: legs up and down to the entry"
+        );
+        let short = open_intent(&position(aegis_trading::Side::Short, 102.96, 95.04), &rules).unwrap();
+        let OrderIntent::Open { stop, target, .. } = short else { panic!("{short:?}") };
+        assert_eq!(
+            (stop, target),
+            (exact("102.9"), exact("95.1")),
+            "short: the stop never past the planned loss"
+        );
+        let on_tick = open_intent(&position(aegis_trading::Side::Long, 97.0, 104.0), &rules).unwrap();
+        let OrderIntent::Open { stop, target, .. } = on_tick else { panic!("{on_tick:?}") };
+        assert_eq!((stop, target), (exact("97"), exact("104")), "already on the tick: kept");
+        let mut dust = position(aegis_trading::Side::Long, 97.0, 104.0);
+        dust.qty = 0.0009;
+        assert_eq!(open_intent(&dust, &rules), None, "less than one step: no order");
+    }
 
     #[test]
     fn a_symbol_without_exchange_rules_is_never_traded() {

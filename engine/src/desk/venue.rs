@@ -3,6 +3,7 @@
 //! they live in ring slots and never allocate.
 
 use aegis_trading::{ExitReason, Side};
+use aegis_wire::Fixed8;
 
 /// An operator alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,14 +27,14 @@ pub enum OrderIntent {
         symbol: u16,
         /// Direction.
         side: Side,
-        /// Quantity (on the symbol's step).
-        qty: f64,
+        /// Quantity, exactly (rounded down to the symbol's step).
+        qty: Fixed8,
         /// Whole leverage.
         leverage: f64,
-        /// Stop price.
-        stop: f64,
-        /// Target price.
-        target: f64,
+        /// Stop trigger, exactly (on the tick, rounded toward the entry).
+        stop: Fixed8,
+        /// Target trigger, exactly (on the tick, rounded toward the entry).
+        target: Fixed8,
     },
     /// Close trade `id` (its legs cancelled, a reduce-only market order) for `reason`.
     Close {

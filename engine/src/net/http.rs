@@ -170,7 +170,8 @@ mod tests {
                     reader.read_exact(&mut body).unwrap();
                     served += 1;
                     let close = if n == per_connection { "close" } else { "keep-alive" };
-                    let answer = format!("{{\"n\":{served},\"got\":{}}}", String::from_utf8_lossy(&body).len());
+                    let answer =
+                        format!("{{\"n\":{served},\"got\":{}}}", String::from_utf8_lossy(&body).len());
                     let text = format!(
                         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Seen: yes\r\nConnection: {close}\r\n\r\n{answer}",
                         answer.len()
@@ -191,7 +192,10 @@ mod tests {
         for n in 1..=5 {
             let get = HttpRequest { method: "GET", path: "/a?x=1", headers: &[], body: "" };
             let answer = client.send(&get).unwrap();
-            assert_eq!((answer.status, answer.body.as_str()), (200, format!("{{\"n\":{n},\"got\":0}}").as_str()));
+            assert_eq!(
+                (answer.status, answer.body.as_str()),
+                (200, format!("{{\"n\":{n},\"got\":0}}").as_str())
+            );
             assert_eq!(answer.header("x-seen"), Some("yes"));
         }
         let post = HttpRequest { method: "POST", path: "/b", headers: &[("X-K", "v")], body: "a=1&b=2" };

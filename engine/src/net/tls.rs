@@ -48,7 +48,10 @@ pub fn http_config(extra_ca: Option<&Path>) -> Result<ureq::tls::TlsConfig, TlsE
             ureq::tls::RootCerts::Specific(Arc::new(certs))
         }
     };
-    Ok(ureq::tls::TlsConfig::builder().root_certs(roots).unversioned_rustls_crypto_provider(provider()).build())
+    Ok(ureq::tls::TlsConfig::builder()
+        .root_certs(roots)
+        .unversioned_rustls_crypto_provider(provider())
+        .build())
 }
 
 /// The engine's one crypto provider (ring).

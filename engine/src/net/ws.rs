@@ -91,7 +91,9 @@ impl WsClient {
         match self.conn.read_from(&mut self.stream) {
             Ok(0) => return Err(self.error(ConnError::Eof.to_string())),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => return Ok(()),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                return Ok(())
+            }
             Err(e) => return Err(self.error(e.to_string())),
         }
         let received = &mut self.received;

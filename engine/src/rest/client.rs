@@ -90,10 +90,8 @@ impl RestClient {
                 200 => return Ok(answer.body),
                 429 | 418 => {
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let wait = answer
-                        .header("retry-after")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1u64 << attempt);
+                    let wait =
+                        answer.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(1u64 << attempt);
                     std::thread::sleep(Duration::from_secs(wait.min(60)));
                 }
                 status => {

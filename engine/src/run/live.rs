@@ -24,8 +24,9 @@ pub(crate) fn account_brackets(
     rules: &mut [Option<aegis_trading::SymbolRules>],
 ) -> Result<Vec<String>, RunError> {
     let fail = |e: &dyn std::fmt::Display| RunError::Config(format!("live trading: leverage brackets: {e}"));
-    let mut client = TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
-        .map_err(|e| fail(&e))?;
+    let mut client =
+        TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
+            .map_err(|e| fail(&e))?;
     client.sync_clock().map_err(|e| fail(&e))?;
     let served = client.leverage_brackets().map_err(|e| fail(&e))?;
     let mut fallback = Vec::new();
@@ -55,8 +56,9 @@ pub(crate) fn start_gateway(
     restored: &[aegis_trading::Position],
     links: GatewayLinks,
 ) -> Result<(Gateway, StartReport), RunError> {
-    let client = TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
-        .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
+    let client =
+        TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
+            .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
     let settings = GatewaySettings {
         ws_base: live.user_ws.clone(),
         tls: tls.clone(),

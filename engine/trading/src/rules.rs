@@ -136,9 +136,19 @@ impl SymbolRules {
         (qty / self.step_size + 1e-9).floor() * self.step_size
     }
 
-    /// `price` rounded to the nearest tick.
-    pub fn round_price(&self, price: f64) -> f64 {
-        (price / self.tick_size).round() * self.tick_size
+    /// `price` on the tick, moved toward `anchor` when between ticks (a stop or target
+    /// rounded toward the entry never lies past the planned loss or gain).
+    pub fn round_price_toward(&self, price: f64, anchor: f64) -> f64 {
+        let ticks = price / self.tick_size;
+        let nearest = ticks.round();
+        let ticks = if (ticks - nearest).abs() <= 1e-6 {
+            nearest
+        } else if price < anchor {
+            ticks.ceil()
+        } else {
+            ticks.floor()
+        };
+        ticks * self.tick_size
     }
 
     /// The bracket a position of this notional falls in (the last one beyond all caps).
@@ -170,7 +180,9 @@ mod tests {
         assert!((r.round_qty_down(0.003) - 0.003).abs() < 1e-12, "exact steps survive float noise");
         assert_eq!(r.round_qty_down(-1.0), 0.0);
         assert_eq!(r.round_qty_down(f64::NAN), 0.0);
-        assert!((r.round_price(61_234.56) - 61_234.6).abs() < 1e-6);
+        assert!((r.round_price_toward(61_234.56, 62_000.0) - 61_234.6).abs() < 1e-6, "up, toward");
+        assert!((r.round_price_toward(61_234.56, 61_000.0) - 61_234.5).abs() < 1e-6, "down, toward");
+        assert!((r.round_price_toward(61_234.5, 61_000.0) - 61_234.5).abs() < 1e-6, "on the tick: kept");
     }
 
     #[test]

@@ -172,8 +172,9 @@ pub fn size(
         StopMode::Atr => return Err(Skip::NoAtr { atr }),
     };
     let side = signal.side;
-    let stop = rules.round_price(price - side.sign() * stop_distance);
-    let target = rules.round_price(price + side.sign() * target_distance);
+    // Both toward the entry: the stop never lies past the planned loss.
+    let stop = rules.round_price_toward(price - side.sign() * stop_distance, price);
+    let target = rules.round_price_toward(price + side.sign() * target_distance, price);
     if side.sign() * (price - stop) <= 0.0 || side.sign() * (target - price) <= 0.0 {
         return Err(Skip::TickTooCoarse { tick: rules.tick_size });
     }

@@ -180,10 +180,180 @@ pub fn to_f64(value: i128) -> f64 {
     value as f64 / SCALE as f64
 }
 
+/// An exact price or quantity, in units of 10^-8: what an order carries out to the exchange
+/// (written digit by digit, never through a float's formatting).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fixed8(i64);
+
+/// Which way a value off the grid moves onto it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// To the grid point at or below.
+    Down,
+    /// To the grid point at or above.
+    Up,
+}
+
+/// How far (in grid steps) a float may sit from a grid point and still count as on it:
+/// `f64` arithmetic leaves 0.3 / 0.1 at 2.9999999999999996 steps.
+const ON_GRID: f64 = 1e-6;
+
+impl Fixed8 {
+    /// Zero.
+    pub const ZERO: Self = Self(0);
+
+    /// The value `raw` × 10^-8.
+    pub const fn from_raw(raw: i64) -> Self {
+        Self(raw)
+    }
+
+    /// Units of 10^-8.
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a decimal string (no sign) exactly.
+    pub fn parse(text: &str) -> Result<Self, DecimalError> {
+        parse_fixed8(text.as_bytes(), Sign::Forbidden).map(Self)
+    }
+
+    /// Parses a decimal string that may carry a sign (a position amount) exactly.
+    pub fn parse_signed(text: &str) -> Result<Self, DecimalError> {
+        parse_fixed8(text.as_bytes(), Sign::Allowed).map(Self)
+    }
+
+    /// The magnitude.
+    pub fn abs(self) -> Self {
+        Self(self.0.saturating_abs())
+    }
+
+    /// Whether the value is below zero (a short position).
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    /// `self - other`, at least zero (what is left of a quantity).
+    pub fn minus(self, other: Self) -> Self {
+        Self(self.0.saturating_sub(other.0).max(0))
+    }
+
+    /// `self + other`.
+    pub fn plus(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+
+    /// `value` on the grid of `step` (a tick or a lot step, ≥ 10^-8): a float within a
+    /// hair of a grid point is that point, any other moves by `rounding`. `None` for a
+    /// value or step that is not finite and positive-ranged, or out of range.
+    pub fn on_grid(value: f64, step: f64, rounding: Rounding) -> Option<Self> {
+        let units = (step * SCALE as f64).round();
+        if !(value.is_finite() && value >= 0.0 && units.is_finite() && units >= 1.0) {
+            return None;
+        }
+        let steps = value * SCALE as f64 / units;
+        let nearest = steps.round();
+        let steps = if (steps - nearest).abs() <= ON_GRID {
+            nearest
+        } else {
+            match rounding {
+                Rounding::Down => steps.floor(),
+                Rounding::Up => steps.ceil(),
+            }
+        };
+        let raw = steps * units;
+        (raw <= i64::MAX as f64 / 2.0).then_some(Self(raw as i64))
+    }
+
+    /// The 10^-8 nearest to `value`: exact for a float read from a decimal of at most 8
+    /// places (below 9·10^7 in magnitude), as a journal's quantities and prices are.
+    /// `None` when not finite or out of range.
+    pub fn nearest(value: f64) -> Option<Self> {
+        let raw = (value * SCALE as f64).round();
+        (raw.is_finite() && raw.abs() <= i64::MAX as f64 / 2.0).then_some(Self(raw as i64))
+    }
+
+    /// The value as `f64` (for accounting, never for what is sent).
+    pub fn to_f64(self) -> f64 {
+        to_f64(i128::from(self.0))
+    }
+
+    /// Whether the value is zero.
+    pub fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::fmt::Display for Fixed8 {
+    /// Plain decimal, as Binance takes it: no exponent, no trailing zeros (`0.001`, `64000`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let (whole, frac) = (magnitude / SCALE as u64, magnitude % SCALE as u64);
+        if frac == 0 {
+            return write!(f, "{sign}{whole}");
+        }
+        let mut digits = SCALE_DIGITS as usize;
+        let mut frac = frac;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        write!(f, "{sign}{whole}.{frac:0digits$}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn fixed_values_sit_on_the_grid_and_print_exactly() {
+        let on = |v: f64, step: f64, r: Rounding| Fixed8::on_grid(v, step, r).map(|f| f.to_string());
+        assert_eq!(on(0.3, 0.1, Rounding::Down).as_deref(), Some("0.3"), "float noise is not a step lost");
+        assert_eq!(on(0.0129, 0.001, Rounding::Down).as_deref(), Some("0.012"));
+        assert_eq!(on(0.0121, 0.001, Rounding::Up).as_deref(), Some("0.013"));
+        assert_eq!(on(64_000.05, 0.1, Rounding::Down).as_deref(), Some("64000"));
+        assert_eq!(on(64_000.05, 0.1, Rounding::Up).as_deref(), Some("64000.1"));
+        assert_eq!(on(1.0e-8, 1.0e-8, Rounding::Down).as_deref(), Some("0.00000001"));
+        assert_eq!(on(123_456.789, 1.0, Rounding::Up).as_deref(), Some("123457"));
+        assert_eq!(on(f64::NAN, 0.1, Rounding::Down), None);
+        assert_eq!(on(-1.0, 0.1, Rounding::Down), None);
+        assert_eq!(on(1.0, 0.0, Rounding::Down), None, "no step");
+        assert_eq!(on(1e12, 0.1, Rounding::Down), None, "out of range");
+        assert_eq!(Fixed8::parse("0.00100000").unwrap().to_string(), "0.001");
+        assert_eq!(Fixed8::nearest(64_000.1).unwrap().to_string(), "64000.1", "a float read from text");
+        assert_eq!(Fixed8::nearest(-0.3).unwrap().to_string(), "-0.3");
+        assert_eq!(Fixed8::nearest(f64::INFINITY), None);
+        assert_eq!(Fixed8::from_raw(-150_000_000).to_string(), "-1.5");
+        assert_eq!(Fixed8::ZERO.to_string(), "0");
+    }
+
+    proptest! {
+        /// Every fixed value prints as a string that parses back to itself.
+        #[test]
+        fn fixed_values_round_trip_through_text(raw in 0i64..i64::MAX / 4) {
+            let v = Fixed8::from_raw(raw);
+            prop_assert_eq!(Fixed8::parse(&v.to_string()), Ok(v));
+        }
+
+        /// A value moved onto a grid is on it, within one step, on the side asked.
+        #[test]
+        fn on_grid_moves_the_way_asked(value in 0.0f64..1.0e6, step_exp in 0u32..8, up in any::<bool>()) {
+            let step = 10f64.powi(-(step_exp as i32));
+            let rounding = if up { Rounding::Up } else { Rounding::Down };
+            let fixed = Fixed8::on_grid(value, step, rounding).unwrap();
+            let units = 10i64.pow(SCALE_DIGITS - step_exp);
+            prop_assert_eq!(fixed.raw() % units, 0);
+            let moved = fixed.to_f64() - value;
+            prop_assert!(moved.abs() <= step * (1.0 + 1e-6), "{} -> {}", value, fixed);
+            let tolerance = step * ON_GRID * 2.0;
+            match rounding {
+                Rounding::Down => prop_assert!(moved <= tolerance, "{} -> {}", value, fixed),
+                Rounding::Up => prop_assert!(moved >= -tolerance, "{} -> {}", value, fixed),
+            }
+        }
+    }
 
     struct Case {
         name: &'static str,

@@ -23,7 +23,7 @@ pub mod units;
 pub mod websocket;
 pub mod weights;
 
-pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Sign, SCALE};
+pub use decimal::{parse_fixed8, parse_fixed8_i128, DecimalError, Fixed8, Rounding, Sign, SCALE};
 pub use record::{
     AggTrade, BookTicker, DepthChunk, Event, EventIdentity, EventKind, ForceOrder, Header, Interval, Kline,
     Level, MarkPrice, Record, Resync, ResyncReason, Side, Trade, DEPTH_LEVELS_PER_CHUNK,

@@ -2,7 +2,7 @@
 //! exchange-sim), with the exchange's clock, idempotent retries and the order-count limits
 //! from exchangeInfo's `rateLimits`.
 
-use super::order::{AlgoRequest, AlgoState, OrderRequest, OrderState};
+use super::order::{AlgoRequest, AlgoState, Fixed8, OrderRequest, OrderState};
 use super::sign::{local_ms, signed_params, ServerClock};
 use crate::credentials::ApiKey;
 use crate::net::http::{HttpClient, HttpRequest, RestError};
@@ -443,7 +443,7 @@ impl TradeClient {
                 path: "/fapi/v2/positionRisk".into(),
                 reason: format!("not a position: {row}"),
             })?;
-            if p.amount != 0.0 {
+            if !p.amount.is_zero() {
                 out.push(p);
             }
         }
@@ -476,7 +476,8 @@ impl TradeClient {
         }
         let mut closes = Vec::new();
         for p in positions {
-            let side = if p.amount > 0.0 { super::order::Side::Sell } else { super::order::Side::Buy };
+            let side =
+                if p.amount.is_negative() { super::order::Side::Buy } else { super::order::Side::Sell };
             let order = OrderRequest {
                 symbol: p.symbol.clone(),
                 side,
@@ -570,8 +571,8 @@ impl TradeClient {
 pub struct ExchangePosition {
     /// Symbol.
     pub symbol: String,
-    /// Signed quantity: positive long, negative short.
-    pub amount: f64,
+    /// Signed quantity, exactly: positive long, negative short.
+    pub amount: Fixed8,
     /// Average entry price.
     pub entry_price: f64,
     /// Leverage set.
@@ -584,7 +585,7 @@ impl ExchangePosition {
         let num = |key: &str| v[key].as_str()?.parse::<f64>().ok().filter(|x| x.is_finite());
         Some(Self {
             symbol: v["symbol"].as_str()?.to_string(),
-            amount: num("positionAmt")?,
+            amount: Fixed8::parse_signed(v["positionAmt"].as_str()?).ok()?,
             entry_price: num("entryPrice")?,
             leverage: v["leverage"].as_str()?.parse().ok()?,
         })

@@ -19,7 +19,7 @@
 
 use super::client::{TradeClient, TradeError};
 use super::order::{
-    AlgoRequest, AlgoState, AlgoStatus, ClientIds, LegKind, OrderKind, OrderRequest, OrderState,
+    AlgoRequest, AlgoState, AlgoStatus, ClientIds, Fixed8, LegKind, OrderKind, OrderRequest, OrderState,
     Side as OrderSide, WorkingType,
 };
 use super::reconcile::{self, JournalPosition, UnknownPosition};
@@ -101,10 +101,11 @@ struct Held {
     id: u64,
     symbol: u16,
     side: Side,
-    qty: f64,
+    /// What the exchange holds of it, exactly.
+    qty: Fixed8,
     entry_price: f64,
-    stop: f64,
-    target: f64,
+    stop: Fixed8,
+    target: Fixed8,
     /// The live stop leg's algo id (0: none).
     stop_algo: u64,
     /// The live take-profit leg's algo id (0: none).
@@ -114,7 +115,7 @@ struct Held {
 }
 
 impl Held {
-    fn new(id: u64, symbol: u16, side: Side, qty: f64, stop: f64, target: f64) -> Self {
+    fn new(id: u64, symbol: u16, side: Side, qty: Fixed8, stop: Fixed8, target: Fixed8) -> Self {
         Self {
             id,
             symbol,
@@ -209,8 +210,7 @@ fn order_side(side: Side, closing: bool) -> OrderSide {
     }
 }
 
-/// Quantities closer than this agree (the smallest step Binance lists is 1e-3; fixed-point
-/// answers carry 8 decimals).
+/// Journal and exchange quantities closer than this agree (both carry 8 decimals).
 const QTY_TOLERANCE: f64 = 1e-9;
 /// How long an idle loop waits on the user-data stream before looking at the intents.
 const POLL: Duration = Duration::from_millis(1);
@@ -312,7 +312,8 @@ impl Gateway {
             }
         }
         let report = gateway.reconcile(restored)?;
-        gateway.stream = Some(UserStream::open(&mut gateway.client, &gateway.settings.ws_base, &gateway.settings.tls)?);
+        gateway.stream =
+            Some(UserStream::open(&mut gateway.client, &gateway.settings.ws_base, &gateway.settings.tls)?);
         gateway.last_keep_alive = Instant::now();
         Ok((gateway, report))
     }
@@ -354,7 +355,10 @@ impl Gateway {
         for p in restored.iter().filter(|p| p.filled) {
             let Some(name) = self.symbols.name(SymbolId(p.symbol)) else { continue };
             journal.push(JournalPosition { symbol: name.to_string(), amount: p.side.sign() * p.qty });
-            let mut h = Held::new(p.id, p.symbol, p.side, p.qty, p.stop, p.target);
+            // The journal's floats were read from the exchange's decimals (quantities) or
+            // put on the tick by the desk (legs): the nearest 10^-8 is that decimal again.
+            let exact = |v: f64| Fixed8::nearest(v).unwrap_or_default();
+            let mut h = Held::new(p.id, p.symbol, p.side, exact(p.qty), exact(p.stop), exact(p.target));
             h.entry_price = p.entry_price;
             held.push(h);
         }
@@ -393,7 +397,7 @@ impl Gateway {
             }
             let mut h = h;
             if let Some((_, amount)) = resolution.resized_in_journal.iter().find(|(s, _)| *s == name) {
-                let same_side = amount.signum() == h.side.sign();
+                let same_side = amount.is_negative() == (h.side == Side::Short) && !amount.is_zero();
                 if !same_side {
                     // The exchange holds the other side: nothing of this trade is left.
                     self.alert("reconciliation: the exchange holds the opposite side; the trade is closed and the position flattened");
@@ -408,7 +412,7 @@ impl Gateway {
                     continue;
                 }
                 h.qty = amount.abs();
-                self.report(ExecReport::Resized { id: h.id, qty: h.qty });
+                self.report(ExecReport::Resized { id: h.id, qty: h.qty.to_f64() });
                 report.lines.push(format!("{name}: resized to the exchange's {}", h.qty));
             }
             // The legs still waiting at the exchange are taken over by algo id.
@@ -507,14 +511,14 @@ impl Gateway {
             Ok(state) => state,
             Err(e) => return self.entry_refused(h.id, &name, &e),
         };
-        if filled.executed_qty <= 0.0 {
+        if filled.executed_qty.is_zero() {
             return self.report(ExecReport::Cancelled { id: h.id });
         }
         h.qty = filled.executed_qty;
         h.entry_price = filled.avg_price;
         self.stats.entries.fetch_add(1, Ordering::Relaxed);
         let time_ms = self.client.clock().now_ms();
-        self.report(ExecReport::Entered { id: h.id, price: h.entry_price, qty: h.qty, time_ms });
+        self.report(ExecReport::Entered { id: h.id, price: h.entry_price, qty: h.qty.to_f64(), time_ms });
         self.held.push(h);
         self.protect(h.id);
     }
@@ -606,7 +610,7 @@ impl Gateway {
     fn filled_leg(&mut self, h: &Held) -> Result<Option<(f64, ExitReason)>, TradeError> {
         for role in [Role::Stop, Role::Target] {
             match self.client.query_algo(&client_id(h.id, role, 0)) {
-                Ok(a) if a.status == AlgoStatus::Finished && a.executed_qty > 0.0 => {
+                Ok(a) if a.status == AlgoStatus::Finished && !a.executed_qty.is_zero() => {
                     return Ok(Some((a.avg_price, leg_reason(role))))
                 }
                 Ok(_) | Err(TradeError::Rejected { .. }) => {}
@@ -619,20 +623,20 @@ impl Gateway {
     /// Closes trade `id` with reduce-only market orders after cancelling its legs; a leg
     /// that filled first wins. A rate limit or a failure leaves the close to be retried.
     fn close(&mut self, id: u64, reason: ExitReason) {
-        self.close_rest(id, reason, (0.0, 0.0));
+        self.close_rest(id, reason, (Fixed8::ZERO, 0.0));
     }
 
     /// The same after `done` (quantity, quote) of the trade was already closed at the
     /// exchange (by a leg that filled in part): the exit is reported at the average of both.
-    fn close_rest(&mut self, id: u64, reason: ExitReason, done: (f64, f64)) {
+    fn close_rest(&mut self, id: u64, reason: ExitReason, done: (Fixed8, f64)) {
         self.cancel_legs(id);
         let Some(i) = self.held.iter().position(|h| h.id == id) else { return };
         let h = self.held[i];
         let name = self.name(h.symbol).to_string();
         let (mut qty, mut quote) = done;
         for attempt in 1..=CLOSE_TRIES {
-            let left = h.qty - qty;
-            if left <= QTY_TOLERANCE {
+            let left = h.qty.minus(qty);
+            if left.is_zero() {
                 break;
             }
             let order = OrderRequest {
@@ -644,12 +648,12 @@ impl Gateway {
             };
             match self.send(&order, true) {
                 Ok(o) => {
-                    qty += o.executed_qty;
-                    quote += o.executed_qty * o.avg_price;
+                    qty = qty.plus(o.executed_qty);
+                    quote += o.executed_qty.to_f64() * o.avg_price;
                 }
-                Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) if qty > 0.0 => {
+                Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) if !qty.is_zero() => {
                     // Flat at the exchange after what closed: the trade ended there.
-                    return self.exited(i, quote / qty, reason);
+                    return self.exited(i, quote / qty.to_f64(), reason);
                 }
                 Err(TradeError::Rejected { code: REDUCE_ONLY_REJECTED, .. }) => {
                     // Nothing left to reduce: a leg (or someone) closed it first.
@@ -664,19 +668,19 @@ impl Gateway {
                 Err(_) => return self.retry_close(i, reason, qty),
             }
         }
-        if h.qty - qty > QTY_TOLERANCE {
+        if !h.qty.minus(qty).is_zero() {
             self.alert("a close filled only in part: the rest is retried");
             return self.retry_close(i, reason, qty);
         }
-        self.exited(i, quote / qty, reason);
+        self.exited(i, quote / qty.to_f64(), reason);
     }
 
     /// Held trade `i` keeps what `closed` did not close; its close is tried again later.
-    fn retry_close(&mut self, i: usize, reason: ExitReason, closed: f64) {
+    fn retry_close(&mut self, i: usize, reason: ExitReason, closed: Fixed8) {
         let h = self.held[i];
-        if closed > 0.0 {
-            self.held[i].qty = h.qty - closed;
-            self.report(ExecReport::Resized { id: h.id, qty: h.qty - closed });
+        if !closed.is_zero() {
+            self.held[i].qty = h.qty.minus(closed);
+            self.report(ExecReport::Resized { id: h.id, qty: self.held[i].qty.to_f64() });
         }
         let at = self.backoff_until.unwrap_or_else(|| Instant::now() + RETRY_AFTER);
         self.deferred.push_back((at, OrderIntent::Close { id: h.id, symbol: h.symbol, reason }));
@@ -703,7 +707,7 @@ impl Gateway {
         self.note(json!({"event": "flattened", "closes": summary}));
         while let Some(h) = self.held.last().copied() {
             let name = self.name(h.symbol);
-            let close = closes.iter().find(|o| o.symbol == name && o.executed_qty > 0.0);
+            let close = closes.iter().find(|o| o.symbol == name && !o.executed_qty.is_zero());
             let (price, why) = match close {
                 Some(o) => (o.avg_price, reason),
                 None => match self.filled_leg(&h) {
@@ -825,10 +829,10 @@ impl Gateway {
     /// A user-data order update: the order a triggered leg placed, once done, ends its leg
     /// (the entries and closes this gateway sends are answered synchronously).
     fn on_order_update(&mut self, update: &OrderUpdate) {
-        if update.last_qty > 0.0 {
+        if !update.last_qty.is_zero() {
             self.note(json!({
                 "event": "fill", "client_id": update.client_id, "order_id": update.order_id,
-                "qty": update.last_qty, "price": update.last_price, "status": format!("{:?}", update.status),
+                "qty": update.last_qty.to_f64(), "price": update.last_price, "status": format!("{:?}", update.status),
             }));
         }
         let Some(&(_, id, role)) = self.triggered.iter().find(|(order, ..)| *order == update.order_id) else {
@@ -874,19 +878,19 @@ impl Gateway {
     /// Trade `id`'s leg in `role` is done in the matching engine having filled `filled` at
     /// `price`: all of it ends the trade (the sibling cancelled); less leaves the rest
     /// unprotected, so it is closed.
-    fn leg_done(&mut self, id: u64, role: Role, filled: f64, price: f64) {
+    fn leg_done(&mut self, id: u64, role: Role, filled: Fixed8, price: f64) {
         self.triggered.retain(|&(_, trade, _)| trade != id);
         let Some(i) = self.held.iter().position(|h| h.id == id) else { return };
         self.held[i].set_leg_id(role, 0);
         self.held[i].triggering_since = None;
         let reason = leg_reason(role);
-        if filled >= self.held[i].qty - QTY_TOLERANCE {
+        if filled >= self.held[i].qty {
             self.cancel_legs(id);
             return self.exited(i, price, reason);
         }
         self.note(json!({"event": "unprotected", "trade": id, "why": format!("a leg filled {filled} of {}", self.held[i].qty)}));
         self.alert("a stop or take-profit leg filled less than the position: the rest is closed");
-        self.close_rest(id, reason, (filled, filled * price));
+        self.close_rest(id, reason, (filled, filled.to_f64() * price));
     }
 
     /// Reads trade `id`'s legs back from the exchange and acts on what changed (after a gap
@@ -961,16 +965,16 @@ const WOULD_IMMEDIATELY_TRIGGER: i32 = -2021;
 fn algo_json(a: &AlgoState) -> Value {
     json!({
         "client_algo_id": a.client_algo_id, "algo_id": a.algo_id, "symbol": a.symbol,
-        "status": format!("{:?}", a.status), "quantity": a.quantity, "order_id": a.order_id,
-        "executed_qty": a.executed_qty, "avg_price": a.avg_price, "reason": a.reason,
+        "status": format!("{:?}", a.status), "quantity": a.quantity.to_f64(), "order_id": a.order_id,
+        "executed_qty": a.executed_qty.to_f64(), "avg_price": a.avg_price, "reason": a.reason,
     })
 }
 
 fn order_json(o: &OrderState) -> Value {
     json!({
         "client_id": o.client_id, "order_id": o.order_id, "symbol": o.symbol,
-        "status": format!("{:?}", o.status), "orig_qty": o.orig_qty,
-        "executed_qty": o.executed_qty, "avg_price": o.avg_price,
+        "status": format!("{:?}", o.status), "orig_qty": o.orig_qty.to_f64(),
+        "executed_qty": o.executed_qty.to_f64(), "avg_price": o.avg_price,
     })
 }
 

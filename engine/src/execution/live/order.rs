@@ -3,6 +3,7 @@
 //! (`/fapi/v1/algoOrder`, since 2025-12-09 the only home of stop and take-profit orders).
 
 use aegis_wire::decimal::{parse_fixed8, Sign};
+pub use aegis_wire::Fixed8;
 use serde_json::Value;
 
 /// Which price triggers a conditional order: the paper broker's, so paper and live agree.
@@ -17,8 +18,8 @@ pub enum OrderKind {
     Market,
     /// Good till cancelled at `price` or better.
     Limit {
-        /// Limit price.
-        price: f64,
+        /// Limit price (on the symbol's tick).
+        price: Fixed8,
     },
 }
 
@@ -32,7 +33,7 @@ pub struct OrderRequest {
     /// Kind and prices.
     pub kind: OrderKind,
     /// Quantity (already on the symbol's step).
-    pub quantity: f64,
+    pub quantity: Fixed8,
     /// `newClientOrderId`: the same id on a retry makes the retry idempotent.
     pub client_id: String,
 }
@@ -43,11 +44,9 @@ impl OrderRequest {
         let mut p = format!("symbol={}&side={}", self.symbol, side_name(self.side));
         match self.kind {
             OrderKind::Market => p.push_str("&type=MARKET"),
-            OrderKind::Limit { price } => {
-                p.push_str(&format!("&type=LIMIT&timeInForce=GTC&price={}", decimal(price)))
-            }
+            OrderKind::Limit { price } => p.push_str(&format!("&type=LIMIT&timeInForce=GTC&price={price}")),
         }
-        p.push_str(&format!("&quantity={}&newClientOrderId={}", decimal(self.quantity), self.client_id));
+        p.push_str(&format!("&quantity={}&newClientOrderId={}", self.quantity, self.client_id));
         p
     }
 }
@@ -71,10 +70,10 @@ pub struct AlgoRequest {
     pub side: Side,
     /// Stop loss or take profit.
     pub kind: LegKind,
-    /// Trigger price.
-    pub trigger: f64,
+    /// Trigger price (on the symbol's tick).
+    pub trigger: Fixed8,
     /// Quantity (already on the symbol's step).
-    pub quantity: f64,
+    pub quantity: Fixed8,
     /// Which price triggers it.
     pub working_type: WorkingType,
     /// `clientAlgoId`: the same id on a retry makes the retry idempotent.
@@ -92,8 +91,8 @@ impl AlgoRequest {
             "algoType=CONDITIONAL&symbol={}&side={}&type={kind}&triggerPrice={}&quantity={}&reduceOnly=true&workingType={}&clientAlgoId={}",
             self.symbol,
             side_name(self.side),
-            decimal(self.trigger),
-            decimal(self.quantity),
+            self.trigger,
+            self.quantity,
             self.working_type.name(),
             self.client_algo_id
         )
@@ -153,11 +152,11 @@ pub struct AlgoState {
     /// Status.
     pub status: AlgoStatus,
     /// Quantity ordered.
-    pub quantity: f64,
+    pub quantity: Fixed8,
     /// The matching engine's order once triggered.
     pub order_id: Option<u64>,
     /// Quantity filled in the matching engine (0 before).
-    pub executed_qty: f64,
+    pub executed_qty: Fixed8,
     /// Average fill price in the matching engine (0 before).
     pub avg_price: f64,
     /// Why it was rejected (empty otherwise).
@@ -173,9 +172,9 @@ impl AlgoState {
             client_algo_id: v["clientAlgoId"].as_str()?.to_string(),
             symbol: v["symbol"].as_str()?.to_string(),
             status: AlgoStatus::parse(v["algoStatus"].as_str()?)?,
-            quantity: fixed_field(v, "quantity")?,
+            quantity: exact_field(v, "quantity")?,
             order_id: order_id_field(&v["actualOrderId"])?,
-            executed_qty: optional_fixed_field(v, "actualQty")?,
+            executed_qty: optional_exact_field(v, "actualQty")?,
             avg_price: optional_fixed_field(v, "actualPrice")?,
             reason: String::new(),
         })
@@ -188,9 +187,9 @@ impl AlgoState {
             client_algo_id: o["caid"].as_str()?.to_string(),
             symbol: o["s"].as_str()?.to_string(),
             status: AlgoStatus::parse(o["X"].as_str()?)?,
-            quantity: fixed_field(o, "q")?,
+            quantity: exact_field(o, "q")?,
             order_id: order_id_field(&o["ai"])?,
-            executed_qty: optional_fixed_field(o, "aq")?,
+            executed_qty: optional_exact_field(o, "aq")?,
             avg_price: optional_fixed_field(o, "ap")?,
             reason: o["rm"].as_str().unwrap_or("").to_string(),
         })
@@ -212,6 +211,20 @@ fn optional_fixed_field(v: &Value, key: &str) -> Option<f64> {
     }
 }
 
+/// A quantity field exactly (what a later order's quantity is made of).
+pub(crate) fn exact_field(v: &Value, key: &str) -> Option<Fixed8> {
+    Fixed8::parse(v[key].as_str()?).ok()
+}
+
+/// The same, 0 when absent.
+fn optional_exact_field(v: &Value, key: &str) -> Option<Fixed8> {
+    if v.get(key).is_none_or(Value::is_null) {
+        Some(Fixed8::ZERO)
+    } else {
+        exact_field(v, key)
+    }
+}
+
 /// `actualOrderId`/`ai`: absent or empty before the trigger, the order id (a string) after.
 fn order_id_field(v: &Value) -> Option<Option<u64>> {
     match v {
@@ -220,17 +233,6 @@ fn order_id_field(v: &Value) -> Option<Option<u64>> {
         Value::String(s) => s.parse().ok().map(Some),
         Value::Number(n) => n.as_u64().map(Some),
         _ => None,
-    }
-}
-
-/// A price or quantity as Binance wants it: plain decimal, no exponent, no trailing zeros.
-pub fn decimal(v: f64) -> String {
-    let text = format!("{v:.8}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text.is_empty() || text == "-" {
-        "0".into()
-    } else {
-        text.to_string()
     }
 }
 
@@ -282,9 +284,9 @@ pub struct OrderState {
     /// Status.
     pub status: OrderStatus,
     /// Quantity ordered.
-    pub orig_qty: f64,
+    pub orig_qty: Fixed8,
     /// Quantity filled.
-    pub executed_qty: f64,
+    pub executed_qty: Fixed8,
     /// Average fill price (0 before any fill).
     pub avg_price: f64,
 }
@@ -299,8 +301,8 @@ impl OrderState {
             client_id: v["clientOrderId"].as_str()?.to_string(),
             symbol: v["symbol"].as_str()?.to_string(),
             status: OrderStatus::parse(v["status"].as_str()?)?,
-            orig_qty: num("origQty")?,
-            executed_qty: num("executedQty")?,
+            orig_qty: exact_field(v, "origQty")?,
+            executed_qty: exact_field(v, "executedQty")?,
             avg_price: num("avgPrice")?,
         })
     }
@@ -349,8 +351,8 @@ mod tests {
         let limit = OrderRequest {
             symbol: "BTCUSDT".into(),
             side: Side::Buy,
-            kind: OrderKind::Limit { price: 9000.0 },
-            quantity: 1.0,
+            kind: OrderKind::Limit { price: Fixed8::parse("9000.00").unwrap() },
+            quantity: Fixed8::parse("1").unwrap(),
             client_id: "c1".into(),
         };
         assert_eq!(
@@ -361,8 +363,8 @@ mod tests {
             symbol: "BTCUSDT".into(),
             side: Side::Sell,
             kind: LegKind::StopLoss,
-            trigger: 61_234.5,
-            quantity: 0.003,
+            trigger: Fixed8::parse("61234.5").unwrap(),
+            quantity: Fixed8::parse("0.003").unwrap(),
             working_type: WorkingType::default(),
             client_algo_id: "aegis.7.s".into(),
         };
@@ -371,8 +373,6 @@ mod tests {
             stop.params(),
             "algoType=CONDITIONAL&symbol=BTCUSDT&side=SELL&type=STOP_MARKET&triggerPrice=61234.5&quantity=0.003&reduceOnly=true&workingType=MARK_PRICE&clientAlgoId=aegis.7.s"
         );
-        assert_eq!(decimal(1e-8), "0.00000001");
-        assert_eq!(decimal(0.0), "0");
     }
 
     #[test]
@@ -391,7 +391,10 @@ mod tests {
         )
         .unwrap();
         let s = OrderState::from_json(&v).unwrap();
-        assert_eq!((s.status, s.executed_qty, s.avg_price), (OrderStatus::PartiallyFilled, 1.5, 100.25));
+        assert_eq!(
+            (s.status, s.executed_qty, s.avg_price),
+            (OrderStatus::PartiallyFilled, Fixed8::parse("1.5").unwrap(), 100.25)
+        );
         assert!(s.status.is_open());
         assert!(OrderState::from_json(&serde_json::json!({"orderId": 7})).is_none());
     }
@@ -406,7 +409,7 @@ mod tests {
         let s = AlgoState::from_json(&waiting).unwrap();
         assert_eq!(
             (s.algo_id, s.status, s.order_id, s.quantity, s.executed_qty),
-            (2146760, AlgoStatus::New, None, 0.01, 0.0)
+            (2146760, AlgoStatus::New, None, Fixed8::parse("0.01").unwrap(), Fixed8::ZERO)
         );
         let finished: Value = serde_json::from_str(
             r#"{"caid":"aegis.7.t","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT_MARKET","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"FINISHED","ai":"8886774","ap":"751.20","aq":"0.006","act":"MARKET","tp":"751.000","p":"0.000","wt":"MARK_PRICE","R":true,"tt":1750485493000,"rm":""}"#,
@@ -415,7 +418,7 @@ mod tests {
         let f = AlgoState::from_event(&finished).unwrap();
         assert_eq!(
             (f.status, f.order_id, f.executed_qty, f.avg_price),
-            (AlgoStatus::Finished, Some(8886774), 0.006, 751.2)
+            (AlgoStatus::Finished, Some(8886774), Fixed8::parse("0.006").unwrap(), 751.2)
         );
         let mut bad = finished.clone();
         bad["X"] = "DONE".into();

@@ -3,7 +3,7 @@
 //! reported.
 
 use super::client::{ExchangePosition, TradeClient, TradeError};
-use super::order::{AlgoState, ClientIds, OrderKind, OrderRequest, OrderState, Side};
+use super::order::{AlgoState, ClientIds, Fixed8, OrderKind, OrderRequest, OrderState, Side};
 
 /// A position the journal holds (symbol, signed quantity).
 #[derive(Clone, Debug, PartialEq)]
@@ -30,8 +30,8 @@ pub enum Difference {
     UnknownAtExchange {
         /// Symbol.
         symbol: String,
-        /// What the exchange holds.
-        exchange: f64,
+        /// What the exchange holds (signed, exactly: a close is made of it).
+        exchange: Fixed8,
     },
     /// Both hold one, of different sizes or sides: the exchange's is the truth.
     SizeMismatch {
@@ -83,11 +83,13 @@ pub fn reconcile(
             None => out
                 .differences
                 .push(Difference::ClosedAtExchange { symbol: j.symbol.clone(), journal: j.amount }),
-            Some(e) if (e.amount - j.amount).abs() <= tolerance => out.matched.push(j.symbol.clone()),
+            Some(e) if (e.amount.to_f64() - j.amount).abs() <= tolerance => {
+                out.matched.push(j.symbol.clone())
+            }
             Some(e) => out.differences.push(Difference::SizeMismatch {
                 symbol: j.symbol.clone(),
                 journal: j.amount,
-                exchange: e.amount,
+                exchange: e.amount.to_f64(),
             }),
         }
     }
@@ -127,8 +129,9 @@ pub struct Resolution {
     pub adopted: Vec<(String, f64)>,
     /// Symbols whose journal position the exchange closed: the journal must close them.
     pub closed_in_journal: Vec<String>,
-    /// Journal positions to resize to the exchange's amount (the exchange is the truth).
-    pub resized_in_journal: Vec<(String, f64)>,
+    /// Journal positions to resize to the exchange's amount, exactly (the exchange is the
+    /// truth).
+    pub resized_in_journal: Vec<(String, Fixed8)>,
 }
 
 /// Acts on `report` at the exchange: cancels stray orders and flattens (or adopts) unknown
@@ -151,11 +154,11 @@ pub fn resolve(
                 out.cancelled.push(client_algo_id.clone());
             }
             Difference::UnknownAtExchange { symbol, exchange } => match unknown {
-                UnknownPosition::Adopt => out.adopted.push((symbol.clone(), *exchange)),
+                UnknownPosition::Adopt => out.adopted.push((symbol.clone(), exchange.to_f64())),
                 UnknownPosition::Flatten => {
                     let close = OrderRequest {
                         symbol: symbol.clone(),
-                        side: if *exchange > 0.0 { Side::Sell } else { Side::Buy },
+                        side: if exchange.is_negative() { Side::Buy } else { Side::Sell },
                         kind: OrderKind::Market,
                         quantity: exchange.abs(),
                         client_id: ids.next_id(),
@@ -165,7 +168,7 @@ pub fn resolve(
             },
             Difference::ClosedAtExchange { symbol, .. } => out.closed_in_journal.push(symbol.clone()),
             Difference::SizeMismatch { symbol, exchange, .. } => {
-                out.resized_in_journal.push((symbol.clone(), *exchange))
+                out.resized_in_journal.push((symbol.clone(), Fixed8::nearest(*exchange).unwrap_or_default()))
             }
         }
     }
@@ -202,7 +205,8 @@ mod tests {
     use super::*;
     use crate::execution::live::order::OrderStatus;
 
-    fn ex(symbol: &str, amount: f64) -> ExchangePosition {
+    fn ex(symbol: &str, amount: &str) -> ExchangePosition {
+        let amount = Fixed8::parse_signed(amount).unwrap();
         ExchangePosition { symbol: symbol.into(), amount, entry_price: 100.0, leverage: 5 }
     }
 
@@ -217,8 +221,8 @@ mod tests {
             client_id: "aegis-x-9".into(),
             symbol: "SOLUSDT".into(),
             status: OrderStatus::New,
-            orig_qty: 1.0,
-            executed_qty: 0.0,
+            orig_qty: Fixed8::parse("1").unwrap(),
+            executed_qty: Fixed8::ZERO,
             avg_price: 0.0,
         };
         let kept = OrderState { symbol: "BTCUSDT".into(), client_id: "aegis-x-1".into(), ..stray.clone() };
@@ -227,16 +231,16 @@ mod tests {
             client_algo_id: "aegis.3.s".into(),
             symbol: "ADAUSDT".into(),
             status: crate::execution::live::order::AlgoStatus::New,
-            quantity: 1.0,
+            quantity: Fixed8::parse("1").unwrap(),
             order_id: None,
-            executed_qty: 0.0,
+            executed_qty: Fixed8::ZERO,
             avg_price: 0.0,
             reason: String::new(),
         };
         let kept_leg = AlgoState { symbol: "BTCUSDT".into(), ..leg.clone() };
         let r = reconcile(
             &[jr("BTCUSDT", 0.01), jr("ETHUSDT", -0.5), jr("BNBUSDT", 2.0)],
-            &[ex("BTCUSDT", 0.01), ex("BNBUSDT", 1.0), ex("XRPUSDT", 100.0)],
+            &[ex("BTCUSDT", "0.01"), ex("BNBUSDT", "1"), ex("XRPUSDT", "100")],
             &[stray, kept],
             &[leg, kept_leg],
             1e-9,
@@ -247,7 +251,10 @@ mod tests {
             vec![
                 Difference::ClosedAtExchange { symbol: "ETHUSDT".into(), journal: -0.5 },
                 Difference::SizeMismatch { symbol: "BNBUSDT".into(), journal: 2.0, exchange: 1.0 },
-                Difference::UnknownAtExchange { symbol: "XRPUSDT".into(), exchange: 100.0 },
+                Difference::UnknownAtExchange {
+                    symbol: "XRPUSDT".into(),
+                    exchange: Fixed8::parse("100").unwrap()
+                },
                 Difference::StrayOrder { symbol: "SOLUSDT".into(), client_id: "aegis-x-9".into() },
                 Difference::StrayAlgoOrder { symbol: "ADAUSDT".into(), client_algo_id: "aegis.3.s".into() },
             ]

@@ -3,7 +3,7 @@
 //! named by a listenKey, and recovery when the listenKey expires or the connection drops.
 
 use super::client::{TradeClient, TradeError};
-use super::order::{AlgoState, OrderStatus};
+use super::order::{exact_field, AlgoState, Fixed8, OrderStatus};
 use crate::net::ws::WsClient;
 use serde_json::Value;
 use std::sync::Arc;
@@ -23,11 +23,11 @@ pub struct OrderUpdate {
     /// The order's status after it.
     pub status: OrderStatus,
     /// Quantity of this fill (0 when not a fill).
-    pub last_qty: f64,
+    pub last_qty: Fixed8,
     /// Price of this fill.
     pub last_price: f64,
     /// Quantity filled so far.
-    pub filled_qty: f64,
+    pub filled_qty: Fixed8,
     /// Average price of what filled so far.
     pub avg_price: f64,
 }
@@ -78,9 +78,9 @@ pub fn parse_event(text: &str) -> Option<UserEvent> {
                 client_id: o["c"].as_str()?.to_string(),
                 execution: o["x"].as_str()?.to_string(),
                 status,
-                last_qty: num(&o["l"])?,
+                last_qty: exact_field(o, "l")?,
                 last_price: num(&o["L"])?,
-                filled_qty: num(&o["z"])?,
+                filled_qty: exact_field(o, "z")?,
                 avg_price: num(&o["ap"])?,
             }))
         }
@@ -189,9 +189,9 @@ mod tests {
                 client_id: "TEST".into(),
                 execution: "NEW".into(),
                 status: OrderStatus::New,
-                last_qty: 0.0,
+                last_qty: Fixed8::ZERO,
                 last_price: 0.0,
-                filled_qty: 0.0,
+                filled_qty: Fixed8::ZERO,
                 avg_price: 0.0,
             }))
         );
