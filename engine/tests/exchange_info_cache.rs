@@ -1,6 +1,7 @@
-//! exchangeInfo kept on disk for restarts (SPEC §3): a read from the exchange writes the
-//! cache whole; a restart that cannot reach the exchange trades on the cached rules and
-//! says how old they are; without a cache the exchange's error stands.
+//! exchangeInfo kept on disk for restarts and refreshed while running (SPEC §3): a read
+//! from the exchange writes the cache whole; a restart that cannot reach the exchange trades
+//! on the cached rules and says how old they are; without a cache the exchange's error
+//! stands. A running engine takes a halted symbol and a changed step size from a refresh.
 
 mod common;
 
@@ -46,4 +47,63 @@ fn a_restart_without_the_exchange_trades_on_the_cached_exchange_info() {
     std::fs::write(&cache, "{\"symbols\": [").unwrap();
     let err = client(down).exchange_info_cached(Some(&cache)).unwrap_err().to_string();
     assert!(err.contains("exchange_info.json"), "a corrupt cache is named, never traded on: {err}");
+}
+
+/// exchange-sim changes a listing while it runs (its own `POST /sim/v1/listing`).
+fn relist(port: u16, query: &str) -> serde_json::Value {
+    let client = aegis::net::http::HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+    let path = format!("/sim/v1/listing?{query}");
+    let answer = client
+        .send(&aegis::net::http::HttpRequest { method: "POST", path: &path, headers: &[], body: "" })
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    serde_json::from_str(&answer.body).unwrap()
+}
+
+#[test]
+fn a_running_engine_takes_a_halted_symbol_and_a_new_step_from_the_refresh() {
+    let port = common::start_sim(&["--synthetic", "--symbols", "3", "--seed", "8", "--speed", "30"]);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("ctl.sock");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(["run", "--quiet", "--for", "120s", "--connect", &format!("ws://127.0.0.1:{port}")])
+        .args(["--symbols", "BTCUSDT,ETHUSDT,BNBUSDT", "--set", "exchange.info_refresh=1s"])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .args(["--control-socket", socket.to_str().unwrap()])
+        .args(["--summary", dir.path().join("summary.json").to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = || common::aegisctl_json(&socket, &["status"]).ok();
+    common::eventually("the engine's control socket", || status().is_some());
+    assert_eq!(status().unwrap()["symbols_not_trading"], 0);
+
+    assert_eq!(relist(port, "symbol=BTCUSDT&status=BREAK")["status"], "BREAK");
+    assert_eq!(relist(port, "symbol=ETHUSDT&stepSize=0.01")["stepSize"], 0.01);
+    let halted =
+        common::wait_for_line(&mut child, "aegis: exchangeInfo refresh: BTCUSDT").expect("BTC's change");
+    assert!(halted.contains("stopped TRADING: no new entries"), "{halted}");
+    common::eventually("both changes applied by the desk", || {
+        status().is_some_and(|s| s["listing_changes"] == 2 && s["symbols_not_trading"] == 1)
+    });
+    relist(port, "symbol=BTCUSDT&status=TRADING");
+    common::eventually("BTCUSDT trading again", || status().is_some_and(|s| s["symbols_not_trading"] == 0));
+
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert!(summary["rest"]["exchange_info_refreshes"].as_u64().unwrap() >= 2, "{summary}");
+    assert_eq!(summary["listing_changes"], 3, "{summary}");
+    // The renewed copy on disk has the new step.
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/exchange_info.json")).unwrap())
+            .unwrap();
+    let eth = kept["symbols"].as_array().unwrap().iter().find(|s| s["symbol"] == "ETHUSDT").unwrap();
+    let lot = eth["filters"].as_array().unwrap().iter().find(|f| f["filterType"] == "LOT_SIZE").unwrap();
+    assert_eq!(lot["stepSize"].as_str().unwrap().parse::<f64>().unwrap(), 0.01);
 }

@@ -135,6 +135,8 @@ pub struct Brain {
     rest_results: RingConsumer,
     doorbell: Arc<Doorbell>,
     control: Option<BrainControl>,
+    /// Listing changes from exchangeInfo refreshes (the REST worker's).
+    listing: Option<rtrb::Consumer<crate::desk::listing::ListingChange>>,
     core: Core,
 }
 
@@ -171,6 +173,7 @@ impl Brain {
             shard_rings,
             rest_results,
             doorbell: Arc::new(Doorbell::default()),
+            listing: None,
             control: None,
             core: Core {
                 latency: StageLatency::new(config.latency_skip_events),
@@ -223,6 +226,20 @@ impl Brain {
     pub fn with_control(mut self, control: BrainControl) -> Self {
         self.control = Some(control);
         self
+    }
+
+    /// Takes listing changes (a symbol's status and filters) from exchangeInfo refreshes.
+    pub fn with_listing(mut self, changes: rtrb::Consumer<crate::desk::listing::ListingChange>) -> Self {
+        self.listing = Some(changes);
+        self
+    }
+
+    /// Applies listing changes, if any (between batches, never mid-event).
+    fn apply_listing(&mut self) {
+        let Some(changes) = self.listing.as_mut() else { return };
+        while let Ok(change) = changes.pop() {
+            self.core.desk.apply_listing(change);
+        }
     }
 
     /// Carries out the operator's commands, if any (between batches, never mid-event).
@@ -314,6 +331,7 @@ impl Brain {
     pub fn step(&mut self) -> usize {
         let n = self.poll_once();
         self.serve_control();
+        self.apply_listing();
         self.core.stats.heartbeat.fetch_add(1, Ordering::Relaxed);
         n
     }

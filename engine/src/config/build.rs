@@ -32,6 +32,8 @@ pub fn build(file: &FileConfig) -> Result<RunConfig, ConfigError> {
         super::run::ROTATE_BEFORE_LIFETIME_END,
     )?;
     c.exchange.rotate_after = Some(lifetime.saturating_sub(early));
+    c.exchange.info_refresh =
+        duration_or("exchange.info_refresh", &x.info_refresh, super::run::INFO_REFRESH)?;
     c.exchange.max_message = size_or("shards.max_message", &file.shards.max_message, d.exchange.max_message)?;
     c.exchange.warmup_bars = nonzero(file.streams.warmup_bars, d.exchange.warmup_bars);
     c.exchange.depth_snapshot_limit =

@@ -3,8 +3,8 @@
 //! default, which lives once in [`super::run`].
 
 use super::run::{
-    ExchangeSettings, CONNECTION_LIFETIME, KEEP_ALIVE, MAX_OPEN_ALGO_ORDERS, ROTATE_BEFORE_LIFETIME_END,
-    TRIGGERING_TIMEOUT,
+    ExchangeSettings, CONNECTION_LIFETIME, INFO_REFRESH, KEEP_ALIVE, MAX_OPEN_ALGO_ORDERS,
+    ROTATE_BEFORE_LIFETIME_END, TRIGGERING_TIMEOUT,
 };
 use crate::desk::TradingConfig;
 use crate::store::ledger::{DataConfig, FSYNC_INTERVAL};
@@ -489,6 +489,8 @@ pub struct ExchangeSection {
     pub keys: String,
     /// User-data stream WebSocket base (`…/private/ws?listenKey=…`); empty: the market tier's host.
     pub user_ws: String,
+    /// How often exchangeInfo is read again (`1h` when empty).
+    pub info_refresh: String,
 }
 
 /// `[streams]`: what is subscribed per symbol.
@@ -661,6 +663,10 @@ impl FileConfig {
         )?;
         if early >= lifetime {
             invalid!("exchange.rotate_before_lifetime_end: {early:?} must be shorter than connection_lifetime ({lifetime:?})");
+        }
+        let refresh = duration_or("exchange.info_refresh", &self.exchange.info_refresh, INFO_REFRESH)?;
+        if refresh < Duration::from_secs(1) {
+            invalid!("exchange.info_refresh: {refresh:?} is under 1 s (exchangeInfo costs request weight; Binance changes it rarely)");
         }
         if let crate::credentials::KeySource::File(path) =
             crate::credentials::KeySource::from_setting(&self.exchange.keys)

@@ -65,6 +65,8 @@ pub struct ExchangeSettings {
     pub warmup_bars: usize,
     /// Depth snapshot size used to sync books.
     pub depth_snapshot_limit: usize,
+    /// How often exchangeInfo is read again (status and filters applied while running).
+    pub info_refresh: Duration,
 }
 
 impl Default for ExchangeSettings {
@@ -83,9 +85,13 @@ impl Default for ExchangeSettings {
             max_message: 4 << 20,
             warmup_bars: 300,
             depth_snapshot_limit: 1000,
+            info_refresh: INFO_REFRESH,
         }
     }
 }
+
+/// How often exchangeInfo is read again (SPEC §3: hourly).
+pub const INFO_REFRESH: Duration = Duration::from_secs(3_600);
 
 /// How long Binance keeps a WebSocket connection.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(24 * 3_600);

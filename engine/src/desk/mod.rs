@@ -6,6 +6,7 @@
 
 pub mod events;
 pub mod labeller;
+pub mod listing;
 pub mod stats;
 pub mod venue;
 
@@ -73,6 +74,9 @@ pub struct Desk {
     broker: PaperBroker,
     /// Symbols with known exchange rules; the others are never traded.
     tradable: Vec<bool>,
+    /// Symbols whose exchange `status` is not `TRADING`: no new entry (an open position is
+    /// still managed and closed as usual).
+    not_trading: Vec<bool>,
     labellers: Vec<Labeller>,
     out: Option<rtrb::Producer<DeskEvent>>,
     stats: std::sync::Arc<DeskStats>,
@@ -100,11 +104,12 @@ impl Desk {
         stats: std::sync::Arc<DeskStats>,
     ) -> Self {
         let labellers = (0..rules.len()).map(|_| Labeller::new(config.label_horizon.max(1))).collect();
-        let tradable = rules.iter().map(Option::is_some).collect();
+        let tradable: Vec<bool> = rules.iter().map(Option::is_some).collect();
         let placeholder = SymbolRules::usdm_default();
         let rules = rules.into_iter().map(|r| r.unwrap_or_else(|| placeholder.clone())).collect();
         let desk = Self {
             config,
+            not_trading: vec![false; tradable.len()],
             broker: PaperBroker::new(config.broker, rules),
             tradable,
             labellers,
@@ -136,6 +141,33 @@ impl Desk {
     pub fn with_entries(mut self, entries: Entries) -> Self {
         self.entries = entries;
         self
+    }
+
+    /// Takes a symbol's listing from an exchangeInfo refresh: its filters size the next
+    /// order; a symbol no longer `TRADING` gets no new entry, and an open position on it is
+    /// reported (its legs stay at the exchange, the desk keeps managing it).
+    pub fn apply_listing(&mut self, change: listing::ListingChange) {
+        let i = usize::from(change.symbol);
+        if !self.tradable.get(i).copied().unwrap_or(false) {
+            return;
+        }
+        self.stats.listing_changes.fetch_add(1, Ordering::Relaxed);
+        if self.broker.set_filters(change.symbol, change.filters).is_err() {
+            self.alert(
+                "exchangeInfo refresh: unusable filters for a traded symbol; the previous ones are kept",
+            );
+        }
+        let was_trading = !self.not_trading[i];
+        self.not_trading[i] = !change.trading;
+        let halted = self.not_trading.iter().filter(|h| **h).count();
+        self.stats.symbols_not_trading.store(halted as u64, Ordering::Relaxed);
+        if was_trading && !change.trading {
+            self.alert(if self.broker.position(change.symbol).is_some() {
+                "a symbol with an open position stopped TRADING: no new entries on it; the position stays protected"
+            } else {
+                "a traded symbol stopped TRADING: no new entries on it"
+            });
+        }
     }
 
     /// Raises an operator alert (a refused model, …).
@@ -304,7 +336,7 @@ impl Desk {
             self.stats.stale_bars.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.paused {
+        if self.paused || self.not_trading.get(usize::from(symbol)).copied().unwrap_or(false) {
             return;
         }
         let phase = policy::phase(self.broker.closed_trades(), model.is_some(), &self.config.policy);
@@ -558,6 +590,31 @@ mod tests {
         let mut dust = position(aegis_trading::Side::Long, 97.0, 104.0);
         dust.qty = 0.0009;
         assert_eq!(open_intent(&dust, &rules), None, "less than one step: no order");
+    }
+
+    #[test]
+    fn a_symbol_no_longer_trading_gets_no_entry_and_new_filters_size_the_next_order() {
+        let stats = std::sync::Arc::new(DeskStats::default());
+        let rules = vec![Some(SymbolRules::usdm_default()); 2];
+        let mut desk = Desk::new(TradingConfig::default(), rules, None, stats.clone());
+        let mut snapshot = FeatureSnapshot::neutral();
+        snapshot.warm = true;
+        snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
+        let filters = desk.broker().rules(0).unwrap().filters();
+        desk.apply_listing(listing::ListingChange { symbol: 0, trading: false, filters });
+        let coarse = aegis_trading::rules::Filters { step_size: 0.5, min_qty: 0.5, ..filters };
+        desk.apply_listing(listing::ListingChange { symbol: 1, trading: true, filters: coarse });
+        assert_eq!(stats.symbols_not_trading.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.alerts.load(Ordering::Relaxed), 1, "the halt is reported");
+        desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
+        desk.on_bar(1, 100.0, &snapshot, None, true, |_| false);
+        assert!(desk.broker().position(0).is_none(), "not TRADING: no entry");
+        let qty = desk.broker().position(1).expect("entered").qty;
+        assert!(qty >= 0.5 && (qty / 0.5 - (qty / 0.5).round()).abs() < 1e-9, "sized on the new step: {qty}");
+        desk.apply_listing(listing::ListingChange { symbol: 0, trading: true, filters });
+        desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
+        assert!(desk.broker().position(0).is_some(), "TRADING again: entered");
+        assert_eq!(stats.symbols_not_trading.load(Ordering::Relaxed), 0);
     }
 
     #[test]

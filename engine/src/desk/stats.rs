@@ -35,6 +35,10 @@ pub struct DeskStats {
     pub intents_dropped: AtomicU64,
     /// Venue reports naming a trade the desk does not hold (live).
     pub reports_unmatched: AtomicU64,
+    /// Listing changes (filters, status) applied from exchangeInfo refreshes.
+    pub listing_changes: AtomicU64,
+    /// Traded symbols whose status is not `TRADING` now (no new entries on them).
+    pub symbols_not_trading: AtomicU64,
 }
 
 impl DeskStats {

@@ -1,7 +1,7 @@
 //! The market-data REST client: exchangeInfo, klines, aggTrades and depth snapshots, each
 //! spending from the request-weight budget taken from exchangeInfo's `rateLimits`.
 
-use super::rules::{brackets_served, symbol_rules, ServedSymbol};
+use super::rules::{brackets_served, is_trading, symbol_rules, ServedSymbol};
 use super::RestStats;
 use crate::net::http::{HttpClient, HttpRequest, RestError};
 use aegis_wire::decimal::{parse_fixed8, parse_fixed8_i128, Sign};
@@ -122,17 +122,8 @@ impl RestClient {
         &mut self,
         cache: Option<&std::path::Path>,
     ) -> Result<(Vec<ServedSymbol>, InfoSource), RestError> {
-        let fetched = self.get(EXCHANGE_INFO, 1);
-        match (fetched, cache) {
-            (Ok(body), cache) => {
-                let served = self.read_exchange_info(&body, EXCHANGE_INFO)?;
-                if let Some(path) = cache {
-                    if let Err(e) = crate::store::write_whole(path, &body) {
-                        tracing::warn!(path = %path.display(), error = %e, "exchangeInfo cache not written");
-                    }
-                }
-                Ok((served, InfoSource::Exchange))
-            }
+        match (self.exchange_info_kept(cache), cache) {
+            (Ok(served), _) => Ok((served, InfoSource::Exchange)),
             (Err(fetch), Some(path)) => {
                 let Ok(body) = std::fs::read_to_string(path) else { return Err(fetch) };
                 let at = path.display().to_string();
@@ -147,6 +138,21 @@ impl RestClient {
             }
             (Err(fetch), None) => Err(fetch),
         }
+    }
+
+    /// exchangeInfo from the exchange (the refresh's read), kept in `cache` when given.
+    pub fn exchange_info_kept(
+        &mut self,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Vec<ServedSymbol>, RestError> {
+        let body = self.get(EXCHANGE_INFO, 1)?;
+        let served = self.read_exchange_info(&body, EXCHANGE_INFO)?;
+        if let Some(path) = cache {
+            if let Err(e) = crate::store::write_whole(path, &body) {
+                tracing::warn!(path = %path.display(), error = %e, "exchangeInfo cache not written");
+            }
+        }
+        Ok(served)
     }
 
     /// Reads an exchangeInfo body (from `from`): the symbols and their rules; adopts its
@@ -168,6 +174,7 @@ impl RestClient {
                             name: s["symbol"].as_str()?.to_string(),
                             rules: symbol_rules(s),
                             brackets_served: brackets_served(s),
+                            trading: is_trading(s),
                         })
                     })
                     .collect()

@@ -10,8 +10,10 @@
 //! - [`client`]: the budgeted market-data client.
 //! - [`worker`]: the thread between the brain's request ring and the client.
 //! - [`rules`]: exchangeInfo entries → trading rules.
+//! - [`refresh`]: exchangeInfo read again periodically; changes to the brain.
 
 pub mod client;
+pub mod refresh;
 pub mod rules;
 pub mod worker;
 
@@ -58,4 +60,6 @@ pub struct RestStats {
     pub rate_limited: AtomicU64,
     /// Requests that failed for good.
     pub failures: AtomicU64,
+    /// exchangeInfo refreshes read.
+    pub info_refreshes: AtomicU64,
 }

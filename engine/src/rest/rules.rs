@@ -14,6 +14,14 @@ pub struct ServedSymbol {
     pub rules: Result<SymbolRules, SymbolRulesError>,
     /// Its leverage brackets were served.
     pub brackets_served: bool,
+    /// Its `status` is `TRADING` (absent counts as trading: older captures lack it); a
+    /// symbol in any other state (`SETTLING`, `PENDING_TRADING`, `BREAK`, …) gets no entry.
+    pub trading: bool,
+}
+
+/// Whether an exchangeInfo entry's `status` lets new positions open.
+pub fn is_trading(entry: &Value) -> bool {
+    entry["status"].as_str().is_none_or(|s| s == "TRADING")
 }
 
 /// Why a symbol's exchangeInfo entry gives no trading rules (the symbol is then not traded).

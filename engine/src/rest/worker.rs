@@ -11,21 +11,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Serves the brain's requests until `stop`: fetches, converts, pushes results.
+/// How the worker serves: warm-up size, snapshot size, the exchangeInfo refresh.
+pub struct WorkerSettings {
+    /// Closed 1m bars fetched per symbol at start.
+    pub warmup: usize,
+    /// Depth snapshot levels.
+    pub depth_limit: usize,
+    /// The periodic exchangeInfo refresh (`None`: none).
+    pub refresh: Option<super::refresh::InfoRefresh>,
+}
+
+/// Serves the brain's requests until `stop`: fetches, converts, pushes results; refreshes
+/// exchangeInfo between requests when due.
 pub fn run_worker(
     mut client: RestClient,
     symbols: Arc<SymbolTable>,
     mut requests: rtrb::Consumer<RestRequest>,
     mut results: RingProducer,
-    warmup: usize,
-    depth_limit: usize,
+    settings: WorkerSettings,
     stop: Arc<AtomicBool>,
 ) {
+    let WorkerSettings { warmup, depth_limit, mut refresh } = settings;
     let mut queue: std::collections::VecDeque<RestRequest> = std::collections::VecDeque::new();
     // Set while depth snapshots and trade fills are out of budget: kline fills still go
     // (from the reserve those two leave).
     let mut low_priority_blocked_until: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(refresh) = refresh.as_mut() {
+            refresh.run_if_due(&mut client, &symbols);
+        }
         while let Ok(req) = requests.pop() {
             // Requests already queued are merged (staggering re-snapshots). Kline fills jump
             // the queue: they are cheap, and a symbol's bars (and features) wait on them,

@@ -24,12 +24,13 @@ use crate::brain::stats::BrainStats;
 use crate::brain::Brain;
 use crate::config::RunConfig;
 use crate::desk::events::DeskEvent;
+use crate::desk::listing::ListingChange;
 use crate::desk::stats::DeskStats;
 use crate::desk::venue::{ExecReport, Live, OrderIntent};
 use crate::desk::Desk;
 use crate::execution::live::gateway::{GatewayLinks, GatewayStats};
 use crate::rest::client::RestClient;
-use crate::rest::worker::run_worker;
+use crate::rest::worker::{run_worker, WorkerSettings};
 use crate::rest::{RestRequest, RestStats};
 use crate::ring::{ring_with_doorbell, Doorbell};
 use crate::store::ledger::Ledger;
@@ -77,7 +78,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let mut client =
         RestClient::for_url(&config.exchange.rest, config.exchange.extra_ca.as_deref(), rest_stats.clone())
             .map_err(|e| RunError::Config(e.to_string()))?;
-    let plan::Symbols { table, mut rules, untradable, mut fallback_brackets, info_source } =
+    let plan::Symbols { table, mut rules, untradable, mut fallback_brackets, info_source, trading } =
         plan::resolve_symbols(&config, &mut client)?;
     // Where the traded symbols' leverage brackets come from (the summary says).
     let mut brackets_from = "exchangeInfo";
@@ -131,7 +132,22 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     // The desk, on the brain's thread: paper, or live through the gateway's two rings.
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let desk_stats = Arc::new(DeskStats::default());
-    let desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    // What the exchangeInfo refresh compares with: each traded symbol's status and filters.
+    let listed: Vec<Option<(bool, aegis_trading::rules::Filters)>> =
+        rules.iter().zip(&trading).map(|(r, t)| r.as_ref().map(|r| (*t, r.filters()))).collect();
+    let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    for (symbol, (listing, _)) in listed.iter().zip(&trading).enumerate().filter(|(_, (_, t))| !**t) {
+        if let Some((_, filters)) = listing {
+            desk.apply_listing(ListingChange { symbol: symbol as u16, trading: false, filters: *filters });
+        }
+    }
+    let (listing_tx, listing_rx) = crate::ring::spsc::<ListingChange>(256);
+    let refresh = crate::rest::refresh::InfoRefresh::new(
+        config.exchange.info_refresh,
+        config.data.dir.as_ref().map(|d| d.join(plan::EXCHANGE_INFO_CACHE)),
+        listed,
+        listing_tx,
+    );
     let (mut desk, venue_rings) = match &config.live {
         Some(_) => {
             let (intents_tx, intents_rx) = crate::ring::spsc::<OrderIntent>(256);
@@ -174,7 +190,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         desk,
         brain_stats.clone(),
     )
-    .with_doorbell(doorbell.clone());
+    .with_doorbell(doorbell.clone())
+    .with_listing(listing_rx);
     let (brain, model_stats, model_thread) = match &config.data.dir {
         Some(dir) => {
             let (link, thread) =
@@ -242,8 +259,12 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     };
     let worker_thread = {
         let (symbols, stop) = (table.clone(), stops.worker.clone());
-        let (warmup, limit) = (config.exchange.warmup_bars, config.exchange.depth_snapshot_limit);
-        spawn("aegis-rest", move || run_worker(client, symbols, rest_rx, results_tx, warmup, limit, stop))?
+        let settings = WorkerSettings {
+            warmup: config.exchange.warmup_bars,
+            depth_limit: config.exchange.depth_snapshot_limit,
+            refresh: Some(refresh),
+        };
+        spawn("aegis-rest", move || run_worker(client, symbols, rest_rx, results_tx, settings, stop))?
     };
     let writer_thread = if bars_rx.is_some() || ledger.is_some() {
         let (symbols, stop) = (table.clone(), stops.brain.clone());

@@ -33,6 +33,8 @@ pub(crate) struct Symbols {
     pub fallback_brackets: Vec<String>,
     /// Whether exchangeInfo came from the exchange or from the data directory's cache.
     pub info_source: crate::rest::client::InfoSource,
+    /// Per symbol: its `status` is `TRADING` (others get no entry until it is again).
+    pub trading: Vec<bool>,
 }
 
 /// Checks the configured symbols against exchangeInfo (the exchange's, kept in
@@ -51,6 +53,7 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
     let mut rules = Vec::with_capacity(config.feed.symbols.len());
     let mut untradable = BTreeMap::new();
     let mut fallback_brackets = Vec::new();
+    let mut trading = Vec::with_capacity(config.feed.symbols.len());
     for symbol in &config.feed.symbols {
         let upper = symbol.to_ascii_uppercase();
         let entry = served.iter().find(|s| s.name == upper);
@@ -58,6 +61,10 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
             return Err(RunError::Config(format!("symbols: {upper} is not in the exchange's exchangeInfo")));
         }
         table.intern(&upper).map_err(|e| RunError::Config(format!("symbols: {upper}: {e}")))?;
+        trading.push(entry.is_none_or(|s| s.trading));
+        if entry.is_some_and(|s| !s.trading) {
+            eprintln!("aegis: {upper} is not TRADING at the exchange: no entries on it until it is");
+        }
         let read = match entry.map(|s| &s.rules) {
             Some(Ok(r)) => Ok(r.clone()),
             Some(Err(e)) => Err(e.to_string()),
@@ -85,7 +92,7 @@ pub(crate) fn resolve_symbols(config: &RunConfig, client: &mut RestClient) -> Re
              at most 10x with a 5 % maintenance rate"
         );
     }
-    Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets, info_source })
+    Ok(Symbols { table: Arc::new(table), rules, untradable, fallback_brackets, info_source, trading })
 }
 
 /// What the brain does with the subscribed streams: bars from klines or trades, books when a

@@ -87,7 +87,7 @@ pub(crate) fn summarize(
         "books_crossed": crossed,
         "book_ticker_matches": bt_match,
         "book_ticker_mismatches": bt_mismatch,
-        "rest": { "requests": load(&rest.requests), "rate_limited": load(&rest.rate_limited), "failures": load(&rest.failures), "weight_used_1m": load(&rest.weight_used) },
+        "rest": { "requests": load(&rest.requests), "rate_limited": load(&rest.rate_limited), "failures": load(&rest.failures), "weight_used_1m": load(&rest.weight_used), "exchange_info_refreshes": load(&rest.info_refreshes) },
         "last_error": shards.iter().filter_map(|s| s.last_error.lock().ok().map(|e| e.clone())).find(|e| !e.is_empty()),
         "symbols": symbols,
     })
@@ -105,6 +105,8 @@ pub(crate) fn add_desk(summary: &mut Value, desk: &DeskStats) {
     summary["open_positions"] = Value::from(load(&desk.open_positions));
     summary["stale_bars_not_traded"] = Value::from(load(&desk.stale_bars));
     summary["alerts"] = Value::from(load(&desk.alerts));
+    summary["listing_changes"] = Value::from(load(&desk.listing_changes));
+    summary["symbols_not_trading"] = Value::from(load(&desk.symbols_not_trading));
 }
 
 /// The model's part: the generation served, swaps, and models refused by the loader or

@@ -316,6 +316,19 @@ impl PaperBroker {
         self.rules.get(usize::from(symbol))
     }
 
+    /// Replaces `symbol`'s order filters (an exchangeInfo refresh): the next order is sized
+    /// under them; open positions keep what they were opened with.
+    pub fn set_filters(
+        &mut self,
+        symbol: u16,
+        filters: crate::rules::Filters,
+    ) -> Result<(), crate::rules::RulesError> {
+        match self.rules.get_mut(usize::from(symbol)) {
+            Some(rules) => rules.set_filters(filters),
+            None => Ok(()),
+        }
+    }
+
     /// The id the next order will get.
     pub fn next_id(&self) -> u64 {
         self.next_id

@@ -33,6 +33,34 @@ pub enum RulesError {
     BadBrackets,
 }
 
+/// A symbol's order filters from exchangeInfo (what a refresh may change in place).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Filters {
+    /// Quantity step (`LOT_SIZE.stepSize`).
+    pub step_size: f64,
+    /// Smallest quantity (`LOT_SIZE.minQty`).
+    pub min_qty: f64,
+    /// Price tick (`PRICE_FILTER.tickSize`).
+    pub tick_size: f64,
+    /// Smallest order notional (`MIN_NOTIONAL.notional`).
+    pub min_notional: f64,
+}
+
+/// Steps and ticks positive, minimums not negative, all finite.
+fn check_filters(f: &Filters) -> Result<(), RulesError> {
+    for (field, value) in [("step_size", f.step_size), ("tick_size", f.tick_size)] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(RulesError::NotPositive { field, value });
+        }
+    }
+    for (field, value) in [("min_qty", f.min_qty), ("min_notional", f.min_notional)] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(RulesError::NotPositive { field, value });
+        }
+    }
+    Ok(())
+}
+
 /// What the exchange allows for one symbol.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymbolRules {
@@ -57,16 +85,7 @@ impl SymbolRules {
         min_notional: f64,
         brackets: Vec<Bracket>,
     ) -> Result<Self, RulesError> {
-        for (field, value) in [("step_size", step_size), ("tick_size", tick_size)] {
-            if !(value.is_finite() && value > 0.0) {
-                return Err(RulesError::NotPositive { field, value });
-            }
-        }
-        for (field, value) in [("min_qty", min_qty), ("min_notional", min_notional)] {
-            if !(value.is_finite() && value >= 0.0) {
-                return Err(RulesError::NotPositive { field, value });
-            }
-        }
+        check_filters(&Filters { step_size, min_qty, tick_size, min_notional })?;
         let ascending = brackets.windows(2).all(|w| w[0].notional_cap < w[1].notional_cap);
         let sane = brackets.iter().all(|b| {
             b.max_leverage >= 1.0 && (0.0..1.0).contains(&b.maint_margin_rate) && b.maint_amount >= 0.0
@@ -116,6 +135,25 @@ impl SymbolRules {
             brackets.push(Bracket { notional_cap, max_leverage, maint_margin_rate, maint_amount });
         }
         brackets
+    }
+
+    /// The order filters.
+    pub fn filters(&self) -> Filters {
+        Filters {
+            step_size: self.step_size,
+            min_qty: self.min_qty,
+            tick_size: self.tick_size,
+            min_notional: self.min_notional,
+        }
+    }
+
+    /// Takes new order filters (checked as [`Self::new`] checks them; refused ones leave
+    /// the rules as they were). Allocates nothing.
+    pub fn set_filters(&mut self, f: Filters) -> Result<(), RulesError> {
+        check_filters(&f)?;
+        (self.step_size, self.min_qty, self.tick_size, self.min_notional) =
+            (f.step_size, f.min_qty, f.tick_size, f.min_notional);
+        Ok(())
     }
 
     /// The same rules under `brackets` (checked as [`Self::new`] checks them).

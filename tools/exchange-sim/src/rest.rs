@@ -133,6 +133,7 @@ pub fn handle(
     source: &dyn Source,
     budget: &mut WeightBudget,
     limits: Limits,
+    listing: &crate::venue::Listing,
 ) -> Response {
     let weight_limit = limits.weight_per_minute;
     let bad = |code: i32, msg: &str| (400, error_body(code, msg));
@@ -163,7 +164,7 @@ pub fn handle(
     let (status, body) = match head.path.as_str() {
         "/fapi/v1/ping" => (200, "{}".to_string()),
         "/fapi/v1/time" => (200, format!("{{\"serverTime\":{}}}", source.now_ms())),
-        "/fapi/v1/exchangeInfo" => (200, exchange_info(source, limits)),
+        "/fapi/v1/exchangeInfo" => (200, exchange_info(source, limits, listing)),
         "/fapi/v1/klines" => klines(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         "/fapi/v1/depth" => depth(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
         "/fapi/v1/aggTrades" => agg_trades(head, source).unwrap_or_else(|(code, msg)| bad(code, &msg)),
@@ -352,7 +353,7 @@ pub struct Limits {
     pub orders_per_10s: u32,
 }
 
-fn exchange_info(source: &dyn Source, limits: Limits) -> String {
+fn exchange_info(source: &dyn Source, limits: Limits, listing: &crate::venue::Listing) -> String {
     let (weight_limit, orders_10s) = (limits.weight_per_minute, limits.orders_per_10s);
     let mut out = String::with_capacity(4096);
     let _ = write!(
@@ -360,14 +361,19 @@ fn exchange_info(source: &dyn Source, limits: Limits) -> String {
         "{{\"timezone\":\"UTC\",\"serverTime\":{},\"futuresType\":\"U_MARGINED\",\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":{weight_limit}}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":1200}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":{orders_10s}}}],\"exchangeFilters\":[],\"symbols\":[",
         source.now_ms()
     );
-    for (i, info) in source.symbols().iter().enumerate() {
+    for (i, mut info) in source.symbols().into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
+        let relisted = listing.get(&info.symbol);
+        if let Some(step) = relisted.and_then(|r| r.step_size) {
+            info.step_size = step;
+        }
+        let status = relisted.and_then(|r| r.status.as_deref()).unwrap_or("TRADING");
         let (pp, qp) = (info.price_precision, info.qty_precision);
         let _ = write!(
             out,
-            "{{\"symbol\":\"{s}\",\"pair\":\"{s}\",\"contractType\":\"PERPETUAL\",\"deliveryDate\":4133404800000,\"onboardDate\":1569398400000,\"status\":\"TRADING\",\"maintMarginPercent\":\"2.5000\",\"requiredMarginPercent\":\"5.0000\",\"baseAsset\":\"{b}\",\"quoteAsset\":\"{q}\",\"marginAsset\":\"{q}\",\"pricePrecision\":{pp},\"quantityPrecision\":{qp},\"baseAssetPrecision\":8,\"quotePrecision\":8,\"underlyingType\":\"COIN\",\"triggerProtect\":\"0.0500\",\"liquidationFee\":\"0.012500\",\"marketTakeBound\":\"0.05\",\"filters\":[",
+            "{{\"symbol\":\"{s}\",\"pair\":\"{s}\",\"contractType\":\"PERPETUAL\",\"deliveryDate\":4133404800000,\"onboardDate\":1569398400000,\"status\":\"{status}\",\"maintMarginPercent\":\"2.5000\",\"requiredMarginPercent\":\"5.0000\",\"baseAsset\":\"{b}\",\"quoteAsset\":\"{q}\",\"marginAsset\":\"{q}\",\"pricePrecision\":{pp},\"quantityPrecision\":{qp},\"baseAssetPrecision\":8,\"quotePrecision\":8,\"underlyingType\":\"COIN\",\"triggerProtect\":\"0.0500\",\"liquidationFee\":\"0.012500\",\"marketTakeBound\":\"0.05\",\"filters\":[",
             s = info.symbol,
             b = info.base,
             q = info.quote,
@@ -388,7 +394,7 @@ fn exchange_info(source: &dyn Source, limits: Limits) -> String {
         out.push_str("\"orderTypes\":[\"LIMIT\",\"MARKET\",\"STOP\",\"STOP_MARKET\",\"TAKE_PROFIT\",\"TAKE_PROFIT_MARKET\",\"TRAILING_STOP_MARKET\"],\"timeInForce\":[\"GTC\",\"IOC\",\"FOK\",\"GTX\"],");
         // Not in Binance's exchangeInfo (it lives behind the signed /fapi/v1/leverageBracket,
         // also served here): included so one unsigned call carries everything sizing needs.
-        let _ = write!(out, "\"leverageBrackets\":{}}}", bracket_list(info));
+        let _ = write!(out, "\"leverageBrackets\":{}}}", bracket_list(&info));
     }
     out.push_str("]}");
     out

@@ -134,6 +134,13 @@ where
             return;
         }
         let keep_alive = !head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        if head.path == LISTING_PATH {
+            let response = relist(&shared, &head);
+            if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
+                return;
+            }
+            continue;
+        }
         if crate::venue::is_trading_path(&head.path) {
             let Some(body) = read_body(&mut io, &mut buf, &head).await else { return };
             let response = trading(&shared, &head, &body);
@@ -146,15 +153,55 @@ where
         let response = {
             let source = shared.source();
             let mut budget = shared.budget.lock().unwrap_or_else(|p| p.into_inner());
-            let orders_per_10s = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).order_limit_10s();
-            let limits = rest::Limits { weight_per_minute: shared.weight_limit, orders_per_10s };
-            rest::handle(&head, source.as_ref(), &mut budget, limits)
+            let venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
+            let limits = rest::Limits {
+                weight_per_minute: shared.weight_limit,
+                orders_per_10s: venue.order_limit_10s(),
+            };
+            rest::handle(&head, source.as_ref(), &mut budget, limits, venue.listing())
         };
         shared.stats().rest(&head.path, response.status);
         if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
             return;
         }
     }
+}
+
+/// exchange-sim's own endpoint (not Binance's) changing a symbol's listing while it runs:
+/// `POST /sim/v1/listing?symbol=ETHUSDT&status=BREAK&stepSize=0.01`, as Binance halts a
+/// symbol or changes its filters. exchangeInfo serves the change and new orders are checked
+/// against it.
+pub const LISTING_PATH: &str = "/sim/v1/listing";
+
+fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
+    let answer = |status: u16, body: serde_json::Value| rest::Response {
+        status,
+        body: body.to_string(),
+        used_weight: 0,
+    };
+    let refuse = |msg: String| answer(400, serde_json::json!({ "code": -1102, "msg": msg }));
+    if head.method != "POST" {
+        return answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
+    }
+    let Some(symbol) = head.param("symbol") else { return refuse("symbol is required".into()) };
+    if !shared.source().symbols().iter().any(|s| s.symbol == symbol) {
+        return refuse(format!("{symbol} is not served"));
+    }
+    let step = match head
+        .param("stepSize")
+        .map(|t| aegis_wire::parse_fixed8(t.as_bytes(), aegis_wire::Sign::Forbidden))
+    {
+        None => None,
+        Some(Ok(step)) if step > 0 => Some(step),
+        Some(_) => return refuse("stepSize must be a positive decimal".into()),
+    };
+    let status = head.param("status").map(str::to_string);
+    let now = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).relist(symbol, status, step);
+    let step = now.step_size.map(|s| aegis_wire::decimal::to_f64(i128::from(s)));
+    answer(
+        200,
+        serde_json::json!({ "symbol": symbol, "status": now.status.as_deref().unwrap_or("TRADING"), "stepSize": step }),
+    )
 }
 
 /// The largest request body read (a signed order is a few hundred bytes).

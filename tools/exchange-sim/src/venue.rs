@@ -330,12 +330,12 @@ pub fn handle(
                 crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
                 crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
             })?;
-            check_filters(source, symbol, &params, "price")?;
+            check_filters(source, &venue.listing, symbol, &params, "price")?;
             venue.place(&key, &params, &book, now_ms)
         }
         ("POST", "/fapi/v1/algoOrder") => {
             let symbol = params.required("symbol")?;
-            check_filters(source, symbol, &params, "triggerPrice")?;
+            check_filters(source, &venue.listing, symbol, &params, "triggerPrice")?;
             let book = source.book(symbol, 1).map_err(|e| match e {
                 crate::market::QueryError::UnknownSymbol => refuse(400, -1121, "Invalid symbol."),
                 crate::market::QueryError::Unavailable(m) => refuse(400, -1000, m),
@@ -386,11 +386,15 @@ pub fn handle(
 /// `PRICE_FILTER.tickSize` (-4014).
 fn check_filters(
     source: &dyn crate::market::Source,
+    listing: &Listing,
     symbol: &str,
     params: &Params,
     price_key: &str,
 ) -> Result<(), Refusal> {
-    let Some(info) = source.symbols().into_iter().find(|i| i.symbol == symbol) else { return Ok(()) };
+    let Some(mut info) = source.symbols().into_iter().find(|i| i.symbol == symbol) else { return Ok(()) };
+    if let Some(step) = listing.get(symbol).and_then(|r| r.step_size) {
+        info.step_size = step;
+    }
     let off = |key: &str, unit: i64| -> Result<bool, Refusal> {
         Ok(params.get(key).is_some() && unit > 0 && params.decimal(key)? % unit != 0)
     };
@@ -433,6 +437,21 @@ pub struct Venue {
     marks: HashMap<String, i64>,
     /// What a triggered conditional order meets in the matching engine.
     trigger_outcome: TriggerOutcome,
+    /// Listing changes made while running (`POST /sim/v1/listing`).
+    listing: Listing,
+}
+
+/// Listing changes made while running, per symbol: what exchangeInfo then serves and new
+/// orders are checked against, as when Binance halts a symbol or changes its filters.
+pub type Listing = HashMap<String, Relisting>;
+
+/// One symbol's changed listing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Relisting {
+    /// exchangeInfo's `status` (`TRADING` when unset).
+    pub status: Option<String>,
+    /// `LOT_SIZE.stepSize`, fixed-point ×10^8 (the source's when unset).
+    pub step_size: Option<i64>,
 }
 
 /// What a triggered conditional order meets in the matching engine (`--trigger-outcome`):
@@ -500,7 +519,25 @@ impl Venue {
             next_algo_id: 1_000_000_001,
             marks: HashMap::new(),
             trigger_outcome: TriggerOutcome::Filled,
+            listing: Listing::new(),
         }
+    }
+
+    /// Changes `symbol`'s listing from now on: its status, its step size (fixed-point).
+    pub fn relist(&mut self, symbol: &str, status: Option<String>, step_size: Option<i64>) -> Relisting {
+        let entry = self.listing.entry(symbol.to_string()).or_default();
+        if status.is_some() {
+            entry.status = status;
+        }
+        if step_size.is_some() {
+            entry.step_size = step_size;
+        }
+        entry.clone()
+    }
+
+    /// Listing changes made so far.
+    pub fn listing(&self) -> &Listing {
+        &self.listing
     }
 
     /// The same with triggered conditional orders meeting `outcome`.

@@ -145,6 +145,8 @@ fn status(ctx: &ControlContext) -> Value {
         "phase": d.phase_name(),
         "paused": load(&d.paused) == 1,
         "alerts": load(&d.alerts),
+        "listing_changes": load(&d.listing_changes),
+        "symbols_not_trading": load(&d.symbols_not_trading),
         "watchdog_alerts": load(&ctx.watchdog_alerts),
         "shard_restarts": ctx.shards.iter().map(|s| load(&s.restarts)).sum::<u64>(),
         "model_generation": ctx.model.as_ref().map_or(0, |m| load(&m.serving)),

@@ -105,7 +105,7 @@ pub fn render(ctx: &MetricsContext) -> String {
     let sum = |f: fn(&crate::brain::stats::SymbolStats) -> &AtomicU64| {
         ctx.brain.symbols.iter().map(|s| load(f(s))).sum::<u64>()
     };
-    let singles: [(&str, &str, &str, f64); 13] = [
+    let singles: [(&str, &str, &str, f64); 14] = [
         (
             "aegis_watchdog_alerts_total",
             "counter",
@@ -147,6 +147,12 @@ pub fn render(ctx: &MetricsContext) -> String {
         ("aegis_open_positions", "gauge", "Open positions.", load(&d.open_positions) as f64),
         ("aegis_trades_closed_total", "counter", "Trades closed.", load(&d.trades_closed) as f64),
         ("aegis_alerts_total", "counter", "Alerts raised.", load(&d.alerts) as f64),
+        (
+            "aegis_symbols_not_trading",
+            "gauge",
+            "Traded symbols the exchange lists as not TRADING (no new entries).",
+            load(&d.symbols_not_trading) as f64,
+        ),
         ("aegis_paused", "gauge", "1 while an operator has paused entries.", load(&d.paused) as f64),
         (
             "aegis_brain_heartbeat_total",
