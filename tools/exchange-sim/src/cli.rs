@@ -85,6 +85,10 @@ pub struct Args {
     /// An API key the signed trading endpoints accept, as `KEY:SECRET` (repeatable).
     #[arg(long = "api-key", value_parser = parse_api_key)]
     pub api_keys: Vec<(String, String)>,
+    /// An Ed25519 API key, as `KEY:PUBLIC_KEY_PEM_FILE` (repeatable): requests signed with
+    /// its private key (base64 Ed25519 signatures) are accepted, as Binance accepts them.
+    #[arg(long = "ed25519-key", value_parser = parse_ed25519_key)]
+    pub ed25519_keys: Vec<(String, std::path::PathBuf)>,
     /// How long a listenKey lives after its last keep-alive (Binance: 60 min).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub listen_key_ttl: Duration,
@@ -146,6 +150,17 @@ impl Args {
         self.api_keys.iter().cloned().collect()
     }
 
+    /// The Ed25519 keys as a map (key → 32-byte public key), read from their PEM files.
+    pub fn ed25519_key_map(&self) -> Result<std::collections::HashMap<String, Vec<u8>>, String> {
+        self.ed25519_keys
+            .iter()
+            .map(|(key, path)| {
+                let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((key.clone(), crate::venue::ed25519_public_key(&pem).map_err(|e| format!("{}: {e}", path.display()))?))
+            })
+            .collect()
+    }
+
     /// The fault plan the `--fault` flags describe.
     pub fn fault_plan(&self) -> Result<Faults, crate::fault::FaultSpecError> {
         let mut faults = Faults::default();
@@ -164,6 +179,14 @@ fn parse_trigger_outcome(text: &str) -> Result<crate::venue::TriggerOutcome, Str
         "rejected" => Ok(TriggerOutcome::Rejected),
         "stuck" => Ok(TriggerOutcome::Stuck),
         _ => Err(format!("{text:?}: expected filled, partial, rejected or stuck")),
+    }
+}
+
+/// Parses `KEY:PEM_FILE`.
+fn parse_ed25519_key(text: &str) -> Result<(String, std::path::PathBuf), String> {
+    match text.split_once(':') {
+        Some((k, p)) if !k.is_empty() && !p.is_empty() => Ok((k.to_string(), p.into())),
+        _ => Err("expected KEY:PUBLIC_KEY_PEM_FILE".into()),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod synthetic;
 pub mod tls;
 pub mod venue;
 pub mod ws;
+pub mod ws_api;
 
 pub use aegis_recorded::{market, replay};
 pub use aegis_trading::rng;
@@ -106,7 +107,9 @@ pub async fn run_with(
         shutdown_rx,
         args.seed,
     );
+    let ed25519 = args.ed25519_key_map().map_err(anyhow::Error::msg)?;
     *shared.venue.lock().unwrap_or_else(|p| p.into_inner()) = venue::Venue::new(args.key_map())
+        .with_ed25519_keys(ed25519)
         .with_order_limit(args.order_limit_10s)
         .with_trigger_outcome(args.trigger_outcome)
         .with_listen_key_ttl(args.listen_key_ttl);

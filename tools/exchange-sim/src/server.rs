@@ -462,6 +462,64 @@ async fn user_session<R, W>(
     reader_task.abort();
 }
 
+/// A WebSocket API connection: each text request answered in order, on the same venue as
+/// REST (see [`crate::ws_api`]).
+async fn ws_api_session<R, W>(reader: R, mut writer: W, leftover: Vec<u8>, shared: Arc<Shared>)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    shared.stats().connection_opened();
+    let (ctrl_tx, mut ctrl_rx) = mpsc::channel(64);
+    // Order entry may burst well past a stream client's subscription rate.
+    let reader_task = tokio::spawn(read_frames(reader, leftover, ctrl_tx, 1_000));
+    let mut out = Vec::new();
+    while let Some(ctrl) = ctrl_rx.recv().await {
+        out.clear();
+        let done = match ctrl {
+            Ctrl::Ping(payload) => {
+                ws::encode_frame(&mut out, true, opcode::PONG, &payload);
+                false
+            }
+            Ctrl::Pong => continue,
+            Ctrl::Request(text) => {
+                let answer = ws_api_answer(&shared, &String::from_utf8_lossy(&text));
+                ws::encode_text(&mut out, answer.as_bytes(), 1);
+                false
+            }
+            Ctrl::Close { code, reason, .. } => {
+                ws::encode_close(&mut out, code, &reason);
+                true
+            }
+        };
+        if writer.write_all(&out).await.is_err() || done {
+            break;
+        }
+    }
+    shared.stats().connection_closed("ws-api session ended");
+    reader_task.abort();
+}
+
+/// One WebSocket API request answered through the REST handler it mirrors.
+fn ws_api_answer(shared: &Shared, text: &str) -> String {
+    let Ok(request) = serde_json::from_str::<serde_json::Value>(text) else {
+        return crate::ws_api::refusal(&serde_json::Value::Null, "malformed JSON request");
+    };
+    let id = &request["id"];
+    if id.is_null() {
+        return crate::ws_api::refusal(id, "request without an id");
+    }
+    let Some((method, path)) = request["method"].as_str().and_then(crate::ws_api::route) else {
+        return crate::ws_api::refusal(id, &format!("unknown method {}", request["method"]));
+    };
+    let empty = serde_json::Map::new();
+    let params = request["params"].as_object().unwrap_or(&empty);
+    let head = crate::ws_api::as_rest(method, path, params);
+    let response = trading(shared, &head, "");
+    shared.stats().rest(path, response.status);
+    crate::ws_api::frame(id, response.status, &response.body, response.used_weight, shared.weight_limit)
+}
+
 /// Wall-clock ms since the epoch (ping payloads, user-stream event times).
 pub(crate) fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -499,6 +557,16 @@ where
         let _ = writer.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
         return;
     };
+    if head.path == crate::ws_api::PATH {
+        let accept = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            ws::accept_key(&key)
+        );
+        if writer.write_all(accept.as_bytes()).await.is_ok() {
+            ws_api_session(reader, writer, leftover, shared).await;
+        }
+        return;
+    }
     // `/private/ws?listenKey=…&events=…` (or `/private/stream?…`): a user-data stream, as
     // Binance routes it since 2026; the unrouted root no longer serves user data.
     let owner_of = |lk: &str| shared.venue.lock().unwrap_or_else(|p| p.into_inner()).listen_key_owner(lk);

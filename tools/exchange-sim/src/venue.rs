@@ -27,6 +27,56 @@ pub fn sign(secret: &str, payload: &str) -> String {
     tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `given` (base64, percent-encoded as a query carries it) is `public`'s Ed25519
+/// signature of `payload`.
+fn verify_ed25519(public: &[u8], payload: &str, given: &str) -> bool {
+    use base64::Engine;
+    let Ok(signature) = base64::engine::general_purpose::STANDARD.decode(percent_decode(given)) else {
+        return false;
+    };
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public)
+        .verify(payload.as_bytes(), &signature)
+        .is_ok()
+}
+
+/// `%XX` escapes decoded (and `+` as a space), as a form-encoded value is written.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The 32-byte key of an Ed25519 public key in PEM (`BEGIN PUBLIC KEY`, SubjectPublicKeyInfo).
+pub fn ed25519_public_key(pem: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body.trim()).map_err(|e| e.to_string())?;
+    match der.strip_prefix(&SPKI_PREFIX[..]) {
+        Some(key) if key.len() == 32 => Ok(key.to_vec()),
+        _ => Err("not an Ed25519 public key (SubjectPublicKeyInfo, 44 bytes)".into()),
+    }
+}
+
 /// Order side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -419,6 +469,8 @@ pub struct UserEvent {
 /// API keys and every order.
 pub struct Venue {
     keys: HashMap<String, String>,
+    /// Ed25519 API keys: key → 32-byte public key.
+    ed25519: HashMap<String, Vec<u8>>,
     orders: Vec<Order>,
     next_order_id: u64,
     order_limit_10s: u32,
@@ -506,6 +558,7 @@ impl Venue {
     pub fn new(keys: HashMap<String, String>) -> Self {
         Self {
             keys,
+            ed25519: HashMap::new(),
             orders: Vec::new(),
             next_order_id: 1,
             order_limit_10s: 300,
@@ -538,6 +591,12 @@ impl Venue {
     /// Listing changes made so far.
     pub fn listing(&self) -> &Listing {
         &self.listing
+    }
+
+    /// The same also accepting these Ed25519 keys (key → 32-byte public key).
+    pub fn with_ed25519_keys(mut self, keys: HashMap<String, Vec<u8>>) -> Self {
+        self.ed25519 = keys;
+        self
     }
 
     /// The same with triggered conditional orders meeting `outcome`.
@@ -679,10 +738,9 @@ impl Venue {
         let key = api_key
             .filter(|k| !k.is_empty())
             .ok_or_else(|| refuse(401, -2015, "Invalid API-key, IP, or permissions for action."))?;
-        let secret = self
-            .keys
-            .get(key)
-            .ok_or_else(|| refuse(401, -2015, "Invalid API-key, IP, or permissions for action."))?;
+        if !self.keys.contains_key(key) && !self.ed25519.contains_key(key) {
+            return Err(refuse(401, -2015, "Invalid API-key, IP, or permissions for action."));
+        }
         let timestamp: i64 = params
             .required("timestamp")?
             .parse()
@@ -702,7 +760,12 @@ impl Venue {
             return Err(refuse(400, -1021, "Timestamp for this request is outside of the recvWindow."));
         }
         let given = params.required("signature")?;
-        if !given.eq_ignore_ascii_case(&sign(secret, &params.signed_part)) {
+        let valid = match (self.keys.get(key), self.ed25519.get(key)) {
+            (Some(secret), _) => given.eq_ignore_ascii_case(&sign(secret, &params.signed_part)),
+            (None, Some(public)) => verify_ed25519(public, &params.signed_part, given),
+            (None, None) => false,
+        };
+        if !valid {
             return Err(refuse(400, -1022, "Signature for this request is not valid."));
         }
         Ok(key.to_string())
