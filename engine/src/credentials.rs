@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 
 /// The environment variable holding the API key.
 pub const KEY_VAR: &str = "AEGIS_API_KEY";
-/// The environment variable holding the API secret.
+/// The environment variable holding the API secret (an HMAC key).
 pub const SECRET_VAR: &str = "AEGIS_API_SECRET";
+/// The environment variable naming an Ed25519 private key file (PEM), instead of a secret.
+pub const PRIVATE_KEY_VAR: &str = "AEGIS_API_PRIVATE_KEY";
 
 /// Where the credentials come from (`[exchange] keys`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,29 +88,95 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// An API key and its secret.
-#[derive(Clone, PartialEq, Eq)]
+/// How requests are signed: Binance takes HMAC-SHA256 keys (a shared secret) and Ed25519
+/// keys (the account holds the public key; the private key never leaves this host).
+#[derive(Clone)]
+enum Signing {
+    Hmac(Secret),
+    Ed25519(std::sync::Arc<ring::signature::Ed25519KeyPair>),
+}
+
+/// An API key and what signs its requests.
+#[derive(Clone)]
 pub struct ApiKey {
     key: Secret,
-    secret: Secret,
+    signing: Signing,
     /// Where they were read from, for the log.
     pub origin: String,
 }
 
+impl PartialEq for ApiKey {
+    fn eq(&self, other: &Self) -> bool {
+        use ring::signature::KeyPair;
+        self.key == other.key
+            && match (&self.signing, &other.signing) {
+                (Signing::Hmac(a), Signing::Hmac(b)) => a == b,
+                (Signing::Ed25519(a), Signing::Ed25519(b)) => {
+                    a.public_key().as_ref() == b.public_key().as_ref()
+                }
+                _ => false,
+            }
+    }
+}
+
+impl Eq for ApiKey {}
+
 impl ApiKey {
-    /// A key and secret from wherever the caller read them (`origin` names that for logs).
+    /// An HMAC key and secret from wherever the caller read them (`origin` names that for
+    /// logs).
     pub fn new(key: &str, secret: &str, origin: &str) -> Self {
         api_key(key, secret, origin.to_string())
     }
 
-    /// The key as sent in `X-MBX-APIKEY`.
+    /// An Ed25519 key: `pem` is its private key (PKCS#8, `BEGIN PRIVATE KEY`, as OpenSSL
+    /// writes it). The error says what is wrong, never the key.
+    pub fn ed25519(key: &str, pem: &str, origin: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(body.trim()).map_err(|_| {
+            "the private key is not PEM (base64 between BEGIN/END PRIVATE KEY lines)".to_string()
+        })?;
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+            .map_err(|_| "the private key is not an Ed25519 key in PKCS#8".to_string())?;
+        Ok(Self {
+            key: Secret(key.into()),
+            signing: Signing::Ed25519(pair.into()),
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The key as sent in `X-MBX-APIKEY` (and as `apiKey` on the WebSocket API).
     pub fn key(&self) -> &str {
         self.key.expose()
     }
 
-    /// The secret requests are signed with.
-    pub fn secret(&self) -> &Secret {
-        &self.secret
+    /// The HMAC secret, for a key that has one (an embedded simulator is told it).
+    pub fn hmac_secret(&self) -> Option<&Secret> {
+        match &self.signing {
+            Signing::Hmac(s) => Some(s),
+            Signing::Ed25519(_) => None,
+        }
+    }
+
+    /// The Ed25519 public key (32 bytes), for a key that is one.
+    pub fn ed25519_public(&self) -> Option<Vec<u8>> {
+        use ring::signature::KeyPair;
+        match &self.signing {
+            Signing::Hmac(_) => None,
+            Signing::Ed25519(pair) => Some(pair.public_key().as_ref().to_vec()),
+        }
+    }
+
+    /// The signature of `payload` as Binance wants it: HMAC-SHA256 in lowercase hex, or
+    /// Ed25519 in base64 (percent-encode it in a query string).
+    pub fn sign(&self, payload: &str) -> String {
+        use base64::Engine;
+        match &self.signing {
+            Signing::Hmac(secret) => crate::execution::live::sign::signature(secret, payload),
+            Signing::Ed25519(pair) => {
+                base64::engine::general_purpose::STANDARD.encode(pair.sign(payload.as_bytes()).as_ref())
+            }
+        }
     }
 
     /// The key as logs may show it: first and last four characters.
@@ -126,7 +194,8 @@ impl ApiKey {
 
 impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ApiKey({}, secret ***, from {})", self.masked(), self.origin)
+        let kind = if self.hmac_secret().is_some() { "HMAC" } else { "Ed25519" };
+        write!(f, "ApiKey({}, {kind} ***, from {})", self.masked(), self.origin)
     }
 }
 
@@ -141,7 +210,11 @@ pub fn load(source: &KeySource) -> Result<Option<ApiKey>, CredentialsError> {
                     .filter(|v| !v.trim().is_empty())
                     .ok_or(CredentialsError::MissingVar(name))
             };
-            let (key, secret) = (var(KEY_VAR)?, var(SECRET_VAR)?);
+            let key = var(KEY_VAR)?;
+            if let Ok(path) = var(PRIVATE_KEY_VAR) {
+                return ed25519_from_file(key.trim(), Path::new(path.trim()), "the environment").map(Some);
+            }
+            let secret = var(SECRET_VAR)?;
             Ok(Some(api_key(key.trim(), secret.trim(), "the environment".into())))
         }
         KeySource::File(path) => from_file(path).map(Some),
@@ -149,10 +222,11 @@ pub fn load(source: &KeySource) -> Result<Option<ApiKey>, CredentialsError> {
 }
 
 fn api_key(key: &str, secret: &str, origin: String) -> ApiKey {
-    ApiKey { key: Secret(key.into()), secret: Secret(secret.into()), origin }
+    ApiKey { key: Secret(key.into()), signing: Signing::Hmac(Secret(secret.into())), origin }
 }
 
-fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
+/// The text of `path`, a file only its owner may read (a key file, a private key).
+fn read_private(path: &Path) -> Result<String, CredentialsError> {
     let unreadable = |source| CredentialsError::Unreadable { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(unreadable)?;
     let uid = own_uid();
@@ -160,15 +234,26 @@ fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
     if mode & 0o077 != 0 || meta.uid() != uid {
         return Err(CredentialsError::Exposed { path: path.to_path_buf(), mode, owner: meta.uid(), uid });
     }
-    let text = std::fs::read_to_string(path).map_err(unreadable)?;
+    std::fs::read_to_string(path).map_err(unreadable)
+}
+
+/// An Ed25519 key whose private key is the PEM file `path` (0600).
+fn ed25519_from_file(key: &str, path: &Path, origin: &str) -> Result<ApiKey, CredentialsError> {
+    let pem = read_private(path)?;
+    ApiKey::ed25519(key, &pem, origin)
+        .map_err(|reason| CredentialsError::Malformed { path: path.to_path_buf(), reason })
+}
+
+fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
+    let text = read_private(path)?;
     let malformed =
         |reason: &str| CredentialsError::Malformed { path: path.to_path_buf(), reason: reason.into() };
     // Parse errors from toml quote the offending line, which may hold the secret: report
     // only that the file is not valid.
     let table: toml::Table =
         text.parse().map_err(|_| malformed("not valid TOML (expected key = \"…\" and secret = \"…\")"))?;
-    if let Some(extra) = table.keys().find(|k| *k != "key" && *k != "secret") {
-        return Err(malformed(&format!("unknown field {extra:?} (expected key and secret)")));
+    if let Some(extra) = table.keys().find(|k| !["key", "secret", "private_key"].contains(&k.as_str())) {
+        return Err(malformed(&format!("unknown field {extra:?} (expected key, and secret or private_key)")));
     }
     let field = |name: &str| {
         table
@@ -178,7 +263,17 @@ fn from_file(path: &Path) -> Result<ApiKey, CredentialsError> {
             .filter(|v| !v.is_empty())
             .ok_or_else(|| malformed(&format!("{name} is missing or not a non-empty string")))
     };
-    Ok(api_key(field("key")?, field("secret")?, path.display().to_string()))
+    match (table.contains_key("secret"), table.contains_key("private_key")) {
+        (true, true) => {
+            Err(malformed("both secret and private_key: an API key is HMAC or Ed25519, not both"))
+        }
+        (false, true) => {
+            // A relative private key path is read beside the key file.
+            let pem = path.parent().unwrap_or(Path::new(".")).join(field("private_key")?);
+            ed25519_from_file(field("key")?, &pem, &path.display().to_string())
+        }
+        _ => Ok(api_key(field("key")?, field("secret")?, path.display().to_string())),
+    }
 }
 
 /// A secret for tests (documented example keys).
@@ -211,9 +306,9 @@ mod tests {
         let (_dir, path) = key_file("key = \"AbCdEfGhIjKlMnOp\"\nsecret = \"s3cr3t-do-not-print\"\n", 0o600);
         let key = load(&KeySource::File(path)).unwrap().unwrap();
         assert_eq!(key.key(), "AbCdEfGhIjKlMnOp");
-        assert_eq!(key.secret().expose(), "s3cr3t-do-not-print");
+        assert_eq!(key.hmac_secret().unwrap().expose(), "s3cr3t-do-not-print");
         assert_eq!(key.masked(), "AbCd…MnOp");
-        let shown = format!("{key:?} {:?}", key.secret());
+        let shown = format!("{key:?} {:?}", key.hmac_secret());
         assert!(!shown.contains("s3cr3t") && !shown.contains("AbCdEfGhIjKlMnOp"), "{shown}");
     }
 

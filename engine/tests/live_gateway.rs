@@ -16,6 +16,7 @@ use aegis::desk::venue::{ExecReport, OrderIntent};
 use aegis::execution::live::client::TradeClient;
 use aegis::execution::live::gateway::{Gateway, GatewayLinks, GatewaySettings, GatewayStats};
 use aegis::execution::live::order::{ClientIds, OrderKind, OrderRequest, Side as OrderSide, WorkingType};
+use aegis::execution::live::ws_api::WsApiStats;
 use aegis::ring::Doorbell;
 use aegis_trading::{ExitReason, Side};
 use aegis_wire::{Fixed8, Rounding, SymbolTable};
@@ -33,6 +34,26 @@ fn sim(extra: &[&str]) -> u16 {
     let mut args = vec!["--synthetic", "--symbols", "3", "--seed", "33", "--speed", "60", "--api-key", &key];
     args.extend_from_slice(extra);
     common::start_sim(&args)
+}
+
+/// How the gateway under test sends orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    Rest,
+    WebSocket,
+}
+
+/// The gateway's client: REST only, or orders over the sim's WebSocket API.
+fn gateway_client(port: u16, api: Api, counts: Arc<WsApiStats>) -> TradeClient {
+    let c = client(port);
+    match api {
+        Api::Rest => c,
+        Api::WebSocket => c.with_ws_api(
+            &format!("ws://127.0.0.1:{port}/ws-fapi/v1"),
+            aegis::net::tls::client_config(None).unwrap(),
+            counts,
+        ),
+    }
 }
 
 fn client(port: u16) -> TradeClient {
@@ -107,23 +128,30 @@ struct Running {
     stats: Arc<GatewayStats>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    api: Api,
 }
 
 impl Running {
     fn start(
+        api: Api,
         port: u16,
         table: Arc<SymbolTable>,
         keep_alive: Duration,
         journal: Option<std::path::PathBuf>,
     ) -> Self {
-        Self::start_with(port, table, |s| {
+        Self::start_with(api, port, table, |s| {
             s.keep_alive = keep_alive;
             s.journal = journal;
         })
     }
 
     /// Starts a gateway with the default test settings as `tweak` changes them.
-    fn start_with(port: u16, table: Arc<SymbolTable>, tweak: impl FnOnce(&mut GatewaySettings)) -> Self {
+    fn start_with(
+        api: Api,
+        port: u16,
+        table: Arc<SymbolTable>,
+        tweak: impl FnOnce(&mut GatewaySettings),
+    ) -> Self {
         let (intents, intents_rx) = rtrb::RingBuffer::new(64);
         let (reports_tx, reports) = rtrb::RingBuffer::new(256);
         let stats = Arc::new(GatewayStats::default());
@@ -135,14 +163,16 @@ impl Running {
         };
         let mut settings = settings(port);
         tweak(&mut settings);
-        let (gateway, report) = Gateway::start(client(port), settings, table, &[], links).unwrap();
+        let (gateway, report) =
+            Gateway::start(gateway_client(port, api, stats.ws_api.clone()), settings, table, &[], links)
+                .unwrap();
         assert!(report.lines.is_empty() && report.matched == 0, "a fresh account: {report:?}");
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = stop.clone();
             std::thread::spawn(move || gateway.run(stop, Duration::from_secs(5)))
         };
-        Self { intents, reports, seen: Vec::new(), stats, stop, thread: Some(thread) }
+        Self { intents, reports, seen: Vec::new(), stats, stop, thread: Some(thread), api }
     }
 
     fn send(&mut self, intent: OrderIntent) {
@@ -179,6 +209,19 @@ impl Running {
     fn stop(mut self) {
         self.stop.store(true, Ordering::Release);
         self.thread.take().unwrap().join().unwrap();
+        let ws = &self.stats.ws_api;
+        let (requests, fallbacks) =
+            (ws.requests.load(Ordering::Relaxed), ws.fallbacks.load(Ordering::Relaxed));
+        match self.api {
+            Api::WebSocket if self.stats.orders_sent.load(Ordering::Relaxed) > 0 => {
+                assert!(
+                    requests > 0 && fallbacks == 0,
+                    "orders went over the WebSocket API: {requests}, {fallbacks}"
+                )
+            }
+            Api::WebSocket => {}
+            Api::Rest => assert_eq!(requests, 0, "REST only"),
+        }
     }
 }
 
@@ -204,12 +247,11 @@ fn flat(c: &mut TradeClient) -> bool {
         && c.open_algo_orders(None).unwrap().is_empty()
 }
 
-#[test]
-fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch() {
+fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch(api: Api) {
     let (port, table, names, _market) = market(&[]);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("orders.journal");
-    let mut g = Running::start(port, table, Duration::from_secs(1_800), Some(journal.clone()));
+    let mut g = Running::start(api, port, table, Duration::from_secs(1_800), Some(journal.clone()));
     let mut c = client(port);
 
     // Legs 0.02 % away: the market soon reaches one, and the user-data stream says which.
@@ -280,11 +322,10 @@ fn entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch()
     assert!(records.iter().any(|r| r["event"] == "flattened"));
 }
 
-#[test]
-fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
+fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses(api: Api) {
     // Kept alive every 300 ms, a 2 s listenKey never lapses.
     let (port, table, _, _market) = market(&["--listen-key-ttl", "2s"]);
-    let kept = Running::start(port, table, Duration::from_millis(300), None);
+    let kept = Running::start(api, port, table, Duration::from_millis(300), None);
     common::eventually("keep-alives spanning two lifetimes", || {
         kept.stats.keep_alives.load(Ordering::Relaxed) >= 14
     });
@@ -293,7 +334,7 @@ fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
 
     // Never kept alive: it lapses, a new one is opened, and fills still arrive on it.
     let (port, table, names, _market) = market(&["--listen-key-ttl", "2s"]);
-    let mut lapsing = Running::start(port, table, Duration::from_secs(1_800), None);
+    let mut lapsing = Running::start(api, port, table, Duration::from_secs(1_800), None);
     common::eventually("the stream recovered", || {
         lapsing.stats.stream_recoveries.load(Ordering::Relaxed) >= 1
     });
@@ -304,11 +345,10 @@ fn a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses() {
     lapsing.stop();
 }
 
-#[test]
-fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
+fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off(api: Api) {
     // Four new orders per 10 s: an entry and its two legs fit, the next trade's legs do not.
     let (port, table, names, _market) = market(&["--order-limit-10s", "4"]);
-    let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
+    let mut g = Running::start(api, port, table, Duration::from_secs(1_800), None);
     let mut c = client(port);
     g.send(open(1, 0, Side::Long, 0.01, quote(port, &names[0]), 0.5));
     g.entered(1);
@@ -335,8 +375,7 @@ fn a_rate_limit_skips_entries_and_closes_wait_out_the_back_off() {
 /// An account in Hedge Mode or in Multi-Assets Mode cannot be traded as Aegis trades (one-way
 /// positions on isolated margin): the gateway refuses to start, saying which mode and how to
 /// leave it, with nothing sent; in One-way Mode with Multi-Assets off it starts.
-#[test]
-fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent() {
+fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent(api: Api) {
     let port = sim(&[]);
     let table = symbols(port);
     let try_start = || {
@@ -348,7 +387,7 @@ fn an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent()
             doorbell: Arc::new(Doorbell::default()),
             stats: Arc::new(GatewayStats::default()),
         };
-        Gateway::start(client(port), settings(port), table.clone(), &[], links)
+        Gateway::start(gateway_client(port, api, Arc::default()), settings(port), table.clone(), &[], links)
     };
     let mut c = client(port);
     c.sync_clock().unwrap();
@@ -379,15 +418,14 @@ fn alerted(reports: &[ExecReport], what: &str) -> bool {
 
 /// A leg the exchange rejects when it triggers, or fills only in part, leaves the position
 /// unprotected: the gateway closes the rest at once, with the leg's reason, and alerts.
-#[test]
-fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close() {
+fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close(api: Api) {
     for (outcome, alert) in
         [("rejected", "ended without closing"), ("partial", "filled less than the position")]
     {
         let (port, table, names, _market) = market(&["--trigger-outcome", outcome]);
         let dir = tempfile::tempdir().unwrap();
         let journal = dir.path().join("orders.journal");
-        let mut g = Running::start(port, table, Duration::from_secs(1_800), Some(journal.clone()));
+        let mut g = Running::start(api, port, table, Duration::from_secs(1_800), Some(journal.clone()));
         let mut c = client(port);
         // Legs 0.02 % away: one triggers soon. A leg the market passes before it is placed
         // (-2021) ends the trade without a trigger; then the next trade tries again.
@@ -413,10 +451,9 @@ fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close() {
 
 /// A leg cancelled at the exchange by someone else leaves the position unprotected: the
 /// gateway closes it and alerts.
-#[test]
-fn a_leg_cancelled_by_hand_gets_the_position_closed() {
+fn a_leg_cancelled_by_hand_gets_the_position_closed(api: Api) {
     let (port, table, names, _market) = market(&[]);
-    let mut g = Running::start(port, table, Duration::from_secs(1_800), None);
+    let mut g = Running::start(api, port, table, Duration::from_secs(1_800), None);
     let mut c = client(port);
     g.send(open(1, 1, Side::Short, 1.0, quote(port, &names[1]), 0.5));
     g.entered(1);
@@ -429,10 +466,9 @@ fn a_leg_cancelled_by_hand_gets_the_position_closed() {
 
 /// A leg left TRIGGERING past the timeout is read back at the exchange; still not done, the
 /// position counts as unprotected: closed, with an alert.
-#[test]
-fn a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed() {
+fn a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed(api: Api) {
     let (port, table, names, _market) = market(&["--trigger-outcome", "stuck"]);
-    let mut g = Running::start_with(port, table, |s| s.triggering_timeout = Duration::from_millis(300));
+    let mut g = Running::start_with(api, port, table, |s| s.triggering_timeout = Duration::from_millis(300));
     let mut c = client(port);
     // As above: a leg the market passed before it was placed ends the trade at once.
     for id in 1..=5 {
@@ -451,10 +487,9 @@ fn a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed() {
 
 /// An entry whose two legs would pass the cap on open conditional orders is skipped, with
 /// nothing sent; the trades already held keep their legs.
-#[test]
-fn entries_past_the_open_conditional_order_cap_are_skipped() {
+fn entries_past_the_open_conditional_order_cap_are_skipped(api: Api) {
     let (port, table, names, _market) = market(&[]);
-    let mut g = Running::start_with(port, table, |s| s.max_open_algo_orders = 4);
+    let mut g = Running::start_with(api, port, table, |s| s.max_open_algo_orders = 4);
     let mut c = client(port);
     g.send(open(1, 0, Side::Long, 0.01, quote(port, &names[0]), 0.5));
     g.send(open(2, 1, Side::Short, 1.0, quote(port, &names[1]), 0.5));
@@ -474,3 +509,32 @@ fn entries_past_the_open_conditional_order_cap_are_skipped() {
     assert!(flat(&mut c));
     g.stop();
 }
+
+/// Every gateway test, once with orders over REST and once over the WebSocket API.
+macro_rules! on_both_order_apis {
+    ($($name:ident),* $(,)?) => {
+        mod rest {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Api::Rest)
+            })*
+        }
+        mod websocket {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Api::WebSocket)
+            })*
+        }
+    };
+}
+
+on_both_order_apis!(
+    entries_are_protected_by_legs_and_leave_by_a_leg_a_close_or_the_kill_switch,
+    a_lapsed_listen_key_is_recovered_and_a_kept_alive_one_never_lapses,
+    a_rate_limit_skips_entries_and_closes_wait_out_the_back_off,
+    an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent,
+    a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close,
+    a_leg_cancelled_by_hand_gets_the_position_closed,
+    a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed,
+    entries_past_the_open_conditional_order_cap_are_skipped,
+);

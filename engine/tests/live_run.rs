@@ -127,6 +127,13 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     assert!(dir.path().join("data/exchange_info.json").exists());
     let live = &summary["live"];
     assert!(live["flattens"].as_u64().unwrap() >= 1, "{live}");
+    // The default order API: Binance's WebSocket API, on one connection the whole run.
+    assert!(live["ws_api"]["requests"].as_u64().unwrap() > 0, "{live}");
+    assert_eq!(
+        (live["ws_api"]["connects"].as_u64(), live["ws_api"]["fallbacks_to_rest"].as_u64()),
+        (Some(1), Some(0)),
+        "{live}"
+    );
     assert_eq!(live["reports_unmatched"], 0, "{live}");
     assert_eq!(live["reports_dropped"], 0, "{live}");
     assert_eq!(live["intents_dropped"], 0, "{live}");
@@ -167,7 +174,8 @@ fn a_restart_reconciles_the_journal_with_what_the_exchange_holds() {
     let (connect, rest) = (format!("ws://127.0.0.1:{port}"), format!("http://127.0.0.1:{port}"));
     let dir = tempfile::tempdir().unwrap();
     let config = live_config(dir.path());
-    let args = ["--connect", connect.as_str()];
+    // This run sends its orders over REST (the other run covers the default WebSocket API).
+    let args = ["--connect", connect.as_str(), "--set", "broker.order_api=rest"];
     let mut c = client(&rest);
 
     // First run: stopped while it holds positions (they stay open: no flatten on shutdown).
@@ -176,6 +184,7 @@ fn a_restart_reconciles_the_journal_with_what_the_exchange_holds() {
     common::eventually("two positions held", || filled_positions(dir.path()).len() >= 2);
     let first = stop(child, dir.path());
     assert_eq!(first["live"]["reconciliation"]["matched"], 0, "a fresh account");
+    assert_eq!(first["live"]["ws_api"]["requests"], 0, "orders over REST");
     let held = c.positions().unwrap();
     assert!(!held.is_empty(), "positions stay open at the exchange");
 

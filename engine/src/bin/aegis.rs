@@ -549,7 +549,11 @@ fn start_embedded_sim(
     let mut args = exchange_sim::cli::Args::synthetic(symbols as usize, sim.seed, history);
     args.speed = exchange_sim::cli::parse_speed(speed).map_err(anyhow::Error::msg)?;
     if let Some(key) = key {
-        args.api_keys.push((key.key().to_string(), key.secret().expose().to_string()));
+        match (key.hmac_secret(), key.ed25519_public()) {
+            (Some(secret), _) => args.api_keys.push((key.key().to_string(), secret.expose().to_string())),
+            (None, Some(public)) => args.ed25519_public_keys.push((key.key().to_string(), public)),
+            (None, None) => {}
+        }
     }
     exchange_sim::spawn(args)
 }

@@ -106,8 +106,22 @@ pub fn with_live_key(
         super::run::TRIGGERING_TIMEOUT,
     )?;
     let max_open_algo_orders = file.broker.max_open_algo_orders;
-    config.live =
-        Some(LiveConfig { key, user_ws, keep_alive, working_type, triggering_timeout, max_open_algo_orders });
+    let ws_api = (file.broker.order_api != "rest").then(|| {
+        if file.exchange.ws_api.is_empty() {
+            crate::execution::live::ws_api::url_for(&config.exchange.rest)
+        } else {
+            file.exchange.ws_api.clone()
+        }
+    });
+    config.live = Some(LiveConfig {
+        key,
+        user_ws,
+        keep_alive,
+        working_type,
+        triggering_timeout,
+        max_open_algo_orders,
+        ws_api,
+    });
     Ok(config)
 }
 

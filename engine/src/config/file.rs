@@ -271,6 +271,9 @@ pub struct BrokerSection {
     pub triggering_timeout: String,
     /// Live: open conditional orders the account may hold (Binance's cap: 200).
     pub max_open_algo_orders: usize,
+    /// Live: how orders, cancels and order queries go: `websocket` (the default: Binance's
+    /// WebSocket API on one persistent connection, REST while it is down) or `rest`.
+    pub order_api: String,
 }
 
 impl Default for BrokerSection {
@@ -286,6 +289,7 @@ impl Default for BrokerSection {
             working_type: "MARK_PRICE".into(),
             triggering_timeout: String::new(),
             max_open_algo_orders: MAX_OPEN_ALGO_ORDERS,
+            order_api: "websocket".into(),
         }
     }
 }
@@ -371,6 +375,9 @@ impl FileConfig {
         let timeout = duration_or("broker.triggering_timeout", &b.triggering_timeout, TRIGGERING_TIMEOUT)?;
         if timeout.is_zero() || timeout > Duration::from_secs(300) {
             invalid!("broker.triggering_timeout: {timeout:?} must be above zero and at most 5 min");
+        }
+        if !matches!(b.order_api.as_str(), "websocket" | "rest") {
+            invalid!("broker.order_api: {:?} is not one of websocket, rest", b.order_api);
         }
         if !(2..=MAX_OPEN_ALGO_ORDERS).contains(&b.max_open_algo_orders) {
             invalid!(
@@ -489,6 +496,8 @@ pub struct ExchangeSection {
     pub keys: String,
     /// User-data stream WebSocket base (`…/private/ws?listenKey=…`); empty: the market tier's host.
     pub user_ws: String,
+    /// WebSocket API URL for order entry; empty: derived from `rest`.
+    pub ws_api: String,
     /// How often exchangeInfo is read again (`1h` when empty).
     pub info_refresh: String,
 }

@@ -229,6 +229,8 @@ pub struct LiveConfig {
     pub triggering_timeout: Duration,
     /// Open conditional orders the account may hold.
     pub max_open_algo_orders: usize,
+    /// The WebSocket API URL orders go to; `None`: orders go over REST only.
+    pub ws_api: Option<String>,
 }
 
 /// Open conditional orders Binance lets one account hold (since 2025-12-29).

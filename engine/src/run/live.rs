@@ -59,6 +59,13 @@ pub(crate) fn start_gateway(
     let client =
         TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
             .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
+    let client = match &live.ws_api {
+        Some(url) => {
+            eprintln!("aegis: orders go over the WebSocket API at {url} (REST while it is down)");
+            client.with_ws_api(url, tls.clone(), links.stats.ws_api.clone())
+        }
+        None => client,
+    };
     let settings = GatewaySettings {
         ws_base: live.user_ws.clone(),
         tls: tls.clone(),

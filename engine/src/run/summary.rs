@@ -140,6 +140,12 @@ pub(crate) fn live(reconciliation: Value, gateway: &GatewayStats, desk: &DeskSta
         "reconciliation_differences": load(&gateway.differences),
         "flattens": load(&gateway.flattens),
         "reports_dropped": load(&gateway.reports_dropped),
+        "ws_api": {
+            "requests": load(&gateway.ws_api.requests),
+            "connects": load(&gateway.ws_api.connects),
+            "fallbacks_to_rest": load(&gateway.ws_api.fallbacks),
+            "unexpected_messages": load(&gateway.ws_api.unexpected),
+        },
         "intents_dropped": load(&desk.intents_dropped),
         "reports_unmatched": load(&desk.reports_unmatched),
     })

@@ -89,6 +89,9 @@ pub struct Args {
     /// its private key (base64 Ed25519 signatures) are accepted, as Binance accepts them.
     #[arg(long = "ed25519-key", value_parser = parse_ed25519_key)]
     pub ed25519_keys: Vec<(String, std::path::PathBuf)>,
+    /// Ed25519 keys given in memory (key, 32-byte public key), by an embedding program.
+    #[arg(skip)]
+    pub ed25519_public_keys: Vec<(String, Vec<u8>)>,
     /// How long a listenKey lives after its last keep-alive (Binance: 60 min).
     #[arg(long, default_value = "60m", value_parser = parse_duration)]
     pub listen_key_ttl: Duration,
@@ -152,13 +155,15 @@ impl Args {
 
     /// The Ed25519 keys as a map (key → 32-byte public key), read from their PEM files.
     pub fn ed25519_key_map(&self) -> Result<std::collections::HashMap<String, Vec<u8>>, String> {
-        self.ed25519_keys
-            .iter()
-            .map(|(key, path)| {
-                let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                Ok((key.clone(), crate::venue::ed25519_public_key(&pem).map_err(|e| format!("{}: {e}", path.display()))?))
-            })
-            .collect()
+        let mut keys: std::collections::HashMap<String, Vec<u8>> =
+            self.ed25519_public_keys.iter().cloned().collect();
+        for (key, path) in &self.ed25519_keys {
+            let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let public =
+                crate::venue::ed25519_public_key(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+            keys.insert(key.clone(), public);
+        }
+        Ok(keys)
     }
 
     /// The fault plan the `--fault` flags describe.

@@ -98,7 +98,8 @@ mod tests {
         let v: Value = serde_json::from_str(&ok).unwrap();
         assert_eq!((v["status"].as_u64(), v["result"]["orderId"].as_u64()), (Some(200), Some(1)));
         assert_eq!(v["rateLimits"][0]["count"], 3);
-        let refused: Value = serde_json::from_str(&frame(&json!(7), 400, r#"{"code":-2019,"msg":"m"}"#, 1, 2400)).unwrap();
+        let refused: Value =
+            serde_json::from_str(&frame(&json!(7), 400, r#"{"code":-2019,"msg":"m"}"#, 1, 2400)).unwrap();
         assert_eq!(refused["error"]["code"], -2019);
         assert!(refused.get("result").is_none());
     }

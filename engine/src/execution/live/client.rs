@@ -198,6 +198,8 @@ impl WeightBudget {
 /// alive, never shared with market data).
 pub struct TradeClient {
     http: HttpClient,
+    /// Order entry over the WebSocket API, when chosen (REST while it is down).
+    ws: Option<super::ws_api::WsApi>,
     key: ApiKey,
     clock: ServerClock,
     recv_window_ms: u64,
@@ -213,12 +215,27 @@ impl TradeClient {
         crate::net::url::split_url(base).map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
             http: HttpClient::new(base, extra_ca).map_err(|e| malformed(e.to_string()))?,
+            ws: None,
             key,
             clock: ServerClock::default(),
             recv_window_ms: 5_000,
             limiter: OrderLimiter::default(),
             weight: WeightBudget::default(),
         })
+    }
+
+    /// Sends orders, cancels and order queries over the WebSocket API at `url` (one
+    /// persistent connection; REST while it is down), connecting now if it can.
+    pub fn with_ws_api(
+        mut self,
+        url: &str,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        stats: std::sync::Arc<super::ws_api::WsApiStats>,
+    ) -> Self {
+        let mut ws = super::ws_api::WsApi::new(url, tls, stats);
+        ws.ensure();
+        self.ws = Some(ws);
+        self
     }
 
     /// Counts new orders against these limits from now on.
@@ -278,15 +295,16 @@ impl TradeClient {
         self.place_once(ALGO_ORDER, &params, algo_state, |c| c.query_algo(&order.client_algo_id))
     }
 
-    /// POSTs a new order to `path`, after the order-count limiter: a transport failure is
-    /// retried with the same parameters (so the same client id); a retry told the id is
-    /// taken returns what `landed` reads.
+    /// POSTs a new order to `path`, after the order-count limiter. An outcome lost with a
+    /// connection is asked for by client id (`landed`, on whichever channel is up) before
+    /// any retry; a retry sends the same parameters (so the same client id), and one told
+    /// the id is taken returns what `landed` reads.
     fn place_once<T>(
         &mut self,
         path: &str,
         params: &str,
         read: fn(&Value, &str) -> Result<T, TradeError>,
-        landed: impl FnOnce(&mut Self) -> Result<T, TradeError>,
+        landed: impl Fn(&mut Self) -> Result<T, TradeError>,
     ) -> Result<T, TradeError> {
         self.limiter.take(Instant::now()).map_err(|wait| TradeError::RateLimited {
             reason: "order-count limit from exchangeInfo".into(),
@@ -296,7 +314,12 @@ impl TradeClient {
         for attempt in 0..PLACE_TRIES {
             match self.signed("POST", path, params) {
                 Ok(v) => return read(&v, path),
-                Err(TradeError::Transport(e)) => last = Some(TradeError::Transport(e)),
+                Err(TradeError::Transport(e)) => {
+                    if let Ok(found) = landed(self) {
+                        return Ok(found);
+                    }
+                    last = Some(TradeError::Transport(e));
+                }
                 Err(TradeError::Rejected { code: CLIENT_ID_DUPLICATED, .. }) if attempt > 0 => {
                     return landed(self)
                 }
@@ -514,16 +537,37 @@ impl TradeClient {
     }
 
     fn signed(&mut self, method: &str, path: &str, params: &str) -> Result<Value, TradeError> {
-        let query = signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
-        match self.send(method, path, &query, true) {
+        match self.signed_once(method, path, params) {
             Err(TradeError::Rejected { code: TIMESTAMP_OUTSIDE_WINDOW, .. }) => {
                 self.sync_clock()?;
-                let query =
-                    signed_params(params, self.clock.now_ms(), self.recv_window_ms, self.key.secret());
-                self.send(method, path, &query, true)
+                self.signed_once(method, path, params)
             }
             other => other,
         }
+    }
+
+    /// One signed request: over the WebSocket API when it serves the endpoint and is up,
+    /// else over REST.
+    fn signed_once(&mut self, method: &str, path: &str, params: &str) -> Result<Value, TradeError> {
+        if let (Some(ws), Some(ws_method)) = (self.ws.as_mut(), super::ws_api::method_for(method, path)) {
+            self.weight.check(request_weight(method, path, params), Instant::now()).map_err(|wait| {
+                TradeError::RateLimited {
+                    reason: "request-weight budget from exchangeInfo".into(),
+                    retry_after: wait,
+                }
+            })?;
+            let now_ms = self.clock.now_ms();
+            if let super::ws_api::WsOutcome::Answered(result, used) =
+                ws.call(ws_method, params, &self.key, now_ms, self.recv_window_ms)
+            {
+                if let Some(used) = used {
+                    self.weight.reported(used);
+                }
+                return result;
+            }
+        }
+        let query = signed_params(params, self.clock.now_ms(), self.recv_window_ms, &self.key);
+        self.send(method, path, &query, true)
     }
 
     /// Sends one request (refused here, unsent, when it would overspend the minute's

@@ -62,6 +62,8 @@ pub struct GatewayStats {
     pub flattens: AtomicU64,
     /// Reports the desk's ring had no room for.
     pub reports_dropped: AtomicU64,
+    /// The WebSocket API channel's counters (zero when orders go over REST).
+    pub ws_api: Arc<super::ws_api::WsApiStats>,
 }
 
 /// How the gateway runs.

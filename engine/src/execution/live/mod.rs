@@ -8,6 +8,7 @@
 //!   flatten kill switch; idempotent retries, order-count limits.
 //! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
 //! - [`user_stream`]: order and account updates pushed over the listenKey WebSocket.
+//! - [`ws_api`]: order entry over the WebSocket API on one persistent connection.
 //! - [`gateway`]: the execution thread between the desk's rings and the exchange.
 
 pub mod client;
@@ -16,3 +17,4 @@ pub mod order;
 pub mod reconcile;
 pub mod sign;
 pub mod user_stream;
+pub mod ws_api;

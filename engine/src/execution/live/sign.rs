@@ -1,7 +1,7 @@
-//! Binance request signing: HMAC-SHA256 over the parameters, lowercase hex, with the
-//! `timestamp` and `recvWindow` every signed request carries.
+//! Binance request signing: HMAC-SHA256 over the parameters in lowercase hex, or Ed25519 in
+//! base64, with the `timestamp` and `recvWindow` every signed request carries.
 
-use crate::credentials::Secret;
+use crate::credentials::{ApiKey, Secret};
 
 /// HMAC-SHA256 of `payload` keyed with `secret`, lowercase hex.
 pub fn signature(secret: &Secret, payload: &str) -> String {
@@ -15,12 +15,26 @@ pub fn signature(secret: &Secret, payload: &str) -> String {
     hex
 }
 
-/// `params` with `recvWindow`, `timestamp` and the `signature` over all of them appended.
-pub fn signed_params(params: &str, timestamp_ms: i64, recv_window_ms: u64, secret: &Secret) -> String {
+/// `params` with `recvWindow`, `timestamp` and the `signature` over all of them appended
+/// (percent-encoded: an Ed25519 signature is base64).
+pub fn signed_params(params: &str, timestamp_ms: i64, recv_window_ms: u64, key: &ApiKey) -> String {
     let sep = if params.is_empty() { "" } else { "&" };
     let unsigned = format!("{params}{sep}recvWindow={recv_window_ms}&timestamp={timestamp_ms}");
-    let signature = signature(secret, &unsigned);
+    let signature = percent_encode(&key.sign(&unsigned));
     format!("{unsigned}&signature={signature}")
+}
+
+/// `text` with every byte outside `A-Z a-z 0-9 - _ . ~` written `%XX`.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The exchange's clock as seen from here: local time plus an offset measured from
@@ -74,7 +88,7 @@ mod tests {
                 "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC",
                 1_591_702_613_943,
                 5_000,
-                &futures
+                &ApiKey::new("k", futures.expose(), "the docs")
             ),
             "symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=9000&timeInForce=GTC&recvWindow=5000&timestamp=1591702613943&signature=3c661234138461fcc7a7d8746c6558c9842d4e10870d2ecbedf7777cad694af9"
         );
