@@ -312,6 +312,45 @@ mod tests {
         assert!(!shown.contains("s3cr3t") && !shown.contains("AbCdEfGhIjKlMnOp"), "{shown}");
     }
 
+    /// A PKCS#8 Ed25519 private key in PEM, as OpenSSL writes one.
+    pub(crate) fn ed25519_pem() -> String {
+        use base64::Engine;
+        let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let body = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n")
+    }
+
+    #[test]
+    fn an_ed25519_key_file_signs_what_its_public_key_verifies() {
+        let (dir, path) = key_file("key = \"EdKeyAbCdEfGh\"\nprivate_key = \"ed25519.pem\"\n", 0o600);
+        let pem_path = dir.path().join("ed25519.pem");
+        std::fs::write(&pem_path, ed25519_pem()).unwrap();
+        std::fs::set_permissions(&pem_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let exposed = load(&KeySource::File(path.clone())).unwrap_err().to_string();
+        assert!(
+            exposed.contains("ed25519.pem") && exposed.contains("0644"),
+            "the private key file is 0600 too: {exposed}"
+        );
+        std::fs::set_permissions(&pem_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let key = load(&KeySource::File(path.clone())).unwrap().unwrap();
+        assert!(key.hmac_secret().is_none());
+        let signature = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(key.sign("symbol=BTCUSDT&timestamp=1")).unwrap()
+        };
+        let public = key.ed25519_public().unwrap();
+        let verifier = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &public);
+        assert!(verifier.verify(b"symbol=BTCUSDT&timestamp=1", &signature).is_ok());
+        assert!(verifier.verify(b"symbol=BTCUSDT&timestamp=2", &signature).is_err());
+        assert!(format!("{key:?}").contains("Ed25519"));
+        std::fs::write(&pem_path, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+            .unwrap();
+        let bad = load(&KeySource::File(path.clone())).unwrap_err().to_string();
+        assert!(bad.contains("ed25519.pem") && bad.contains("not an Ed25519 key"), "{bad}");
+        let (_d, both) = key_file("key = \"k\"\nsecret = \"s\"\nprivate_key = \"x.pem\"\n", 0o600);
+        assert!(load(&KeySource::File(both)).unwrap_err().to_string().contains("not both"));
+    }
+
     #[test]
     fn a_file_others_can_read_is_refused_with_its_mode() {
         for mode in [0o644, 0o640, 0o604, 0o660] {

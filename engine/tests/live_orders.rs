@@ -499,3 +499,125 @@ fn orders_over_https_and_user_data_over_wss_trust_the_extra_ca() {
     assert_eq!(fill.filled_qty, fx(0.01));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An Ed25519 key pair as Binance's key management takes it: the private key (PKCS#8 PEM)
+/// stays here, the public key (SubjectPublicKeyInfo PEM) is registered at the exchange.
+fn ed25519_pair() -> (String, String) {
+    use base64::Engine;
+    use ring::signature::KeyPair;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    (
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64(der.as_ref())),
+        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&spki)),
+    )
+}
+
+/// An Ed25519 API key signs orders over REST and over the WebSocket API (base64 signatures,
+/// percent-encoded in a query); a request signed with another private key is refused on both.
+#[test]
+fn an_ed25519_key_trades_over_rest_and_the_websocket_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = ed25519_pair();
+    let public_path = dir.path().join("ed25519.pub.pem");
+    std::fs::write(&public_path, public).unwrap();
+    let registered = format!("EdKey0123456789:{}", public_path.display());
+    let port = start_sim(&["--synthetic", "--symbols", "2", "--speed", "60", "--ed25519-key", &registered]);
+    let base = format!("http://127.0.0.1:{port}");
+    let key = ApiKey::ed25519("EdKey0123456789", &private, "the test").unwrap();
+    let mut ids = ClientIds::new(3);
+
+    let mut rest = TradeClient::new(&base, key.clone(), None).unwrap();
+    rest.sync_clock().unwrap();
+    let over_rest = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    assert_eq!(rest.place(&over_rest).unwrap().status, OrderStatus::Filled);
+
+    let counts = std::sync::Arc::new(aegis::execution::live::ws_api::WsApiStats::default());
+    let tls = aegis::net::tls::client_config(None).unwrap();
+    let ws_url = format!("ws://127.0.0.1:{port}/ws-fapi/v1");
+    let mut ws =
+        TradeClient::new(&base, key, None).unwrap().with_ws_api(&ws_url, tls.clone(), counts.clone());
+    ws.sync_clock().unwrap();
+    let over_ws = order(&mut ids, Side::Sell, OrderKind::Market, 0.01);
+    assert_eq!(ws.place(&over_ws).unwrap().status, OrderStatus::Filled);
+    assert_eq!(ws.query("BTCUSDT", &over_rest.client_id).unwrap().status, OrderStatus::Filled);
+    assert_eq!(
+        counts.requests.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "place and query over the WebSocket API"
+    );
+
+    let (stranger, _) = ed25519_pair();
+    let forged = ApiKey::ed25519("EdKey0123456789", &stranger, "the test").unwrap();
+    for mut c in [
+        TradeClient::new(&base, forged.clone(), None).unwrap(),
+        TradeClient::new(&base, forged.clone(), None).unwrap().with_ws_api(
+            &ws_url,
+            tls.clone(),
+            Default::default(),
+        ),
+    ] {
+        c.sync_clock().unwrap();
+        match c.place(&order(&mut ids, Side::Buy, OrderKind::Market, 0.01)) {
+            Err(TradeError::Rejected { code: -1022, .. }) => {}
+            other => panic!("a signature from another key is refused: {other:?}"),
+        }
+    }
+}
+
+/// A WebSocket API proxy to the sim that forwards requests and answers, except that it
+/// drops the connection instead of forwarding the first `order.place` answer: the order
+/// landed, its outcome is lost with the connection.
+fn lossy_proxy(sim_port: u16) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut dropped = false;
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let Ok(mut client) = tungstenite::accept(stream) else { continue };
+            let url = format!("ws://127.0.0.1:{sim_port}/ws-fapi/v1");
+            let (mut upstream, _) = tungstenite::connect(url).unwrap();
+            while let Ok(tungstenite::Message::Text(request)) = client.read() {
+                let placing = request.contains("\"order.place\"");
+                upstream.send(tungstenite::Message::Text(request)).unwrap();
+                let answer = upstream.read().unwrap();
+                if placing && !dropped {
+                    dropped = true;
+                    break; // both connections dropped: the answer is lost
+                }
+                client.send(answer).unwrap();
+            }
+        }
+    });
+    port
+}
+
+/// An order whose answer is lost with the WebSocket API connection is asked for by client
+/// id (over REST while the connection is down) before any retry: it lands once.
+#[test]
+fn an_order_whose_answer_is_lost_is_queried_before_any_retry_and_lands_once() {
+    let (port, base) = sim(300);
+    let proxy = lossy_proxy(port);
+    let counts = std::sync::Arc::new(aegis::execution::live::ws_api::WsApiStats::default());
+    let mut c = client(&base, SECRET).with_ws_api(
+        &format!("ws://127.0.0.1:{proxy}/ws-fapi/v1"),
+        aegis::net::tls::client_config(None).unwrap(),
+        counts.clone(),
+    );
+    let mut ids = ClientIds::new(4);
+    let buy = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    let state = c.place(&buy).unwrap();
+    assert_eq!((state.client_id.as_str(), state.status), (buy.client_id.as_str(), OrderStatus::Filled));
+    let held = c.positions().unwrap();
+    assert_eq!(
+        held.iter().find(|p| p.symbol == "BTCUSDT").map(|p| p.amount),
+        Some(fx(0.01)),
+        "placed once, not twice"
+    );
+    assert!(counts.fallbacks.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the query went over REST");
+    assert_eq!(c.resent(), 0, "found by its client id: never sent again");
+}

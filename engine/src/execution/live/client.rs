@@ -205,6 +205,8 @@ pub struct TradeClient {
     recv_window_ms: u64,
     limiter: OrderLimiter,
     weight: WeightBudget,
+    /// New orders sent again after an unknown outcome that the query did not find.
+    resent: u64,
 }
 
 impl TradeClient {
@@ -221,6 +223,7 @@ impl TradeClient {
             recv_window_ms: 5_000,
             limiter: OrderLimiter::default(),
             weight: WeightBudget::default(),
+            resent: 0,
         })
     }
 
@@ -256,6 +259,11 @@ impl TradeClient {
         self.limiter = OrderLimiter::from_rate_limits(&info["rateLimits"]);
         self.weight = WeightBudget::from_rate_limits(&info["rateLimits"]);
         Ok(())
+    }
+
+    /// New orders sent again after an unknown outcome (the query by client id found none).
+    pub fn resent(&self) -> u64 {
+        self.resent
     }
 
     /// The exchange clock in use.
@@ -312,6 +320,9 @@ impl TradeClient {
         })?;
         let mut last = None;
         for attempt in 0..PLACE_TRIES {
+            if attempt > 0 {
+                self.resent += 1;
+            }
             match self.signed("POST", path, params) {
                 Ok(v) => return read(&v, path),
                 Err(TradeError::Transport(e)) => {
