@@ -10,8 +10,13 @@ is parsed by the SDK's own response models, so a field of the wrong type or name
 The SDK signs with its own wall clock (it has no time-offset option) and sends every
 parameter in the query string, as it does against Binance.
 
-usage: binance_sdk_peer.py BASE_URL API_KEY API_SECRET   (the WebSocket base is BASE_URL's
-host with ws://)
+It also drives the WebSocket API (`/ws-fapi/v1`) with the SDK's websocket_api client,
+once with the HMAC key and once with an Ed25519 key (its private key PEM given), and checks
+each answer's and event's key set against the SDK's models (generated from Binance's API
+specification: every documented field present, none undocumented).
+
+usage: binance_sdk_peer.py BASE_URL API_KEY API_SECRET [ED25519_KEY ED25519_PRIVATE_PEM]
+(the WebSocket base is BASE_URL's host with ws://)
 Prints one line per check, then "N passed, M failed"; exits 0 only when none failed.
 """
 
@@ -21,7 +26,11 @@ import sys
 import time
 import urllib.request
 
-from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketStreams
+from binance_common.configuration import (
+    ConfigurationRestAPI,
+    ConfigurationWebSocketAPI,
+    ConfigurationWebSocketStreams,
+)
 from binance_common.errors import BadRequestError
 from binance_sdk_derivatives_trading_usds_futures.derivatives_trading_usds_futures import (
     DerivativesTradingUsdsFutures,
@@ -36,6 +45,8 @@ from binance_sdk_derivatives_trading_usds_futures.rest_api.models import (
     NewOrderTypeEnum as OrderType,
 )
 
+from binance_sdk_derivatives_trading_usds_futures.websocket_api import models as ws_models
+
 SYMBOL = "BTCUSDT"
 QTY = 0.01
 passed, failed = 0, 0
@@ -49,6 +60,37 @@ def check(name, ok, detail=""):
     else:
         failed += 1
         print(f"FAIL {name}: {detail}")
+
+
+# Documented keys Binance sends only for trailing stops (never placed here), as null, or
+# only once a conditional order has triggered.
+TRAILING_ONLY = ("activatePrice", "priceRate", "callbackRate")
+NULLABLE = ("icebergQuantity",)
+UNTIL_TRIGGERED = ("ai", "ap", "aq", "act")
+
+
+def documented_keys(model):
+    """The keys the SDK's model (from Binance's specification) documents."""
+    fields = type(model).model_fields
+    return {f.alias or name for name, f in fields.items() if name != "additional_properties"}
+
+
+def sent_keys(model):
+    """The keys the answer carried. The SDK's from_dict passes every documented key (None
+    when absent), so a key counts as sent when its value is not None."""
+    fields = type(model).model_fields
+    known = {f.alias or n for n, f in fields.items() if n != "additional_properties" and getattr(model, n) is not None}
+    return known | set(model.additional_properties)
+
+
+def keys_match(name, model, optional=(), beyond_model=()):
+    """Every documented key sent and none undocumented. `optional`: keys Binance sends only
+    in some states (or as null); `beyond_model`: keys Binance's documented example has that
+    this SDK model lacks (the docs are followed there)."""
+    missing = documented_keys(model) - sent_keys(model) - set(optional)
+    extra = set(model.additional_properties) - set(beyond_model)
+    check(f"{name}: the documented keys, no others", not missing and not extra,
+          f"missing {sorted(missing)}, undocumented {sorted(extra)}")
 
 
 def refusal_code(call):
@@ -114,13 +156,69 @@ async def user_stream(base, key, secret, rest):
             update is not None and update.o.X == "NEW" and update.o.at == "CONDITIONAL",
             [type(getattr(e, "actual_instance", e)).__name__ for e in seen],
         )
+        if update is not None:
+            keys_match("ALGO_UPDATE event", update)
+            keys_match("ALGO_UPDATE order", update.o, optional=UNTIL_TRIGGERED)
         rest.cancel_algo_order(client_algo_id="sdk.3.s")
         rest.new_order(symbol=SYMBOL, side=Side.SELL, type=OrderType.MARKET, quantity=QTY)
     finally:
         await connection.close_connection(close_session=True)
 
 
-def main(base, key, secret):
+async def ws_api(base, label, key, secret=None, private_key=None):
+    """Binance's SDK on the WebSocket API: an order placed, queried, a resting one cancelled,
+    legs placed and cancelled on the Algo Service, a conditional type refused, positions
+    read; each answer in the SDK's model with its rateLimits, signed with `label`'s key."""
+    url = base.replace("http://", "ws://") + "/ws-fapi/v1"
+    config = ConfigurationWebSocketAPI(api_key=key, api_secret=secret, private_key=private_key, stream_url=url)
+    api = DerivativesTradingUsdsFutures(config_ws_api=config).websocket_api
+    await api.create_connection()
+    e = ws_models
+    try:
+        answer = await api.new_order(symbol=SYMBOL, side=e.NewOrderSideEnum.BUY, type=e.NewOrderTypeEnum.MARKET,
+                                     quantity=QTY)
+        placed = answer.data()
+        check(f"{label}: order.place fills, with rateLimits",
+              placed.status == 200 and placed.result.status == "FILLED" and len(answer.rate_limits) > 0,
+              (placed, answer.rate_limits))
+        keys_match(f"{label}: order.place answer", placed)
+        keys_match(f"{label}: order.place result", placed.result, beyond_model=("avgPrice", "cumQuote"))
+        status = (await api.query_order(symbol=SYMBOL, orig_client_order_id=placed.result.client_order_id)).data()
+        check(f"{label}: order.status by client id", status.result.order_id == placed.result.order_id, status)
+        keys_match(f"{label}: order.status result", status.result, optional=TRAILING_ONLY)
+        bid, ask = top_of_book(base)
+        tick = tick_size(base)
+        far = round(round(bid * 0.5 / tick) * tick, 8)
+        resting = (await api.new_order(symbol=SYMBOL, side=e.NewOrderSideEnum.BUY, type=e.NewOrderTypeEnum.LIMIT,
+                                       time_in_force=e.NewOrderTimeInForceEnum.GTC, quantity=QTY, price=far)).data()
+        cancelled = (await api.cancel_order(symbol=SYMBOL, order_id=resting.result.order_id)).data()
+        check(f"{label}: order.cancel", cancelled.result.status == "CANCELED", cancelled)
+        keys_match(f"{label}: order.cancel result", cancelled.result, optional=TRAILING_ONLY)
+        stop = (await api.new_algo_order(
+            algo_type=e.NewAlgoOrderAlgoTypeEnum.CONDITIONAL, symbol=SYMBOL, side=e.NewAlgoOrderSideEnum.SELL,
+            type=e.NewAlgoOrderTypeEnum.STOP_MARKET, quantity=QTY, trigger_price=round(round(bid * 0.9 / tick) * tick, 8),
+            working_type=e.NewAlgoOrderWorkingTypeEnum.MARK_PRICE, reduce_only=e.NewAlgoOrderReduceOnlyEnum.TRUE,
+            client_algo_id=f"ws.{label}.s")).data()
+        check(f"{label}: algoOrder.place answers NEW", stop.result.algo_status == "NEW", stop)
+        keys_match(f"{label}: algoOrder.place result", stop.result, optional=NULLABLE)
+        gone = (await api.cancel_algo_order(client_algo_id=f"ws.{label}.s")).data()
+        check(f"{label}: algoOrder.cancel", gone.result.algo_id == stop.result.algo_id, gone)
+        keys_match(f"{label}: algoOrder.cancel result", gone.result)
+        # The SDK's order.place enum has no conditional types any more: sent as text.
+        refused = (await api.new_order(symbol=SYMBOL, side=e.NewOrderSideEnum.SELL,
+                                       type="STOP_MARKET", quantity=QTY)).data()
+        code = refused.get("error", {}).get("code") if isinstance(refused, dict) else None
+        check(f"{label}: a conditional type on order.place is refused with -4120", code == -4120, refused)
+        positions = (await api.position_information_v2(symbol=SYMBOL)).data()
+        check(f"{label}: v2/account.position: the long",
+              len(positions.result) == 1 and float(positions.result[0].position_amt) == QTY, positions)
+        await api.new_order(symbol=SYMBOL, side=e.NewOrderSideEnum.SELL, type=e.NewOrderTypeEnum.MARKET,
+                            quantity=QTY, reduce_only=e.NewOrderReduceOnlyEnum.TRUE)
+    finally:
+        await api.close_connection(close_session=True)
+
+
+def main(base, key, secret, ed25519_key=None, ed25519_pem=None):
     rest = DerivativesTradingUsdsFutures(
         config_rest_api=ConfigurationRestAPI(api_key=key, api_secret=secret, base_path=base)
     ).rest_api
@@ -133,6 +231,9 @@ def main(base, key, secret):
 
     entry = rest.new_order(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=QTY).data()
     check("new_order MARKET fills", entry.status == "FILLED" and float(entry.executed_qty) == QTY, entry)
+    # Binance's documented New Order example (and the fill price the engine reads) has
+    # avgPrice and cumQuote, which the SDK's REST model lacks: the docs are followed.
+    keys_match("new_order answer", entry, optional=TRAILING_ONLY, beyond_model=("avgPrice", "cumQuote"))
 
     # Legs on the Algo Service.
     bid, ask = top_of_book(base)
@@ -144,7 +245,9 @@ def main(base, key, secret):
         and take.algo_status == "NEW" and stop.working_type == "MARK_PRICE" and stop.reduce_only is True,
         (stop, take),
     )
+    keys_match("new_algo_order answer", stop, optional=TRAILING_ONLY + NULLABLE)
     queried = rest.query_algo_order(client_algo_id="sdk.1.s").data()
+    keys_match("query_algo_order answer", queried, optional=NULLABLE)
     check(
         "query_algo_order by clientAlgoId, not triggered",
         queried.algo_id == stop.algo_id and queried.algo_status == "NEW" and queried.actual_order_id == "",
@@ -156,6 +259,7 @@ def main(base, key, secret):
         sorted(o.client_algo_id for o in open_algos) == ["sdk.1.s", "sdk.1.t"],
         open_algos,
     )
+    keys_match("current_all_algo_open_orders entry", open_algos[0], optional=NULLABLE)
     ordinary = rest.current_all_open_orders(symbol=SYMBOL).data()
     check("the ordinary open orders do not list them", len(ordinary) == 0, ordinary)
     code = refusal_code(lambda: algo(rest, AlgoSide.SELL, AlgoOrderType.STOP_MARKET, ask * 1.1, "sdk.1.x"))
@@ -176,7 +280,9 @@ def main(base, key, secret):
 
     cancelled = rest.cancel_algo_order(client_algo_id="sdk.1.s").data()
     check("cancel_algo_order", cancelled.code == "200" and cancelled.algo_id == stop.algo_id, cancelled)
+    keys_match("cancel_algo_order answer", cancelled)
     all_cancelled = rest.cancel_all_algo_open_orders(symbol=SYMBOL).data()
+    keys_match("cancel_all_algo_open_orders answer", all_cancelled)
     check("cancel_all_algo_open_orders", all_cancelled.code == 200, all_cancelled)
     history = rest.query_all_algo_orders(symbol=SYMBOL).data()
     check(
@@ -186,6 +292,7 @@ def main(base, key, secret):
         history,
     )
 
+    keys_match("query_all_algo_orders entry", history[0], optional=NULLABLE)
     brackets = rest.notional_and_leverage_brackets().data()
     listed = getattr(brackets, "actual_instance", brackets)
     first = next((e for e in listed if e.symbol == SYMBOL), None)
@@ -197,14 +304,19 @@ def main(base, key, secret):
         brackets,
     )
 
+    if first is not None:
+        keys_match("notional_and_leverage_brackets entry", first)
+        keys_match("a bracket", first.brackets[0])
     positions = rest.position_information_v2(symbol=SYMBOL).data()
     check(
         "position_information_v2: the long, with notional",
         len(positions) == 1 and float(positions[0].position_amt) == QTY and float(positions[0].notional) > 0,
         positions,
     )
+    keys_match("position_information_v2 entry", positions[0])
     v3 = rest.position_information_v3(symbol=SYMBOL).data()
     check("position_information_v3: the long", len(v3) == 1 and float(v3[0].position_amt) == QTY, v3)
+    keys_match("position_information_v3 entry", v3[0])
 
     # A leg that triggers: on the last price, just under it; the market moves (it runs
     # since the first signed request) until a trade reaches it or the deadline passes.
@@ -229,13 +341,18 @@ def main(base, key, secret):
         placed = rest.query_order(symbol=SYMBOL, order_id=int(done.actual_order_id)).data()
         check("the triggered order is an ordinary, filled, reduce-only MARKET order",
               placed.status == "FILLED" and placed.type == "MARKET" and placed.reduce_only is True, placed)
+        keys_match("query_order answer", placed, optional=TRAILING_ONLY)
+        keys_match("a finished algo order", done, optional=NULLABLE)
     check("the position is closed", rest.position_information_v3(symbol=SYMBOL).data() == [])
 
     asyncio.run(user_stream(base, key, secret, rest))
+    asyncio.run(ws_api(base, "HMAC", key, secret=secret))
+    if ed25519_key:
+        asyncio.run(ws_api(base, "Ed25519", ed25519_key, private_key=ed25519_pem))
 
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(*sys.argv[1:6]))

@@ -341,7 +341,8 @@ pub fn leverage_brackets(source: &dyn Source, symbol: Option<&str>) -> Result<St
 }
 
 fn bracket_entry(info: &SymbolInfo) -> String {
-    format!("{{\"symbol\":\"{}\",\"brackets\":{}}}", info.symbol, bracket_list(info))
+    // `notionalCoef`: the user's bracket multiplier relative to the symbol's (1 unless set).
+    format!("{{\"symbol\":\"{}\",\"notionalCoef\":1.0,\"brackets\":{}}}", info.symbol, bracket_list(info))
 }
 
 /// The rate limits exchangeInfo announces (and the server enforces).

@@ -7,7 +7,7 @@
 
 pub mod algo;
 
-use algo::{AlgoOrder, AlgoStatus, WorkingType, MAX_OPEN_ALGO_ORDERS};
+use algo::{AlgoAnswer, AlgoOrder, AlgoStatus, WorkingType, MAX_OPEN_ALGO_ORDERS};
 
 use crate::market::Book;
 use aegis_wire::decimal::{parse_fixed8, Sign};
@@ -153,6 +153,19 @@ pub struct Order {
     pub reduce_only: bool,
     /// Last change, ms.
     pub update_time: i64,
+    /// Creation, ms.
+    pub time: i64,
+}
+
+/// Which endpoint an order answers: the fields differ by endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `POST /fapi/v1/order`, `order.place`.
+    Placed,
+    /// `GET /fapi/v1/order`, `order.status`, open orders.
+    Queried,
+    /// `DELETE /fapi/v1/order`, `order.cancel`.
+    Cancelled,
 }
 
 impl Order {
@@ -167,9 +180,40 @@ impl Order {
         self.update_time = now_ms;
     }
 
-    /// The order as Binance's order endpoints answer it.
-    pub fn json(&self) -> String {
-        self.value().to_string()
+    /// The order as Binance's order endpoints answer it, each in the fields Binance's SDK
+    /// 18.1.0 models for that endpoint (`activatePrice`/`priceRate` only for trailing
+    /// stops, which are never placed here).
+    pub fn json(&self, shape: Answer) -> String {
+        let mut v = self.value();
+        let Some(o) = v.as_object_mut() else { return v.to_string() };
+        for (key, value) in [
+            ("positionSide", serde_json::json!("BOTH")),
+            ("closePosition", serde_json::json!(false)),
+            ("workingType", serde_json::json!("CONTRACT_PRICE")),
+            ("priceProtect", serde_json::json!(false)),
+            ("priceMatch", serde_json::json!("NONE")),
+            ("selfTradePreventionMode", serde_json::json!("NONE")),
+            ("goodTillDate", serde_json::json!(0)),
+        ] {
+            o.insert(key.into(), value);
+        }
+        let cum_qty = o["executedQty"].clone();
+        match shape {
+            // The documented example (and the fill price the engine reads) carries avgPrice
+            // and cumQuote; the SDK's new-order model lacks them.
+            Answer::Placed => {
+                o.insert("cumQty".into(), cum_qty);
+            }
+            Answer::Queried => {
+                o.insert("time".into(), serde_json::json!(self.time));
+            }
+            Answer::Cancelled => {
+                o.insert("cumQty".into(), cum_qty);
+                o.remove("avgPrice");
+                o.remove("cumQuote");
+            }
+        }
+        v.to_string()
     }
 
     /// The same as a JSON value (user-data events pick fields from it).
@@ -828,6 +872,7 @@ impl Venue {
             status: Status::New,
             reduce_only: params.get("reduceOnly") == Some("true"),
             update_time: now_ms,
+            time: now_ms,
         };
         if order.reduce_only {
             let reducible = self.reducible(&order);
@@ -857,7 +902,7 @@ impl Venue {
         if order.status == Status::Expired {
             self.emit_order(&order, "EXPIRED", 0, 0);
         }
-        let answer = order.json();
+        let answer = order.json(Answer::Placed);
         self.orders.push(order);
         Ok(answer)
     }
@@ -884,7 +929,7 @@ impl Venue {
 
     /// `GET /fapi/v1/order`.
     pub fn query(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
-        Ok(self.find(key, params)?.json())
+        Ok(self.find(key, params)?.json(Answer::Queried))
     }
 
     /// `DELETE /fapi/v1/order`: an open order becomes CANCELED; anything else is refused.
@@ -897,7 +942,7 @@ impl Venue {
         order.update_time = now_ms;
         let order = order.clone();
         self.emit_order(&order, "CANCELED", 0, 0);
-        Ok(order.json())
+        Ok(order.json(Answer::Cancelled))
     }
 
     /// How much of `order`'s side would reduce its key's position in its symbol.
@@ -1023,11 +1068,18 @@ impl Venue {
                     "markPrice": fixed(i128::from(mark)),
                     "unRealizedProfit": fixed(pnl),
                     "notional": fixed(notional),
+                    "breakEvenPrice": fixed(i128::from(p.entry_price)),
+                    "liquidationPrice": fixed(0),
                     "updateTime": 0,
                 });
+                let margin = notional.abs() / i128::from(p.leverage.max(1));
                 if v3 {
-                    let margin = notional.abs() / i128::from(p.leverage.max(1));
                     row["marginAsset"] = "USDT".into();
+                    row["maintMargin"] = fixed(notional.abs() / 200).into();
+                    row["openOrderInitialMargin"] = fixed(0).into();
+                    row["askNotional"] = fixed(0).into();
+                    row["bidNotional"] = fixed(0).into();
+                    row["adl"] = 0.into();
                     row["initialMargin"] = fixed(margin).into();
                     row["positionInitialMargin"] = fixed(margin).into();
                     row["isolatedMargin"] = fixed(if p.isolated { margin + pnl } else { 0 }).into();
@@ -1035,6 +1087,10 @@ impl Venue {
                 } else {
                     row["leverage"] = p.leverage.to_string().into();
                     row["marginType"] = (if p.isolated { "isolated" } else { "cross" }).into();
+                    row["isolatedMargin"] = fixed(if p.isolated { margin + pnl } else { 0 }).into();
+                    row["isolatedWallet"] = fixed(if p.isolated { margin } else { 0 }).into();
+                    row["isAutoAddMargin"] = "false".into();
+                    row["maxNotionalValue"] = fixed(1_000_000 * i128::from(SCALE)).into();
                 }
                 row.to_string()
             })
@@ -1071,7 +1127,7 @@ impl Venue {
         self.count_new_order(key)?;
         self.next_algo_id += 1;
         self.emit_algo(&order);
-        let answer = order.value().to_string();
+        let answer = order.answer(AlgoAnswer::Placed);
         self.algos.push(order);
         Ok(answer)
     }
@@ -1096,7 +1152,7 @@ impl Venue {
 
     /// `GET /fapi/v1/algoOrder`.
     pub fn query_algo(&mut self, key: &str, params: &Params) -> Result<String, Refusal> {
-        Ok(self.find_algo(key, params)?.value().to_string())
+        Ok(self.find_algo(key, params)?.answer(AlgoAnswer::Queried))
     }
 
     /// `DELETE /fapi/v1/algoOrder`: a conditional order still waiting becomes CANCELED.
@@ -1125,7 +1181,7 @@ impl Venue {
             .filter(|a| {
                 a.api_key == key && (!open_only || a.is_open()) && symbol.is_none_or(|s| a.symbol == s)
             })
-            .map(|a| a.value().to_string())
+            .map(|a| a.answer(AlgoAnswer::Listed))
             .collect();
         format!("[{}]", rows.join(","))
     }
@@ -1209,6 +1265,7 @@ impl Venue {
                 status: Status::New,
                 reduce_only: algo.reduce_only,
                 update_time: now_ms,
+                time: now_ms,
             };
             self.next_order_id += 1;
             algo.status = AlgoStatus::Triggered;
@@ -1258,7 +1315,7 @@ impl Venue {
             .orders
             .iter()
             .filter(|o| o.api_key == key && o.status.open() && symbol.is_none_or(|s| o.symbol == s))
-            .map(Order::json)
+            .map(|o| o.json(Answer::Queried))
             .collect();
         format!("[{}]", open.join(","))
     }

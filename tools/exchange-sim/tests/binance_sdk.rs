@@ -2,7 +2,10 @@
 //! 18.1.0, installed into the project's `.venv` by `scripts/setup.sh`): the SDK's REST client
 //! trades against the simulator's signed endpoints and parses every answer with its own
 //! models — the order endpoint's -4120 for conditional types, the Algo Service's endpoints, a
-//! leg triggered through the matching engine, positions v2 and v3.
+//! leg triggered through the matching engine, positions v2 and v3 — and its WebSocket API
+//! client places, queries and cancels orders and legs over `/ws-fapi/v1`, signed with an
+//! HMAC key and with an Ed25519 key; every answer's key set is checked against the SDK's
+//! models.
 
 mod common;
 
@@ -13,6 +16,12 @@ use std::process::Command;
 fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let (key, secret) = ("sdk-peer-key-0123456789", "sdk-peer-secret-0123456789");
+    let dir = tempfile::tempdir().unwrap();
+    let (private, public) = (dir.path().join("ed25519.pem"), dir.path().join("ed25519.pub.pem"));
+    let (private_pem, public_pem) = ed25519_pair();
+    std::fs::write(&private, private_pem).unwrap();
+    std::fs::write(&public, public_pem).unwrap();
+    let ed25519_key = "sdk-peer-ed25519-key-0123456789";
     let sim = common::Sim::spawn(&[
         "--synthetic",
         "--symbols",
@@ -23,13 +32,32 @@ fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
         "60",
         "--api-key",
         &format!("{key}:{secret}"),
+        "--ed25519-key",
+        &format!("{ed25519_key}:{}", public.display()),
     ]);
     let out = Command::new(common::python())
         .arg(root.join("tests/python/binance_sdk_peer.py"))
-        .args([sim.http.as_str(), key, secret])
+        .args([sim.http.as_str(), key, secret, ed25519_key, private.to_str().unwrap()])
         .output()
         .expect("run the SDK peer");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(" passed, 0 failed") && !stdout.contains("FAIL"), "{stdout}");
+}
+
+/// An Ed25519 key pair in PEM: the private key PKCS#8 (what Binance's SDK loads), the
+/// public key SubjectPublicKeyInfo (what an account registers).
+fn ed25519_pair() -> (String, String) {
+    use base64::Engine;
+    use ring::signature::KeyPair;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
+    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    (
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64(der.as_ref())),
+        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&spki)),
+    )
 }

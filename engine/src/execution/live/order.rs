@@ -295,7 +295,6 @@ impl OrderState {
     /// Reads an order answer (`POST`/`GET`/`DELETE /fapi/v1/order`, `openOrders` entries);
     /// `None` when a field is missing or malformed.
     pub fn from_json(v: &Value) -> Option<Self> {
-        let num = |key: &str| fixed_field(v, key);
         Some(Self {
             order_id: v["orderId"].as_u64()?,
             client_id: v["clientOrderId"].as_str()?.to_string(),
@@ -303,7 +302,8 @@ impl OrderState {
             status: OrderStatus::parse(v["status"].as_str()?)?,
             orig_qty: exact_field(v, "origQty")?,
             executed_qty: exact_field(v, "executedQty")?,
-            avg_price: num("avgPrice")?,
+            // Absent from a cancel's answer (Binance documents none there).
+            avg_price: optional_fixed_field(v, "avgPrice")?,
         })
     }
 }
@@ -397,6 +397,13 @@ mod tests {
         );
         assert!(s.status.is_open());
         assert!(OrderState::from_json(&serde_json::json!({"orderId": 7})).is_none());
+        // A cancel's answer as Binance documents it: no avgPrice.
+        let cancelled: Value = serde_json::from_str(
+            r#"{"clientOrderId":"c2","cumQty":"0","executedQty":"0","orderId":8,"origQty":"1","origType":"LIMIT","price":"9000","reduceOnly":false,"side":"BUY","positionSide":"BOTH","status":"CANCELED","stopPrice":"0","closePosition":false,"symbol":"BTCUSDT","timeInForce":"GTC","type":"LIMIT","updateTime":1,"workingType":"CONTRACT_PRICE","priceProtect":false,"priceMatch":"NONE","selfTradePreventionMode":"NONE","goodTillDate":0}"#,
+        )
+        .unwrap();
+        let c = OrderState::from_json(&cancelled).unwrap();
+        assert_eq!((c.status, c.avg_price), (OrderStatus::Canceled, 0.0));
     }
 
     /// Shapes as Binance's SDK 18.1.0 models them (QueryAlgoOrderResponse, AlgoUpdateO).

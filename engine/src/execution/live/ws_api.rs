@@ -295,7 +295,7 @@ mod tests {
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!((v["id"].as_str(), v["method"].as_str()), (Some("aegis-1"), Some("order.place")));
         let names: Vec<&String> = v["params"].as_object().unwrap().keys().collect();
-        assert_eq!(names, ["apiKey", "quantity", "recvWindow", "side", "symbol", "timestamp", "signature"]);
+        assert_eq!(names, ["apiKey", "quantity", "recvWindow", "side", "signature", "symbol", "timestamp"]);
         let signed = "apiKey=k1&quantity=0.01&recvWindow=5000&side=BUY&symbol=BTCUSDT&timestamp=17";
         assert_eq!(v["params"]["signature"].as_str(), Some(key.sign(signed).as_str()));
         assert!(v["params"].as_object().unwrap().values().all(Value::is_string));

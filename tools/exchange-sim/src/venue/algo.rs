@@ -36,6 +36,17 @@ impl WorkingType {
     }
 }
 
+/// Which endpoint a conditional order answers: the fields differ by endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgoAnswer {
+    /// `POST /fapi/v1/algoOrder`, `algoOrder.place`.
+    Placed,
+    /// `GET /fapi/v1/algoOrder`.
+    Queried,
+    /// `openAlgoOrders`, `allAlgoOrders`.
+    Listed,
+}
+
 /// An algo order's status (`algoStatus`, `ALGO_UPDATE`'s `X`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlgoStatus {
@@ -232,7 +243,39 @@ impl AlgoOrder {
             "createTime": self.create_time,
             "updateTime": self.update_time,
             "triggerTime": self.trigger_time,
+            "actualType": if self.actual_order_id.is_some() { "MARKET" } else { "" },
+            "icebergQuantity": null,
+            "tpOrderType": "",
+            "selfTradePreventionMode": "NONE",
+            "priceMatch": "NONE",
+            "goodTillDate": 0,
         })
+    }
+
+    /// The order in the fields Binance's SDK 18.1.0 models for `endpoint`'s answer: the
+    /// query's (all of [`Self::value`]), the placement's (nothing of a triggered order),
+    /// or a listing's (the attached take-profit/stop-loss prices, no fill quantity).
+    pub fn answer(&self, endpoint: AlgoAnswer) -> String {
+        let mut v = self.value();
+        if let Some(o) = v.as_object_mut() {
+            match endpoint {
+                AlgoAnswer::Queried => {}
+                AlgoAnswer::Placed => {
+                    for key in ["actualOrderId", "actualPrice", "actualQty", "actualType", "tpOrderType"] {
+                        o.remove(key);
+                    }
+                }
+                AlgoAnswer::Listed => {
+                    for key in ["actualQty", "actualType"] {
+                        o.remove(key);
+                    }
+                    for key in ["tpTriggerPrice", "tpPrice", "slTriggerPrice", "slPrice"] {
+                        o.insert(key.into(), json!(fixed(0)));
+                    }
+                }
+            }
+        }
+        v.to_string()
     }
 
     /// The order as an `ALGO_UPDATE` user-data event.
@@ -243,7 +286,8 @@ impl AlgoOrder {
             "f": "GTC", "q": fixed(i128::from(self.quantity)), "X": self.status.name(),
             "tp": fixed(i128::from(self.trigger_price)), "p": fixed(0),
             "wt": self.working_type.name(), "cp": false, "pP": false, "R": self.reduce_only,
-            "tt": self.trigger_time, "rm": self.reason,
+            "tt": self.trigger_time, "rm": self.reason, "V": "NONE", "pm": "NONE", "gtd": 0,
+            "ia": false,
         });
         if let Some(id) = self.actual_order_id {
             o["ai"] = json!(id.to_string());
