@@ -451,6 +451,38 @@ fn a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close(api: 
 
 /// A leg cancelled at the exchange by someone else leaves the position unprotected: the
 /// gateway closes it and alerts.
+/// A conditional order the engine never placed (placed by hand on the same account) is
+/// counted and journaled, and changes nothing the gateway holds.
+fn an_update_for_a_conditional_order_never_placed_is_counted_and_journaled(api: Api) {
+    let (port, table, names, _market) = market(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("orders.journal");
+    let mut g = Running::start(api, port, table, Duration::from_secs(1_800), Some(journal.clone()));
+    let mut c = client(port);
+    let (mid, tick) = quote(port, &names[0]);
+    let by_hand = aegis::execution::live::order::AlgoRequest {
+        symbol: names[0].clone(),
+        side: OrderSide::Buy,
+        kind: aegis::execution::live::order::LegKind::StopLoss,
+        trigger: Fixed8::on_grid(mid * 1.5, tick, Rounding::Down).unwrap(),
+        quantity: Fixed8::parse("1").unwrap(),
+        working_type: WorkingType::MarkPrice,
+        client_algo_id: "by-hand-1".into(),
+    };
+    c.place_algo(&by_hand).unwrap();
+    common::eventually("the foreign update counted", || g.stats.foreign_updates.load(Ordering::Relaxed) >= 1);
+    g.stop();
+    let bytes = std::fs::read(&journal).unwrap();
+    let notes: Vec<Value> =
+        aegis_journal::FrameReader::new(&bytes).map(|p| serde_json::from_slice(p).unwrap()).collect();
+    let foreign = notes.iter().find(|n| n["event"] == "foreign_algo_update").expect("journaled");
+    assert_eq!(
+        (foreign["where"].as_str(), foreign["leg"]["client_algo_id"].as_str()),
+        (Some("user stream"), Some("by-hand-1"))
+    );
+    c.cancel_algo("by-hand-1").unwrap();
+}
+
 fn a_leg_cancelled_by_hand_gets_the_position_closed(api: Api) {
     let (port, table, names, _market) = market(&[]);
     let mut g = Running::start(api, port, table, Duration::from_secs(1_800), None);
@@ -535,6 +567,7 @@ on_both_order_apis!(
     an_account_in_hedge_or_multi_assets_mode_is_refused_before_anything_is_sent,
     a_leg_rejected_or_filled_in_part_when_triggered_is_made_good_by_a_close,
     a_leg_cancelled_by_hand_gets_the_position_closed,
+    an_update_for_a_conditional_order_never_placed_is_counted_and_journaled,
     a_leg_stuck_triggering_past_the_timeout_gets_the_position_closed,
     entries_past_the_open_conditional_order_cap_are_skipped,
 );

@@ -330,7 +330,10 @@ fn over_tls_only_rustls_allocates_one_plaintext_chunk_per_record() {
         allocated <= messages + messages / 100,
         "more than rustls's one plaintext chunk per record: {allocated} allocations over {messages} records"
     );
-    assert!(allocated >= messages / 2, "{allocated}: fewer than the records read: the bound above is stale, tighten it");
+    assert!(
+        allocated >= messages / 2,
+        "{allocated}: fewer than the records read: the bound above is stale, tighten it"
+    );
 }
 
 /// Allocations on the shard-and-brain thread from half way through the capture to its end

@@ -140,6 +140,8 @@ pub(crate) fn live(reconciliation: Value, gateway: &GatewayStats, desk: &DeskSta
         "reconciliation_differences": load(&gateway.differences),
         "flattens": load(&gateway.flattens),
         "reports_dropped": load(&gateway.reports_dropped),
+        "unreadable_events": load(&gateway.unreadable_events),
+        "foreign_algo_updates": load(&gateway.foreign_updates),
         "ws_api": {
             "requests": load(&gateway.ws_api.requests),
             "connects": load(&gateway.ws_api.connects),

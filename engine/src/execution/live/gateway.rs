@@ -62,6 +62,10 @@ pub struct GatewayStats {
     pub flattens: AtomicU64,
     /// Reports the desk's ring had no room for.
     pub reports_dropped: AtomicU64,
+    /// User-data messages of a kind used here that could not be read (each journaled).
+    pub unreadable_events: AtomicU64,
+    /// Conditional-order updates for orders this engine never placed (each journaled).
+    pub foreign_updates: AtomicU64,
     /// The WebSocket API channel's counters (zero when orders go over REST).
     pub ws_api: Arc<super::ws_api::WsApiStats>,
 }
@@ -776,6 +780,19 @@ impl Gateway {
             Ok(Some(UserEvent::Order(update))) => self.on_order_update(&update),
             Ok(Some(UserEvent::Algo(update))) => self.on_algo_update(&update),
             Ok(Some(UserEvent::Account(_))) | Ok(None) => {}
+            Ok(Some(UserEvent::Unreadable(what))) => {
+                // It may have concerned any held trade: their legs are read back, so none is
+                // left unprotected by an update the engine could not read.
+                self.stats.unreadable_events.fetch_add(1, Ordering::Relaxed);
+                let at = self.stream.as_ref().map(|s| s.listen_key.clone()).unwrap_or_default();
+                self.note(
+                    json!({"event": "unreadable_event", "where": format!("user stream {at}"), "what": what}),
+                );
+                let ids: Vec<u64> = self.held.iter().map(|h| h.id).collect();
+                for id in ids {
+                    self.recheck_legs(id);
+                }
+            }
             Ok(Some(UserEvent::Expired)) => {
                 self.note(json!({"event": "listen_key_expired"}));
                 self.stream = None;
@@ -849,7 +866,17 @@ impl Gateway {
     /// algo id; only a held trade's live legs count.
     fn on_algo_update(&mut self, update: &AlgoState) {
         let found = self.held.iter().enumerate().find_map(|(i, h)| Some((i, h.leg(update.algo_id)?)));
-        let Some((i, role)) = found else { return };
+        let Some((i, role)) = found else {
+            // Ours but over (a sibling's cancel after the trade ended): nothing to do. Not
+            // ours: counted and journaled (an order placed by hand, or another program).
+            if !update.client_algo_id.starts_with("aegis.") {
+                self.stats.foreign_updates.fetch_add(1, Ordering::Relaxed);
+                self.note(
+                    json!({"event": "foreign_algo_update", "where": "user stream", "leg": algo_json(update)}),
+                );
+            }
+            return;
+        };
         let id = self.held[i].id;
         self.note(json!({"event": "leg_update", "trade": id, "leg": algo_json(update)}));
         match update.status {

@@ -54,54 +54,77 @@ pub enum UserEvent {
     Account(Vec<PositionUpdate>),
     /// The listenKey lapsed: the stream is over; [`UserStream::recover`] opens a new one.
     Expired,
+    /// A message of a kind used here that could not be read (what is wrong, and the text).
+    Unreadable(String),
 }
 
-/// Reads one user-data message; `None` for kinds not used here (or malformed).
-pub fn parse_event(text: &str) -> Option<UserEvent> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    let num = |x: &Value| x.as_str()?.parse::<f64>().ok().filter(|f| f.is_finite());
-    match v["e"].as_str()? {
-        "ORDER_TRADE_UPDATE" => {
-            let o = &v["o"];
-            let status = match o["X"].as_str()? {
-                "NEW" => OrderStatus::New,
-                "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
-                "FILLED" => OrderStatus::Filled,
-                "CANCELED" => OrderStatus::Canceled,
-                "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
-                "REJECTED" => OrderStatus::Rejected,
-                _ => return None,
-            };
-            Some(UserEvent::Order(OrderUpdate {
-                symbol: o["s"].as_str()?.to_string(),
-                order_id: o["i"].as_u64()?,
-                client_id: o["c"].as_str()?.to_string(),
-                execution: o["x"].as_str()?.to_string(),
-                status,
-                last_qty: exact_field(o, "l")?,
-                last_price: num(&o["L"])?,
-                filled_qty: exact_field(o, "z")?,
-                avg_price: num(&o["ap"])?,
-            }))
-        }
+/// Reads one user-data message: `Ok(None)` for kinds not used here; an error naming what is
+/// wrong for one that is not JSON, or a kind used here with a field missing, malformed or
+/// unknown (an order or algo status never documented).
+pub fn parse_event(text: &str) -> Result<Option<UserEvent>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+    let kind = v["e"].as_str().ok_or("no event type `e`")?;
+    let bad = |what: &str| format!("{kind}: {what}: {}", truncated(text));
+    let event = match kind {
+        "ORDER_TRADE_UPDATE" => order_update(&v["o"])
+            .map(UserEvent::Order)
+            .ok_or_else(|| bad("an order field missing or unknown"))?,
         "ACCOUNT_UPDATE" => {
-            let positions = v["a"]["P"]
-                .as_array()?
-                .iter()
-                .map(|p| {
-                    Some(PositionUpdate {
-                        symbol: p["s"].as_str()?.to_string(),
-                        amount: num(&p["pa"])?,
-                        entry_price: num(&p["ep"])?,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some(UserEvent::Account(positions))
+            account_update(&v).map(UserEvent::Account).ok_or_else(|| bad("a position field missing"))?
         }
-        "ALGO_UPDATE" => AlgoState::from_event(&v["o"]).map(UserEvent::Algo),
-        "listenKeyExpired" => Some(UserEvent::Expired),
-        _ => None,
-    }
+        "ALGO_UPDATE" => AlgoState::from_event(&v["o"])
+            .map(UserEvent::Algo)
+            .ok_or_else(|| bad("an algo field missing or unknown"))?,
+        "listenKeyExpired" => UserEvent::Expired,
+        _ => return Ok(None),
+    };
+    Ok(Some(event))
+}
+
+/// At most 200 characters of `text`, for a journal line.
+fn truncated(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+fn num(x: &Value) -> Option<f64> {
+    x.as_str()?.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+fn order_update(o: &Value) -> Option<OrderUpdate> {
+    let status = match o["X"].as_str()? {
+        "NEW" => OrderStatus::New,
+        "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
+        "FILLED" => OrderStatus::Filled,
+        "CANCELED" => OrderStatus::Canceled,
+        "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
+        "REJECTED" => OrderStatus::Rejected,
+        _ => return None,
+    };
+    Some(OrderUpdate {
+        symbol: o["s"].as_str()?.to_string(),
+        order_id: o["i"].as_u64()?,
+        client_id: o["c"].as_str()?.to_string(),
+        execution: o["x"].as_str()?.to_string(),
+        status,
+        last_qty: exact_field(o, "l")?,
+        last_price: num(&o["L"])?,
+        filled_qty: exact_field(o, "z")?,
+        avg_price: num(&o["ap"])?,
+    })
+}
+
+fn account_update(v: &Value) -> Option<Vec<PositionUpdate>> {
+    v["a"]["P"]
+        .as_array()?
+        .iter()
+        .map(|p| {
+            Some(PositionUpdate {
+                symbol: p["s"].as_str()?.to_string(),
+                amount: num(&p["pa"])?,
+                entry_price: num(&p["ep"])?,
+            })
+        })
+        .collect()
 }
 
 /// The user-data events the engine subscribes to: `events` is an allow list, so every kind
@@ -148,11 +171,11 @@ impl UserStream {
         loop {
             let wait = deadline.saturating_duration_since(std::time::Instant::now());
             match self.ws.next_text(wait) {
-                Ok(Some(text)) => {
-                    if let Some(event) = parse_event(&text) {
-                        return Ok(Some(event));
-                    }
-                }
+                Ok(Some(text)) => match parse_event(&text) {
+                    Ok(Some(event)) => return Ok(Some(event)),
+                    Ok(None) => {}
+                    Err(what) => return Ok(Some(UserEvent::Unreadable(what))),
+                },
                 Ok(None) => return Ok(None),
                 Err(e) => {
                     return Err(TradeError::Malformed {
@@ -183,7 +206,7 @@ mod tests {
         let order = r#"{"e":"ORDER_TRADE_UPDATE","E":1568879465651,"T":1568879465650,"o":{"s":"BTCUSDT","c":"TEST","S":"SELL","o":"TRAILING_STOP_MARKET","f":"GTC","q":"0.001","p":"0","ap":"0","sp":"7103.04","x":"NEW","X":"NEW","i":8886774,"l":"0","z":"0","L":"0","T":1568879465650,"t":0,"R":false,"ps":"BOTH"}}"#;
         assert_eq!(
             parse_event(order),
-            Some(UserEvent::Order(OrderUpdate {
+            Ok(Some(UserEvent::Order(OrderUpdate {
                 symbol: "BTCUSDT".into(),
                 order_id: 8886774,
                 client_id: "TEST".into(),
@@ -193,23 +216,28 @@ mod tests {
                 last_price: 0.0,
                 filled_qty: Fixed8::ZERO,
                 avg_price: 0.0,
-            }))
+            })))
         );
         let account = r#"{"e":"ACCOUNT_UPDATE","E":1564745798939,"T":1564745798938,"a":{"m":"ORDER","B":[{"a":"USDT","wb":"122624.12345678","cw":"100.12345678","bc":"50.12345678"}],"P":[{"s":"BTCUSDT","pa":"0","ep":"0.00000","bep":"0","cr":"200","up":"0","mt":"isolated","iw":"0.00000000","ps":"BOTH"},{"s":"BTCUSDT","pa":"20","ep":"6563.66500","bep":"6563.6","cr":"0","up":"2850.21200","mt":"isolated","iw":"13200.70726908","ps":"LONG"}]}}"#;
-        let Some(UserEvent::Account(p)) = parse_event(account) else { panic!("account update") };
+        let Ok(Some(UserEvent::Account(p))) = parse_event(account) else { panic!("account update") };
         assert_eq!((p.len(), p[1].amount, p[1].entry_price), (2, 20.0, 6563.665));
         assert_eq!(
             parse_event(r#"{"e":"listenKeyExpired","E":1576653824250,"listenKey":"x"}"#),
-            Some(UserEvent::Expired)
+            Ok(Some(UserEvent::Expired))
         );
         // ALGO_UPDATE as Binance's SDK 18.1.0 models it (AlgoUpdate, AlgoUpdateO).
         let algo = r#"{"e":"ALGO_UPDATE","T":1750515742297,"E":1750515742303,"o":{"caid":"Q5xaq5EGKgXXa0fD7fs0Ip","aid":2148719,"at":"CONDITIONAL","o":"TAKE_PROFIT","s":"BNBUSDT","S":"SELL","ps":"BOTH","f":"GTC","q":"0.01","X":"CANCELED","ai":"","ap":"0.00000","aq":"0.00000","act":"0","tp":"750","p":"750","V":"EXPIRE_MAKER","wt":"CONTRACT_PRICE","pm":"NONE","cp":false,"pP":false,"R":false,"tt":0,"gtd":0,"rm":"Reduce Only reject"}}"#;
-        let Some(UserEvent::Algo(a)) = parse_event(algo) else { panic!("algo update") };
+        let Ok(Some(UserEvent::Algo(a))) = parse_event(algo) else { panic!("algo update") };
         assert_eq!(
             (a.algo_id, a.status, a.order_id, a.reason.as_str()),
             (2148719, super::super::order::AlgoStatus::Canceled, None, "Reduce Only reject")
         );
-        assert_eq!(parse_event(r#"{"e":"MARGIN_CALL"}"#), None);
-        assert_eq!(parse_event("not json"), None);
+        assert_eq!(parse_event(r#"{"e":"MARGIN_CALL"}"#), Ok(None), "a kind not used here");
+        assert!(parse_event("not json").unwrap_err().contains("not JSON"));
+        let unknown_status = order.replace(r#""X":"NEW""#, r#""X":"PENDING_WHATEVER""#);
+        let e = parse_event(&unknown_status).unwrap_err();
+        assert!(e.starts_with("ORDER_TRADE_UPDATE") && e.contains("PENDING_WHATEVER"), "{e}");
+        let no_id = algo.replace(r#""aid":2148719,"#, "");
+        assert!(parse_event(&no_id).unwrap_err().starts_with("ALGO_UPDATE"));
     }
 }

@@ -197,6 +197,8 @@ impl WsApi {
                     // Another id (an answer given up on), or an event: counted, skipped; a
                     // server shutdown notice replaces the connection after this answer.
                     self.stats.unexpected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let shown: String = text.chars().take(200).collect();
+                    tracing::warn!(url = %self.url, message = %shown, "WebSocket API: a message that answers no request");
                     if text.contains("serverShutdown") {
                         self.next_try = Instant::now();
                         if let Some((_, since)) = self.conn.as_mut() {
