@@ -457,7 +457,7 @@ fn an_update_for_a_conditional_order_never_placed_is_counted_and_journaled(api: 
     let (port, table, names, _market) = market(&[]);
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("orders.journal");
-    let mut g = Running::start(api, port, table, Duration::from_secs(1_800), Some(journal.clone()));
+    let g = Running::start(api, port, table, Duration::from_secs(1_800), Some(journal.clone()));
     let mut c = client(port);
     let (mid, tick) = quote(port, &names[0]);
     let by_hand = aegis::execution::live::order::AlgoRequest {

@@ -66,9 +66,7 @@ pub fn parse_event(text: &str) -> Result<Option<UserEvent>, String> {
     let kind = v["e"].as_str().ok_or("no event type `e`")?;
     let bad = |what: &str| format!("{kind}: {what}: {}", truncated(text));
     let event = match kind {
-        "ORDER_TRADE_UPDATE" => order_update(&v["o"])
-            .map(UserEvent::Order)
-            .ok_or_else(|| bad("an order field missing or unknown"))?,
+        "ORDER_TRADE_UPDATE" => order_update(&v["o"]).map(UserEvent::Order).map_err(|what| bad(&what))?,
         "ACCOUNT_UPDATE" => {
             account_update(&v).map(UserEvent::Account).ok_or_else(|| bad("a position field missing"))?
         }
@@ -90,26 +88,29 @@ fn num(x: &Value) -> Option<f64> {
     x.as_str()?.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
-fn order_update(o: &Value) -> Option<OrderUpdate> {
-    let status = match o["X"].as_str()? {
+fn order_update(o: &Value) -> Result<OrderUpdate, String> {
+    let text = |key: &str| o[key].as_str().ok_or_else(|| format!("o.{key} missing"));
+    let decimal = |key: &str| num(&o[key]).ok_or_else(|| format!("o.{key} missing or not a decimal"));
+    let exact = |key: &str| exact_field(o, key).ok_or_else(|| format!("o.{key} missing or not a decimal"));
+    let status = match text("X")? {
         "NEW" => OrderStatus::New,
         "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
         "FILLED" => OrderStatus::Filled,
         "CANCELED" => OrderStatus::Canceled,
         "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
         "REJECTED" => OrderStatus::Rejected,
-        _ => return None,
+        other => return Err(format!("unknown order status {other:?}")),
     };
-    Some(OrderUpdate {
-        symbol: o["s"].as_str()?.to_string(),
-        order_id: o["i"].as_u64()?,
-        client_id: o["c"].as_str()?.to_string(),
-        execution: o["x"].as_str()?.to_string(),
+    Ok(OrderUpdate {
+        symbol: text("s")?.to_string(),
+        order_id: o["i"].as_u64().ok_or("o.i missing")?,
+        client_id: text("c")?.to_string(),
+        execution: text("x")?.to_string(),
         status,
-        last_qty: exact_field(o, "l")?,
-        last_price: num(&o["L"])?,
-        filled_qty: exact_field(o, "z")?,
-        avg_price: num(&o["ap"])?,
+        last_qty: exact("l")?,
+        last_price: decimal("L")?,
+        filled_qty: exact("z")?,
+        avg_price: decimal("ap")?,
     })
 }
 
