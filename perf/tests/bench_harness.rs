@@ -86,3 +86,30 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
     let svg = std::fs::read_to_string(dir.path().join("latency.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("baseline"));
 }
+
+/// `order-rtt` measures the three order paths in one run over TLS: every sample an order
+/// the exchange accepted, last byte written where the client exposes it.
+#[test]
+fn order_rtt_measures_the_three_order_paths_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("order_rtt.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_order-rtt"))
+        .args(["--count", "30", "--warmup", "5", "--tls", "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("running order-rtt");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let paths = r["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["websocket-api", "rest-kept-alive", "rest-per-connection"]);
+    for p in paths {
+        assert_eq!(p["acknowledged"]["samples"], 30, "{p}");
+        assert!(p["acknowledged"]["p50_ns"].as_u64().unwrap() > 0, "{p}");
+    }
+    assert!(
+        paths[0]["last_byte_written"]["p50_ns"].as_u64().unwrap()
+            < paths[0]["acknowledged"]["p50_ns"].as_u64().unwrap()
+    );
+    assert!(paths[1]["last_byte_written"].is_null(), "ureq does not expose its last write");
+}

@@ -261,6 +261,11 @@ impl TradeClient {
         Ok(())
     }
 
+    /// When the WebSocket API last wrote a request's last byte (none over REST).
+    pub fn ws_last_written(&self) -> Option<Instant> {
+        self.ws.as_ref().and_then(super::ws_api::WsApi::last_written)
+    }
+
     /// New orders sent again after an unknown outcome (the query by client id found none).
     pub fn resent(&self) -> u64 {
         self.resent

@@ -76,6 +76,8 @@ pub struct WsApi {
     next_try: Instant,
     backoff: Duration,
     next_id: u64,
+    /// When the last request's last byte was written (benchmarks read it).
+    last_written: Option<Instant>,
     /// Counters.
     pub stats: Arc<WsApiStats>,
 }
@@ -91,6 +93,7 @@ impl WsApi {
             next_try: Instant::now(),
             backoff: FIRST_BACKOFF,
             next_id: 1,
+            last_written: None,
             stats,
         }
     }
@@ -98,6 +101,11 @@ impl WsApi {
     /// The URL in use.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// When the last request's last byte was written to the socket.
+    pub fn last_written(&self) -> Option<Instant> {
+        self.last_written
     }
 
     /// Whether a connection is open now.
@@ -169,7 +177,9 @@ impl WsApi {
             self.down();
             return WsOutcome::Answered(Err(lost(e.reason)), None);
         }
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let written = Instant::now();
+        self.last_written = Some(written);
+        let deadline = written + ANSWER_TIMEOUT;
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let text = match self.conn.as_mut().map(|(ws, _)| ws.next_text(wait)) {
