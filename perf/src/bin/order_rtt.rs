@@ -152,7 +152,7 @@ fn main() -> Result<()> {
             let order = OrderRequest {
                 symbol: "BTCUSDT".into(),
                 // Alternate so the position stays near flat.
-                side: if next_id % 2 == 0 { Side::Buy } else { Side::Sell },
+                side: if next_id.is_multiple_of(2) { Side::Buy } else { Side::Sell },
                 kind: OrderKind::Market,
                 quantity: Fixed8::parse("0.001")?,
                 client_id: format!("rtt-{next_id}"),
