@@ -253,7 +253,7 @@ pub fn signed_request(
 
 /// The answer to request `id` in `text`, if it is one: its result or refusal, and the
 /// request weight used this minute (`rateLimits`).
-fn read_answer(text: &str, id: &str, method: &str) -> Option<WsOutcome> {
+pub fn read_answer(text: &str, id: &str, method: &str) -> Option<WsOutcome> {
     let v: Value = serde_json::from_str(text).ok()?;
     if v["id"].as_str() != Some(id) {
         return None;
