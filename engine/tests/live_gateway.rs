@@ -212,6 +212,14 @@ impl Running {
         let ws = &self.stats.ws_api;
         let (requests, fallbacks) =
             (ws.requests.load(Ordering::Relaxed), ws.fallbacks.load(Ordering::Relaxed));
+        // Entries carry their read time: tick-to-trade is recorded, to the last byte written
+        // only where the client exposes it (the WebSocket API).
+        if self.stats.entries.load(Ordering::Relaxed) > 0 {
+            let t = self.stats.tick_to_trade.lock().unwrap();
+            let t = t.as_ref().expect("tick-to-trade recorded");
+            assert!(!t.acked.is_empty());
+            assert_eq!(t.written.is_empty(), self.api == Api::Rest, "{:?}", self.api);
+        }
         match self.api {
             Api::WebSocket if self.stats.orders_sent.load(Ordering::Relaxed) > 0 => {
                 assert!(
@@ -237,6 +245,7 @@ fn open(id: u64, symbol: u16, side: Side, qty: f64, (price, tick): (f64, f64), b
         leverage: 3.0,
         stop: on_tick(price * (1.0 - s * band)),
         target: on_tick(price * (1.0 + s * band)),
+        read_ns: aegis::clock::now_ns(),
     }
 }
 

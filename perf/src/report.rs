@@ -248,6 +248,32 @@ pub fn markdown(result: &Value) -> String {
             );
         }
     }
+    let tick = &result["tick_to_trade"];
+    let _ = writeln!(md, "\n## Tick-to-trade\n\n{}", tick["note"].as_str().unwrap_or(""));
+    if let Some(paths) = tick["paths"].as_array() {
+        let _ = writeln!(
+            md,
+            "\n| order path | entries | to last byte written p50 / p90 / p99 µs | to acknowledged p50 / p90 / p99 µs |\n|---|---|---|---|"
+        );
+        for p in paths {
+            let (w, a) =
+                (&p["tick_to_trade"]["to_last_byte_written"], &p["tick_to_trade"]["to_acknowledged"]);
+            let written = if w.is_null() {
+                "—".to_string()
+            } else {
+                format!("{} / {} / {}", us(&w["p50_ns"]), us(&w["p90_ns"]), us(&w["p99_ns"]))
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {written} | {} / {} / {} |",
+                p["path"].as_str().unwrap_or(""),
+                p["entries"],
+                us(&a["p50_ns"]),
+                us(&a["p90_ns"]),
+                us(&a["p99_ns"]),
+            );
+        }
+    }
     md
 }
 

@@ -12,6 +12,7 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
     let out = Command::new(env!("CARGO_BIN_EXE_aegis-bench"))
         .args(["--quick", "--symbols", "3", "--latency-events", "3000", "--rate", "5000"])
         .args(["--throughput-events", "6000", "--memory-symbols", "30", "--no-sweeps"])
+        .args(["--tick-to-trade-seconds", "5"])
         .arg("--out")
         .arg(dir.path())
         .arg("--json")
@@ -31,6 +32,16 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
         assert!(r["baseline"]["e2e"][key].as_u64().unwrap() > 0, "baseline.e2e.{key}");
     }
     assert!(r["events_per_s"].as_f64().unwrap() > 0.0);
+    // Tick-to-trade: every order path entered and measured; to the last byte written only
+    // over the WebSocket API.
+    let paths = r["tick_to_trade"]["paths"].as_array().unwrap();
+    let names: Vec<&str> = paths.iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["websocket-api", "rest-kept-alive", "rest-per-connection"]);
+    for p in paths {
+        assert!(p["tick_to_trade"]["to_acknowledged"]["samples"].as_u64().unwrap() > 0, "{p}");
+    }
+    assert!(paths[0]["tick_to_trade"]["to_last_byte_written"]["p50_ns"].as_u64().unwrap() > 0);
+    assert!(paths[1]["tick_to_trade"]["to_last_byte_written"].is_null());
     assert!(r["baseline"]["events_per_s"].as_f64().unwrap() > 0.0);
     for (scenario, messages) in [("latency", 3000u64), ("throughput", 6000)] {
         let s = &r["scenarios"][scenario];

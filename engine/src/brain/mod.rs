@@ -440,6 +440,7 @@ impl Core {
             Source::Rest => REST_RING,
         };
         let read_ns = record.header.recv_ns.to_native();
+        self.desk.set_read_ns(read_ns);
         let index = usize::from(record.header.symbol.0.to_native());
         if index >= self.states.len() {
             return;

@@ -121,6 +121,7 @@ pub fn with_live_key(
         triggering_timeout,
         max_open_algo_orders,
         ws_api,
+        rest_per_request: false,
     });
     Ok(config)
 }

@@ -38,6 +38,9 @@ pub struct RunConfig {
     pub pinning: Option<crate::cpu::Pinning>,
     /// `[cpu] placement`: a thread per role, one thread, or chosen by the host's cores.
     pub placement: crate::cpu::ThreadPlan,
+    /// Benchmarks only (`aegis-bench`'s tick-to-trade; never read from a config file): enter
+    /// at every chance with this probability (the random-entries coin), not by the policy.
+    pub bench_entries: Option<f64>,
 }
 
 /// `[exchange]` and the connection rules of `[shards]`.
@@ -231,6 +234,9 @@ pub struct LiveConfig {
     pub max_open_algo_orders: usize,
     /// The WebSocket API URL orders go to; `None`: orders go over REST only.
     pub ws_api: Option<String>,
+    /// Benchmarks only: a new connection per REST request (the client before kept-alive
+    /// connections), as a baseline.
+    pub rest_per_request: bool,
 }
 
 /// Open conditional orders Binance lets one account hold (since 2025-12-29).

@@ -92,6 +92,8 @@ pub struct Desk {
     asked: [u64; SNAPSHOT_POSITIONS],
     /// The policy, or the random-entries baseline's coin.
     entries: Entries,
+    /// When the market event being handled was read (`clock::now_ns`), for tick-to-trade.
+    read_ns: u64,
 }
 
 impl Desk {
@@ -122,6 +124,7 @@ impl Desk {
             execution: Box::new(Paper),
             asked: [0; SNAPSHOT_POSITIONS],
             entries: Entries::Policy,
+            read_ns: 0,
         };
         desk.publish();
         desk
@@ -168,6 +171,12 @@ impl Desk {
                 "a traded symbol stopped TRADING: no new entries on it"
             });
         }
+    }
+
+    /// Notes when the market event about to be handled was read (an entry it causes carries
+    /// it to the venue, for tick-to-trade).
+    pub fn set_read_ns(&mut self, read_ns: u64) {
+        self.read_ns = read_ns;
     }
 
     /// Raises an operator alert (a refused model, …).
@@ -263,7 +272,9 @@ impl Desk {
     /// on the symbol's grid; a full ring, or sizes that fit no grid, forget the entry.
     fn send_open(&mut self, id: u64) {
         let Some(p) = self.broker.positions().iter().find(|p| p.id == id) else { return };
-        let Some(intent) = self.broker.rules(p.symbol).and_then(|rules| open_intent(p, rules)) else {
+        let read_ns = self.read_ns;
+        let Some(intent) = self.broker.rules(p.symbol).and_then(|rules| open_intent(p, rules, read_ns))
+        else {
             self.stats.intents_dropped.fetch_add(1, Ordering::Relaxed);
             self.broker.venue_cancel(id);
             return;
@@ -523,7 +534,7 @@ fn push(out: &mut Option<rtrb::Producer<DeskEvent>>, stats: &DeskStats, event: D
 
 /// The order intent opening `p`: its quantity rounded down to the step, its legs on the tick
 /// rounded toward the entry (never past the planned loss), as exact decimals.
-fn open_intent(p: &Position, rules: &SymbolRules) -> Option<OrderIntent> {
+fn open_intent(p: &Position, rules: &SymbolRules, read_ns: u64) -> Option<OrderIntent> {
     use aegis_wire::{Fixed8, Rounding};
     let toward_entry = |price: f64| if price < p.entry_price { Rounding::Up } else { Rounding::Down };
     let qty = Fixed8::on_grid(p.qty, rules.step_size, Rounding::Down).filter(|q| !q.is_zero())?;
@@ -537,6 +548,7 @@ fn open_intent(p: &Position, rules: &SymbolRules) -> Option<OrderIntent> {
         leverage: p.leverage,
         stop,
         target,
+        read_ns,
     })
 }
 
@@ -570,26 +582,26 @@ mod tests {
             closing: None,
         };
         let exact = |text: &str| Fixed8::parse(text).unwrap();
-        let long = open_intent(&position(aegis_trading::Side::Long, 97.03, 104.97), &rules).unwrap();
+        let long = open_intent(&position(aegis_trading::Side::Long, 97.03, 104.97), &rules, 0).unwrap();
         let OrderIntent::Open { qty, stop, target, .. } = long else { panic!("{long:?}") };
         assert_eq!(
             (qty, stop, target),
             (exact("0.012"), exact("97.1"), exact("104.9")),
             "long: legs up and down to the entry"
         );
-        let short = open_intent(&position(aegis_trading::Side::Short, 102.96, 95.04), &rules).unwrap();
+        let short = open_intent(&position(aegis_trading::Side::Short, 102.96, 95.04), &rules, 0).unwrap();
         let OrderIntent::Open { stop, target, .. } = short else { panic!("{short:?}") };
         assert_eq!(
             (stop, target),
             (exact("102.9"), exact("95.1")),
             "short: the stop never past the planned loss"
         );
-        let on_tick = open_intent(&position(aegis_trading::Side::Long, 97.0, 104.0), &rules).unwrap();
+        let on_tick = open_intent(&position(aegis_trading::Side::Long, 97.0, 104.0), &rules, 0).unwrap();
         let OrderIntent::Open { stop, target, .. } = on_tick else { panic!("{on_tick:?}") };
         assert_eq!((stop, target), (exact("97"), exact("104")), "already on the tick: kept");
         let mut dust = position(aegis_trading::Side::Long, 97.0, 104.0);
         dust.qty = 0.0009;
-        assert_eq!(open_intent(&dust, &rules), None, "less than one step: no order");
+        assert_eq!(open_intent(&dust, &rules, 0), None, "less than one step: no order");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum OrderIntent {
         stop: Fixed8,
         /// Target trigger, exactly (on the tick, rounded toward the entry).
         target: Fixed8,
+        /// When the market event that led to this entry was read (`clock::now_ns`; 0:
+        /// unknown), for tick-to-trade.
+        read_ns: u64,
     },
     /// Close trade `id` (its legs cancelled, a reduce-only market order) for `reason`.
     Close {

@@ -94,6 +94,17 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client for `base`, trusting the webpki roots and `extra_ca` (PEM) for https.
     pub fn new(base: &str, extra_ca: Option<&Path>) -> Result<Self, crate::net::tls::TlsError> {
+        Self::new_with(base, extra_ca, true)
+    }
+
+    /// The same; with `keep_alive` false every request opens a new connection (a
+    /// benchmark's baseline).
+    pub fn new_with(
+        base: &str,
+        extra_ca: Option<&Path>,
+        keep_alive: bool,
+    ) -> Result<Self, crate::net::tls::TlsError> {
+        let idle = if keep_alive { 4 } else { 0 };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent("aegis")
@@ -101,7 +112,8 @@ impl HttpClient {
             .timeout_connect(Some(Duration::from_secs(5)))
             .timeout_global(Some(Duration::from_secs(15)))
             .max_idle_age(IDLE_KEPT)
-            .max_idle_connections_per_host(4)
+            .max_idle_connections(idle)
+            .max_idle_connections_per_host(idle)
             .tls_config(crate::net::tls::http_config(extra_ca)?)
             .build();
         Ok(Self { agent: config.into(), base: base.trim_end_matches('/').into() })
@@ -201,6 +213,17 @@ mod tests {
         let post = HttpRequest { method: "POST", path: "/b", headers: &[("X-K", "v")], body: "a=1&b=2" };
         assert_eq!(client.send(&post).unwrap().body, "{\"n\":6,\"got\":7}");
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "six requests, one connection");
+    }
+
+    #[test]
+    fn without_keep_alive_every_request_opens_a_connection() {
+        let (port, accepted) = server(100);
+        let client = HttpClient::new_with(&format!("http://127.0.0.1:{port}"), None, false).unwrap();
+        let get = HttpRequest { method: "GET", path: "/", headers: &[], body: "" };
+        for _ in 0..3 {
+            assert_eq!(client.send(&get).unwrap().status, 200);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 
     #[test]

@@ -56,8 +56,9 @@ pub(crate) fn start_gateway(
     restored: &[aegis_trading::Position],
     links: GatewayLinks,
 ) -> Result<(Gateway, StartReport), RunError> {
+    let extra_ca = config.exchange.extra_ca.as_deref();
     let client =
-        TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
+        TradeClient::new_with(&config.exchange.rest, live.key.clone(), extra_ca, !live.rest_per_request)
             .map_err(|e| RunError::Config(format!("live trading: {e}")))?;
     let client = match &live.ws_api {
         Some(url) => {

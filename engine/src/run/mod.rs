@@ -136,6 +136,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let listed: Vec<Option<(bool, aegis_trading::rules::Filters)>> =
         rules.iter().zip(&trading).map(|(r, t)| r.as_ref().map(|r| (*t, r.filters()))).collect();
     let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
+    if let Some(probability) = config.bench_entries {
+        let rng = aegis_trading::rng::Rng::new(7);
+        desk = desk.with_entries(crate::desk::Entries::Random { rng, probability });
+    }
     for (symbol, (listing, _)) in listed.iter().zip(&trading).enumerate().filter(|(_, (_, t))| !**t) {
         if let Some((_, filters)) = listing {
             desk.apply_listing(ListingChange { symbol: symbol as u16, trading: false, filters: *filters });

@@ -141,6 +141,7 @@ pub(crate) fn live(reconciliation: Value, gateway: &GatewayStats, desk: &DeskSta
         "flattens": load(&gateway.flattens),
         "reports_dropped": load(&gateway.reports_dropped),
         "unreadable_events": load(&gateway.unreadable_events),
+        "tick_to_trade": tick_to_trade(gateway),
         "foreign_algo_updates": load(&gateway.foreign_updates),
         "ws_api": {
             "requests": load(&gateway.ws_api.requests),
@@ -151,4 +152,17 @@ pub(crate) fn live(reconciliation: Value, gateway: &GatewayStats, desk: &DeskSta
         "intents_dropped": load(&desk.intents_dropped),
         "reports_unmatched": load(&desk.reports_unmatched),
     })
+}
+
+/// Entries' tick-to-trade percentiles (null before the first).
+fn tick_to_trade(gateway: &GatewayStats) -> Value {
+    let Ok(slot) = gateway.tick_to_trade.lock() else { return Value::Null };
+    let Some(t) = slot.as_ref() else { return Value::Null };
+    let percentiles = |h: &hdrhistogram::Histogram<u64>| {
+        (!h.is_empty()).then(|| {
+            json!({ "p50_ns": h.value_at_quantile(0.5), "p90_ns": h.value_at_quantile(0.9),
+                    "p99_ns": h.value_at_quantile(0.99), "max_ns": h.max(), "samples": h.len() })
+        })
+    };
+    json!({ "to_last_byte_written": percentiles(&t.written), "to_acknowledged": percentiles(&t.acked) })
 }

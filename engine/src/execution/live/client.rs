@@ -213,10 +213,21 @@ impl TradeClient {
     /// A client for `base` (`http://host:port` or `https://host:port`), trusting `extra_ca`
     /// besides the webpki roots.
     pub fn new(base: &str, key: ApiKey, extra_ca: Option<&std::path::Path>) -> Result<Self, TradeError> {
+        Self::new_with(base, key, extra_ca, true)
+    }
+
+    /// The same; with `keep_alive` false every REST request opens a new connection (a
+    /// benchmark's baseline).
+    pub fn new_with(
+        base: &str,
+        key: ApiKey,
+        extra_ca: Option<&std::path::Path>,
+        keep_alive: bool,
+    ) -> Result<Self, TradeError> {
         let malformed = |reason: String| TradeError::Malformed { path: base.to_string(), reason };
         crate::net::url::split_url(base).map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
-            http: HttpClient::new(base, extra_ca).map_err(|e| malformed(e.to_string()))?,
+            http: HttpClient::new_with(base, extra_ca, keep_alive).map_err(|e| malformed(e.to_string()))?,
             ws: None,
             key,
             clock: ServerClock::default(),

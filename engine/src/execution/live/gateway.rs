@@ -68,6 +68,43 @@ pub struct GatewayStats {
     pub foreign_updates: AtomicU64,
     /// The WebSocket API channel's counters (zero when orders go over REST).
     pub ws_api: Arc<super::ws_api::WsApiStats>,
+    /// Entries' tick-to-trade (`None` until the first entry with a known read time).
+    pub tick_to_trade: std::sync::Mutex<Option<TickToTrade>>,
+}
+
+/// Tick-to-trade of entries, ns: from the read of the market event behind each (the
+/// shard's receipt stamp) to its order's last byte written (known over the WebSocket API)
+/// and to the exchange's answer read.
+#[derive(Debug)]
+pub struct TickToTrade {
+    /// To the last byte written.
+    pub written: hdrhistogram::Histogram<u64>,
+    /// To the acknowledgement.
+    pub acked: hdrhistogram::Histogram<u64>,
+}
+
+impl GatewayStats {
+    /// Records an entry answered now, read at `read_ns` (0: unknown, not recorded), its
+    /// last byte written at `written` when known.
+    fn tick_to_trade(&self, read_ns: u64, written: Option<Instant>) {
+        if read_ns == 0 {
+            return;
+        }
+        let acked_ns = crate::clock::now_ns();
+        let written_ns = written.map(|w| acked_ns.saturating_sub(w.elapsed().as_nanos() as u64));
+        let Ok(mut slot) = self.tick_to_trade.lock() else { return };
+        let histogram = || hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3);
+        if slot.is_none() {
+            let (Ok(written), Ok(acked)) = (histogram(), histogram()) else { return };
+            *slot = Some(TickToTrade { written, acked });
+        }
+        if let Some(t) = slot.as_mut() {
+            let _ = t.acked.record(acked_ns.saturating_sub(read_ns).max(1));
+            if let Some(w) = written_ns {
+                let _ = t.written.record(w.saturating_sub(read_ns).max(1));
+            }
+        }
+    }
 }
 
 /// How the gateway runs.
@@ -477,8 +514,8 @@ impl Gateway {
 
     fn handle(&mut self, intent: OrderIntent) {
         match intent {
-            OrderIntent::Open { id, symbol, side, qty, leverage, stop, target } => {
-                self.open(Held::new(id, symbol, side, qty, stop, target), leverage)
+            OrderIntent::Open { id, symbol, side, qty, leverage, stop, target, read_ns } => {
+                self.open(Held::new(id, symbol, side, qty, stop, target), leverage, read_ns)
             }
             OrderIntent::Close { id, reason, .. } => self.close(id, reason),
             OrderIntent::Flatten { reason } => self.flatten(reason),
@@ -487,7 +524,7 @@ impl Gateway {
 
     /// Enters trade `h` with a market order, then protects it with its legs. An entry whose
     /// legs would pass the account's cap on open conditional orders is skipped.
-    fn open(&mut self, mut h: Held, leverage: f64) {
+    fn open(&mut self, mut h: Held, leverage: f64, read_ns: u64) {
         let name = self.name(h.symbol).to_string();
         let legs: usize = self.held.iter().map(Held::legs).sum();
         let cap = self.settings.max_open_algo_orders;
@@ -517,6 +554,7 @@ impl Gateway {
             Ok(state) => state,
             Err(e) => return self.entry_refused(h.id, &name, &e),
         };
+        self.stats.tick_to_trade(read_ns, self.client.ws_last_written());
         if filled.executed_qty.is_zero() {
             return self.report(ExecReport::Cancelled { id: h.id });
         }
