@@ -107,3 +107,71 @@ fn a_running_engine_takes_a_halted_symbol_and_a_new_step_from_the_refresh() {
     let lot = eth["filters"].as_array().unwrap().iter().find(|f| f["filterType"] == "LOT_SIZE").unwrap();
     assert_eq!(lot["stepSize"].as_str().unwrap().parse::<f64>().unwrap(), 0.01);
 }
+
+/// The same reaching the desk's decisions: a paper run entering at every chance (the
+/// bench-only trigger) while exchange-sim halts one symbol and coarsens another's step.
+/// Every position opened after the engine took the changes is on a TRADING symbol, and the
+/// re-stepped symbol's quantities are multiples of the new step.
+#[test]
+fn after_a_refresh_the_halted_symbol_gets_no_entry_and_the_new_step_sizes_orders() {
+    use std::sync::atomic::AtomicBool;
+    let port = common::start_sim(&["--synthetic", "--symbols", "3", "--seed", "12", "--speed", "600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("ctl.sock");
+    let symbols: Vec<String> = ["BTCUSDT", "ETHUSDT", "BNBUSDT"].map(String::from).into();
+    let mut cfg = common::config(port, symbols, vec!["kline_1m".into(), "aggTrade".into()]);
+    cfg.exchange.info_refresh = std::time::Duration::from_secs(1);
+    cfg.exchange.warmup_bars = 300;
+    cfg.data.dir = Some(dir.path().join("data"));
+    cfg.ops.control_socket = Some(socket.clone());
+    cfg.bench_entries = Some(1.0);
+    cfg.end.run_for = Some(std::time::Duration::from_secs(90));
+    let stop = Arc::new(AtomicBool::new(false));
+    let engine = {
+        let stop = stop.clone();
+        std::thread::spawn(move || aegis::run::run(cfg, stop).expect("run").summary)
+    };
+    let ctl = |args: &[&str]| common::aegisctl_json(&socket, args).ok();
+    let max_id = || {
+        ctl(&["positions"]).map_or(0, |v| {
+            v["positions"].as_array().unwrap().iter().filter_map(|p| p["id"].as_u64()).max().unwrap_or(0)
+        })
+    };
+    common::eventually("entries before the changes", || max_id() > 0);
+    relist(port, "symbol=BTCUSDT&status=BREAK");
+    relist(port, "symbol=ETHUSDT&stepSize=0.5");
+    common::eventually("both changes applied", || {
+        ctl(&["status"]).is_some_and(|s| s["listing_changes"] == 2)
+    });
+    let applied_at =
+        max_id().max(trades(dir.path()).iter().filter_map(|t| t["id"].as_u64()).max().unwrap_or(0));
+    common::eventually("entries after the changes, the re-stepped symbol's among them", || {
+        let after: Vec<serde_json::Value> = trades(dir.path())
+            .into_iter()
+            .filter(|t| t["id"].as_u64().is_some_and(|id| id > applied_at))
+            .collect();
+        after.len() >= 3 && after.iter().any(|t| t["symbol"] == "ETHUSDT")
+    });
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let summary = engine.join().unwrap();
+    assert_eq!(summary["symbols_not_trading"], 1, "{summary}");
+    let after: Vec<serde_json::Value> = trades(dir.path())
+        .into_iter()
+        .filter(|t| t["id"].as_u64().is_some_and(|id| id > applied_at))
+        .collect();
+    assert!(!after.is_empty());
+    for t in &after {
+        assert_ne!(t["symbol"], "BTCUSDT", "entered a halted symbol: {t}");
+        if t["symbol"] == "ETHUSDT" {
+            let steps = t["qty"].as_f64().unwrap() / 0.5;
+            assert!((steps - steps.round()).abs() < 1e-9, "off the new step: {t}");
+        }
+    }
+}
+
+/// The closed trades the run journaled so far.
+fn trades(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    aegis::store::ledger::read_journal(&dir.join("data"), "trades")
+        .map(|r| r.into_iter().filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
