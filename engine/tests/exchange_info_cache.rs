@@ -80,11 +80,12 @@ fn a_running_engine_takes_a_halted_symbol_and_a_new_step_from_the_refresh() {
 
     assert_eq!(relist(port, "symbol=BTCUSDT&status=BREAK")["status"], "BREAK");
     assert_eq!(relist(port, "symbol=ETHUSDT&stepSize=0.01")["stepSize"], 0.01);
+    assert_eq!(relist(port, "symbol=BNBUSDT&maxLeverage=10")["maxLeverage"], 10);
     let halted =
         common::wait_for_line(&mut child, "aegis: exchangeInfo refresh: BTCUSDT").expect("BTC's change");
     assert!(halted.contains("stopped TRADING: no new entries"), "{halted}");
-    common::eventually("both changes applied by the desk", || {
-        status().is_some_and(|s| s["listing_changes"] == 2 && s["symbols_not_trading"] == 1)
+    common::eventually("the three changes applied by the desk", || {
+        status().is_some_and(|s| s["listing_changes"] == 3 && s["symbols_not_trading"] == 1)
     });
     relist(port, "symbol=BTCUSDT&status=TRADING");
     common::eventually("BTCUSDT trading again", || status().is_some_and(|s| s["symbols_not_trading"] == 0));
@@ -98,7 +99,7 @@ fn a_running_engine_takes_a_halted_symbol_and_a_new_step_from_the_refresh() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap()).unwrap();
     assert!(summary["rest"]["exchange_info_refreshes"].as_u64().unwrap() >= 2, "{summary}");
-    assert_eq!(summary["listing_changes"], 3, "{summary}");
+    assert_eq!(summary["listing_changes"], 4, "{summary}");
     // The renewed copy on disk has the new step.
     let kept: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("data/exchange_info.json")).unwrap())

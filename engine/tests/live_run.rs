@@ -87,7 +87,7 @@ fn flat(c: &mut TradeClient) -> bool {
 fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = live_config(dir.path());
-    let mut child = spawn(&config, dir.path(), &[]);
+    let mut child = spawn(&config, dir.path(), &["--set", "exchange.info_refresh=1s"]);
     let line = common::wait_for_line(&mut child, "aegis: LIVE trading: orders go to ").expect("live");
     let rest =
         line.trim_start_matches("aegis: LIVE trading: orders go to ").split(' ').next().unwrap().to_string();
@@ -96,6 +96,16 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
         dir.path().join("ctl.sock").exists()
             && journal(dir.path(), "trades").len() >= 3
             && !filled_positions(dir.path()).is_empty()
+    });
+    // The account's brackets change at the exchange: live, the refresh reads them signed
+    // (exchangeInfo's are not the account's), and the desk takes them.
+    let traded = filled_positions(dir.path())[0]["symbol"].as_str().unwrap().to_string();
+    let http = aegis::net::http::HttpClient::new(&rest, None).unwrap();
+    let path = format!("/sim/v1/listing?symbol={traded}&maxLeverage=5");
+    let request = aegis::net::http::HttpRequest { method: "POST", path: &path, headers: &[], body: "" };
+    assert_eq!(http.send(&request).unwrap().status, 200);
+    common::eventually("the new brackets taken", || {
+        ctl(dir.path(), &["status"])["listing_changes"].as_u64().unwrap_or(0) >= 1
     });
     // What the desk holds, the exchange holds, with the same quantities.
     let held = filled_positions(dir.path());

@@ -160,6 +160,9 @@ impl Desk {
                 "exchangeInfo refresh: unusable filters for a traded symbol; the previous ones are kept",
             );
         }
+        if self.broker.set_brackets(change.symbol, change.brackets.as_slice()).is_err() {
+            self.alert("refresh: unusable leverage brackets for a traded symbol; the previous ones are kept");
+        }
         let was_trading = !self.not_trading[i];
         self.not_trading[i] = !change.trading;
         let halted = self.not_trading.iter().filter(|h| **h).count();
@@ -613,19 +616,39 @@ mod tests {
         snapshot.warm = true;
         snapshot.features[aegis_analytics::feature::MOMENTUM_ATR] = 1.0;
         let filters = desk.broker().rules(0).unwrap().filters();
-        desk.apply_listing(listing::ListingChange { symbol: 0, trading: false, filters });
+        let brackets = listing::Brackets::from_slice(desk.broker().rules(0).unwrap().brackets()).unwrap();
+        desk.apply_listing(listing::ListingChange { symbol: 0, trading: false, filters, brackets });
         let coarse = aegis_trading::rules::Filters { step_size: 0.5, min_qty: 0.5, ..filters };
-        desk.apply_listing(listing::ListingChange { symbol: 1, trading: true, filters: coarse });
+        let two_x = aegis_trading::rules::Bracket {
+            notional_cap: 1e9,
+            max_leverage: 2.0,
+            maint_margin_rate: 0.1,
+            maint_amount: 0.0,
+        };
+        let low = listing::Brackets::from_slice(&[two_x]).unwrap();
+        desk.apply_listing(listing::ListingChange {
+            symbol: 1,
+            trading: true,
+            filters: coarse,
+            brackets: low,
+        });
         assert_eq!(stats.symbols_not_trading.load(Ordering::Relaxed), 1);
         assert_eq!(stats.alerts.load(Ordering::Relaxed), 1, "the halt is reported");
         desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
         desk.on_bar(1, 100.0, &snapshot, None, true, |_| false);
         assert!(desk.broker().position(0).is_none(), "not TRADING: no entry");
-        let qty = desk.broker().position(1).expect("entered").qty;
+        let entered = desk.broker().position(1).expect("entered");
+        let qty = entered.qty;
         assert!(qty >= 0.5 && (qty / 0.5 - (qty / 0.5).round()).abs() < 1e-9, "sized on the new step: {qty}");
-        desk.apply_listing(listing::ListingChange { symbol: 0, trading: true, filters });
+        assert!(entered.leverage <= 2.0, "under the new brackets' cap: {}", entered.leverage);
+        desk.apply_listing(listing::ListingChange { symbol: 0, trading: true, filters, brackets });
         desk.on_bar(0, 100.0, &snapshot, None, true, |_| false);
-        assert!(desk.broker().position(0).is_some(), "TRADING again: entered");
+        let default_brackets = desk.broker().position(0).expect("TRADING again: entered");
+        assert!(
+            default_brackets.leverage > 2.0,
+            "the 2× cap was symbol 1's alone: {}",
+            default_brackets.leverage
+        );
         assert_eq!(stats.symbols_not_trading.load(Ordering::Relaxed), 0);
     }
 

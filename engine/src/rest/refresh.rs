@@ -4,8 +4,9 @@
 
 use super::client::RestClient;
 use super::rules::ServedSymbol;
-use crate::desk::listing::ListingChange;
-use aegis_trading::rules::Filters;
+use crate::desk::listing::{Brackets, ListingChange};
+use crate::execution::live::client::TradeClient;
+use aegis_trading::rules::Bracket;
 use aegis_wire::SymbolTable;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -16,9 +17,11 @@ pub struct InfoRefresh {
     every: Duration,
     next: Instant,
     cache: Option<PathBuf>,
-    /// Per symbol: (trading, filters) as the brain holds them; `None`: never traded.
-    known: Vec<Option<(bool, Filters)>>,
+    /// Per symbol: its listing as the brain holds it; `None`: never traded.
+    known: Vec<Option<ListingChange>>,
     changes: rtrb::Producer<ListingChange>,
+    /// Live: the account's signed client, whose leverage brackets replace exchangeInfo's.
+    account: Option<TradeClient>,
 }
 
 /// How long a failed read waits before the next try (not a whole period).
@@ -30,10 +33,17 @@ impl InfoRefresh {
     pub fn new(
         every: Duration,
         cache: Option<PathBuf>,
-        known: Vec<Option<(bool, Filters)>>,
+        known: Vec<Option<ListingChange>>,
         changes: rtrb::Producer<ListingChange>,
     ) -> Self {
-        Self { every, next: Instant::now() + every, cache, known, changes }
+        Self { every, next: Instant::now() + every, cache, known, changes, account: None }
+    }
+
+    /// Reads the account's leverage brackets with `client` (signed) at each refresh, as a
+    /// live run does at start (Binance serves them only signed, per account).
+    pub fn with_account(mut self, client: TradeClient) -> Self {
+        self.account = Some(client);
+        self
     }
 
     /// Reads exchangeInfo when a period has passed; sends what changed. A failed read is
@@ -47,7 +57,8 @@ impl InfoRefresh {
             Ok(served) => {
                 client.stats.info_refreshes.fetch_add(1, Ordering::Relaxed);
                 self.next = now + self.every;
-                self.compare(&served, symbols);
+                let account = self.account_brackets();
+                self.compare(&served, account.as_deref(), symbols);
             }
             Err(e) => {
                 client.stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -59,40 +70,69 @@ impl InfoRefresh {
         }
     }
 
-    /// Sends each traded symbol whose status or filters differ from what is held.
-    fn compare(&mut self, served: &[ServedSymbol], symbols: &SymbolTable) {
+    /// The account's brackets per symbol (live), or `None` (paper, or the read failed:
+    /// the brackets in use stay).
+    fn account_brackets(&mut self) -> Option<Vec<(String, Vec<Bracket>)>> {
+        let client = self.account.as_mut()?;
+        match client.leverage_brackets() {
+            Ok(list) => Some(list),
+            Err(e) => {
+                eprintln!("aegis: leverage brackets refresh failed ({e}); the brackets in use stay");
+                None
+            }
+        }
+    }
+
+    /// Sends each traded symbol whose status, filters or brackets differ from what is held.
+    fn compare(
+        &mut self,
+        served: &[ServedSymbol],
+        account: Option<&[(String, Vec<Bracket>)]>,
+        symbols: &SymbolTable,
+    ) {
         for (id, name) in symbols.iter() {
-            let Some(Some((was_trading, was))) = self.known.get(usize::from(id.0)).copied() else { continue };
+            let Some(Some(was)) = self.known.get(usize::from(id.0)).copied() else { continue };
             let entry = served.iter().find(|s| s.name == name);
-            let (trading, filters, why) = match entry.map(|s| (s.trading, &s.rules)) {
-                Some((trading, Ok(rules))) => (trading, rules.filters(), None),
-                Some((_, Err(e))) => (false, was, Some(format!("its rules are unreadable ({e})"))),
-                None => (false, was, Some("it is no longer listed".to_string())),
+            let (trading, filters, listed_brackets, why) = match entry.map(|s| (s.trading, &s.rules)) {
+                Some((trading, Ok(rules))) => {
+                    (trading, rules.filters(), Brackets::from_slice(rules.brackets()), None)
+                }
+                Some((_, Err(e))) => {
+                    (false, was.filters, None, Some(format!("its rules are unreadable ({e})")))
+                }
+                None => (false, was.filters, None, Some("it is no longer listed".to_string())),
             };
-            if trading == was_trading && filters == was {
+            // Live: the account's brackets (exchangeInfo's are not the account's); paper:
+            // exchangeInfo's; either way the ones in use when none are read.
+            let brackets = if self.account.is_some() {
+                account
+                    .and_then(|a| a.iter().find(|(s, _)| s == name))
+                    .and_then(|(_, b)| Brackets::from_slice(b))
+            } else {
+                listed_brackets
+            }
+            .unwrap_or(was.brackets);
+            let now = ListingChange { symbol: id.0, trading, filters, brackets };
+            if now == was {
                 continue;
             }
-            let change = ListingChange { symbol: id.0, trading, filters };
-            if self.changes.push(change).is_err() {
+            if self.changes.push(now).is_err() {
                 eprintln!(
                     "aegis: exchangeInfo refresh: {name}: the change ring is full; tried again next refresh"
                 );
                 continue;
             }
-            self.known[usize::from(id.0)] = Some((trading, filters));
-            eprintln!(
-                "aegis: exchangeInfo refresh: {name}: {}",
-                describe(was_trading, &was, trading, &filters, why)
-            );
+            self.known[usize::from(id.0)] = Some(now);
+            eprintln!("aegis: exchangeInfo refresh: {name}: {}", describe(&was, &now, why));
         }
     }
 }
 
 /// What changed, for the operator.
-fn describe(was_trading: bool, was: &Filters, trading: bool, now: &Filters, why: Option<String>) -> String {
+fn describe(was: &ListingChange, now: &ListingChange, why: Option<String>) -> String {
     let mut parts = Vec::new();
-    if was_trading != trading {
-        parts.push(match (trading, why) {
+    if was.trading != now.trading {
+        parts.push(match (now.trading, why) {
             (true, _) => "TRADING again: entries allowed".to_string(),
             (false, Some(why)) => {
                 format!("not traded: {why}; no new entries, an open position stays protected")
@@ -100,15 +140,26 @@ fn describe(was_trading: bool, was: &Filters, trading: bool, now: &Filters, why:
             (false, None) => "stopped TRADING: no new entries, an open position stays protected".to_string(),
         });
     }
-    for (field, a, b) in [
-        ("stepSize", was.step_size, now.step_size),
-        ("minQty", was.min_qty, now.min_qty),
-        ("tickSize", was.tick_size, now.tick_size),
-        ("minNotional", was.min_notional, now.min_notional),
+    let (a, b) = (&was.filters, &now.filters);
+    for (field, x, y) in [
+        ("stepSize", a.step_size, b.step_size),
+        ("minQty", a.min_qty, b.min_qty),
+        ("tickSize", a.tick_size, b.tick_size),
+        ("minNotional", a.min_notional, b.min_notional),
     ] {
-        if a != b {
-            parts.push(format!("{field} {a} → {b}"));
+        if x != y {
+            parts.push(format!("{field} {x} → {y}"));
         }
+    }
+    if was.brackets != now.brackets {
+        let top = |b: &Brackets| b.as_slice().first().map_or(0.0, |b| b.max_leverage);
+        parts.push(format!(
+            "leverage brackets changed ({} → {} brackets, highest leverage {}× → {}×)",
+            was.brackets.as_slice().len(),
+            now.brackets.as_slice().len(),
+            top(&was.brackets),
+            top(&now.brackets)
+        ));
     }
     parts.join("; ")
 }

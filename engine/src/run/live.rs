@@ -47,6 +47,18 @@ pub(crate) fn account_brackets(
     Ok(fallback)
 }
 
+/// The signed client the exchangeInfo refresh reads the account's leverage brackets with
+/// (its own connections, apart from the gateway's orders).
+pub(crate) fn refresh_client(config: &RunConfig, live: &LiveConfig) -> Result<TradeClient, RunError> {
+    let fail =
+        |e: &dyn std::fmt::Display| RunError::Config(format!("live trading: the refresh's client: {e}"));
+    let mut client =
+        TradeClient::new(&config.exchange.rest, live.key.clone(), config.exchange.extra_ca.as_deref())
+            .map_err(|e| fail(&e))?;
+    client.sync_clock().map_err(|e| fail(&e))?;
+    Ok(client)
+}
+
 /// Connects the execution gateway (clock, limits, restart reconciliation, user stream).
 pub(crate) fn start_gateway(
     config: &RunConfig,

@@ -133,17 +133,23 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
     let brain_stats = Arc::new(BrainStats::new(table.len()));
     let desk_stats = Arc::new(DeskStats::default());
     // What the exchangeInfo refresh compares with: each traded symbol's status and filters.
-    let listed: Vec<Option<(bool, aegis_trading::rules::Filters)>> =
-        rules.iter().zip(&trading).map(|(r, t)| r.as_ref().map(|r| (*t, r.filters()))).collect();
+    let listed: Vec<Option<ListingChange>> = rules
+        .iter()
+        .zip(&trading)
+        .enumerate()
+        .map(|(symbol, (r, t))| {
+            let r = r.as_ref()?;
+            let brackets = crate::desk::listing::Brackets::from_slice(r.brackets())?;
+            Some(ListingChange { symbol: symbol as u16, trading: *t, filters: r.filters(), brackets })
+        })
+        .collect();
     let mut desk = Desk::new(config.trading, rules, desk_tx, desk_stats.clone());
     if let Some(probability) = config.bench_entries {
         let rng = aegis_trading::rng::Rng::new(7);
         desk = desk.with_entries(crate::desk::Entries::Random { rng, probability });
     }
-    for (symbol, (listing, _)) in listed.iter().zip(&trading).enumerate().filter(|(_, (_, t))| !**t) {
-        if let Some((_, filters)) = listing {
-            desk.apply_listing(ListingChange { symbol: symbol as u16, trading: false, filters: *filters });
-        }
+    for listing in listed.iter().flatten().filter(|l| !l.trading) {
+        desk.apply_listing(*listing);
     }
     let (listing_tx, listing_rx) = crate::ring::spsc::<ListingChange>(256);
     let refresh = crate::rest::refresh::InfoRefresh::new(
@@ -152,6 +158,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         listed,
         listing_tx,
     );
+    let refresh = match &config.live {
+        Some(live) => refresh.with_account(live::refresh_client(&config, live)?),
+        None => refresh,
+    };
     let (mut desk, venue_rings) = match &config.live {
         Some(_) => {
             let (intents_tx, intents_rx) = crate::ring::spsc::<OrderIntent>(256);

@@ -316,6 +316,19 @@ impl PaperBroker {
         self.rules.get(usize::from(symbol))
     }
 
+    /// Replaces `symbol`'s leverage brackets (a refresh): the next order's leverage cap and
+    /// every position's maintenance margin follow them.
+    pub fn set_brackets(
+        &mut self,
+        symbol: u16,
+        brackets: &[crate::rules::Bracket],
+    ) -> Result<(), crate::rules::RulesError> {
+        match self.rules.get_mut(usize::from(symbol)) {
+            Some(rules) => rules.set_brackets(brackets),
+            None => Ok(()),
+        }
+    }
+
     /// Replaces `symbol`'s order filters (an exchangeInfo refresh): the next order is sized
     /// under them; open positions keep what they were opened with.
     pub fn set_filters(

@@ -61,6 +61,21 @@ fn check_filters(f: &Filters) -> Result<(), RulesError> {
     Ok(())
 }
 
+/// The most leverage brackets a symbol has (Binance lists up to about a dozen).
+pub const MAX_BRACKETS: usize = 16;
+
+/// Brackets non-empty, ascending by notional cap, with leverage ≥ 1 and rates in [0, 1).
+fn check_brackets(brackets: &[Bracket]) -> Result<(), RulesError> {
+    let ascending = brackets.windows(2).all(|w| w[0].notional_cap < w[1].notional_cap);
+    let sane = brackets
+        .iter()
+        .all(|b| b.max_leverage >= 1.0 && (0.0..1.0).contains(&b.maint_margin_rate) && b.maint_amount >= 0.0);
+    if brackets.is_empty() || !ascending || !sane {
+        return Err(RulesError::BadBrackets);
+    }
+    Ok(())
+}
+
 /// What the exchange allows for one symbol.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SymbolRules {
@@ -86,13 +101,10 @@ impl SymbolRules {
         brackets: Vec<Bracket>,
     ) -> Result<Self, RulesError> {
         check_filters(&Filters { step_size, min_qty, tick_size, min_notional })?;
-        let ascending = brackets.windows(2).all(|w| w[0].notional_cap < w[1].notional_cap);
-        let sane = brackets.iter().all(|b| {
-            b.max_leverage >= 1.0 && (0.0..1.0).contains(&b.maint_margin_rate) && b.maint_amount >= 0.0
-        });
-        if brackets.is_empty() || !ascending || !sane {
-            return Err(RulesError::BadBrackets);
-        }
+        check_brackets(&brackets)?;
+        // Room for a refresh's brackets without allocating on the brain's thread then.
+        let mut brackets = brackets;
+        brackets.reserve(MAX_BRACKETS.saturating_sub(brackets.len()));
         Ok(Self { step_size, min_qty, tick_size, min_notional, brackets })
     }
 
@@ -153,6 +165,15 @@ impl SymbolRules {
         check_filters(&f)?;
         (self.step_size, self.min_qty, self.tick_size, self.min_notional) =
             (f.step_size, f.min_qty, f.tick_size, f.min_notional);
+        Ok(())
+    }
+
+    /// Takes new leverage brackets (checked as [`Self::new`] checks them; refused ones leave
+    /// the rules as they were), reusing the list's memory when it is large enough.
+    pub fn set_brackets(&mut self, brackets: &[Bracket]) -> Result<(), RulesError> {
+        check_brackets(brackets)?;
+        self.brackets.clear();
+        self.brackets.extend_from_slice(brackets);
         Ok(())
     }
 

@@ -327,14 +327,17 @@ fn bracket_list(info: &SymbolInfo) -> String {
 
 /// `GET /fapi/v1/leverageBracket` (signed, as Binance serves it): one symbol's brackets or
 /// every symbol's; an unknown symbol is refused with -1121.
-pub fn leverage_brackets(source: &dyn Source, symbol: Option<&str>) -> Result<String, (i32, &'static str)> {
+pub fn leverage_brackets(
+    symbols: &[SymbolInfo],
+    symbol: Option<&str>,
+) -> Result<String, (i32, &'static str)> {
     match symbol {
-        Some(s) => match source.symbols().into_iter().find(|i| i.symbol == s) {
-            Some(info) => Ok(format!("[{}]", bracket_entry(&info))),
+        Some(s) => match symbols.iter().find(|i| i.symbol == s) {
+            Some(info) => Ok(format!("[{}]", bracket_entry(info))),
             None => Err((-1121, "Invalid symbol.")),
         },
         None => {
-            let all: Vec<String> = source.symbols().iter().map(bracket_entry).collect();
+            let all: Vec<String> = symbols.iter().map(bracket_entry).collect();
             Ok(format!("[{}]", all.join(",")))
         }
     }
@@ -362,15 +365,11 @@ fn exchange_info(source: &dyn Source, limits: Limits, listing: &crate::venue::Li
         "{{\"timezone\":\"UTC\",\"serverTime\":{},\"futuresType\":\"U_MARGINED\",\"rateLimits\":[{{\"rateLimitType\":\"REQUEST_WEIGHT\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":{weight_limit}}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"MINUTE\",\"intervalNum\":1,\"limit\":1200}},{{\"rateLimitType\":\"ORDERS\",\"interval\":\"SECOND\",\"intervalNum\":10,\"limit\":{orders_10s}}}],\"exchangeFilters\":[],\"symbols\":[",
         source.now_ms()
     );
-    for (i, mut info) in source.symbols().into_iter().enumerate() {
+    for (i, info) in crate::venue::relisted(source.symbols(), listing).into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let relisted = listing.get(&info.symbol);
-        if let Some(step) = relisted.and_then(|r| r.step_size) {
-            info.step_size = step;
-        }
-        let status = relisted.and_then(|r| r.status.as_deref()).unwrap_or("TRADING");
+        let status = listing.get(&info.symbol).and_then(|r| r.status.as_deref()).unwrap_or("TRADING");
         let (pp, qp) = (info.price_precision, info.qty_precision);
         let _ = write!(
             out,

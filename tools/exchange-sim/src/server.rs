@@ -168,9 +168,9 @@ where
 }
 
 /// exchange-sim's own endpoint (not Binance's) changing a symbol's listing while it runs:
-/// `POST /sim/v1/listing?symbol=ETHUSDT&status=BREAK&stepSize=0.01`, as Binance halts a
-/// symbol or changes its filters. exchangeInfo serves the change and new orders are checked
-/// against it.
+/// `POST /sim/v1/listing?symbol=ETHUSDT&status=BREAK&stepSize=0.01&maxLeverage=20`, as
+/// Binance halts a symbol or changes its filters or brackets. exchangeInfo and
+/// leverageBracket serve the change and new orders are checked against it.
 pub const LISTING_PATH: &str = "/sim/v1/listing";
 
 fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
@@ -195,12 +195,21 @@ fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
         Some(Ok(step)) if step > 0 => Some(step),
         Some(_) => return refuse("stepSize must be a positive decimal".into()),
     };
-    let status = head.param("status").map(str::to_string);
-    let now = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).relist(symbol, status, step);
+    let max_leverage = match head.param("maxLeverage").map(str::parse::<u32>) {
+        None => None,
+        Some(Ok(l)) if (1..=125).contains(&l) => Some(l),
+        Some(_) => return refuse("maxLeverage must be a whole number in 1..=125".into()),
+    };
+    let change = crate::venue::Relisting {
+        status: head.param("status").map(str::to_string),
+        step_size: step,
+        max_leverage,
+    };
+    let now = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).relist(symbol, change);
     let step = now.step_size.map(|s| aegis_wire::decimal::to_f64(i128::from(s)));
     answer(
         200,
-        serde_json::json!({ "symbol": symbol, "status": now.status.as_deref().unwrap_or("TRADING"), "stepSize": step }),
+        serde_json::json!({ "symbol": symbol, "status": now.status.as_deref().unwrap_or("TRADING"), "stepSize": step, "maxLeverage": now.max_leverage }),
     )
 }
 

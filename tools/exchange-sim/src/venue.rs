@@ -446,8 +446,10 @@ pub fn handle(
             Ok(venue.algo_orders(&key, &params, false))
         }
         ("DELETE", "/fapi/v1/algoOpenOrders") => venue.cancel_all_algo(&key, &params, now_ms),
-        ("GET", "/fapi/v1/leverageBracket") => crate::rest::leverage_brackets(source, params.get("symbol"))
-            .map_err(|(code, msg)| refuse(400, code, msg)),
+        ("GET", "/fapi/v1/leverageBracket") => {
+            crate::rest::leverage_brackets(&relisted(source.symbols(), &venue.listing), params.get("symbol"))
+                .map_err(|(code, msg)| refuse(400, code, msg))
+        }
         ("GET", "/fapi/v1/order") => venue.query(&key, &params),
         ("DELETE", "/fapi/v1/order") => venue.cancel(&key, &params, now_ms),
         ("GET", "/fapi/v1/openOrders") => Ok(venue.open_orders(&key, &params)),
@@ -483,10 +485,9 @@ fn check_filters(
     params: &Params,
     price_key: &str,
 ) -> Result<(), Refusal> {
-    let Some(mut info) = source.symbols().into_iter().find(|i| i.symbol == symbol) else { return Ok(()) };
-    if let Some(step) = listing.get(symbol).and_then(|r| r.step_size) {
-        info.step_size = step;
-    }
+    let Some(info) = relisted(source.symbols(), listing).into_iter().find(|i| i.symbol == symbol) else {
+        return Ok(());
+    };
     let off = |key: &str, unit: i64| -> Result<bool, Refusal> {
         Ok(params.get(key).is_some() && unit > 0 && params.decimal(key)? % unit != 0)
     };
@@ -546,6 +547,22 @@ pub struct Relisting {
     pub status: Option<String>,
     /// `LOT_SIZE.stepSize`, fixed-point ×10^8 (the source's when unset).
     pub step_size: Option<i64>,
+    /// The first leverage bracket's leverage (the source's when unset): the brackets follow.
+    pub max_leverage: Option<u32>,
+}
+
+/// `symbols` with the listing changes made so far applied (step sizes, leverage).
+pub fn relisted(
+    mut symbols: Vec<crate::market::SymbolInfo>,
+    listing: &Listing,
+) -> Vec<crate::market::SymbolInfo> {
+    for info in &mut symbols {
+        if let Some(r) = listing.get(&info.symbol) {
+            info.step_size = r.step_size.unwrap_or(info.step_size);
+            info.max_leverage = r.max_leverage.unwrap_or(info.max_leverage);
+        }
+    }
+    symbols
 }
 
 /// What a triggered conditional order meets in the matching engine (`--trigger-outcome`):
@@ -618,15 +635,12 @@ impl Venue {
         }
     }
 
-    /// Changes `symbol`'s listing from now on: its status, its step size (fixed-point).
-    pub fn relist(&mut self, symbol: &str, status: Option<String>, step_size: Option<i64>) -> Relisting {
+    /// Changes `symbol`'s listing from now on: the fields `change` sets.
+    pub fn relist(&mut self, symbol: &str, change: Relisting) -> Relisting {
         let entry = self.listing.entry(symbol.to_string()).or_default();
-        if status.is_some() {
-            entry.status = status;
-        }
-        if step_size.is_some() {
-            entry.step_size = step_size;
-        }
+        entry.status = change.status.or(entry.status.take());
+        entry.step_size = change.step_size.or(entry.step_size);
+        entry.max_leverage = change.max_leverage.or(entry.max_leverage);
         entry.clone()
     }
 
