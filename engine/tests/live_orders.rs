@@ -500,28 +500,12 @@ fn orders_over_https_and_user_data_over_wss_trust_the_extra_ca() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An Ed25519 key pair as Binance's key management takes it: the private key (PKCS#8 PEM)
-/// stays here, the public key (SubjectPublicKeyInfo PEM) is registered at the exchange.
-fn ed25519_pair() -> (String, String) {
-    use base64::Engine;
-    use ring::signature::KeyPair;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
-    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-    spki.extend_from_slice(pair.public_key().as_ref());
-    (
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64(der.as_ref())),
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&spki)),
-    )
-}
-
 /// An Ed25519 API key signs orders over REST and over the WebSocket API (base64 signatures,
 /// percent-encoded in a query); a request signed with another private key is refused on both.
 #[test]
 fn an_ed25519_key_trades_over_rest_and_the_websocket_api() {
     let dir = tempfile::tempdir().unwrap();
-    let (private, public) = ed25519_pair();
+    let (private, public) = aegis_testkit::ed25519_pair();
     let public_path = dir.path().join("ed25519.pub.pem");
     std::fs::write(&public_path, public).unwrap();
     let registered = format!("EdKey0123456789:{}", public_path.display());
@@ -550,7 +534,7 @@ fn an_ed25519_key_trades_over_rest_and_the_websocket_api() {
         "place and query over the WebSocket API"
     );
 
-    let (stranger, _) = ed25519_pair();
+    let (stranger, _) = aegis_testkit::ed25519_pair();
     let forged = ApiKey::ed25519("EdKey0123456789", &stranger, "the test").unwrap();
     for mut c in [
         TradeClient::new(&base, forged.clone(), None).unwrap(),

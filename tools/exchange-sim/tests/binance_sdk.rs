@@ -18,7 +18,7 @@ fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
     let (key, secret) = ("sdk-peer-key-0123456789", "sdk-peer-secret-0123456789");
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = (dir.path().join("ed25519.pem"), dir.path().join("ed25519.pub.pem"));
-    let (private_pem, public_pem) = ed25519_pair();
+    let (private_pem, public_pem) = aegis_testkit::ed25519_pair();
     std::fs::write(&private, private_pem).unwrap();
     std::fs::write(&public, public_pem).unwrap();
     let ed25519_key = "sdk-peer-ed25519-key-0123456789";
@@ -44,20 +44,4 @@ fn binances_own_sdk_trades_conditional_orders_on_the_algo_service() {
     eprintln!("{stdout}");
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(" passed, 0 failed") && !stdout.contains("FAIL"), "{stdout}");
-}
-
-/// An Ed25519 key pair in PEM: the private key PKCS#8 (what Binance's SDK loads), the
-/// public key SubjectPublicKeyInfo (what an account registers).
-fn ed25519_pair() -> (String, String) {
-    use base64::Engine;
-    use ring::signature::KeyPair;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let der = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
-    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(der.as_ref()).unwrap();
-    let mut spki = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
-    spki.extend_from_slice(pair.public_key().as_ref());
-    (
-        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", b64(der.as_ref())),
-        format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", b64(&spki)),
-    )
 }
