@@ -80,6 +80,19 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// HMAC-SHA256 of `payload` keyed with this secret, lowercase hex (Binance's HMAC
+    /// signature).
+    pub fn hmac_sha256_hex(&self, payload: &str) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.0.as_bytes());
+        let tag = ring::hmac::sign(&key, payload.as_bytes());
+        let mut hex = String::with_capacity(64);
+        for byte in tag.as_ref() {
+            hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+            hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
+        }
+        hex
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -172,7 +185,7 @@ impl ApiKey {
     pub fn sign(&self, payload: &str) -> String {
         use base64::Engine;
         match &self.signing {
-            Signing::Hmac(secret) => crate::execution::live::sign::signature(secret, payload),
+            Signing::Hmac(secret) => secret.hmac_sha256_hex(payload),
             Signing::Ed25519(pair) => {
                 base64::engine::general_purpose::STANDARD.encode(pair.sign(payload.as_bytes()).as_ref())
             }

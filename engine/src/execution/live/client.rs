@@ -2,52 +2,14 @@
 //! exchange-sim), with the exchange's clock, idempotent retries and the order-count limits
 //! from exchangeInfo's `rateLimits`.
 
+pub use super::error::TradeError;
 use super::order::{AlgoRequest, AlgoState, Fixed8, OrderRequest, OrderState};
 use super::sign::{local_ms, signed_params, ServerClock};
 use crate::credentials::ApiKey;
-use crate::net::http::{HttpClient, HttpRequest, RestError};
+use crate::net::http::{HttpClient, HttpRequest};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-
-/// Why a trading request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TradeError {
-    /// The request may or may not have reached the exchange (connect, write or read
-    /// failed): query by client id before acting on it.
-    #[error("transport: {0}")]
-    Transport(#[from] RestError),
-    /// The exchange refused it, with its code and reason.
-    #[error("refused by the exchange (HTTP {status}, code {code}): {msg}")]
-    Rejected {
-        /// HTTP status.
-        status: u16,
-        /// Binance error code.
-        code: i32,
-        /// Binance's message.
-        msg: String,
-    },
-    /// Over a rate limit (HTTP 429 or 418 from the exchange, or our own order-count limiter
-    /// before sending): nothing was done; try again after `retry_after`.
-    #[error("rate limited ({reason}); retry after {retry_after:?}")]
-    RateLimited {
-        /// Which limit.
-        reason: String,
-        /// How long to wait.
-        retry_after: Duration,
-    },
-    /// An answer that is not what the endpoint documents.
-    #[error("{path}: unexpected answer: {reason}")]
-    Malformed {
-        /// The endpoint.
-        path: String,
-        /// What was wrong.
-        reason: String,
-    },
-    /// The account is set up in a way the engine does not trade (hedge or Multi-Assets mode).
-    #[error("{0}")]
-    AccountMode(String),
-}
 
 /// An account's position mode and Multi-Assets mode, as the exchange reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //!
 //! - [`sign`]: HMAC-SHA256 signatures, `timestamp`/`recvWindow`, the exchange's clock.
 //! - [`order`]: order requests, statuses and answers, `newClientOrderId`s.
+//! - [`error`]: why a trading request failed, on any channel.
 //! - [`client`]: place, cancel, query, open orders, positions, leverage, margin type, the
 //!   flatten kill switch; idempotent retries, order-count limits.
 //! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
@@ -12,6 +13,7 @@
 //! - [`gateway`]: the execution thread between the desk's rings and the exchange.
 
 pub mod client;
+pub mod error;
 pub mod gateway;
 pub mod order;
 pub mod reconcile;

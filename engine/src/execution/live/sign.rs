@@ -5,14 +5,7 @@ use crate::credentials::{ApiKey, Secret};
 
 /// HMAC-SHA256 of `payload` keyed with `secret`, lowercase hex.
 pub fn signature(secret: &Secret, payload: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.expose().as_bytes());
-    let tag = ring::hmac::sign(&key, payload.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in tag.as_ref() {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    hex
+    secret.hmac_sha256_hex(payload)
 }
 
 /// `params` with `recvWindow`, `timestamp` and the `signature` over all of them appended

@@ -7,7 +7,7 @@
 //! Binance's USDⓈ-M WebSocket API has no `session.logon` (the official SDK 18.1.0 has no
 //! such method for it): every request carries `apiKey` and its signature.
 
-use super::client::TradeError;
+use super::error::TradeError;
 use crate::credentials::ApiKey;
 use crate::net::ws::WsClient;
 use serde_json::{json, Value};
