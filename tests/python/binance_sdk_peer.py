@@ -165,6 +165,20 @@ async def user_stream(base, key, secret, rest):
         await connection.close_connection(close_session=True)
 
 
+def rest_ed25519(base, key, private_key):
+    """The SDK's REST client signing with an Ed25519 key (its private key PEM): an order
+    placed and read back, and a position closed."""
+    rest = DerivativesTradingUsdsFutures(
+        config_rest_api=ConfigurationRestAPI(api_key=key, private_key=private_key, base_path=base)
+    ).rest_api
+    placed = rest.new_order(symbol=SYMBOL, side=Side.BUY, type=OrderType.MARKET, quantity=QTY).data()
+    check("Ed25519 over REST: new_order fills", placed.status == "FILLED", placed)
+    read = rest.query_order(symbol=SYMBOL, order_id=placed.order_id).data()
+    check("Ed25519 over REST: query_order", read.status == "FILLED" and read.order_id == placed.order_id, read)
+    closed = rest.new_order(symbol=SYMBOL, side=Side.SELL, type=OrderType.MARKET, quantity=QTY).data()
+    check("Ed25519 over REST: the position closed", closed.status == "FILLED", closed)
+
+
 async def ws_api(base, label, key, secret=None, private_key=None):
     """Binance's SDK on the WebSocket API: an order placed, queried, a resting one cancelled,
     legs placed and cancelled on the Algo Service, a conditional type refused, positions
@@ -348,6 +362,7 @@ def main(base, key, secret, ed25519_key=None, ed25519_pem=None):
     asyncio.run(user_stream(base, key, secret, rest))
     asyncio.run(ws_api(base, "HMAC", key, secret=secret))
     if ed25519_key:
+        rest_ed25519(base, ed25519_key, ed25519_pem)
         asyncio.run(ws_api(base, "Ed25519", ed25519_key, private_key=ed25519_pem))
 
     print(f"{passed} passed, {failed} failed")
