@@ -241,6 +241,32 @@ fn the_order_count_limit_is_kept_by_the_client_and_enforced_by_the_exchange() {
     }
 }
 
+/// Over the WebSocket API each answer carries the exchange's count of the key's new orders,
+/// and the client's limiter adopts it: orders another client placed with the same key fill
+/// the window, and the next order is refused here, unsent.
+#[test]
+fn the_websocket_api_s_order_counts_feed_the_limiter() {
+    let (port, base) = sim(3);
+    let (bid, _, _) = best(port, "BTCUSDT");
+    let info = public(port, "/fapi/v1/exchangeInfo");
+    let mut ids = ClientIds::new(6);
+    let far = |ids: &mut ClientIds| order(ids, Side::Buy, limit((bid * 0.5).round()), 0.01);
+    let mut other = client(&base, SECRET);
+    other.place(&far(&mut ids)).unwrap();
+    other.place(&far(&mut ids)).unwrap();
+    let mut ws =
+        client(&base, SECRET).with_limiter(OrderLimiter::from_rate_limits(&info["rateLimits"])).with_ws_api(
+            &format!("ws://127.0.0.1:{port}/ws-fapi/v1"),
+            aegis::net::tls::client_config(None).unwrap(),
+            Default::default(),
+        );
+    ws.place(&far(&mut ids)).expect("the third order of the 10 s window");
+    match ws.place(&far(&mut ids)) {
+        Err(TradeError::RateLimited { reason, .. }) => assert!(reason.contains("exchangeInfo"), "{reason}"),
+        other => panic!("the answer's ORDERS count (3 of 3) fills this client's window: {other:?}"),
+    }
+}
+
 #[test]
 fn positions_are_set_up_reconciled_with_the_journal_and_flattened() {
     let (port, base) = sim(300);

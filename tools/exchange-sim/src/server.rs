@@ -526,7 +526,13 @@ fn ws_api_answer(shared: &Shared, text: &str) -> String {
     let head = crate::ws_api::as_rest(method, path, params);
     let response = trading(shared, &head, "");
     shared.stats().rest(path, response.status);
-    crate::ws_api::frame(id, response.status, &response.body, response.used_weight, shared.weight_limit)
+    let orders_10s = (method == "POST").then(|| {
+        let venue = shared.venue.lock().unwrap_or_else(|p| p.into_inner());
+        let key = head.header("x-mbx-apikey").unwrap_or("");
+        (venue.order_limit_10s(), venue.new_orders_10s(key))
+    });
+    let usage = crate::ws_api::Usage { weight: (shared.weight_limit, response.used_weight), orders_10s };
+    crate::ws_api::frame(id, response.status, &response.body, usage)
 }
 
 /// Wall-clock ms since the epoch (ping payloads, user-stream event times).

@@ -761,6 +761,15 @@ impl Venue {
     }
 
     /// Counts a new order of `key` against the 10 s order limit (wall clock, as Binance's).
+    /// New orders `key` placed in the last 10 s (the `ORDERS` count the WebSocket API
+    /// reports in `rateLimits`).
+    pub fn new_orders_10s(&self, key: &str) -> usize {
+        let now = std::time::Instant::now();
+        self.recent_new_orders.get(key).map_or(0, |recent| {
+            recent.iter().filter(|t| now.duration_since(**t) < std::time::Duration::from_secs(10)).count()
+        })
+    }
+
     fn count_new_order(&mut self, key: &str) -> Result<(), Refusal> {
         let now = std::time::Instant::now();
         let recent = self.recent_new_orders.entry(key.to_string()).or_default();

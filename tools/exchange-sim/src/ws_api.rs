@@ -59,14 +59,29 @@ fn form_encode(value: &str) -> String {
     out
 }
 
+/// How much of its limits a request left: the minute's request weight (limit, used) and,
+/// for a new order, the key's orders in 10 s (limit, placed).
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    /// Request weight per minute: (limit, used).
+    pub weight: (u32, u32),
+    /// New orders per 10 s: (limit, placed); `None` for requests that place none.
+    pub orders_10s: Option<(u32, usize)>,
+}
+
 /// The answer frame for request `id`: the REST handler's `status` and JSON `body` as
-/// `result` or `error`, with the request weight used this minute.
-pub fn frame(id: &Value, status: u16, body: &str, used_weight: u32, weight_limit: u32) -> String {
+/// `result` or `error`, with the limits' counts (`rateLimits`).
+pub fn frame(id: &Value, status: u16, body: &str, usage: Usage) -> String {
     let body: Value = serde_json::from_str(body).unwrap_or_else(|_| json!({ "code": -1000, "msg": body }));
-    let limits = json!([{
+    let mut limits = vec![json!({
         "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-        "limit": weight_limit, "count": used_weight,
-    }]);
+        "limit": usage.weight.0, "count": usage.weight.1,
+    })];
+    if let Some((limit, count)) = usage.orders_10s {
+        limits.push(json!({
+            "rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": limit, "count": count,
+        }));
+    }
     let outcome = if status == 200 { "result" } else { "error" };
     json!({ "id": id, "status": status, outcome: body, "rateLimits": limits }).to_string()
 }
@@ -94,12 +109,16 @@ mod tests {
         assert_eq!(head.header("x-mbx-apikey"), Some("k"));
         assert_eq!(route("algoOrder.place"), Some(("POST", "/fapi/v1/algoOrder")));
         assert_eq!(route("order.modify"), None);
-        let ok = frame(&json!("r1"), 200, r#"{"orderId":1}"#, 3, 2400);
+        let placing = Usage { weight: (2400, 3), orders_10s: Some((300, 2)) };
+        let ok = frame(&json!("r1"), 200, r#"{"orderId":1}"#, placing);
         let v: Value = serde_json::from_str(&ok).unwrap();
         assert_eq!((v["status"].as_u64(), v["result"]["orderId"].as_u64()), (Some(200), Some(1)));
         assert_eq!(v["rateLimits"][0]["count"], 3);
+        let orders = &v["rateLimits"][1];
+        assert_eq!((orders["rateLimitType"].as_str(), orders["count"].as_u64()), (Some("ORDERS"), Some(2)));
+        let reading = Usage { weight: (2400, 1), orders_10s: None };
         let refused: Value =
-            serde_json::from_str(&frame(&json!(7), 400, r#"{"code":-2019,"msg":"m"}"#, 1, 2400)).unwrap();
+            serde_json::from_str(&frame(&json!(7), 400, r#"{"code":-2019,"msg":"m"}"#, reading)).unwrap();
         assert_eq!(refused["error"]["code"], -2019);
         assert!(refused.get("result").is_none());
     }

@@ -89,6 +89,20 @@ impl OrderLimiter {
         Self { windows }
     }
 
+    /// Adopts the exchange's count of new orders in the window `span` long (the WebSocket
+    /// API reports it with each answer): orders it knows of that this limiter does not are
+    /// counted as placed `now`, so the limiter never lets more through than the exchange.
+    pub fn reported(&mut self, span: Duration, count: usize, now: Instant) {
+        for w in self.windows.iter_mut().filter(|w| w.span == span) {
+            while w.sent.front().is_some_and(|t| now.duration_since(*t) >= w.span) {
+                w.sent.pop_front();
+            }
+            for _ in w.sent.len()..count {
+                w.sent.push_back(now);
+            }
+        }
+    }
+
     /// Takes one order from every window at `now`, or says how long until one frees up.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         for w in &mut self.windows {
@@ -549,8 +563,11 @@ impl TradeClient {
             if let super::ws_api::WsOutcome::Answered(result, used) =
                 ws.call(ws_method, params, &self.key, now_ms, self.recv_window_ms)
             {
-                if let Some(used) = used {
-                    self.weight.reported(used);
+                if let Some(weight) = used.weight {
+                    self.weight.reported(weight);
+                }
+                for (span, count) in used.orders.into_iter().flatten() {
+                    self.limiter.reported(span, count, Instant::now());
                 }
                 return result;
             }
@@ -689,6 +706,11 @@ mod tests {
             "10 s window full"
         );
         assert!(limiter.take(t0 + Duration::from_secs(10)).is_ok(), "the 10 s window freed up");
+        let mut told = OrderLimiter::from_rate_limits(&limits);
+        told.reported(Duration::from_secs(10), 2, t0);
+        assert!(told.take(t0).is_err(), "the exchange counted 2 in 10 s: the window is full");
+        told.reported(Duration::from_secs(10), 1, t0);
+        assert!(told.take(t0 + Duration::from_secs(11)).is_ok(), "a lower count never frees room early");
         let wait = limiter.take(t0 + Duration::from_secs(11)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(49), "the minute window: 3 sent since t0");
     }

@@ -60,10 +60,19 @@ pub struct WsApiStats {
     pub unexpected: std::sync::atomic::AtomicU64,
 }
 
+/// What an answer's `rateLimits` said was used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Used {
+    /// Request weight this minute.
+    pub weight: Option<u32>,
+    /// New orders in a window (its length, the count), per `ORDERS` entry (10 s and 1 min).
+    pub orders: [Option<(Duration, usize)>; 2],
+}
+
 /// What a call over the WebSocket API gave.
 pub enum WsOutcome {
-    /// The exchange answered: the result, or its refusal; the minute's weight used.
-    Answered(Result<Value, TradeError>, Option<u32>),
+    /// The exchange answered: the result, or its refusal; what its limits say was used.
+    Answered(Result<Value, TradeError>, Used),
     /// Not sent: no connection now (use REST).
     Unavailable,
 }
@@ -175,7 +184,7 @@ impl WsApi {
         if let Err(e) = ws.send_text(&request) {
             // Not written whole: the exchange may still have read it.
             self.down();
-            return WsOutcome::Answered(Err(lost(e.reason)), None);
+            return WsOutcome::Answered(Err(lost(e.reason)), Used::default());
         }
         let written = Instant::now();
         self.last_written = Some(written);
@@ -189,14 +198,14 @@ impl WsApi {
                     self.down();
                     return WsOutcome::Answered(
                         Err(lost(format!("no answer within {ANSWER_TIMEOUT:?}"))),
-                        None,
+                        Used::default(),
                     );
                 }
                 Some(Err(e)) => {
                     self.down();
-                    return WsOutcome::Answered(Err(lost(e.reason)), None);
+                    return WsOutcome::Answered(Err(lost(e.reason)), Used::default());
                 }
-                None => return WsOutcome::Answered(Err(lost("connection gone".into())), None),
+                None => return WsOutcome::Answered(Err(lost("connection gone".into())), Used::default()),
             };
             match read_answer(&text, &id, method) {
                 Some(outcome) => {
@@ -251,6 +260,35 @@ pub fn signed_request(
     json!({ "id": id, "method": method, "params": object }).to_string()
 }
 
+/// What `rateLimits` says was used: the minute's weight, and new orders per window.
+fn used(limits: &Value) -> Used {
+    let mut out = Used::default();
+    let span = |l: &Value| {
+        let unit = match l["interval"].as_str()? {
+            "SECOND" => 1,
+            "MINUTE" => 60,
+            "HOUR" => 3_600,
+            "DAY" => 86_400,
+            _ => return None,
+        };
+        Some(Duration::from_secs(unit * l["intervalNum"].as_u64()?))
+    };
+    let mut slots = out.orders.iter_mut();
+    for l in limits.as_array().into_iter().flatten() {
+        let count = l["count"].as_u64();
+        match l["rateLimitType"].as_str() {
+            Some("REQUEST_WEIGHT") if l["interval"] == "MINUTE" => out.weight = count.map(|c| c as u32),
+            Some("ORDERS") => {
+                if let (Some(span), Some(count), Some(slot)) = (span(l), count, slots.next()) {
+                    *slot = Some((span, count as usize));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The answer to request `id` in `text`, if it is one: its result or refusal, and the
 /// request weight used this minute (`rateLimits`).
 pub fn read_answer(text: &str, id: &str, method: &str) -> Option<WsOutcome> {
@@ -258,13 +296,7 @@ pub fn read_answer(text: &str, id: &str, method: &str) -> Option<WsOutcome> {
     if v["id"].as_str() != Some(id) {
         return None;
     }
-    let used = v["rateLimits"].as_array().and_then(|limits| {
-        limits
-            .iter()
-            .find(|l| l["rateLimitType"] == "REQUEST_WEIGHT" && l["interval"] == "MINUTE")
-            .and_then(|l| l["count"].as_u64())
-            .map(|c| c as u32)
-    });
+    let used = used(&v["rateLimits"]);
     let status = v["status"].as_u64().unwrap_or(0) as u16;
     let outcome = match status {
         200 => match v.get("result") {
@@ -317,24 +349,29 @@ mod tests {
     fn answers_are_matched_by_id_and_read_as_binance_writes_them() {
         let ok = r#"{"id":"a1","status":200,"result":{"orderId":7},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400,"count":12}]}"#;
         assert!(read_answer(ok, "other", "order.place").is_none(), "another request's answer");
-        let Some(WsOutcome::Answered(Ok(result), Some(12))) = read_answer(ok, "a1", "order.place") else {
+        let Some(WsOutcome::Answered(Ok(result), used)) = read_answer(ok, "a1", "order.place") else {
             panic!("answered")
         };
-        assert_eq!(result["orderId"], 7);
+        assert_eq!((result["orderId"].as_u64(), used.weight), (Some(7), Some(12)));
+        let placed = r#"{"id":"a6","status":200,"result":{},"rateLimits":[{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400,"count":1},{"rateLimitType":"ORDERS","interval":"SECOND","intervalNum":10,"limit":300,"count":4},{"rateLimitType":"ORDERS","interval":"MINUTE","intervalNum":1,"limit":1200,"count":9}]}"#;
+        let Some(WsOutcome::Answered(Ok(_), used)) = read_answer(placed, "a6", "order.place") else {
+            panic!()
+        };
+        assert_eq!(used.orders, [Some((Duration::from_secs(10), 4)), Some((Duration::from_secs(60), 9))]);
         let refused = r#"{"id":"a2","status":400,"error":{"code":-2019,"msg":"Margin is insufficient."}}"#;
         match read_answer(refused, "a2", "order.place") {
-            Some(WsOutcome::Answered(Err(TradeError::Rejected { status: 400, code: -2019, .. }), None)) => {}
+            Some(WsOutcome::Answered(Err(TradeError::Rejected { status: 400, code: -2019, .. }), _)) => {}
             _ => panic!("a refusal with its code"),
         }
         let limited = r#"{"id":"a3","status":429,"error":{"code":-1003,"msg":"Too many requests"}}"#;
         assert!(matches!(
             read_answer(limited, "a3", "order.place"),
-            Some(WsOutcome::Answered(Err(TradeError::RateLimited { .. }), None))
+            Some(WsOutcome::Answered(Err(TradeError::RateLimited { .. }), _))
         ));
         let odd = r#"{"id":"a4","status":200}"#;
         assert!(matches!(
             read_answer(odd, "a4", "order.place"),
-            Some(WsOutcome::Answered(Err(TradeError::Malformed { .. }), None))
+            Some(WsOutcome::Answered(Err(TradeError::Malformed { .. }), _))
         ));
         assert!(read_answer("not json", "a5", "order.place").is_none());
     }
