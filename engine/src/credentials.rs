@@ -144,12 +144,13 @@ impl ApiKey {
     /// An Ed25519 key: `pem` is its private key (PKCS#8, `BEGIN PRIVATE KEY`, as OpenSSL
     /// writes it). The error says what is wrong, never the key.
     pub fn ed25519(key: &str, pem: &str, origin: &str) -> Result<Self, String> {
-        use base64::Engine;
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        let der = base64::engine::general_purpose::STANDARD.decode(body.trim()).map_err(|_| {
-            "the private key is not PEM (base64 between BEGIN/END PRIVATE KEY lines)".to_string()
-        })?;
-        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        let not_pem = || "the private key is not PEM (a BEGIN/END PRIVATE KEY block)".to_string();
+        let der = match rustls_pemfile::private_key(&mut pem.as_bytes()) {
+            Ok(Some(rustls::pki_types::PrivateKeyDer::Pkcs8(der))) => der,
+            Ok(Some(_)) => return Err("the private key is not in PKCS#8 (BEGIN PRIVATE KEY)".into()),
+            _ => return Err(not_pem()),
+        };
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der.secret_pkcs8_der())
             .map_err(|_| "the private key is not an Ed25519 key in PKCS#8".to_string())?;
         Ok(Self {
             key: Secret(key.into()),

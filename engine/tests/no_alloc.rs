@@ -278,6 +278,14 @@ fn a_model_swap_and_the_predictions_after_it_allocate_nothing() {
 
 /// The brain run inline by the shard's thread, noting that thread's allocation count once
 /// the warm-up messages are in and again once every message is, then stopping the shard.
+/// Sends every envelope, then reads until the client goes away.
+fn serve<S: std::io::Read + std::io::Write>(mut ws: tungstenite::WebSocket<S>, envelopes: &[String]) {
+    for text in envelopes {
+        ws.send(tungstenite::Message::text(text.as_str())).unwrap();
+    }
+    while ws.read().is_ok() {}
+}
+
 struct Measured {
     brain: aegis::brain::Brain,
     shard: std::sync::Arc<aegis::feed::shard::ShardStats>,
@@ -363,22 +371,11 @@ fn one_thread_allocations(tls: bool) -> (u64, u64) {
     // and, whenever it catches up, sleeps in its poll.
     let server = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
-        let serve = |mut ws: tungstenite::WebSocket<_>| {
-            for text in &envelopes {
-                ws.send(tungstenite::Message::text(text.as_str())).unwrap();
-            }
-            // Until the client goes away.
-            while ws.read().is_ok() {}
-        };
         match server_tls {
-            None => serve(tungstenite::accept(stream).unwrap()),
+            None => serve(tungstenite::accept(stream).unwrap(), &envelopes),
             Some(config) => {
                 let tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), stream);
-                let mut ws = tungstenite::accept(tls).unwrap();
-                for text in &envelopes {
-                    ws.send(tungstenite::Message::text(text.as_str())).unwrap();
-                }
-                while ws.read().is_ok() {}
+                serve(tungstenite::accept(tls).unwrap(), &envelopes)
             }
         }
     });

@@ -5,6 +5,7 @@
 //! - [`sign`]: HMAC-SHA256 signatures, `timestamp`/`recvWindow`, the exchange's clock.
 //! - [`order`]: order requests, statuses and answers, `newClientOrderId`s.
 //! - [`error`]: why a trading request failed, on any channel.
+//! - [`limits`]: order-count and request-weight limits kept on this side.
 //! - [`client`]: place, cancel, query, open orders, positions, leverage, margin type, the
 //!   flatten kill switch; idempotent retries, order-count limits.
 //! - [`reconcile`]: the journal's open positions against the exchange's, at restart.
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod error;
 pub mod gateway;
+pub mod limits;
 pub mod order;
 pub mod reconcile;
 pub mod sign;

@@ -2,7 +2,6 @@
 //! ordinary orders (`/fapi/v1/order`) and the Algo Service's conditional orders
 //! (`/fapi/v1/algoOrder`, since 2025-12-09 the only home of stop and take-profit orders).
 
-use aegis_wire::decimal::{parse_fixed8, Sign};
 pub use aegis_wire::Fixed8;
 use serde_json::Value;
 
@@ -198,8 +197,7 @@ impl AlgoState {
 
 /// A decimal-string field as `f64` (Binance sends prices and quantities as strings).
 fn fixed_field(v: &Value, key: &str) -> Option<f64> {
-    let fixed = parse_fixed8(v[key].as_str()?.as_bytes(), Sign::Forbidden).ok()?;
-    Some(aegis_wire::decimal::to_f64(fixed.into()))
+    exact_field(v, key).map(Fixed8::to_f64)
 }
 
 /// The same, 0 when absent (Binance omits fill fields before a fill).

@@ -81,6 +81,7 @@ pub enum WsOutcome {
 pub struct WsApi {
     url: String,
     tls: Arc<rustls::ClientConfig>,
+    /// The connection and when to replace it (its 24 h, or a `serverShutdown` notice).
     conn: Option<(WsClient, Instant)>,
     next_try: Instant,
     backoff: Duration,
@@ -125,7 +126,7 @@ impl WsApi {
     /// Connects unless connected, or waiting out a back-off; replaces a connection near
     /// its 24 hours. True when a connection is open.
     pub fn ensure(&mut self) -> bool {
-        if self.conn.as_ref().is_some_and(|(_, since)| since.elapsed() >= ROTATE_AFTER) {
+        if self.conn.as_ref().is_some_and(|(_, replace_at)| Instant::now() >= *replace_at) {
             self.conn = None;
         }
         if self.conn.is_some() {
@@ -136,7 +137,7 @@ impl WsApi {
         }
         match WsClient::connect(&self.url, &self.tls, MAX_ANSWER_BYTES) {
             Ok(ws) => {
-                self.conn = Some((ws, Instant::now()));
+                self.conn = Some((ws, Instant::now() + ROTATE_AFTER));
                 self.backoff = FIRST_BACKOFF;
                 self.stats.connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 true
@@ -220,8 +221,8 @@ impl WsApi {
                     tracing::warn!(url = %self.url, message = %shown, "WebSocket API: a message that answers no request");
                     if text.contains("serverShutdown") {
                         self.next_try = Instant::now();
-                        if let Some((_, since)) = self.conn.as_mut() {
-                            *since = Instant::now() - ROTATE_AFTER;
+                        if let Some((_, replace_at)) = self.conn.as_mut() {
+                            *replace_at = Instant::now();
                         }
                     }
                 }
@@ -263,23 +264,14 @@ pub fn signed_request(
 /// What `rateLimits` says was used: the minute's weight, and new orders per window.
 fn used(limits: &Value) -> Used {
     let mut out = Used::default();
-    let span = |l: &Value| {
-        let unit = match l["interval"].as_str()? {
-            "SECOND" => 1,
-            "MINUTE" => 60,
-            "HOUR" => 3_600,
-            "DAY" => 86_400,
-            _ => return None,
-        };
-        Some(Duration::from_secs(unit * l["intervalNum"].as_u64()?))
-    };
     let mut slots = out.orders.iter_mut();
     for l in limits.as_array().into_iter().flatten() {
         let count = l["count"].as_u64();
         match l["rateLimitType"].as_str() {
             Some("REQUEST_WEIGHT") if l["interval"] == "MINUTE" => out.weight = count.map(|c| c as u32),
             Some("ORDERS") => {
-                if let (Some(span), Some(count), Some(slot)) = (span(l), count, slots.next()) {
+                if let (Some(span), Some(count), Some(slot)) = (super::limits::window(l), count, slots.next())
+                {
                     *slot = Some((span, count as usize));
                 }
             }
