@@ -12,7 +12,9 @@ fn a_small_run_measures_both_pipelines_and_writes_every_output() {
     let out = Command::new(env!("CARGO_BIN_EXE_aegis-bench"))
         .args(["--quick", "--symbols", "3", "--latency-events", "3000", "--rate", "5000"])
         .args(["--throughput-events", "6000", "--memory-symbols", "30", "--no-sweeps"])
-        .args(["--tick-to-trade-seconds", "5"])
+        // Each order path runs until two trades closed (at most 180 s): entries are events
+        // to wait for, not a count a fixed time gives on a loaded machine.
+        .args(["--tick-to-trade-trades", "2", "--tick-to-trade-seconds", "180"])
         .arg("--out")
         .arg(dir.path())
         .arg("--json")

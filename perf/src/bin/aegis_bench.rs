@@ -63,9 +63,14 @@ struct Args {
     /// Models published during the hot-swap scenario's latency run (0: skip the scenario).
     #[arg(long, default_value_t = 1_000)]
     publishes: usize,
-    /// Seconds of each order path's live run in the tick-to-trade scenario (0: skip it).
+    /// Seconds of each order path's live run in the tick-to-trade scenario (0: skip it);
+    /// with `--tick-to-trade-trades`, the most each run may take.
     #[arg(long)]
     tick_to_trade_seconds: Option<u64>,
+    /// End each order path's run once this many trades have closed (each entered, so
+    /// measured) instead of after its seconds.
+    #[arg(long)]
+    tick_to_trade_trades: Option<u64>,
     /// Skip the shard, transport and ring-capacity sweeps.
     #[arg(long)]
     no_sweeps: bool,
@@ -234,7 +239,7 @@ fn main() -> anyhow::Result<()> {
     let tick_seconds = args.tick_to_trade_seconds.unwrap_or(if args.quick { 6 } else { 30 });
     let tick_to_trade = if tick_seconds > 0 {
         eprintln!("aegis-bench: tick-to-trade scenario, {tick_seconds} s per order path");
-        run_tick_to_trade(tick_seconds, args.seed)?
+        run_tick_to_trade(tick_seconds, args.tick_to_trade_trades, args.seed)?
     } else {
         json!({ "measured": false, "note": "Skipped (--tick-to-trade-seconds 0)." })
     };
@@ -307,7 +312,7 @@ fn main() -> anyhow::Result<()> {
 /// with a new connection per request (the old client, a baseline only this harness runs).
 /// Each entry is measured from the shard's read of the market event that closed its bar to
 /// the entry order's last byte written (WebSocket API) and to the exchange's answer.
-fn run_tick_to_trade(seconds: u64, seed: u64) -> anyhow::Result<Value> {
+fn run_tick_to_trade(seconds: u64, trades: Option<u64>, seed: u64) -> anyhow::Result<Value> {
     const KEY: &str = "bench-key-0123456789";
     const SECRET: &str = "bench-secret-0123456789";
     let mut paths = Vec::new();
@@ -333,7 +338,11 @@ fn run_tick_to_trade(seconds: u64, seed: u64) -> anyhow::Result<Value> {
         config.data.dir = None;
         config.ops = Default::default();
         config.ml = Default::default();
-        config.end = EndSettings { run_for: Some(Duration::from_secs(seconds)), ..Default::default() };
+        config.end = EndSettings {
+            run_for: Some(Duration::from_secs(seconds)),
+            stop_after_trades: trades,
+            ..Default::default()
+        };
         let mut client =
             aegis::rest::client::RestClient::for_url(&config.exchange.rest, None, Default::default())?;
         config.feed.symbols = client.exchange_info()?.into_iter().map(|s| s.name).collect();
