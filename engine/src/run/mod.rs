@@ -281,7 +281,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunReport, RunErr
         spawn("aegis-rest", move || run_worker(client, symbols, rest_rx, results_tx, settings, stop))?
     };
     let writer_thread = if bars_rx.is_some() || ledger.is_some() {
-        let (symbols, stop) = (table.clone(), stops.brain.clone());
+        let (symbols, stop) = (table.clone(), stops.writer.clone());
         Some(spawn("aegis-writer", move || write_outputs(outputs, bars_rx, desk_rx, ledger, symbols, stop))?)
     } else {
         None

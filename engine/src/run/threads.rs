@@ -142,7 +142,7 @@ pub(crate) fn spawn<T: Send + 'static>(
 pub(crate) struct Stops {
     /// The feed shards.
     pub shards: Arc<AtomicBool>,
-    /// The brain (and the writer, which drains after it).
+    /// The brain.
     pub brain: Arc<AtomicBool>,
     /// The execution gateway.
     pub gateway: Arc<AtomicBool>,
@@ -150,6 +150,8 @@ pub(crate) struct Stops {
     pub model: Arc<AtomicBool>,
     /// The REST worker.
     pub worker: Arc<AtomicBool>,
+    /// The writer: set last, once nothing upstream can push a desk event or a bar.
+    pub writer: Arc<AtomicBool>,
 }
 
 /// The run's threads and servers, once started.
@@ -208,6 +210,9 @@ impl Running {
         sidecar::stop_sidecar(&mut self.sidecar);
         self.stops.worker.store(true, Ordering::Relaxed);
         let _ = self.worker.join();
+        // Last: the brain's final events (a shutdown flatten's closed trades) are in the
+        // ring by now, and the writer drains it before it returns.
+        self.stops.writer.store(true, Ordering::Release);
         let journal_failures = self.writer.and_then(|t| t.join().ok()).unwrap_or(0);
         Stopped { latency, journal_failures }
     }
@@ -243,4 +248,59 @@ pub(crate) fn await_placement(
         eprintln!("aegis: {what}; running on ([cpu] pinning = \"best-effort\")");
     }
     Ok(crate::cpu::to_json(threads))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::events::DeskEvent;
+    use crate::desk::venue::Alert;
+    use crate::store::ledger::{read_journal, DataConfig, Ledger};
+    use crate::store::writer::{write_outputs, BarOutputs};
+
+    /// The brain's stand-in: once told to stop, it pushes its last event (as a shutdown
+    /// flatten pushes closed trades) and returns.
+    fn brain(stop: Arc<AtomicBool>, mut desk: rtrb::Producer<DeskEvent>) -> StageLatency {
+        while !stop.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        let last = Alert { time_ms: 1, level: "INFO", what: "pushed while stopping" };
+        desk.push(DeskEvent::Alert(last)).expect("room in the ring");
+        StageLatency::new(0)
+    }
+
+    #[test]
+    fn what_the_brain_pushes_while_stopping_reaches_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = DataConfig { dir: Some(dir.path().to_path_buf()), ..DataConfig::default() };
+        let table = Arc::new(SymbolTable::with_capacity(1));
+        let ledger = Ledger::open(&config, dir.path(), table.clone()).unwrap().ledger;
+        let (desk_tx, desk_rx) = rtrb::RingBuffer::new(8);
+        let stops = Stops::default();
+        let brain_stop = stops.brain.clone();
+        let writer_stop = stops.writer.clone();
+        let outputs = BarOutputs { bars: None, features: None };
+        let running = Running {
+            stops,
+            shards: Vec::new(),
+            brain: spawn("test-brain", move || brain(brain_stop, desk_tx)).unwrap(),
+            gateway: None,
+            control: None,
+            metrics: None,
+            model: None,
+            sidecar: None,
+            worker: spawn("test-worker", || ()).unwrap(),
+            writer: Some(
+                spawn("test-writer", move || {
+                    write_outputs(outputs, None, Some(desk_rx), Some(ledger), table, writer_stop)
+                })
+                .unwrap(),
+            ),
+        };
+        let stopped = running.stop();
+        assert_eq!(stopped.journal_failures, 0);
+        let alerts = read_journal(dir.path(), "alerts").unwrap();
+        assert_eq!(alerts.len(), 1, "the brain's last event was lost: {alerts:?}");
+        assert_eq!(alerts[0].as_ref().unwrap()["what"], "pushed while stopping");
+    }
 }
