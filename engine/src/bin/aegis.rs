@@ -440,14 +440,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let embedded = args.connect.is_none() && file.exchange.mode != "remote";
-    let sim_thread = if embedded {
+    let embedded_sim = if embedded {
         // Live against the embedded simulator: it accepts the configured key.
-        let (port, thread) = start_embedded_sim(&file.sim, live_key.as_ref())?;
+        let sim = start_embedded_sim(&file.sim, live_key.as_ref())?;
+        let port = sim.port;
         let base = format!("ws://127.0.0.1:{port}");
         config.exchange.public_ws = format!("{base}/public");
         config.exchange.market_ws = format!("{base}/market");
         config.exchange.rest = format!("http://127.0.0.1:{port}");
-        Some(thread)
+        Some(sim)
     } else {
         if let Some(url) = &args.connect {
             config.exchange.public_ws = url.clone();
@@ -496,7 +497,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => eprintln!("{text}"),
     }
-    drop(sim_thread);
+    // The market stops after the engine, never under it.
+    drop(embedded_sim);
     Ok(())
 }
 
@@ -538,11 +540,11 @@ fn apply_overrides(config: &mut aegis::config::RunConfig, args: &RunArgs) -> any
 }
 
 /// Starts exchange-sim's synthetic market on a background runtime (accepting `key` on its
-/// signed endpoints); returns its port.
+/// signed endpoints); it runs until the handle is dropped.
 fn start_embedded_sim(
     sim: &SimSection,
     key: Option<&aegis::credentials::ApiKey>,
-) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+) -> anyhow::Result<exchange_sim::Embedded> {
     let speed = if sim.speed.is_empty() { "60" } else { sim.speed.as_str() };
     let symbols = if sim.symbols == 0 { 20 } else { sim.symbols };
     let history = if sim.history_bars == 0 { 1000 } else { sim.history_bars };

@@ -167,7 +167,8 @@ fn main() -> anyhow::Result<()> {
     );
     let paced = generate(latency_events);
     let flat = generate(throughput_events);
-    let (rest_port, _sim) = start_rest_sim(args.symbols, args.seed)?;
+    let rest_sim = start_rest_sim(args.symbols, args.seed)?;
+    let rest_port = rest_sim.port;
     let rest = format!("http://127.0.0.1:{rest_port}");
     // The placement `auto` picks on this host leads; the other one is measured beside it.
     let (chosen, why) = auto_placement(transport)?;
@@ -326,7 +327,10 @@ fn run_tick_to_trade(seconds: u64, trades: Option<u64>, seed: u64) -> anyhow::Re
         args.api_keys.push((KEY.into(), SECRET.into()));
         args.order_limit_10s = u32::MAX;
         args.rest_weight_limit = u32::MAX;
-        let (port, _sim) = exchange_sim::spawn(args)?;
+        // Its own market, stopped when this path's run ends (at the loop's end): an idle
+        // market left running at 600× would load the paths after it.
+        let sim = exchange_sim::spawn(args)?;
+        let port = sim.port;
         // The embedded config, made live below with the benchmark's key (a file asking for
         // live mode would need a key file).
         let file = aegis::config::parse(aegis::config::DEFAULT_CONFIG, "the embedded config")?;
@@ -362,6 +366,10 @@ fn run_tick_to_trade(seconds: u64, trades: Option<u64>, seed: u64) -> anyhow::Re
         paths.push(json!({
             "path": name,
             "entries": live["entries"],
+            // Why entries may be few: bars too late to trade on, signals the desk saw.
+            "stale_bars_not_traded": summary["stale_bars_not_traded"],
+            "signals": summary["signals"],
+            "trades_closed": summary["trades_closed"],
             "tick_to_trade": live["tick_to_trade"],
             "ws_api_requests": live["ws_api"]["requests"],
         }));
@@ -374,7 +382,7 @@ fn run_tick_to_trade(seconds: u64, trades: Option<u64>, seed: u64) -> anyhow::Re
 }
 
 /// exchange-sim serving REST (exchangeInfo, warm-up klines) for the engine runs.
-fn start_rest_sim(symbols: usize, seed: u64) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+fn start_rest_sim(symbols: usize, seed: u64) -> anyhow::Result<exchange_sim::Embedded> {
     let mut args = exchange_sim::cli::Args::synthetic(symbols, seed, HISTORY_BARS);
     args.rest_weight_limit = 1_000_000;
     exchange_sim::spawn(args)
@@ -630,7 +638,8 @@ fn run_memory(symbols: usize, seed: u64) -> anyhow::Result<Value> {
         events,
         history_bars: HISTORY_BARS,
     });
-    let (rest_port, _sim) = start_rest_sim(symbols, seed)?;
+    let rest_sim = start_rest_sim(symbols, seed)?;
+    let rest_port = rest_sim.port;
     let feeder = Feeder::start(&s.streams, &s.messages, Pace::Flat)?;
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .args([

@@ -122,7 +122,8 @@ fn main() -> Result<()> {
         args.tls = true;
         args.ca_out = Some(ca.clone());
     }
-    let (port, _sim) = exchange_sim::spawn(args)?;
+    let sim = exchange_sim::spawn(args)?;
+    let port = sim.port;
     let (http, ws_scheme, extra_ca) =
         if o.tls { ("https", "wss", Some(ca.as_path())) } else { ("http", "ws", None) };
     let base = format!("{http}://127.0.0.1:{port}");

@@ -52,6 +52,15 @@ pub async fn run_with(
     args: Args,
     on_listening: impl FnOnce(u16, bool) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
+    run_until(args, on_listening, std::future::pending()).await
+}
+
+/// [`run_with`], also stopping when `stop` completes.
+async fn run_until(
+    args: Args,
+    on_listening: impl FnOnce(u16, bool) -> std::io::Result<()>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let faults = args.fault_plan()?;
     let (source, label, capacity): (Box<dyn Source>, &str, usize) = if args.replay.is_empty() {
         let config = synthetic::SyntheticConfig {
@@ -119,7 +128,10 @@ pub async fn run_with(
     if args.progress {
         tokio::spawn(progress(shared.clone()));
     }
-    wait_for_stop(args.run_for).await;
+    tokio::select! {
+        _ = wait_for_stop(args.run_for) => {}
+        _ = stop => {}
+    }
     let _ = shutdown_tx.send(true);
     // Let sessions send their close frames and merge their counters.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -139,10 +151,32 @@ pub async fn run_with(
     Ok(())
 }
 
-/// Starts the simulator on its own thread (a 1-worker tokio runtime) for an embedding
-/// process, such as `aegis run` or `aegis-bench`; returns the port once bound, and the thread.
-pub fn spawn(args: Args) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
+/// An exchange-sim running on its own thread and runtime; dropping it stops the simulator
+/// (its market, its connections) and waits for the thread.
+pub struct Embedded {
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the simulator on a background thread with its own runtime (for embedding
+/// processes: `aegis run`'s embedded market, the benchmarks); it runs until the returned
+/// [`Embedded`] is dropped.
+pub fn spawn(args: Args) -> anyhow::Result<Embedded> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new().name("exchange-sim".into()).spawn(move || {
         let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
         {
@@ -152,16 +186,19 @@ pub fn spawn(args: Args) -> anyhow::Result<(u16, std::thread::JoinHandle<()>)> {
                 return;
             }
         };
-        let result = runtime.block_on(run_with(args, move |port, _| {
+        let on_listening = move |port, _| {
             let _ = tx.send(port);
             Ok(())
+        };
+        let result = runtime.block_on(run_until(args, on_listening, async {
+            let _ = stopped.await;
         }));
         if let Err(e) = result {
             tracing::error!(error = %e, "exchange-sim stopped");
         }
     })?;
     let port = rx.recv_timeout(Duration::from_secs(30)).context("the embedded exchange-sim did not start")?;
-    Ok((port, thread))
+    Ok(Embedded { port, stop: Some(stop), thread: Some(thread) })
 }
 
 async fn accept_loop(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
