@@ -51,13 +51,7 @@ fn a_restart_without_the_exchange_trades_on_the_cached_exchange_info() {
 
 /// exchange-sim changes a listing while it runs (its own `POST /sim/v1/listing`).
 fn relist(port: u16, query: &str) -> serde_json::Value {
-    let client = aegis::net::http::HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
-    let path = format!("/sim/v1/listing?{query}");
-    let answer = client
-        .send(&aegis::net::http::HttpRequest { method: "POST", path: &path, headers: &[], body: "" })
-        .unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    serde_json::from_str(&answer.body).unwrap()
+    common::sim_post(&format!("http://127.0.0.1:{port}"), &format!("/sim/v1/listing?{query}"))
 }
 
 #[test]

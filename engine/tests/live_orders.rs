@@ -631,3 +631,93 @@ fn an_order_whose_answer_is_lost_is_queried_before_any_retry_and_lands_once() {
     assert!(counts.fallbacks.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the query went over REST");
     assert_eq!(c.resent(), 0, "found by its client id: never sent again");
 }
+
+/// A client with its own WebSocket API connection to the sim at `port` and its counters.
+fn ws_client(port: u16) -> (TradeClient, std::sync::Arc<aegis::execution::live::ws_api::WsApiStats>) {
+    let counts = std::sync::Arc::new(aegis::execution::live::ws_api::WsApiStats::default());
+    let c = client(&format!("http://127.0.0.1:{port}"), SECRET).with_ws_api(
+        &format!("ws://127.0.0.1:{port}/ws-fapi/v1"),
+        aegis::net::tls::client_config(None).unwrap(),
+        counts.clone(),
+    );
+    (c, counts)
+}
+
+/// Tends `c`'s WebSocket API connection (as the gateway does between intents) until
+/// `done` holds, for at most 20 s.
+fn tend_until(c: &mut TradeClient, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out tending for {what}");
+        c.tend_ws_api();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn load(counter: &std::sync::atomic::AtomicU64) -> u64 {
+    counter.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The sim pings every 50 ms and closes a connection whose pongs stop for 300 ms, as
+/// Binance does on its own intervals. A tended connection answers and lives on between
+/// orders; an untended one is closed, and tending it later finds that out and connects
+/// again before its next order, which then goes over the WebSocket API without an
+/// unknown outcome.
+#[test]
+fn between_orders_the_websocket_api_connection_answers_pings_or_is_replaced() {
+    let port = start_sim(&[
+        "--synthetic",
+        "--symbols",
+        "2",
+        "--speed",
+        "60",
+        "--api-key",
+        &format!("{KEY}:{SECRET}"),
+        "--ping-interval",
+        "50ms",
+        "--pong-timeout",
+        "300ms",
+    ]);
+    let mut ids = ClientIds::new(5);
+    let (mut untended, untended_counts) = ws_client(port);
+    let (mut tended, counts) = ws_client(port);
+    tend_until(&mut tended, "20 pings answered (1 s, over three pong timeouts)", || {
+        load(&counts.pings_answered) >= 20
+    });
+    assert_eq!(
+        (load(&counts.connects), load(&counts.ended_while_idle)),
+        (1, 0),
+        "the tended connection lived on"
+    );
+    let buy = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    assert_eq!(tended.place(&buy).unwrap().status, OrderStatus::Filled);
+    assert_eq!((load(&counts.requests), load(&counts.fallbacks)), (1, 0));
+
+    // The untended connection went unanswered for over three pong timeouts: closed.
+    untended.tend_ws_api();
+    assert_eq!(load(&untended_counts.ended_while_idle), 1, "the sim closed the silent connection");
+    assert_eq!(load(&untended_counts.connects), 2, "and it was replaced at once");
+    let sell = order(&mut ids, Side::Sell, OrderKind::Market, 0.01);
+    assert_eq!(untended.place(&sell).unwrap().status, OrderStatus::Filled);
+    assert_eq!((load(&untended_counts.requests), load(&untended_counts.fallbacks)), (1, 0));
+    assert_eq!(untended.resent(), 0);
+}
+
+/// A `serverShutdown` notice replaces the connection before the next order, while the old
+/// one would still answer (a minute's grace): the order goes over the new connection.
+#[test]
+fn a_server_shutdown_notice_replaces_the_connection_before_the_next_order() {
+    let (port, base) = sim(300);
+    let (mut c, counts) = ws_client(port);
+    let mut ids = ClientIds::new(6);
+    let first = order(&mut ids, Side::Buy, OrderKind::Market, 0.01);
+    assert_eq!(c.place(&first).unwrap().status, OrderStatus::Filled);
+    let told = common::sim_post(&base, "/sim/v1/ws-api/shutdown?graceMs=60000");
+    assert_eq!(told["connections"], 1, "{told}");
+    tend_until(&mut c, "the notice", || load(&counts.shutdown_notices) == 1);
+    assert_eq!(load(&counts.connects), 2, "replaced as soon as the notice was read");
+    let second = order(&mut ids, Side::Sell, OrderKind::Market, 0.01);
+    assert_eq!(c.place(&second).unwrap().status, OrderStatus::Filled);
+    assert_eq!((load(&counts.requests), load(&counts.fallbacks), load(&counts.unexpected)), (2, 0, 0));
+    assert_eq!(load(&counts.ended_while_idle), 0, "replaced before the server closed it");
+}

@@ -100,10 +100,7 @@ fn live_trades_are_orders_at_the_exchange_and_flatten_empties_it() {
     // The account's brackets change at the exchange: live, the refresh reads them signed
     // (exchangeInfo's are not the account's), and the desk takes them.
     let traded = filled_positions(dir.path())[0]["symbol"].as_str().unwrap().to_string();
-    let http = aegis::net::http::HttpClient::new(&rest, None).unwrap();
-    let path = format!("/sim/v1/listing?symbol={traded}&maxLeverage=5");
-    let request = aegis::net::http::HttpRequest { method: "POST", path: &path, headers: &[], body: "" };
-    assert_eq!(http.send(&request).unwrap().status, 200);
+    common::sim_post(&rest, &format!("/sim/v1/listing?symbol={traded}&maxLeverage=5"));
     common::eventually("the new brackets taken", || {
         ctl(dir.path(), &["status"])["listing_changes"].as_u64().unwrap_or(0) >= 1
     });

@@ -77,6 +77,27 @@ impl WsClient {
         }
     }
 
+    /// The next text message already here, without waiting: what the socket holds is read
+    /// (pings answered meanwhile); `Ok(None)` when nothing came. A close or a broken
+    /// connection is an error, once the messages before it are read.
+    pub fn poll(&mut self) -> Result<Option<String>, WsError> {
+        if self.received.is_empty() && self.ended.is_none() {
+            if let Err(e) = self.pump_now() {
+                self.ended = Some(e.reason);
+            }
+        }
+        match (self.received.pop_front(), &self.ended) {
+            (Some(text), _) => Ok(Some(text)),
+            (None, Some(reason)) => Err(self.error(reason.clone())),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Pings answered on this connection.
+    pub fn pings_answered(&self) -> u64 {
+        self.conn.pings
+    }
+
     /// Sends one text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), WsError> {
         self.conn.send_text(text.as_bytes());
@@ -88,14 +109,37 @@ impl WsClient {
         self.flush()?;
         let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         self.stream.set_read_timeout(Some(wait)).map_err(|e| self.error(e.to_string()))?;
-        match self.conn.read_from(&mut self.stream) {
-            Ok(0) => return Err(self.error(ConnError::Eof.to_string())),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                return Ok(())
-            }
-            Err(e) => return Err(self.error(e.to_string())),
+        if self.read_once()? {
+            self.handle()?;
         }
+        Ok(())
+    }
+
+    /// Writes what waits, reads what the socket holds now without waiting, handles it.
+    fn pump_now(&mut self) -> Result<(), WsError> {
+        self.flush()?;
+        self.stream.set_nonblocking(true).map_err(|e| self.error(e.to_string()))?;
+        let read = self.read_once();
+        // Blocking again before anything is written (a pong): writes go whole.
+        self.stream.set_nonblocking(false).map_err(|e| self.error(e.to_string()))?;
+        if read? {
+            self.handle()?;
+        }
+        Ok(())
+    }
+
+    /// Reads once: true when bytes came, false when the read would have waited longer.
+    fn read_once(&mut self) -> Result<bool, WsError> {
+        match self.conn.read_from(&mut self.stream) {
+            Ok(0) => Err(self.error(ConnError::Eof.to_string())),
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(self.error(e.to_string())),
+        }
+    }
+
+    /// Handles what was read: messages queued, pings answered, a close echoed.
+    fn handle(&mut self) -> Result<(), WsError> {
         let received = &mut self.received;
         let outcome = self.conn.process(&mut |text: &[u8]| {
             received.push_back(String::from_utf8_lossy(text).into_owned());

@@ -185,6 +185,17 @@ pub fn public(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(&answer.body).unwrap()
 }
 
+/// `POST path` on the control endpoints (`/sim/v1/...`) of the exchange-sim at `base`, as
+/// JSON; panics unless 200.
+#[allow(dead_code)] // used by some of the test crates sharing this module
+pub fn sim_post(base: &str, path: &str) -> serde_json::Value {
+    let client = aegis::net::http::HttpClient::new(base, None).unwrap();
+    let request = aegis::net::http::HttpRequest { method: "POST", path, headers: &[], body: "" };
+    let answer = client.send(&request).unwrap();
+    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    serde_json::from_str(&answer.body).unwrap()
+}
+
 /// A model whose logistic regression alone says "up" with P = σ(3) ≈ 0.95.
 pub fn confident_model(generation: u64) -> aegis_wire::weights::ModelParams {
     use aegis_wire::weights::{offset, ModelParams, N_IN};

@@ -67,6 +67,8 @@ pub struct Shared {
     pub seed: u64,
     /// The signed trading API: keys, orders, matching.
     pub venue: Mutex<crate::venue::Venue>,
+    /// Shutdown notices to the WebSocket API connections: each carries its grace.
+    pub ws_api_notices: broadcast::Sender<Duration>,
     next_conn_id: AtomicU64,
 }
 
@@ -98,6 +100,7 @@ impl Shared {
             shutdown,
             seed,
             venue: Mutex::new(crate::venue::Venue::default()),
+            ws_api_notices: broadcast::channel(4).0,
             next_conn_id: AtomicU64::new(1),
         })
     }
@@ -134,8 +137,12 @@ where
             return;
         }
         let keep_alive = !head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
-        if head.path == LISTING_PATH {
-            let response = relist(&shared, &head);
+        if head.path == LISTING_PATH || head.path == WS_API_SHUTDOWN_PATH {
+            let response = if head.path == LISTING_PATH {
+                relist(&shared, &head)
+            } else {
+                announce_shutdown(&shared, &head)
+            };
             if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
                 return;
             }
@@ -472,7 +479,10 @@ async fn user_session<R, W>(
 }
 
 /// A WebSocket API connection: each text request answered in order, on the same venue as
-/// REST (see [`crate::ws_api`]).
+/// REST (see [`crate::ws_api`]). Like Binance's, it pings on the stream interval and closes
+/// a connection whose pongs stop or whose lifetime is up; a shutdown notice (see
+/// [`WS_API_SHUTDOWN_PATH`]) is sent as a `serverShutdown` event, the close following after
+/// its grace.
 async fn ws_api_session<R, W>(reader: R, mut writer: W, leftover: Vec<u8>, shared: Arc<Shared>)
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -482,31 +492,106 @@ where
     let (ctrl_tx, mut ctrl_rx) = mpsc::channel(64);
     // Order entry may burst well past a stream client's subscription rate.
     let reader_task = tokio::spawn(read_frames(reader, leftover, ctrl_tx, 1_000));
+    let limits = shared.limits.clone();
+    let mut notices = shared.ws_api_notices.subscribe();
+    let mut shutdown = shared.shutdown.clone();
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + limits.ping_interval, limits.ping_interval);
+    let lifetime = tokio::time::sleep(limits.lifetime);
+    tokio::pin!(lifetime);
+    // Set by a shutdown notice: when the connection closes.
+    let closing = tokio::time::sleep(Duration::MAX / 4);
+    tokio::pin!(closing);
+    let mut last_pong = Instant::now();
     let mut out = Vec::new();
-    while let Some(ctrl) = ctrl_rx.recv().await {
+    let why: &str = loop {
         out.clear();
-        let done = match ctrl {
-            Ctrl::Ping(payload) => {
-                ws::encode_frame(&mut out, true, opcode::PONG, &payload);
-                false
-            }
-            Ctrl::Pong => continue,
-            Ctrl::Request(text) => {
-                let answer = ws_api_answer(&shared, &String::from_utf8_lossy(&text));
-                ws::encode_text(&mut out, answer.as_bytes(), 1);
-                false
-            }
-            Ctrl::Close { code, reason, .. } => {
-                ws::encode_close(&mut out, code, &reason);
-                true
-            }
-        };
-        if writer.write_all(&out).await.is_err() || done {
-            break;
+        let mut ends = None;
+        tokio::select! {
+            ctrl = ctrl_rx.recv() => match ctrl {
+                Some(Ctrl::Ping(payload)) => ws::encode_frame(&mut out, true, opcode::PONG, &payload),
+                Some(Ctrl::Pong) => {
+                    last_pong = Instant::now();
+                    continue;
+                }
+                Some(Ctrl::Request(text)) => {
+                    let answer = ws_api_answer(&shared, &String::from_utf8_lossy(&text));
+                    ws::encode_text(&mut out, answer.as_bytes(), 1);
+                }
+                Some(Ctrl::Close { code, reason, .. }) => {
+                    ws::encode_close(&mut out, code, &reason);
+                    ends = Some("ws-api: client closed");
+                }
+                None => break "ws-api: client gone",
+            },
+            _ = ping.tick() => {
+                if last_pong.elapsed() > limits.pong_timeout {
+                    ws::encode_close(&mut out, close_code::POLICY, "pong timeout");
+                    ends = Some("ws-api: pong timeout");
+                } else {
+                    ws::encode_frame(&mut out, true, opcode::PING, wall_ms().to_string().as_bytes());
+                }
+            },
+            notice = notices.recv() => match notice {
+                Ok(grace) => {
+                    let event = serde_json::json!({ "event": { "e": "serverShutdown", "E": wall_ms() } });
+                    ws::encode_text(&mut out, event.to_string().as_bytes(), 1);
+                    closing.as_mut().reset(tokio::time::Instant::now() + grace);
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break "ws-api: server gone",
+            },
+            _ = &mut closing => {
+                ws::encode_close(&mut out, close_code::GOING_AWAY, "server shutting down");
+                ends = Some("ws-api: server shutdown notice");
+            },
+            _ = &mut lifetime => {
+                ws::encode_close(&mut out, close_code::GOING_AWAY, "connection lifetime reached");
+                ends = Some("ws-api: lifetime reached");
+            },
+            _ = shutdown.changed() => {
+                ws::encode_close(&mut out, close_code::GOING_AWAY, "server shutting down");
+                ends = Some("ws-api: server shutting down");
+            },
         }
-    }
-    shared.stats().connection_closed("ws-api session ended");
+        if writer.write_all(&out).await.is_err() {
+            break "ws-api: write failed";
+        }
+        if let Some(why) = ends {
+            break why;
+        }
+    };
+    shared.stats().connection_closed(why);
     reader_task.abort();
+}
+
+/// exchange-sim's own endpoint (not Binance's) announcing a server shutdown on every open
+/// WebSocket API connection: `POST /sim/v1/ws-api/shutdown?graceMs=1000` sends each a
+/// `serverShutdown` event and closes it `graceMs` later (default 1000, at most 600000).
+/// Answers how many connections were told.
+pub const WS_API_SHUTDOWN_PATH: &str = "/sim/v1/ws-api/shutdown";
+
+fn announce_shutdown(shared: &Shared, head: &RequestHead) -> rest::Response {
+    let answer = |status: u16, body: serde_json::Value| rest::Response {
+        status,
+        body: body.to_string(),
+        used_weight: 0,
+    };
+    if head.method != "POST" {
+        return answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
+    }
+    let grace = match head.param("graceMs").map(str::parse::<u64>) {
+        None => 1_000,
+        Some(Ok(ms)) if ms <= 600_000 => ms,
+        Some(_) => {
+            return answer(
+                400,
+                serde_json::json!({ "code": -1102, "msg": "graceMs must be a whole number in 0..=600000" }),
+            )
+        }
+    };
+    let told = shared.ws_api_notices.send(Duration::from_millis(grace)).unwrap_or(0);
+    answer(200, serde_json::json!({ "connections": told, "graceMs": grace }))
 }
 
 /// One WebSocket API request answered through the REST handler it mirrors.

@@ -129,6 +129,16 @@ impl TradeClient {
         Ok(())
     }
 
+    /// Keeps the WebSocket API connection alive between requests (see [`WsApi::tend`]);
+    /// nothing over REST alone.
+    ///
+    /// [`WsApi::tend`]: super::ws_api::WsApi::tend
+    pub fn tend_ws_api(&mut self) {
+        if let Some(ws) = self.ws.as_mut() {
+            ws.tend();
+        }
+    }
+
     /// When the WebSocket API last wrote a request's last byte (none over REST).
     pub fn ws_last_written(&self) -> Option<Instant> {
         self.ws.as_ref().and_then(super::ws_api::WsApi::last_written)

@@ -377,6 +377,7 @@ impl Gateway {
                 }
             }
             self.follow_stream();
+            self.client.tend_ws_api();
             self.keep_alive_if_due();
             self.check_triggering();
         }

@@ -58,6 +58,12 @@ pub struct WsApiStats {
     pub fallbacks: std::sync::atomic::AtomicU64,
     /// Messages that answered no request or were not what the API documents.
     pub unexpected: std::sync::atomic::AtomicU64,
+    /// The server's pings answered (between requests as during them).
+    pub pings_answered: std::sync::atomic::AtomicU64,
+    /// `serverShutdown` notices: each replaces the connection before the next request.
+    pub shutdown_notices: std::sync::atomic::AtomicU64,
+    /// Connections the server ended between requests (replaced before the next one).
+    pub ended_while_idle: std::sync::atomic::AtomicU64,
 }
 
 /// What an answer's `rateLimits` said was used.
@@ -88,6 +94,8 @@ pub struct WsApi {
     next_id: u64,
     /// When the last request's last byte was written (benchmarks read it).
     last_written: Option<Instant>,
+    /// The connection's pings answered, as last added to the counters.
+    pings_noted: u64,
     /// Counters.
     pub stats: Arc<WsApiStats>,
 }
@@ -104,6 +112,7 @@ impl WsApi {
             backoff: FIRST_BACKOFF,
             next_id: 1,
             last_written: None,
+            pings_noted: 0,
             stats,
         }
     }
@@ -123,6 +132,56 @@ impl WsApi {
         self.conn.is_some()
     }
 
+    /// Keeps the connection alive between requests, without waiting: reads what came
+    /// (answering the server's pings, which it closes the connection without), notices a
+    /// `serverShutdown` or a close, and connects again then, so the next order finds a live
+    /// connection instead of a dead one and an unknown outcome.
+    pub fn tend(&mut self) {
+        while let Some((ws, _)) = self.conn.as_mut() {
+            let polled = ws.poll();
+            self.note_pings();
+            match polled {
+                Ok(Some(text)) => self.unexpected(&text),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(url = %self.url, error = %e.reason, "WebSocket API connection ended between requests: connecting again");
+                    self.stats.ended_while_idle.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Nothing was in flight: connect again now, not after a back-off.
+                    self.conn = None;
+                    self.next_try = Instant::now();
+                }
+            }
+        }
+        self.ensure();
+    }
+
+    /// Adds the pings the connection answered since last noted to the counters.
+    fn note_pings(&mut self) {
+        if let Some((ws, _)) = self.conn.as_ref() {
+            let answered = ws.pings_answered();
+            let noted = std::mem::replace(&mut self.pings_noted, answered);
+            self.stats.pings_answered.fetch_add(answered - noted, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// A message that answers no request (an answer given up on, or an event): counted and
+    /// logged; a server shutdown notice replaces the connection before the next request.
+    fn unexpected(&mut self, text: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let shown: String = text.chars().take(200).collect();
+        if text.contains("serverShutdown") {
+            tracing::warn!(url = %self.url, message = %shown, "WebSocket API: the server is shutting down: connecting again");
+            self.stats.shutdown_notices.fetch_add(1, Relaxed);
+            self.next_try = Instant::now();
+            if let Some((_, replace_at)) = self.conn.as_mut() {
+                *replace_at = Instant::now();
+            }
+            return;
+        }
+        self.stats.unexpected.fetch_add(1, Relaxed);
+        tracing::warn!(url = %self.url, message = %shown, "WebSocket API: a message that answers no request");
+    }
+
     /// Connects unless connected, or waiting out a back-off; replaces a connection near
     /// its 24 hours. True when a connection is open.
     pub fn ensure(&mut self) -> bool {
@@ -138,6 +197,7 @@ impl WsApi {
         match WsClient::connect(&self.url, &self.tls, MAX_ANSWER_BYTES) {
             Ok(ws) => {
                 self.conn = Some((ws, Instant::now() + ROTATE_AFTER));
+                self.pings_noted = 0;
                 self.backoff = FIRST_BACKOFF;
                 self.stats.connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 true
@@ -208,24 +268,13 @@ impl WsApi {
                 }
                 None => return WsOutcome::Answered(Err(lost("connection gone".into())), Used::default()),
             };
+            self.note_pings();
             match read_answer(&text, &id, method) {
                 Some(outcome) => {
                     self.stats.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return outcome;
                 }
-                None => {
-                    // Another id (an answer given up on), or an event: counted, skipped; a
-                    // server shutdown notice replaces the connection after this answer.
-                    self.stats.unexpected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let shown: String = text.chars().take(200).collect();
-                    tracing::warn!(url = %self.url, message = %shown, "WebSocket API: a message that answers no request");
-                    if text.contains("serverShutdown") {
-                        self.next_try = Instant::now();
-                        if let Some((_, replace_at)) = self.conn.as_mut() {
-                            *replace_at = Instant::now();
-                        }
-                    }
-                }
+                None => self.unexpected(&text),
             }
         }
     }
