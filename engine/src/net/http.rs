@@ -130,8 +130,12 @@ impl HttpClient {
         for (name, value) in request.headers {
             builder = builder.header(*name, *value);
         }
-        let response = if request.body.is_empty() {
+        let response = if request.body.is_empty() && matches!(request.method, "GET" | "HEAD") {
             self.agent.run(builder.body(()).map_err(|e| malformed(e.to_string()))?)
+        } else if request.body.is_empty() {
+            // A sized empty body (`Content-Length: 0`), as Binance's SDK sends it: ureq
+            // would send `()` chunked, a terminator some servers read as the next request.
+            self.agent.run(builder.body("").map_err(|e| malformed(e.to_string()))?)
         } else {
             let builder = builder.header("Content-Type", "application/x-www-form-urlencoded");
             self.agent.run(builder.body(request.body).map_err(|e| malformed(e.to_string()))?)
@@ -195,6 +199,49 @@ mod tests {
             }
         });
         (port, accepted)
+    }
+
+    /// An empty POST (a listenKey's) goes with `Content-Length: 0` and nothing after its
+    /// head: a chunked terminator would reach a server that reads no chunked bodies as the
+    /// start of the next request on the kept-alive connection.
+    #[test]
+    fn an_empty_post_ends_at_its_head() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut heads = Vec::new();
+            for _ in 0..2 {
+                let mut head = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    head.push(line.trim_end().to_ascii_lowercase());
+                }
+                heads.push(head);
+                writer
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}")
+                    .unwrap();
+            }
+            heads
+        });
+        let client = HttpClient::new(&format!("http://127.0.0.1:{port}"), None).unwrap();
+        let post = HttpRequest { method: "POST", path: "/fapi/v1/listenKey", headers: &[], body: "" };
+        assert_eq!(client.send(&post).unwrap().status, 200);
+        let get = HttpRequest { method: "GET", path: "/fapi/v1/time", headers: &[], body: "" };
+        assert_eq!(client.send(&get).unwrap().status, 200);
+        let heads = heads.join().unwrap();
+        assert!(heads[0].iter().any(|h| h == "content-length: 0"), "{:?}", heads[0]);
+        assert!(!heads[0].iter().any(|h| h.starts_with("transfer-encoding")), "{:?}", heads[0]);
+        assert_eq!(
+            heads[1][0], "get /fapi/v1/time http/1.1",
+            "the second request starts where the first ended"
+        );
     }
 
     #[test]

@@ -137,6 +137,9 @@ where
             return;
         }
         let keep_alive = !head.header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        // Every request's body is read, whatever the endpoint, so the next request on a
+        // kept-alive connection starts where this one ends.
+        let Some(body) = read_body(&mut io, &mut buf, &head).await else { return };
         if head.path == LISTING_PATH || head.path == WS_API_SHUTDOWN_PATH {
             let response = if head.path == LISTING_PATH {
                 relist(&shared, &head)
@@ -149,7 +152,6 @@ where
             continue;
         }
         if crate::venue::is_trading_path(&head.path) {
-            let Some(body) = read_body(&mut io, &mut buf, &head).await else { return };
             let response = trading(&shared, &head, &body);
             shared.stats().rest(&head.path, response.status);
             if io.write_all(&response.to_bytes(keep_alive)).await.is_err() || !keep_alive {
@@ -180,15 +182,15 @@ where
 /// leverageBracket serve the change and new orders are checked against it.
 pub const LISTING_PATH: &str = "/sim/v1/listing";
 
+/// An answer of exchange-sim's own control endpoints (they spend no request weight).
+fn control_answer(status: u16, body: serde_json::Value) -> rest::Response {
+    rest::Response { status, body: body.to_string(), used_weight: 0 }
+}
+
 fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
-    let answer = |status: u16, body: serde_json::Value| rest::Response {
-        status,
-        body: body.to_string(),
-        used_weight: 0,
-    };
-    let refuse = |msg: String| answer(400, serde_json::json!({ "code": -1102, "msg": msg }));
+    let refuse = |msg: String| control_answer(400, serde_json::json!({ "code": -1102, "msg": msg }));
     if head.method != "POST" {
-        return answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
+        return control_answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
     }
     let Some(symbol) = head.param("symbol") else { return refuse("symbol is required".into()) };
     if !shared.source().symbols().iter().any(|s| s.symbol == symbol) {
@@ -214,7 +216,7 @@ fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
     };
     let now = shared.venue.lock().unwrap_or_else(|p| p.into_inner()).relist(symbol, change);
     let step = now.step_size.map(|s| aegis_wire::decimal::to_f64(i128::from(s)));
-    answer(
+    control_answer(
         200,
         serde_json::json!({ "symbol": symbol, "status": now.status.as_deref().unwrap_or("TRADING"), "stepSize": step, "maxLeverage": now.max_leverage }),
     )
@@ -223,16 +225,54 @@ fn relist(shared: &Shared, head: &RequestHead) -> rest::Response {
 /// The largest request body read (a signed order is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Reads the body `Content-Length` announces (after the head, partly in `buf` already).
+/// Reads the body `Content-Length` announces, or a chunked one (HTTP/1.1 clients may send
+/// either; ureq sends an unsized body chunked), after the head (partly in `buf` already).
 async fn read_body<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     head: &RequestHead,
 ) -> Option<String> {
-    let len: usize = head.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    if len > MAX_BODY_BYTES {
-        return None;
+    let chunked =
+        head.header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+    if !chunked {
+        let len: usize = head.header("content-length").and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        if len > MAX_BODY_BYTES {
+            return None;
+        }
+        fill(io, buf, len).await?;
+        return String::from_utf8(buf.drain(..len).collect()).ok();
     }
+    let mut body = Vec::new();
+    loop {
+        let line_end = loop {
+            if let Some(at) = buf.windows(2).position(|w| w == b"\r\n") {
+                break at;
+            }
+            if buf.len() > 64 {
+                return None;
+            }
+            let have = buf.len();
+            fill(io, buf, have + 1).await?;
+        };
+        let size_text = String::from_utf8_lossy(&buf[..line_end]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        buf.drain(..line_end + 2);
+        if body.len() + size > MAX_BODY_BYTES {
+            return None;
+        }
+        // The chunk and its CRLF; the last (empty) chunk is followed by the final CRLF
+        // (trailers are not read).
+        fill(io, buf, size + 2).await?;
+        body.extend_from_slice(&buf[..size]);
+        buf.drain(..size + 2);
+        if size == 0 {
+            return String::from_utf8(body).ok();
+        }
+    }
+}
+
+/// Reads until `buf` holds at least `len` bytes; `None` when the connection ends first.
+async fn fill<S: AsyncRead + Unpin>(io: &mut S, buf: &mut Vec<u8>, len: usize) -> Option<()> {
     while buf.len() < len {
         let mut chunk = [0u8; 4096];
         match io.read(&mut chunk).await {
@@ -240,8 +280,7 @@ async fn read_body<S: AsyncRead + Unpin>(
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let body: Vec<u8> = buf.drain(..len).collect();
-    String::from_utf8(body).ok()
+    Some(())
 }
 
 /// Answers a signed trading request against the venue, the book and the source's clock.
@@ -572,26 +611,21 @@ where
 pub const WS_API_SHUTDOWN_PATH: &str = "/sim/v1/ws-api/shutdown";
 
 fn announce_shutdown(shared: &Shared, head: &RequestHead) -> rest::Response {
-    let answer = |status: u16, body: serde_json::Value| rest::Response {
-        status,
-        body: body.to_string(),
-        used_weight: 0,
-    };
     if head.method != "POST" {
-        return answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
+        return control_answer(405, serde_json::json!({ "code": -1000, "msg": "POST only" }));
     }
     let grace = match head.param("graceMs").map(str::parse::<u64>) {
         None => 1_000,
         Some(Ok(ms)) if ms <= 600_000 => ms,
         Some(_) => {
-            return answer(
+            return control_answer(
                 400,
                 serde_json::json!({ "code": -1102, "msg": "graceMs must be a whole number in 0..=600000" }),
             )
         }
     };
     let told = shared.ws_api_notices.send(Duration::from_millis(grace)).unwrap_or(0);
-    answer(200, serde_json::json!({ "connections": told, "graceMs": grace }))
+    control_answer(200, serde_json::json!({ "connections": told, "graceMs": grace }))
 }
 
 /// One WebSocket API request answered through the REST handler it mirrors.

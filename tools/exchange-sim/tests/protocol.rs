@@ -371,3 +371,25 @@ fn assert_faults_counted(summary: &serde_json::Value, faults: &[&str]) {
         assert!(count > 0, "{fault} not counted: {}", summary["faults"]);
     }
 }
+
+/// HTTP/1.1 bodies come sized or chunked: a chunked POST's body is read whole (its
+/// terminator included), so the next request on the kept-alive connection is answered as
+/// itself, not as a malformed request line "0".
+#[test]
+fn a_chunked_request_body_is_read_and_the_next_request_answered() {
+    let sim = Sim::spawn(&["--synthetic", "--symbols", "1"]);
+    let addr = sim.http.trim_start_matches("http://").to_string();
+    let mut raw = std::net::TcpStream::connect(&addr).unwrap();
+    let listing =
+        "POST /sim/v1/listing?symbol=BTCUSDT&status=BREAK HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n";
+    let body = "note=a+chunked+body";
+    let chunked = format!("{listing}{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    let time = "GET /fapi/v1/time HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    raw.write_all(format!("{chunked}{time}").as_bytes()).unwrap();
+    let mut answers = String::new();
+    raw.read_to_string(&mut answers).unwrap();
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 2, "{answers}");
+    assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 2, "{answers}");
+    assert!(answers.contains("\"status\":\"BREAK\""), "{answers}");
+    assert!(answers.contains("serverTime"), "{answers}");
+}
