@@ -70,11 +70,7 @@ impl WsClient {
                 self.ended = Some(e.reason);
             }
         }
-        match (self.received.pop_front(), &self.ended) {
-            (Some(text), _) => Ok(Some(text)),
-            (None, Some(reason)) => Err(self.error(reason.clone())),
-            (None, None) => Ok(None),
-        }
+        self.take_next()
     }
 
     /// The next text message already here, without waiting: what the socket holds is read
@@ -86,6 +82,11 @@ impl WsClient {
                 self.ended = Some(e.reason);
             }
         }
+        self.take_next()
+    }
+
+    /// The oldest message read, else why the connection ended, else nothing.
+    fn take_next(&mut self) -> Result<Option<String>, WsError> {
         match (self.received.pop_front(), &self.ended) {
             (Some(text), _) => Ok(Some(text)),
             (None, Some(reason)) => Err(self.error(reason.clone())),
